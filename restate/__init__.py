@@ -1,0 +1,1 @@
+"""Restate-compatible durable execution runtime; the SDK lives in restate.sdk."""
