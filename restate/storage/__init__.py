@@ -1,0 +1,1 @@
+"""Durable storage on LevelDB: key registry, partition store, metadata store."""

@@ -1,0 +1,222 @@
+"""The partition process: a single writer that batches commands, commits them with one fsync, then acts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import msgspec
+
+from restate import wire
+from restate.actors.timers import TimerService, now_ms
+from restate.actors.transport import Node, partition_name
+from restate.config import Config
+from restate.invoker.invoker import Invoker
+from restate.partition.model import (
+    AbortAttempt,
+    AckOutbox,
+    Action,
+    ArmTimer,
+    Command,
+    ForwardEntry,
+    InvocationStatus,
+    InvokeCmd,
+    OutboxAckCmd,
+    OutboxCmd,
+    ReplyAccepted,
+    ReplyDone,
+    ShipOutbox,
+    StartAttempt,
+)
+from restate.partition.state_machine import StateMachine
+from restate.partition.tables import Tables
+from restate.schema import Schema
+from restate.storage import keys
+from restate.storage.partition_store import PartitionStore, Transaction
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 512
+OUTBOX_RESEND_S = 1.0
+_status_decoder = msgspec.msgpack.Decoder(InvocationStatus)
+
+
+class PartitionActor:
+    def __init__(self, config: Config, index: int) -> None:
+        self.config = config
+        self.index = index
+        self.name = partition_name(index)
+        self.node = Node(config.base_dir, self.name)
+        self.store = PartitionStore(Path(config.base_dir) / "partitions" / str(index))
+        self.schema = Schema()
+        self.state_machine = StateMachine(index, config.default_num_partitions, config.experimental_protocol_v7)
+        self.queue: asyncio.Queue[Command] = asyncio.Queue()
+        self.invoker = Invoker(config, self.store, self.queue.put_nowait, lambda: self.schema)
+        self.timers = TimerService(self._scan_timers, self.queue.put_nowait)
+        self._unacked: dict[tuple[int, int], tuple[wire.OutboxMessage, float]] = {}
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-commit")
+        self._schema_ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    # --- lifecycle
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        self.node.bind()
+        tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._fetch_schema())]
+        await self._schema_ready.wait()
+        self._recover()
+        tasks.append(asyncio.create_task(self._resend_outbox()))
+        main = asyncio.create_task(self._main_loop())
+        await self._stopping.wait()
+        main.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(main, *tasks, return_exceptions=True)
+        self.timers.stop()
+        await self.invoker.close()
+        self._committer.shutdown(wait=True)
+        self.store.close()
+        self.node.close()
+
+    async def _fetch_schema(self) -> None:
+        """Asks admin for the schema until it arrives (admin may start after us)."""
+        while not self._schema_ready.is_set():
+            self.node.send("admin", wire.GetSchema())
+            try:
+                await asyncio.wait_for(self._schema_ready.wait(), 1.0)
+            except TimeoutError:
+                continue
+
+    def _recover(self) -> None:
+        """Resumes what was running before a restart: attempts, timers and the outbox (rule 4)."""
+        for key, raw in self.store.scan(keys.KeyKind.STATUS.value):
+            status = _status_decoder.decode(raw)
+            if status.status == "invoked":
+                self.invoker.start(bytes(key[len(keys.KeyKind.STATUS.value) :]))
+        self.timers.start()
+        tables = Tables(self.store.transaction())
+        for destination, seq, message in tables.outbox():
+            self._ship(destination, seq, message)
+
+    def _scan_timers(self, until_ms: int) -> Iterator[tuple[int, bytes, int]]:
+        start = keys.KeyKind.TIMERS.value
+        for key, _ in self.store.db.scan_range(start, start + keys.u64(until_ms + 1)):
+            yield keys.parse_timer_key(key)
+
+    # --- inputs
+
+    async def _receive(self) -> None:
+        while True:
+            sender, message = await self.node.recv()
+            self._on_message(sender, message)
+
+    def _on_message(self, sender: str, message: wire.Message) -> None:
+        match message:
+            case wire.Invoke():
+                sink = wire.IngressSink(sender, message.request_id)
+                self.queue.put_nowait(InvokeCmd(message.request, sink, message.send))
+            case wire.OutboxEnvelope():
+                self.queue.put_nowait(OutboxCmd(message.source, message.seq, message.message))
+            case wire.OutboxAck():
+                source = _partition_index(sender)
+                if source is not None:
+                    self._unacked.pop((source, message.seq), None)
+                    self.queue.put_nowait(OutboxAckCmd(source, message.seq))
+            case wire.SchemaUpdate():
+                if message.schema.version >= self.schema.version:
+                    self.schema = message.schema
+                self._schema_ready.set()
+                self.node.send(sender, wire.SchemaAck(message.schema.version))
+            case _:
+                log.warning("%s: unexpected %s from %s", self.name, type(message).__name__, sender)
+
+    # --- the single writer
+
+    async def _main_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < MAX_BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            txn, actions = self._apply_batch(batch)
+            if not txn.is_empty:
+                await loop.run_in_executor(self._committer, txn.commit)
+            for action in actions:
+                self._execute(action)
+
+    def _apply_batch(self, batch: list[Command]) -> tuple[Transaction, list[Action]]:
+        """Applies a batch to one transaction. A command that raises (a bug) is logged and left out:
+        the batch is re-applied without it, so its partial writes never reach the disk."""
+        now = now_ms()
+        while True:
+            txn = self.store.transaction()
+            actions: list[Action] = []
+            for position, command in enumerate(batch):
+                try:
+                    actions.extend(self.state_machine.apply(txn, command, now, self.schema))
+                except Exception:
+                    log.exception("%s: dropping command that failed to apply: %r", self.name, command)
+                    batch = batch[:position] + batch[position + 1 :]
+                    break
+            else:
+                return txn, actions
+
+    def _execute(self, action: Action) -> None:
+        match action:
+            case ForwardEntry():
+                self.invoker.forward(action.invocation_id, action.index, action.frame)
+            case StartAttempt():
+                self.invoker.start(action.invocation_id, action.delay_ms)
+            case ReplyAccepted():
+                msg = wire.Accepted(
+                    action.sink.request_id, action.invocation_id, action.previously_accepted, action.execute_at_ms
+                )
+                self.node.send(action.sink.node, msg)
+            case ReplyDone():
+                done = wire.InvocationDone(action.sink.request_id, action.invocation_id, action.outcome)
+                self.node.send(action.sink.node, done)
+            case ShipOutbox():
+                self._ship(action.destination, action.seq, action.message)
+            case AckOutbox():
+                self.node.send(partition_name(action.source), wire.OutboxAck(action.seq))
+            case ArmTimer():
+                self.timers.arm(action.wake_up_ms, action.invocation_id, action.completion_id)
+            case AbortAttempt():
+                self.invoker.abort(action.invocation_id, action.reason)
+
+    # --- outbox shipping (exactly once with the receiver's dedup)
+
+    def _ship(self, destination: int, seq: int, message: wire.OutboxMessage) -> None:
+        self._unacked[(destination, seq)] = (message, time.monotonic())
+        self.node.send(partition_name(destination), wire.OutboxEnvelope(self.index, seq, message))
+
+    async def _resend_outbox(self) -> None:
+        """Re-ships envelopes that were not acknowledged in time (lost on a peer's restart)."""
+        while True:
+            await asyncio.sleep(OUTBOX_RESEND_S)
+            cutoff = time.monotonic() - OUTBOX_RESEND_S
+            for (destination, seq), (message, sent_at) in sorted(self._unacked.items()):
+                if sent_at < cutoff:
+                    self._ship(destination, seq, message)
+
+
+def _partition_index(name: str) -> int | None:
+    if name.startswith("p") and name[1:].isdigit():
+        return int(name[1:])
+    return None
+
+
+def run_partition(config: Config, index: int) -> None:
+    """Process entry point of partition `index`."""
+    import uvloop
+
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s p{index} %(levelname)s %(name)s: %(message)s")
+    uvloop.run(PartitionActor(config, index).run())

@@ -1,0 +1,289 @@
+"""The `?delay=` duration grammar of the real ingress (jiff's "friendly" and ISO-8601 spans), pure."""
+
+from __future__ import annotations
+
+_NS = {
+    "week": 7 * 86_400 * 10**9,
+    "day": 86_400 * 10**9,
+    "hour": 3_600 * 10**9,
+    "minute": 60 * 10**9,
+    "second": 10**9,
+    "millisecond": 10**6,
+    "microsecond": 10**3,
+    "nanosecond": 1,
+}
+# Largest first: a unit may only follow a larger one (jiff's rule).
+_ORDER = ["year", "month", "week", "day", "hour", "minute", "second", "millisecond", "microsecond", "nanosecond"]
+_RANK = {u: i for i, u in enumerate(_ORDER)}
+_PLURAL = {u: u + "s" for u in _ORDER}
+
+# jiff's unit designators (fmt/friendly/parser_label.rs); matched longest first.
+_LABELS = sorted(
+    [
+        *(("years", "year"), ("year", "year"), ("yrs", "year"), ("yr", "year"), ("y", "year")),
+        *(("months", "month"), ("month", "month"), ("mos", "month"), ("mo", "month")),
+        *(("weeks", "week"), ("week", "week"), ("wks", "week"), ("wk", "week"), ("w", "week")),
+        *(("days", "day"), ("day", "day"), ("d", "day")),
+        *(("hours", "hour"), ("hour", "hour"), ("hrs", "hour"), ("hr", "hour"), ("h", "hour")),
+        *(("minutes", "minute"), ("minute", "minute"), ("mins", "minute"), ("min", "minute"), ("m", "minute")),
+        *(("seconds", "second"), ("second", "second"), ("secs", "second"), ("sec", "second"), ("s", "second")),
+        *(("milliseconds", "millisecond"), ("millisecond", "millisecond"), ("millis", "millisecond")),
+        *(("milli", "millisecond"), ("msecs", "millisecond"), ("msec", "millisecond"), ("ms", "millisecond")),
+        *(("microseconds", "microsecond"), ("microsecond", "microsecond"), ("micros", "microsecond")),
+        *(("micro", "microsecond"), ("usecs", "microsecond"), ("usec", "microsecond"), ("us", "microsecond")),
+        *(("µsecs", "microsecond"), ("µsec", "microsecond"), ("µs", "microsecond")),
+        *(("nanoseconds", "nanosecond"), ("nanosecond", "nanosecond"), ("nanos", "nanosecond")),
+        *(("nano", "nanosecond"), ("nsecs", "nanosecond"), ("nsec", "nanosecond"), ("ns", "nanosecond")),
+    ],
+    key=lambda pair: -len(pair[0]),
+)
+
+_FRIENDLY = 'failed to parse input in the "friendly" duration format: '
+_WS = " \t\n\r\x0b\x0c"
+
+
+class DelayError(ValueError):
+    """The duration does not parse; the message is the one the real server gives (after its prefix)."""
+
+
+def parse_duration_ns(text: str) -> int:
+    """Parses a delay into nanoseconds.
+
+    Accepts jiff's friendly format (`500ms`, `2s`, `1h 30m`, `1.5h`, `01:02:03`) and ISO-8601
+    (`PT1S`, `P1DT2H`), as Restate's `FriendlyDuration` does, plus a bare integer number of
+    milliseconds (what the official Python client sends; the real server rejects it).
+    """
+    if text.isascii() and text.isdigit():
+        return int(text) * 10**6
+    if not text:
+        raise DelayError(
+            'an empty string is not a valid duration in either the ISO 8601 format or Jiff\'s "friendly" format'
+        )
+    first = text[0]
+    if first in "+-":
+        if len(text) == 1:
+            raise DelayError(
+                f"found nothing after sign `{first}`, which is not a valid duration in either "
+                'the ISO 8601 format or Jiff\'s "friendly" format'
+            )
+        first = text[1]
+    units, negative = _parse_iso(text) if first in "Pp" else _parse_friendly(text)
+    if units.get("year") or units.get("month"):
+        raise DelayError("please use units of days or smaller")
+    total = sum(_NS[u] * v for u, v in units.items() if u in _NS)
+    if negative and total:
+        raise DelayError(f"cannot convert negative duration `-{_iso(units)}` to unsigned `std::time::Duration`")
+    return total
+
+
+class _Cursor:
+    __slots__ = ("text", "pos")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def integer(self) -> int | None:
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] in "0123456789":
+            self.pos += 1
+        return int(self.text[start : self.pos]) if self.pos > start else None
+
+    def fraction(self) -> int | None:
+        """After a `.`/`,`: up to 9 digits, returned as nanoseconds of the unit's fraction."""
+        self.pos += 1
+        start = self.pos
+        digits = self.integer()
+        if digits is None:
+            raise DelayError("found decimal after seconds component, but did not find any digits after decimal")
+        count = self.pos - start
+        if count > 9:
+            raise DelayError("failed to parse fractional component (up to 9 digits, nanosecond precision is allowed)")
+        return digits * 10 ** (9 - count)
+
+    def whitespace(self) -> None:
+        while self.peek() and self.peek() in _WS:
+            self.pos += 1
+
+    def rest(self) -> str:
+        return self.text[self.pos :]
+
+
+def _set(units: dict[str, int], unit: str, value: int, previous: str | None) -> None:
+    if previous is not None and _RANK[unit] <= _RANK[previous]:
+        raise DelayError(
+            f"found value with unit {unit} after unit {previous}, but units must be written "
+            "from largest to smallest (and they can't be repeated)"
+        )
+    units[unit] = value
+
+
+def _add_fraction(units: dict[str, int], unit: str, fraction_ns: int) -> None:
+    if _RANK[unit] < _RANK["hour"]:
+        raise DelayError(f"fractional {_PLURAL[unit]} are not supported")
+    units["nanosecond"] = units.get("nanosecond", 0) + _NS[unit] * fraction_ns // 10**9
+
+
+def _parse_friendly(text: str) -> tuple[dict[str, int], bool]:
+    try:
+        return _friendly(_Cursor(text))
+    except DelayError as exc:
+        raise DelayError(_FRIENDLY + str(exc)) from None
+
+
+def _friendly(cur: _Cursor) -> tuple[dict[str, int], bool]:  # noqa: C901, PLR0912 - mirrors jiff's parser
+    sign = cur.peek() if cur.peek() in "+-" else ""
+    cur.pos += len(sign)
+    value = cur.integer()
+    if value is None:
+        raise DelayError(
+            "expected duration to start with a unit value (a decimal integer) after an optional sign, "
+            "but no integer was found"
+        )
+    units: dict[str, int] = {}
+    previous: str | None = None
+    after_comma = True
+    while True:
+        if cur.peek() == ":":
+            _hms(cur, units, value, previous)
+            break
+        fraction = cur.fraction() if cur.peek() in (".", ",") else None
+        cur.whitespace()
+        unit = _designator(cur)
+        if cur.peek() == ",":
+            cur.pos += 1
+            nxt = cur.peek()
+            if not nxt:
+                raise DelayError("expected whitespace after comma, but found end of input")
+            if nxt not in _WS:
+                raise DelayError(f"expected whitespace after comma, but found `{nxt}`")
+            after_comma = False
+        _set(units, unit, value, previous)
+        previous = unit
+        if fraction is not None:
+            _add_fraction(units, unit, fraction)
+            break
+        save = cur.pos
+        cur.whitespace()
+        nxt_value = cur.integer()
+        if nxt_value is None:
+            cur.pos = save
+            break
+        value = nxt_value
+        after_comma = True
+    if not after_comma:
+        raise DelayError("found comma at the end of duration, but a comma indicates at least one more unit follows")
+    negative = sign == "-"
+    if cur.peek() and cur.peek() in _WS:
+        cur.whitespace()
+        if cur.rest().startswith("ago"):
+            cur.pos += 3
+            if sign:
+                raise DelayError(
+                    "expected to find either a prefix sign (+/-) or a suffix sign (`ago`), but found both"
+                )
+            negative = True
+    _expect_end(cur, units, negative)
+    return units, negative
+
+
+def _designator(cur: _Cursor) -> str:
+    rest = cur.rest()
+    for label, unit in _LABELS:
+        if rest.startswith(label):
+            cur.pos += len(label)
+            return unit
+    raise DelayError("expected to find unit designator suffix (e.g., `years` or `secs`) after parsing integer")
+
+
+def _hms(cur: _Cursor, units: dict[str, int], hour: int, previous: str | None) -> None:
+    if previous is not None and _RANK[previous] >= _RANK["hour"]:
+        raise DelayError(
+            f"found `HH:MM:SS` after unit {previous}, but `HH:MM:SS` can only appear after "
+            "years, months, weeks or days"
+        )
+    cur.pos += 1
+    minute = cur.integer()
+    if minute is None:
+        raise DelayError("when parsing the `HH:MM:SS` format, expected to parse minute following hour")
+    if cur.peek() != ":":
+        raise DelayError("when parsing the `HH:MM:SS` format, expected to parse `:` following minute")
+    cur.pos += 1
+    second = cur.integer()
+    if second is None:
+        raise DelayError("when parsing the `HH:MM:SS` format, expected to parse second following minute")
+    units.update(hour=hour, minute=minute, second=second)
+    if cur.peek() in (".", ","):
+        units["nanosecond"] = cur.fraction() or 0
+
+
+def _parse_iso(text: str) -> tuple[dict[str, int], bool]:  # noqa: C901, PLR0912 - one grammar
+    cur = _Cursor(text)
+    negative = cur.peek() == "-"
+    if cur.peek() in "+-":
+        cur.pos += 1
+    cur.pos += 1  # the P
+    units: dict[str, int] = {}
+    previous: str | None = None
+    date_units = {"Y": "year", "M": "month", "W": "week", "D": "day"}
+    time_units = {"H": "hour", "M": "minute", "S": "second"}
+    in_time = False
+    saw_time_unit = False
+    while cur.peek():
+        if not in_time and cur.peek() in "Tt":
+            cur.pos += 1
+            in_time = True
+            continue
+        value = cur.integer()
+        if value is None:
+            break
+        fraction = cur.fraction() if in_time and cur.peek() in (".", ",") else None
+        table, kind = (time_units, "time") if in_time else (date_units, "date")
+        found = cur.peek().upper()
+        if found not in table:
+            letters = "(`H`, `M` or `S`)" if in_time else "(`Y`, `M`, `W` or `D`)"
+            where = f"found `{cur.peek()}` instead" if cur.peek() else "found end of input"
+            raise DelayError(f"expected to find {kind} unit designator suffix {letters}, but {where}")
+        cur.pos += 1
+        unit = table[found]
+        _set(units, unit, value, previous)
+        previous = unit
+        saw_time_unit = saw_time_unit or in_time
+        if fraction is not None:
+            _add_fraction(units, unit, fraction)
+            break
+    if in_time and not saw_time_unit:
+        raise DelayError(
+            "found a time designator (`T` or `t`) in an ISO 8601 duration string, but did not find any time units"
+        )
+    if not units:
+        raise DelayError("no parsed duration components")
+    _expect_end(cur, units, negative)
+    return units, negative
+
+
+def _expect_end(cur: _Cursor, units: dict[str, int], negative: bool) -> None:
+    rest = cur.rest()
+    if rest:
+        shown = ("-" if negative else "") + _iso(units)
+        escaped = rest.replace("\\", "\\\\").replace('"', '\\"')
+        raise DelayError(
+            f"parsed value '{shown}', but unparsed input \"{escaped}\" remains (expected no unparsed input)"
+        )
+
+
+def _iso(units: dict[str, int]) -> str:
+    """A span printed the way jiff prints one (ISO-8601), for error messages."""
+    date = "".join(f"{units[u]}{d}" for u, d in (("year", "Y"), ("month", "M"), ("week", "W"), ("day", "D")) if units.get(u))
+    sub_ns = units.get("millisecond", 0) * 10**6 + units.get("microsecond", 0) * 10**3 + units.get("nanosecond", 0)
+    seconds = units.get("second", 0) + sub_ns // 10**9
+    frac = f"{sub_ns % 10**9:09d}".rstrip("0")
+    time = "".join(f"{units[u]}{d}" for u, d in (("hour", "H"), ("minute", "M")) if units.get(u))
+    if seconds or frac:
+        time += f"{seconds}.{frac}S" if frac else f"{seconds}S"
+    if not date and not time:
+        time = "0S"
+    return "P" + date + ("T" + time if time else "")

@@ -1,0 +1,554 @@
+"""Pooled HTTP/2 cleartext (prior knowledge) client for deployments: many bidirectional streams per connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+from h2.errors import ErrorCodes
+from h2.settings import SettingCodes
+
+from .transport import ResponseHead, Target, TransportError, TransportTimeoutError, parse_base_url
+
+WINDOW = 16 * 1024 * 1024  # local flow-control window, per stream and for the connection
+MAX_RETAINED = 16 * 1024 * 1024  # request bytes kept (by reference) for a transparent retry until the response starts
+MAX_REPLAYS = 2
+_CONFIG = h2.config.H2Configuration(
+    client_side=True, header_encoding=None, validate_outbound_headers=False,
+    normalize_outbound_headers=False, validate_inbound_headers=False,
+)
+_Headers = list[tuple[bytes, bytes]]
+
+
+class _StateMachine(h2.connection.H2ConnectionStateMachine):
+    """h2 treats a received GOAWAY as the end of everything; we keep the connection open for in-flight streams."""
+
+    def process_input(self, input_: h2.connection.ConnectionInputs) -> list[h2.events.Event]:
+        if (input_ is h2.connection.ConnectionInputs.RECV_GOAWAY
+                and self.state is h2.connection.ConnectionState.CLIENT_OPEN):
+            return []
+        return super().process_input(input_)
+
+
+class _H2(h2.connection.H2Connection):
+    def clear_outbound_data_buffer(self) -> None:  # called on GOAWAY: keep frames for streams that go on
+        pass
+
+
+class Http2Stream:
+    """One request/response exchange; request and response bodies flow independently (bidirectional)."""
+
+    def __init__(self, pool: Http2Pool, target: Target, headers: _Headers, end: bool) -> None:
+        self._pool, self._target, self._headers = pool, target, headers
+        self._loop = asyncio.get_running_loop()
+        self._conn: _Connection | None = None
+        self._id = 0
+        self._pending: deque[bytes | memoryview] = deque()
+        self._retained: list[bytes] | None = []
+        self._retained_size = 0
+        self._replays = 0
+        self._end_requested, self._end_sent = end, False
+        self._head: ResponseHead | None = None
+        self._chunks: deque[bytes] = deque()
+        self._remote_ended = self._done = False
+        self._error: TransportError | None = None
+        self._head_waiter: asyncio.Future[None] | None = None
+        self._read_waiter: asyncio.Future[None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        """True once both directions are finished, or the stream failed or was reset."""
+        return self._done
+
+    def write(self, data: bytes) -> None:
+        """Queue request body bytes; they are sent as the peer's flow-control window allows. Never blocks."""
+        if self._end_requested:
+            raise RuntimeError("Http2Stream.write() after end()")
+        if self._error is not None:
+            raise self._error
+        if not data:
+            return
+        self._pending.append(data)
+        if self._retained is not None:
+            self._retained_size += len(data)
+            if self._retained_size > MAX_RETAINED:
+                self._retained = None
+            else:
+                self._retained.append(data)
+        if self._conn is not None:
+            self._conn.schedule(self)
+
+    def end(self) -> None:
+        """Close the request side (END_STREAM) once queued data is sent. Idempotent."""
+        if self._end_requested or self._done:
+            return
+        self._end_requested = True
+        if self._conn is not None:
+            self._conn.schedule(self)
+
+    async def response_head(self) -> ResponseHead:
+        """Wait for the response status and headers."""
+        while self._head is None:
+            if self._error is not None:
+                raise self._error
+            if self._remote_ended:
+                raise TransportError("response ended without headers")
+            self._head_waiter = self._loop.create_future()
+            await self._head_waiter
+        return self._head
+
+    async def read(self) -> bytes:
+        """Next chunk of the response body; b"" once the response ended. Raises TransportError on failure."""
+        while True:
+            if self._chunks:
+                return self._chunks.popleft()
+            if self._remote_ended:
+                return b""
+            if self._error is not None:
+                raise self._error
+            self._read_waiter = self._loop.create_future()
+            await self._read_waiter
+
+    def reset(self) -> None:
+        """Cancel the stream (RST_STREAM CANCEL). Safe at any time; idempotent."""
+        if self._done:
+            return
+        conn = self._conn
+        if conn is not None:
+            conn.drop(self, reset=True)
+        self._fail(TransportError("stream was reset locally"))
+
+    # -- called by the connection ------------------------------------------------------------------
+
+    def _attach(self, conn: _Connection) -> None:
+        h2c = conn.h2
+        sid = h2c.get_next_available_stream_id()
+        end = self._end_requested and not self._pending
+        h2c.send_headers(sid, self._headers, end_stream=end)  # type: ignore[arg-type]
+        self._id, self._conn, self._end_sent = sid, conn, end
+        conn.added(self)
+
+    def _push(self, h2c: h2.connection.H2Connection) -> bool:
+        """Send queued data within the flow-control windows; True when blocked on a window."""
+        sid, pending = self._id, self._pending
+        while pending:
+            window = h2c.local_flow_control_window(sid)
+            if window <= 0:
+                return True
+            limit = min(window, h2c.max_outbound_frame_size)
+            chunk = pending.popleft()
+            size = len(chunk)
+            if size > limit:
+                view = memoryview(chunk)
+                pending.appendleft(view[limit:])
+                chunk = view[:limit]
+            elif pending and size + len(pending[0]) <= limit:
+                parts = [chunk]
+                while pending and size + len(pending[0]) <= limit:
+                    parts.append(pending.popleft())
+                    size += len(parts[-1])
+                chunk = b"".join(parts)
+            end = self._end_requested and not pending
+            h2c.send_data(sid, bytes(chunk) if type(chunk) is memoryview else chunk, end_stream=end)  # type: ignore[arg-type]
+            if end:
+                self._local_ended()
+        if self._end_requested and not self._end_sent:
+            h2c.end_stream(sid)
+            self._local_ended()
+        return False
+
+    def _local_ended(self) -> None:
+        self._end_sent = True
+        if self._remote_ended and self._conn is not None:
+            self._conn.drop(self)
+            self._done = True
+
+    def _on_head(self, head: ResponseHead) -> None:
+        self._head, self._retained = head, None
+        self._wake()
+
+    def _on_data(self, data: bytes) -> None:
+        self._chunks.append(data)
+        w = self._read_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _on_end(self) -> None:
+        self._remote_ended, self._retained = True, None
+        if self._end_sent and self._conn is not None:
+            self._conn.drop(self)
+            self._done = True
+        self._wake()
+
+    def _replayable(self) -> bool:
+        return (self._head is None and self._retained is not None and self._replays < MAX_REPLAYS
+                and not self._done and not self._pool._closed)
+
+    def _detach_for_replay(self) -> None:
+        assert self._retained is not None
+        self._conn, self._id, self._end_sent = None, 0, False
+        self._pending = deque(self._retained)
+        self._replays += 1
+
+    def _fail(self, err: TransportError) -> None:
+        if self._done:
+            return
+        self._conn, self._done, self._error, self._retained = None, True, err, None
+        self._pending.clear()
+        self._wake()
+
+    def _wake(self) -> None:
+        for w in (self._head_waiter, self._read_waiter):
+            if w is not None and not w.done():
+                w.set_result(None)
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection speaking h2c; owned by the pool."""
+
+    def __init__(self, pool: Http2Pool, target: Target) -> None:
+        self.pool, self.target, self.key = pool, target, (target.host, target.port)
+        self.loop = asyncio.get_running_loop()
+        self.h2 = _H2(config=_CONFIG)
+        self.h2.state_machine = _StateMachine()
+        self.h2.local_settings = h2.settings.Settings(client=True, initial_values={
+            SettingCodes.ENABLE_PUSH: 0, SettingCodes.INITIAL_WINDOW_SIZE: WINDOW,
+            SettingCodes.MAX_CONCURRENT_STREAMS: 100, SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 20,
+        })
+        self.transport: asyncio.Transport | None = None
+        self.ready: asyncio.Future[None] = self.loop.create_future()
+        self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self.streams: dict[int, Http2Stream] = {}
+        self.usable, self.closed, self.goaway, self.opened = True, False, False, 0
+        self._dirty: dict[int, Http2Stream] = {}
+        self._blocked: dict[int, Http2Stream] = {}
+        self._flush_handle: asyncio.Handle | None = None
+        self._handlers: dict[type, Any] = {
+            h2.events.DataReceived: self._on_data, h2.events.ResponseReceived: self._on_response,
+            h2.events.StreamEnded: self._on_end, h2.events.WindowUpdated: self._on_window,
+            h2.events.StreamReset: self._on_reset, h2.events.RemoteSettingsChanged: self._on_settings,
+            h2.events.ConnectionTerminated: self._on_goaway,
+        }
+
+    async def connect(self, timeout: float) -> None:
+        t = self.target
+        try:
+            async with asyncio.timeout(timeout):
+                await self.loop.create_connection(lambda: self, t.host, t.port)
+                await asyncio.shield(self.ready)
+        except TimeoutError:
+            self.fail(TransportError(f"connecting to {t.authority} timed out after {timeout}s"))
+        except OSError as exc:
+            self.fail(TransportError(f"cannot connect to {t.authority}: {exc}"))
+        except TransportError:
+            pass
+        except BaseException:
+            self.fail(TransportError(f"connecting to {t.authority} was cancelled"))
+            raise
+
+    def has_capacity(self) -> bool:
+        limit = min(self.h2.remote_settings.max_concurrent_streams, self.pool.max_streams_per_connection)
+        return self.usable and len(self.streams) < limit
+
+    # -- asyncio.Protocol -------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.h2.initiate_connection()
+        self.h2.increment_flow_control_window(WINDOW - 65535)
+        transport.write(self.h2.data_to_send())
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        assert self.transport is not None
+        out = self.h2.data_to_send()  # frames queued before this data must go out before a GOAWAY is processed
+        if out:
+            self.transport.write(out)
+        try:
+            events = self.h2.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            self.transport.write(self.h2.data_to_send())
+            self.fail(TransportError(f"HTTP/2 protocol error on connection to {self.target.authority}: {exc}"))
+            return
+        handlers = self._handlers
+        for event in events:
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(event)
+        self.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        why = f"lost: {exc}" if exc else "closed by the peer"
+        self.fail(TransportError(f"HTTP/2 connection to {self.target.authority} {why}"))
+
+    # -- h2 events --------------------------------------------------------------------------------
+
+    def _on_data(self, ev: h2.events.DataReceived) -> None:
+        sid = ev.stream_id
+        self.h2.acknowledge_received_data(ev.flow_controlled_length or 0, sid)  # type: ignore[arg-type]
+        stream = self.streams.get(sid)  # type: ignore[arg-type]
+        if stream is not None and ev.data:
+            stream._on_data(ev.data)
+
+    def _on_response(self, ev: h2.events.ResponseReceived) -> None:
+        stream = self.streams.get(ev.stream_id)  # type: ignore[arg-type]
+        if stream is None:
+            return
+        status, headers = 0, []
+        for name, value in ev.headers or ():
+            if name == b":status":
+                status = int(value)
+            elif name[:1] != b":":
+                headers.append((bytes(name).decode("latin-1"), bytes(value).decode("latin-1")))
+        stream._on_head(ResponseHead(status, headers))
+
+    def _on_end(self, ev: h2.events.StreamEnded) -> None:
+        stream = self.streams.get(ev.stream_id)  # type: ignore[arg-type]
+        if stream is not None:
+            stream._on_end()
+
+    def _on_window(self, ev: h2.events.WindowUpdated) -> None:
+        if not ev.stream_id:
+            for stream in self._blocked.values():
+                self.schedule(stream)
+        elif ev.stream_id in self._blocked:
+            self.schedule(self._blocked[ev.stream_id])
+
+    def _on_reset(self, ev: h2.events.StreamReset) -> None:
+        stream = self.streams.get(ev.stream_id)  # type: ignore[arg-type]
+        if stream is None:
+            return
+        self.drop(stream)
+        code = ev.error_code
+        err = TransportError(f"stream reset by {self.target.authority}: {getattr(code, 'name', code)}")
+        if code == ErrorCodes.REFUSED_STREAM and stream._replayable():
+            self.pool._replay(stream)
+        else:  # after a complete response (RST NO_ERROR = "stop sending"), read() still returns the body
+            stream._fail(err)
+
+    def _on_settings(self, ev: h2.events.RemoteSettingsChanged) -> None:
+        if not self.ready.done():
+            self.ready.set_result(None)
+        if SettingCodes.INITIAL_WINDOW_SIZE in ev.changed_settings:
+            self._on_window(h2.events.WindowUpdated())
+
+    def _on_goaway(self, ev: h2.events.ConnectionTerminated) -> None:
+        first, self.goaway = not self.goaway, True
+        self.retire(send_goaway=False)
+        last = ev.last_stream_id or 0
+        for sid in [sid for sid in self.streams if sid > last]:  # never processed by the peer: safe to retry
+            stream = self.streams[sid]
+            self.drop(stream)
+            err = TransportError(f"{self.target.authority} sent GOAWAY before stream {sid} was processed")
+            self.pool._replay(stream) if stream._replayable() else stream._fail(err)
+        if self.streams and first:
+            # Servers that stop answering once they sent GOAWAY (hypercorn) close the connection on this PING,
+            # which fails (or retries) their in-flight streams at once; well-behaved servers just answer it.
+            self.h2.ping(b"goaway?!")
+
+    # -- stream bookkeeping and output ------------------------------------------------------------
+
+    def added(self, stream: Http2Stream) -> None:
+        self.streams[stream._id] = stream
+        self.opened += 1
+        limit = self.pool.max_requests_per_connection
+        if limit and self.opened >= limit:
+            self.retire()
+        self.schedule(stream)
+
+    def schedule(self, stream: Http2Stream) -> None:
+        self._dirty[stream._id] = stream
+        if self._flush_handle is None and not self.closed:
+            self._flush_handle = self.loop.call_soon(self.flush)
+
+    def drop(self, stream: Http2Stream, reset: bool = False) -> None:
+        sid = stream._id
+        if self.streams.pop(sid, None) is None:
+            return
+        self._dirty.pop(sid, None)
+        self._blocked.pop(sid, None)
+        stream._conn = None
+        if reset and not self.closed:
+            try:
+                self.h2.reset_stream(sid, ErrorCodes.CANCEL)
+            except h2.exceptions.ProtocolError:
+                pass
+            if self._flush_handle is None:
+                self._flush_handle = self.loop.call_soon(self.flush)
+        if not self.usable and not self.streams:
+            self.close()
+
+    def flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self.closed:
+            return
+        if self._dirty:
+            dirty, self._dirty = self._dirty, {}
+            for sid, stream in dirty.items():
+                try:
+                    blocked = stream._push(self.h2)
+                except h2.exceptions.ProtocolError as exc:  # stream closed under us (e.g. reset by the peer)
+                    self.drop(stream)
+                    stream._fail(TransportError(f"cannot send on stream {sid}: {exc!r}"))
+                    continue
+                if blocked:
+                    self._blocked[sid] = stream
+                else:
+                    self._blocked.pop(sid, None)
+        out = self.h2.data_to_send()
+        if out and self.transport is not None:
+            self.transport.write(out)
+
+    def retire(self, send_goaway: bool = True) -> None:
+        """Open no new streams here; close once the in-flight ones are done."""
+        if self.usable:
+            self.usable = False
+            self.pool._forget(self)
+        if not self.streams:
+            self.close(send_goaway)
+
+    def close(self, send_goaway: bool = True) -> None:
+        if send_goaway and not self.closed and not self.goaway and self.transport is not None:
+            try:
+                self.h2.close_connection()
+            except h2.exceptions.ProtocolError:
+                pass
+        self.flush()
+        self.fail(TransportError(f"HTTP/2 connection to {self.target.authority} was closed"))
+
+    def fail(self, err: TransportError) -> None:
+        """Tear the connection down; streams that got no response are retried elsewhere, others fail."""
+        if self.closed:
+            return
+        self.closed, self.usable = True, False
+        self.pool._forget(self)
+        self.pool._all.discard(self)
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if not self.ready.done():
+            self.ready.set_exception(err)
+        streams = list(self.streams.values())
+        self.streams.clear()
+        self._dirty.clear()
+        self._blocked.clear()
+        for stream in streams:
+            stream._conn = None
+            self.pool._replay(stream) if stream._replayable() else stream._fail(err)
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Http2Pool:
+    """h2c connections per (host, port), shared by many concurrent streams; opens more when one is full."""
+
+    def __init__(self, *, max_streams_per_connection: int = 1000, connect_timeout: float = 5.0,
+                 max_requests_per_connection: int | None = 1000) -> None:
+        # max_requests_per_connection: retire a connection after this many streams (hypercorn's
+        # keep_alive_max_requests defaults to 1000), so a server never has to GOAWAY in-flight streams.
+        self.max_streams_per_connection = max_streams_per_connection
+        self.max_requests_per_connection = max_requests_per_connection
+        self.connect_timeout = connect_timeout
+        self._conns: dict[tuple[str, int], list[_Connection]] = {}
+        self._all: set[_Connection] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    async def open_stream(self, base_url: str, method: str, path: str, headers: list[tuple[str, str]],
+                          *, end_stream: bool = False) -> Http2Stream:
+        """Open a stream (HEADERS are sent at once, without waiting for the peer); write/read it concurrently."""
+        target = parse_base_url(base_url)
+        hdrs: _Headers = [(b":method", method.encode()), (b":scheme", b"http"),
+                          (b":authority", target.authority.encode()), (b":path", target.path(path).encode())]
+        hdrs += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        stream = Http2Stream(self, target, hdrs, end_stream)
+        await self._attach(stream)
+        if stream._error is not None:
+            raise stream._error
+        return stream
+
+    async def request(self, base_url: str, method: str, path: str, headers: list[tuple[str, str]],
+                      body: bytes = b"", timeout: float = 30.0) -> tuple[ResponseHead, bytes]:
+        """Send a whole request and collect the whole response."""
+        stream: Http2Stream | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                stream = await self.open_stream(base_url, method, path, headers, end_stream=not body)
+                if body:
+                    stream.write(body)
+                    stream.end()
+                head = await stream.response_head()
+                parts = []
+                while chunk := await stream.read():
+                    parts.append(chunk)
+        except TimeoutError:
+            raise TransportTimeoutError(f"{method} {base_url} {path} timed out after {timeout}s") from None
+        finally:
+            if stream is not None and not stream._remote_ended:
+                stream.reset()
+        return head, b"".join(parts)
+
+    async def close(self) -> None:
+        """Close every connection; open streams fail with TransportError."""
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for conn in list(self._all):
+            conn.fail(TransportError("HTTP/2 pool was closed"))
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _attach(self, stream: Http2Stream) -> None:
+        target = stream._target
+        key = (target.host, target.port)
+        while not stream._done:
+            if self._closed:
+                stream._fail(TransportError("HTTP/2 pool is closed"))
+                return
+            conns = self._conns.get(key)
+            connecting = None
+            for conn in conns or ():
+                if not conn.ready.done():
+                    connecting = conn
+                elif conn.has_capacity():
+                    try:
+                        stream._attach(conn)
+                        return
+                    except (h2.exceptions.TooManyStreamsError, h2.exceptions.NoAvailableStreamIDError):
+                        conn.retire()
+                    break
+            else:
+                if connecting is None:
+                    connecting = _Connection(self, target)
+                    self._conns.setdefault(key, []).append(connecting)
+                    self._all.add(connecting)
+                    self._spawn(connecting.connect(self.connect_timeout))
+                try:
+                    await asyncio.shield(connecting.ready)
+                except TransportError as exc:
+                    stream._fail(exc)
+
+    def _replay(self, stream: Http2Stream) -> None:
+        """Retry a stream that got no response at all on another connection (the peer cannot have answered it)."""
+        stream._detach_for_replay()
+        self._spawn(self._attach(stream))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _forget(self, conn: _Connection) -> None:
+        conns = self._conns.get(conn.key)
+        if conns and conn in conns:
+            conns.remove(conn)

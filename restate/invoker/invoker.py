@@ -1,0 +1,137 @@
+"""The partition's invoker: starts attempts, routes live notifications to them, applies retry policy."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from restate.config import Config
+from restate.invoker import request
+from restate.invoker.attempt import Attempt, AttemptError
+from restate.invoker.http1 import Http1Client
+from restate.invoker.http2 import Http2Pool
+from restate.invoker.retry import Policy, RetryState, policy_for
+from restate.partition.model import Command
+from restate.schema import Schema
+from restate.storage.partition_store import PartitionStore
+
+log = logging.getLogger(__name__)
+
+
+class Invoker:
+    """Owns every running attempt of one partition. It never writes storage: it emits commands."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: PartitionStore,
+        emit: Callable[[Command], None],
+        schema: Callable[[], Schema],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.emit = emit
+        self.schema = schema
+        self.h2 = Http2Pool()
+        self.h1 = Http1Client()
+        self.inactivity_s = config.inactivity_timeout_ms / 1000
+        self.abort_s = config.abort_timeout_ms / 1000
+        self._attempts: dict[bytes, Attempt] = {}
+        self._retries: dict[bytes, RetryState] = {}
+        self._delayed: dict[bytes, asyncio.TimerHandle] = {}
+        self._policies: dict[bytes, Policy] = {}
+
+    # --- partition actions
+
+    def start(self, invocation_id: bytes, delay_ms: int = 0) -> None:
+        handle = self._delayed.pop(invocation_id, None)
+        if handle is not None:
+            handle.cancel()
+        if delay_ms > 0:
+            loop = asyncio.get_running_loop()
+            self._delayed[invocation_id] = loop.call_later(delay_ms / 1000, self._launch, invocation_id)
+        else:
+            self._launch(invocation_id)
+
+    def forward(self, invocation_id: bytes, index: int, frame: bytes) -> None:
+        attempt = self._attempts.get(invocation_id)
+        if attempt is not None:
+            attempt.forward(index, frame)
+
+    def abort(self, invocation_id: bytes, reason: str) -> None:
+        attempt = self._attempts.get(invocation_id)
+        if attempt is not None:
+            attempt.abort(reason)
+
+    # --- retry bookkeeping used by attempts
+
+    def retry_state(self, invocation_id: bytes) -> RetryState:
+        state = self._retries.get(invocation_id)
+        if state is None:
+            state = self._retries[invocation_id] = RetryState()
+        return state
+
+    def forget_retries(self, invocation_id: bytes) -> None:
+        self._retries.pop(invocation_id, None)
+        self._policies.pop(invocation_id, None)
+
+    def policy(self, invocation_id: bytes) -> Policy:
+        return self._policies.get(invocation_id) or policy_for(self.config, None, None)
+
+    # --- attempts
+
+    def _launch(self, invocation_id: bytes) -> None:
+        """Reads the invocation (consistently) and starts an attempt; synchronous up to the first await."""
+        self._delayed.pop(invocation_id, None)
+        previous = self._attempts.pop(invocation_id, None)
+        if previous is not None and not previous.finished:
+            previous.kill()  # a finished one is only draining its response: let it end by itself
+        snapshot = self.store.db.snapshot()
+        try:
+            stored = request.load(snapshot, invocation_id)
+        finally:
+            snapshot.close()
+        if stored is None or stored.status.status != "invoked":
+            return
+        status = stored.status
+        schema = self.schema()
+        service = schema.services.get(status.target.service)
+        handler = service.handlers.get(status.target.handler) if service else None
+        self._policies[invocation_id] = policy_for(self.config, service, handler.retry_policy if handler else None)
+        deployment = schema.deployments.get(status.deployment_id or "")
+        version = status.protocol_version or 6
+        bidi = deployment is not None and deployment.protocol_type == "BidiStream"
+        attempt = Attempt(self, invocation_id, len(stored.journal), version, bidi)
+        self._attempts[invocation_id] = attempt
+        if deployment is None:
+            reason = f"no deployment found for service {status.target.service!r}"
+            attempt.fail_with(AttemptError(reason, 500))
+            del self._attempts[invocation_id]
+            return
+        lazy = bool(service.enable_lazy_state) if service else False
+        retry = self.retry_state(invocation_id).since_last_entry
+        body = request.body(invocation_id, stored, now_ms=int(time.time() * 1000), retry_count=retry, lazy_state=lazy)
+        headers = request.headers(invocation_id, status, version, deployment.additional_headers)
+        path = f"/invoke/{status.target.service}/{status.target.handler}"
+        run = attempt.run_bidi if bidi else attempt.run_request_response
+        attempt.task = asyncio.create_task(self._run(attempt, run(deployment.uri, path, headers, body)))
+
+    async def _run(self, attempt: Attempt, work: object) -> None:
+        try:
+            await work  # type: ignore[misc]
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # every failure of an attempt is reported and retried
+            attempt.fail_with(exc)
+        finally:
+            if self._attempts.get(attempt.invocation_id) is attempt:
+                del self._attempts[attempt.invocation_id]
+
+    async def close(self) -> None:
+        for handle in self._delayed.values():
+            handle.cancel()
+        for attempt in list(self._attempts.values()):
+            attempt.kill()
+        await self.h2.close()

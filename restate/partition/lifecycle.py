@@ -1,0 +1,333 @@
+"""Invocation lifecycle: create, queue behind a key's lock, run, suspend, notify, retry, complete."""
+
+from __future__ import annotations
+
+from restate.partition import awaiting
+from restate.partition.context import ApplyContext
+from restate.partition.model import (
+    ArmTimer,
+    AttemptFailedCmd,
+    ForwardEntry,
+    InvocationStatus,
+    ReplyAccepted,
+    ReplyDone,
+    StartAttempt,
+)
+from restate.protocol import MessageType, encode_message, notification
+from restate.protocol._generated import service_protocol_pb2 as pb
+from restate.protocol.messages import negotiate
+from restate.schema import DEFAULT_RETENTION_MS
+from restate.wire import (
+    CallerSink,
+    Failure,
+    IngressSink,
+    InvocationRequest,
+    InvocationResponse,
+    OutboxMessage,
+    Outcome,
+    Signal,
+)
+
+PURGE_TIMER = 0xFFFFFFFF  # completion id of the timer that drops a completed invocation after retention
+START_TIMER = 0  # completion id of the timer that starts a scheduled invocation
+
+
+def input_frame(request: InvocationRequest) -> bytes:
+    msg = pb.InputCommandMessage(headers=[pb.Header(key=k, value=v) for k, v in request.headers])
+    msg.value.SetInParent()
+    msg.value.content = request.input
+    return encode_message(msg)
+
+
+def on_invoke(ctx: ApplyContext, request: InvocationRequest, sink: IngressSink | None, send: bool) -> None:
+    inv_id = request.invocation_id
+    status = ctx.tables.status(inv_id)
+    if status is not None:
+        _attach(ctx, inv_id, status, request, sink, send)
+        return
+    status = InvocationStatus(
+        status="scheduled",
+        target=request.target,
+        created_at_ms=ctx.now_ms,
+        modified_at_ms=ctx.now_ms,
+        idempotency_key=request.idempotency_key,
+        execute_at_ms=request.execute_at_ms,
+        caller_id=request.caller_id,
+    )
+    if request.caller is not None:
+        status.callers = [request.caller]
+    if sink is not None and not send:
+        status.ingress_sinks = [sink]
+    ctx.tables.append_entry(inv_id, status, input_frame(request), ctx.now_ms)
+    if request.execute_at_ms is not None and request.execute_at_ms > ctx.now_ms:
+        _add_timer(ctx, request.execute_at_ms, inv_id, START_TIMER)
+        ctx.tables.put_status(inv_id, status)
+    else:
+        status.execute_at_ms = None
+        activate(ctx, inv_id, status)
+    if sink is not None:
+        ctx.actions.append(ReplyAccepted(sink, inv_id, False, status.execute_at_ms))
+
+
+def _attach(
+    ctx: ApplyContext,
+    inv_id: bytes,
+    status: InvocationStatus,
+    request: InvocationRequest,
+    sink: IngressSink | None,
+    send: bool,
+) -> None:
+    """A request for an invocation that exists (a re-sent request, or a repeated idempotency key)."""
+    done = status.status == "completed"
+    if sink is not None:
+        ctx.actions.append(ReplyAccepted(sink, inv_id, True, status.execute_at_ms))
+        if not send:
+            if done and status.outcome is not None:
+                ctx.actions.append(ReplyDone(sink, inv_id, status.outcome))
+            elif sink not in status.ingress_sinks:
+                status.ingress_sinks.append(sink)
+                ctx.tables.put_status(inv_id, status)
+    if request.caller is not None:
+        if done and status.outcome is not None:
+            ctx.send(request.caller.invocation_id, InvocationResponse(request.caller, status.outcome))
+        elif request.caller not in status.callers:
+            status.callers.append(request.caller)
+            ctx.tables.put_status(inv_id, status)
+
+
+def activate(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus) -> None:
+    """Runs the invocation now, or queues it in its key's inbox when another invocation holds the lock."""
+    target = status.target
+    if target.exclusive and target.key is not None:
+        holder = ctx.tables.lock_holder(target.service, target.key)
+        if holder is not None and holder != inv_id:
+            status.status = "inboxed"
+            status.inbox_seq = ctx.tables.enqueue_inbox(target.service, target.key, inv_id)
+            ctx.tables.put_status(inv_id, status)
+            return
+        ctx.tables.lock(target.service, target.key, inv_id)
+    status.inbox_seq = None
+    start_attempt(ctx, inv_id, status)
+
+
+def start_attempt(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, delay_ms: int = 0) -> None:
+    """Marks the invocation running and pins deployment + protocol version on its first attempt."""
+    status.status = "invoked"
+    status.awaiting = None
+    status.poisoned = False
+    status.modified_at_ms = ctx.now_ms
+    if status.deployment_id is None:
+        _pin_deployment(ctx, status)
+    ctx.tables.put_status(inv_id, status)
+    ctx.actions.append(StartAttempt(inv_id, delay_ms))
+
+
+def _pin_deployment(ctx: ApplyContext, status: InvocationStatus) -> None:
+    service = ctx.schema.services.get(status.target.service)
+    if service is None:
+        return  # the invoker fails the attempt ("no deployment") and it is retried
+    deployment = ctx.schema.deployments.get(service.deployment_id)
+    if deployment is None:
+        return
+    cap = 7 if ctx.protocol_v7 else 6
+    version = negotiate(deployment.min_protocol_version, deployment.max_protocol_version, cap)
+    if version is not None:
+        status.deployment_id = deployment.id
+        status.protocol_version = version
+
+
+def complete(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, outcome: Outcome) -> None:
+    """Stores the outcome, answers everyone waiting, releases the key and starts the next in line."""
+    status.status = "completed"
+    status.outcome = outcome
+    status.awaiting = None
+    status.pending_output = None
+    status.modified_at_ms = ctx.now_ms
+    for sink in status.ingress_sinks:
+        ctx.actions.append(ReplyDone(sink, inv_id, outcome))
+    for caller in status.callers:
+        ctx.send(caller.invocation_id, InvocationResponse(caller, outcome))
+    status.ingress_sinks = []
+    status.callers = []
+    ctx.tables.delete_journal(inv_id)
+    status.journal_len = 0
+    retention = _retention_ms(ctx, status)
+    _add_timer(ctx, ctx.now_ms + retention, inv_id, PURGE_TIMER)
+    ctx.tables.put_status(inv_id, status)
+    target = status.target
+    if target.exclusive and target.key is not None and ctx.tables.lock_holder(target.service, target.key) == inv_id:
+        ctx.tables.unlock(target.service, target.key)
+        _start_next_in_inbox(ctx, target.service, target.key)
+
+
+def _retention_ms(ctx: ApplyContext, status: InvocationStatus) -> int:
+    service = ctx.schema.services.get(status.target.service)
+    if service is None or service.idempotency_retention_ms is None:
+        return DEFAULT_RETENTION_MS
+    return service.idempotency_retention_ms
+
+
+def _start_next_in_inbox(ctx: ApplyContext, service: str, key: str) -> None:
+    next_id = ctx.tables.pop_inbox(service, key)
+    if next_id is None:
+        return
+    status = ctx.tables.status(next_id)
+    if status is None or status.status != "inboxed":
+        _start_next_in_inbox(ctx, service, key)
+        return
+    ctx.tables.lock(service, key, next_id)
+    status.inbox_seq = None
+    start_attempt(ctx, next_id, status)
+
+
+def _add_timer(ctx: ApplyContext, wake_up_ms: int, inv_id: bytes, completion_id: int) -> None:
+    ctx.tables.add_timer(wake_up_ms, inv_id, completion_id)
+    ctx.actions.append(ArmTimer(wake_up_ms, inv_id, completion_id))
+
+
+def _seen(status: InvocationStatus) -> awaiting.Notified:
+    return awaiting.Notified(
+        set(status.completions), set(status.signals), set(status.signal_names), set(status.failed_completions)
+    )
+
+
+def notify(
+    ctx: ApplyContext,
+    inv_id: bytes,
+    status: InvocationStatus,
+    frame: bytes,
+    *,
+    completion_id: int | None = None,
+    signal_idx: int | None = None,
+    signal_name: str | None = None,
+    failed: bool = False,
+    forward_frame: bytes | None = None,
+) -> bool:
+    """Appends a notification once per id and delivers it: live to a running attempt, or by resuming."""
+    if status.status == "completed":
+        return False
+    if completion_id is not None:
+        if completion_id in status.completions:
+            return False
+        status.completions.append(completion_id)
+        if failed:
+            status.failed_completions.append(completion_id)
+    elif signal_idx is not None:
+        if signal_idx in status.signals and signal_idx != 1:
+            return False
+        status.signals.append(signal_idx)
+    elif signal_name is not None:
+        status.signal_names.append(signal_name)
+    index = ctx.tables.append_entry(inv_id, status, frame, ctx.now_ms)
+    if status.status == "invoked":
+        ctx.actions.append(ForwardEntry(inv_id, index, forward_frame or frame))
+    elif status.status == "suspended" and status.awaiting is not None:
+        if awaiting.can_resume(status.awaiting, _seen(status)):
+            start_attempt(ctx, inv_id, status)
+            return True
+    ctx.tables.put_status(inv_id, status)
+    return True
+
+
+def on_suspended(ctx: ApplyContext, inv_id: bytes, future: bytes) -> None:
+    status = ctx.tables.status(inv_id)
+    if status is None or status.status != "invoked":
+        return
+    if awaiting.can_resume(future, _seen(status)):
+        start_attempt(ctx, inv_id, status)  # the awaited notification arrived while the SDK was suspending
+        return
+    status.status = "suspended"
+    status.awaiting = future
+    status.modified_at_ms = ctx.now_ms
+    ctx.tables.put_status(inv_id, status)
+
+
+def on_attempt_failed(ctx: ApplyContext, cmd: AttemptFailedCmd) -> None:
+    status = ctx.tables.status(cmd.invocation_id)
+    if status is None or status.status != "invoked":
+        return
+    status.retry_count += 1
+    status.last_failure = f"[{cmd.failure.code}] {cmd.failure.message}"
+    if cmd.retry_in_ms is not None:
+        start_attempt(ctx, cmd.invocation_id, status, cmd.retry_in_ms)
+    elif cmd.give_up == "pause":
+        status.status = "paused"
+        status.poisoned = False
+        ctx.tables.put_status(cmd.invocation_id, status)
+    else:
+        complete(ctx, cmd.invocation_id, status, Outcome(failure=cmd.failure))
+
+
+def on_timer(ctx: ApplyContext, wake_up_ms: int, inv_id: bytes, completion_id: int) -> None:
+    if not ctx.tables.timer_exists(wake_up_ms, inv_id, completion_id):
+        return  # already fired and applied before a restart
+    ctx.tables.delete_timer(wake_up_ms, inv_id, completion_id)
+    status = ctx.tables.status(inv_id)
+    if status is None:
+        return
+    if completion_id == PURGE_TIMER:
+        if status.status == "completed":
+            ctx.tables.delete_status(inv_id)
+    elif completion_id == START_TIMER:
+        if status.status == "scheduled":
+            status.execute_at_ms = None
+            activate(ctx, inv_id, status)
+    else:
+        frame = notification(MessageType.SLEEP_COMPLETION, completion_id=completion_id, void=True)
+        notify(ctx, inv_id, status, frame, completion_id=completion_id)
+
+
+def receive_outbox(ctx: ApplyContext, source: int, seq: int, message: OutboxMessage) -> bool:
+    """Applies an envelope exactly once: in order per source, duplicates and gaps are dropped.
+
+    Returns whether the envelope is (now or already) applied, i.e. whether to acknowledge it.
+    """
+    last = ctx.tables.last_applied(source)
+    if seq <= last:
+        return True
+    if seq != last + 1:
+        return False
+    ctx.tables.set_last_applied(source, seq)
+    match message:
+        case InvocationRequest():
+            on_invoke(ctx, message, None, True)
+        case InvocationResponse():
+            _deliver_response(ctx, message.caller, message.outcome)
+        case Signal():
+            deliver_signal(ctx, message)
+    return True
+
+
+def _deliver_response(ctx: ApplyContext, caller: CallerSink, outcome: Outcome) -> None:
+    status = ctx.tables.status(caller.invocation_id)
+    if status is None:
+        return
+    frame = result_notification(MessageType.CALL_COMPLETION, outcome, completion_id=caller.completion_id)
+    notify(
+        ctx, caller.invocation_id, status, frame, completion_id=caller.completion_id, failed=outcome.failure is not None
+    )
+
+
+def deliver_signal(ctx: ApplyContext, signal: Signal) -> None:
+    status = ctx.tables.status(signal.invocation_id)
+    if status is None:
+        return
+    if signal.outcome is None:
+        frame = notification(MessageType.SIGNAL, signal_idx=signal.idx, signal_name=signal.name, void=True)
+    else:
+        frame = result_notification(MessageType.SIGNAL, signal.outcome, signal_idx=signal.idx, signal_name=signal.name)
+    notify(ctx, signal.invocation_id, status, frame, signal_idx=signal.idx, signal_name=signal.name)
+
+
+def result_notification(msg_type: int, outcome: Outcome, **ident: int | str | None) -> bytes:
+    if outcome.failure is not None:
+        f = outcome.failure
+        return notification(msg_type, failure=_failure_pb(f), **ident)  # type: ignore[arg-type]
+    return notification(msg_type, value=outcome.value or b"", **ident)  # type: ignore[arg-type]
+
+
+def _failure_pb(failure: Failure) -> pb.Failure:
+    msg = pb.Failure(code=failure.code, message=failure.message)
+    for k, v in failure.metadata:
+        msg.metadata.add(key=k, value=v)
+    return msg

@@ -1,0 +1,158 @@
+"""What the partition stores, what it is fed (commands) and what it asks for (actions)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from restate.wire import CallerSink, Failure, IngressSink, InvocationRequest, OutboxMessage, Outcome, Target
+
+Status = Literal["scheduled", "inboxed", "invoked", "suspended", "paused", "completed"]
+
+
+class InvocationStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One invocation, stored under KeyKind.STATUS (format version `v`)."""
+
+    v: int = 1
+    status: Status
+    target: Target
+    created_at_ms: int
+    modified_at_ms: int
+    journal_len: int = 0
+    command_count: int = 0
+    last_entry_at_ms: int = 0
+    deployment_id: str | None = None
+    protocol_version: int | None = None
+    ingress_sinks: list[IngressSink] = []
+    callers: list[CallerSink] = []
+    caller_id: bytes | None = None
+    idempotency_key: str | None = None
+    execute_at_ms: int | None = None
+    completions: list[int] = []  # completion ids that have a notification in the journal
+    failed_completions: list[int] = []  # those of them whose result is a failure
+    signals: list[int] = []
+    signal_names: list[str] = []
+    awaiting: bytes | None = None  # the serialized protocol Future a suspended invocation waits on
+    poisoned: bool = False  # the running attempt broke a precondition: ignore its messages until it ends
+    pending_output: Outcome | None = None  # the last OutputCommand seen, used at End
+    outcome: Outcome | None = None
+    retry_count: int = 0
+    last_failure: str | None = None
+    inbox_seq: int | None = None  # set while inboxed
+
+
+# --- commands: the state machine's inputs -------------------------------------------------------------
+
+
+class InvokeCmd(msgspec.Struct, frozen=True):
+    """A request to create or attach to an invocation (from ingress or another partition)."""
+
+    request: InvocationRequest
+    sink: IngressSink | None = None
+    send: bool = False
+
+
+class OutboxCmd(msgspec.Struct, frozen=True):
+    """An envelope from partition `source`; applied once thanks to (source, seq) dedup."""
+
+    source: int
+    seq: int
+    message: OutboxMessage
+
+
+class OutboxAckCmd(msgspec.Struct, frozen=True):
+    destination: int
+    seq: int
+
+
+class TimerFiredCmd(msgspec.Struct, frozen=True):
+    wake_up_ms: int
+    invocation_id: bytes
+    completion_id: int  # 0 = start a scheduled invocation
+
+
+class SdkMessageCmd(msgspec.Struct, frozen=True):
+    """A command or ProposeRunCompletion the deployment sent during an attempt."""
+
+    invocation_id: bytes
+    msg_type: int
+    flags: int
+    payload: bytes
+
+
+class SuspendedCmd(msgspec.Struct, frozen=True):
+    invocation_id: bytes
+    awaiting: bytes  # serialized protocol Future (V5/V6 lists become FIRST_COMPLETED)
+
+
+class EndCmd(msgspec.Struct, frozen=True):
+    invocation_id: bytes
+
+
+class AttemptFailedCmd(msgspec.Struct, frozen=True):
+    """An attempt failed; the invoker proposes when to retry (None = retries exhausted)."""
+
+    invocation_id: bytes
+    failure: Failure
+    retry_in_ms: int | None
+    give_up: Literal["pause", "kill"] | None = None
+
+
+Command = (
+    InvokeCmd | OutboxCmd | OutboxAckCmd | TimerFiredCmd | SdkMessageCmd | SuspendedCmd | EndCmd | AttemptFailedCmd
+)
+
+
+# --- actions: what to do once the batch is durable ------------------------------------------------------
+
+
+class ReplyAccepted(msgspec.Struct, frozen=True):
+    sink: IngressSink
+    invocation_id: bytes
+    previously_accepted: bool
+    execute_at_ms: int | None = None
+
+
+class ReplyDone(msgspec.Struct, frozen=True):
+    sink: IngressSink
+    invocation_id: bytes
+    outcome: Outcome
+
+
+class ShipOutbox(msgspec.Struct, frozen=True):
+    destination: int
+    seq: int
+    message: OutboxMessage
+
+
+class AckOutbox(msgspec.Struct, frozen=True):
+    source: int
+    seq: int
+
+
+class StartAttempt(msgspec.Struct, frozen=True):
+    invocation_id: bytes
+    delay_ms: int = 0
+
+
+class ForwardEntry(msgspec.Struct, frozen=True):
+    """Push a stored journal entry (or a V7 run ack, `index` = -1) to the running attempt."""
+
+    invocation_id: bytes
+    index: int
+    frame: bytes
+
+
+class AbortAttempt(msgspec.Struct, frozen=True):
+    invocation_id: bytes
+    reason: str
+
+
+class ArmTimer(msgspec.Struct, frozen=True):
+    wake_up_ms: int
+    invocation_id: bytes
+    completion_id: int
+
+
+Action = ReplyAccepted | ReplyDone | ShipOutbox | AckOutbox | StartAttempt | ForwardEntry | AbortAttempt | ArmTimer

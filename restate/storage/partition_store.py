@@ -1,0 +1,82 @@
+"""A partition's LevelDB shard and the transaction the state machine writes through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from restate.storage.db import Database
+
+_MISSING = object()
+
+
+class Transaction:
+    """A read-your-writes overlay over the store; `commit` writes it as one synced batch (group commit)."""
+
+    __slots__ = ("_db", "_writes")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._writes: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self._writes.get(key, _MISSING)
+        if value is _MISSING:
+            return self._db.get(key)
+        return value  # type: ignore[return-value]
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._writes[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self._writes[key] = None
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Items under a prefix in key order, as this transaction sees them."""
+        pending = {k: v for k, v in self._writes.items() if k.startswith(prefix)}
+        if not pending:
+            yield from self._db.scan(prefix)
+            return
+        merged: dict[bytes, bytes | None] = dict(self._db.scan(prefix))
+        merged.update(pending)
+        for key in sorted(merged):
+            value = merged[key]
+            if value is not None:
+                yield key, value
+
+    def first(self, prefix: bytes) -> tuple[bytes, bytes] | None:
+        for item in self.scan(prefix):
+            return item
+        return None
+
+    def delete_prefix(self, prefix: bytes) -> None:
+        for key, _ in list(self.scan(prefix)):
+            self._writes[key] = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not self._writes
+
+    def commit(self) -> None:
+        """Writes everything atomically and fsyncs; safe to call from a worker thread."""
+        if self._writes:
+            self._db.write(self._writes, sync=True)
+
+
+class PartitionStore:
+    """One partition's shard: `<base>/partitions/<i>`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.db = Database(path)
+
+    def transaction(self) -> Transaction:
+        return Transaction(self.db)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.db.get(key)
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return self.db.scan(prefix)
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,397 @@
+"""Tests for the invoker's HTTP/2 pool and HTTP/1.1 client against an in-process hypercorn server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvloop
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from restate.invoker.http1 import Http1Client
+from restate.invoker.http2 import Http2Pool, Http2Stream
+from restate.invoker.transport import ResponseHead, TransportError, TransportTimeoutError, parse_base_url
+
+
+@dataclass
+class Server:
+    port: int
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+    log: list[tuple[str, int, str]] = field(default_factory=list)  # (http version, client port, path)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+
+def make_app(log: list[tuple[str, int, str]]) -> Callable[..., Coroutine[Any, Any, None]]:
+    async def read_body(receive: Any) -> bytes | None:
+        body = b""
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return None
+            body += msg.get("body", b"")
+            if not msg.get("more_body", False):
+                return body
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                await send({"type": msg["type"] + ".complete"})
+                if msg["type"] == "lifespan.shutdown":
+                    return
+        path = scope["path"]
+        log.append((scope["http_version"], scope["client"][1], path))
+        if path.endswith("/echo"):  # streams every request chunk straight back (bidi)
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/octet-stream")]})
+            while True:
+                msg = await receive()
+                if msg["type"] != "http.request":
+                    return
+                more = msg.get("more_body", False)
+                await send({"type": "http.response.body", "body": msg.get("body", b""), "more_body": more})
+                if not more:
+                    return
+        elif path.endswith("/fixed"):
+            body = await read_body(receive)
+            if body is None:
+                return
+            test = dict(scope["headers"]).get(b"x-test", b"").decode()
+            reply = f"{scope['method']} {path} {len(body)} {test}".encode()
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": reply})
+        elif path.endswith("/hang"):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        else:
+            await read_body(receive)
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b"not found"})
+
+    return app
+
+
+@contextlib.asynccontextmanager
+async def running_server(**options: Any) -> AsyncIterator[Server]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)  # connections queue up until hypercorn accepts them: no readiness polling needed
+    port = sock.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]
+    config.accesslog = None
+    config.graceful_timeout = 0.2
+    for key, value in options.items():
+        setattr(config, key, value)
+    stop = asyncio.Event()
+    log: list[tuple[str, int, str]] = []
+    task = asyncio.create_task(serve(make_app(log), config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    server = Server(port, stop, task, log)
+    try:
+        yield server
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, 10)
+        finally:
+            task.cancel()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, None]], None]:
+    factory = uvloop.new_event_loop if request.param == "uvloop" else None
+
+    def runner(coro: Coroutine[Any, Any, None]) -> None:
+        async def bounded() -> None:
+            async with asyncio.timeout(60):
+                await coro
+
+        with asyncio.Runner(loop_factory=factory) as r:
+            r.run(bounded())
+
+    return runner
+
+
+async def read_n(stream: Http2Stream, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = await stream.read()
+        assert chunk, f"response ended after {len(buf)} of {n} bytes"
+        buf += chunk
+    return bytes(buf)
+
+
+async def read_all(stream: Http2Stream) -> bytes:
+    parts = []
+    while chunk := await stream.read():
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def test_parse_base_url() -> None:
+    t = parse_base_url("http://127.0.0.1:9080/")
+    assert (t.host, t.port, t.authority, t.path("/discover")) == ("127.0.0.1", 9080, "127.0.0.1:9080", "/discover")
+    assert parse_base_url("http://h/a/b/").path("/invoke/S/h") == "/a/b/invoke/S/h"
+    assert parse_base_url("http://h").port == 80
+    with pytest.raises(TransportError):
+        parse_base_url("https://h/")
+    assert ResponseHead(200, [("content-type", "x")]).get("Content-Type") == "x"
+
+
+def test_bidi_echo(run: Any) -> None:
+    async def main() -> None:
+        async with running_server() as server:
+            pool = Http2Pool()
+            stream = await pool.open_stream(server.url, "POST", "/echo", [("content-type", "application/x")])
+            stream.write(b"hello ")  # before the response head arrives
+            head = await stream.response_head()
+            assert head.status == 200 and head.get("content-type") == "application/octet-stream"
+            assert await read_n(stream, 6) == b"hello "
+            stream.write(b"world")
+            assert await read_n(stream, 5) == b"world"
+            assert not stream.closed
+            stream.end()
+            stream.end()  # idempotent
+            assert await stream.read() == b""
+            assert stream.closed
+            with pytest.raises(RuntimeError):
+                stream.write(b"late")
+            await pool.close()
+
+    run(main())
+
+
+def test_request_prefix_headers_and_404(run: Any) -> None:
+    async def main() -> None:
+        async with running_server() as server:
+            pool = Http2Pool()
+            head, body = await pool.request(server.url + "prefix/", "POST", "/fixed", [("X-Test", "v1")], b"abc")
+            assert head.status == 200 and body == b"POST /prefix/fixed 3 v1"
+            head, body = await pool.request(server.url, "GET", "/fixed", [])
+            assert body == b"GET /fixed 0 "
+            head, body = await pool.request(server.url, "GET", "/nope", [])
+            assert (head.status, body) == (404, b"not found")
+            assert len(pool._all) == 1
+            with pytest.raises(TransportTimeoutError):
+                await pool.request(server.url, "POST", "/hang", [], b"x", timeout=0.2)
+            head, body = await pool.request(server.url, "GET", "/fixed", [])  # connection still fine
+            assert head.status == 200 and len(pool._all) == 1
+            await pool.close()
+
+    run(main())
+
+
+def test_concurrent_streams_share_one_connection(run: Any) -> None:
+    async def one(pool: Http2Pool, url: str, i: int) -> None:
+        stream = await pool.open_stream(url, "POST", "/echo", [])
+        payload = f"stream-{i}-".encode() * (i + 1)
+        stream.write(payload)
+        assert await read_n(stream, len(payload)) == payload
+        stream.write(b"bye")
+        stream.end()
+        assert await read_all(stream) == b"bye"
+
+    async def main() -> None:
+        async with running_server() as server:
+            pool = Http2Pool()
+            await asyncio.gather(*(one(pool, server.url, i) for i in range(50)))
+            assert len(pool._all) == 1
+            assert len({port for _, port, _ in server.log}) == 1
+            await pool.close()
+
+    run(main())
+
+
+def test_peer_stream_limit_opens_more_connections(run: Any) -> None:
+    async def one(pool: Http2Pool, url: str, gate: asyncio.Event) -> bytes:
+        stream = await pool.open_stream(url, "POST", "/echo", [])
+        stream.write(b"x")
+        await read_n(stream, 1)
+        await gate.wait()  # keep all 30 streams open at once
+        stream.end()
+        return await read_all(stream)
+
+    async def main() -> None:
+        async with running_server(h2_max_concurrent_streams=10) as server:
+            pool = Http2Pool()
+            gate = asyncio.Event()
+            tasks = [asyncio.create_task(one(pool, server.url, gate)) for _ in range(30)]
+            while len(server.log) < 30:
+                await asyncio.sleep(0.01)
+            assert len(pool._all) == 3
+            gate.set()
+            assert await asyncio.gather(*tasks) == [b""] * 30
+            await pool.close()
+
+    run(main())
+
+
+def test_large_bodies_flow_control(run: Any) -> None:
+    async def main() -> None:
+        payload = os.urandom(5 * 1024 * 1024)
+        async with running_server() as server:
+            pool = Http2Pool()
+            stream = await pool.open_stream(server.url, "POST", "/echo", [])
+            stream.write(payload)
+            stream.end()
+            assert await read_all(stream) == payload
+            # many small writes, read concurrently
+            stream = await pool.open_stream(server.url, "POST", "/echo", [])
+            reader = asyncio.create_task(read_all(stream))
+            for i in range(0, len(payload), 65536):
+                stream.write(payload[i:i + 65536])
+                await asyncio.sleep(0)
+            stream.end()
+            assert await reader == payload
+            head, body = await pool.request(server.url, "POST", "/fixed", [], payload)
+            assert body == b"POST /fixed %d " % len(payload)
+            await pool.close()
+
+    run(main())
+
+
+def test_connection_refused(run: Any) -> None:
+    async def main() -> None:
+        url = f"http://127.0.0.1:{free_port()}/"
+        pool = Http2Pool()
+        with pytest.raises(TransportError, match="cannot connect"):
+            await pool.open_stream(url, "POST", "/echo", [])
+        with pytest.raises(TransportError, match="cannot connect"):
+            await pool.request(url, "GET", "/discover", [])
+        with pytest.raises(TransportError, match="cannot connect"):
+            await Http1Client().request(url, "GET", "/discover", [])
+        await pool.close()
+
+    run(main())
+
+
+def test_server_shutdown_mid_stream(run: Any) -> None:
+    async def main() -> None:
+        pool = Http2Pool()
+        async with running_server() as server:
+            stream = await pool.open_stream(server.url, "POST", "/echo", [])
+            stream.write(b"ping")
+            assert await read_n(stream, 4) == b"ping"
+            server.stop.set()
+            with pytest.raises(TransportError, match="connection"):
+                await stream.read()
+            assert stream.closed
+            with pytest.raises(TransportError):
+                stream.write(b"more")
+            stream.reset()  # harmless after failure
+        await pool.close()
+
+    run(main())
+
+
+def test_connection_loss_then_new_connection(run: Any) -> None:
+    async def main() -> None:
+        async with running_server() as server:
+            pool = Http2Pool()
+            streams = []
+            for _ in range(3):
+                stream = await pool.open_stream(server.url, "POST", "/echo", [])
+                stream.write(b"a")
+                await read_n(stream, 1)
+                streams.append(stream)
+            (conn,) = pool._all
+            assert conn.transport is not None
+            conn.transport.abort()
+            for stream in streams:
+                with pytest.raises(TransportError, match="connection"):
+                    await stream.read()
+            head, body = await pool.request(server.url, "GET", "/fixed", [])
+            assert head.status == 200
+            assert pool._all and conn not in pool._all
+            await pool.close()
+
+    run(main())
+
+
+def test_reset(run: Any) -> None:
+    async def main() -> None:
+        async with running_server() as server:
+            pool = Http2Pool()
+            stream = await pool.open_stream(server.url, "POST", "/echo", [])
+            stream.write(b"abc")
+            await read_n(stream, 3)
+            stream.reset()
+            stream.reset()
+            assert stream.closed
+            with pytest.raises(TransportError, match="reset"):
+                await stream.read()
+            head, _ = await pool.request(server.url, "GET", "/fixed", [])
+            assert head.status == 200 and len(pool._all) == 1
+            await pool.close()
+
+    run(main())
+
+
+def test_goaway_after_keep_alive_max_requests(run: Any) -> None:
+    async def main() -> None:
+        async with running_server(keep_alive_max_requests=5) as server:
+            pool = Http2Pool()
+            for i in range(20):
+                head, body = await pool.request(server.url, "POST", "/fixed", [], b"x" * i)
+                assert (head.status, body) == (200, b"POST /fixed %d " % i)
+            for _ in range(20):  # bidi streams too
+                stream = await pool.open_stream(server.url, "POST", "/echo", [])
+                stream.write(b"hi")
+                stream.end()
+                assert await read_all(stream) == b"hi"
+            assert len({port for _, port, _ in server.log}) >= 7
+            await pool.close()
+
+    run(main())
+
+
+def test_connection_rotation(run: Any) -> None:
+    async def main() -> None:
+        async with running_server() as server:
+            pool = Http2Pool(max_requests_per_connection=3)
+            for _ in range(10):
+                head, _ = await pool.request(server.url, "GET", "/fixed", [])
+                assert head.status == 200
+            assert len({port for _, port, _ in server.log}) == 4
+            assert len(pool._all) == 1
+            await pool.close()
+
+    run(main())
+
+
+def test_http1(run: Any) -> None:
+    async def main() -> None:
+        async with running_server() as server:
+            client = Http1Client()
+            head, body = await client.request(server.url, "POST", "/fixed", [("x-test", "h1")], b"hello")
+            assert (head.status, body) == (200, b"POST /fixed 5 h1")
+            head, body = await client.request(server.url, "GET", "/missing", [])
+            assert (head.status, body) == (404, b"not found")
+            payload = os.urandom(1024 * 1024)
+            response = await client.open(server.url, "POST", "/echo", [("transfer-encoding", "chunked")], payload)
+            assert response.head.status == 200
+            parts = []
+            while chunk := await response.read():
+                parts.append(chunk)
+            response.close()
+            assert b"".join(parts) == payload
+            assert {version for version, _, _ in server.log} == {"1.1"}
+
+    run(main())

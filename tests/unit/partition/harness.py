@@ -1,0 +1,191 @@
+"""A partition state machine over a real LevelDB store, driven the way the partition actor drives it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from google.protobuf.message import Message
+
+from restate import ids
+from restate.partition.model import Action, Command, InvocationStatus, SdkMessageCmd, SuspendedCmd
+from restate.partition.state_machine import StateMachine
+from restate.partition.tables import Tables
+from restate.protocol import MESSAGE_TYPES, FrameDecoder, decode_message, pb, suspension_future
+from restate.schema import Deployment, HandlerSchema, Schema, ServiceSchema
+from restate.storage import keys
+from restate.storage.partition_store import PartitionStore
+from restate.wire import CallerSink, IngressSink, InvocationRequest, Target
+
+NOW = 1_700_000_000_000
+DEPLOYMENT_ID = "dp_12PgsFJ82wRXepxIaMzIdLr"
+NUM_PARTITIONS = 4
+
+GREETER = Target("Greeter", "greet", None, "service", False)
+
+
+def counter_add(key: str) -> Target:
+    return Target("Counter", "add", key, "virtual_object", True)
+
+
+def counter_get(key: str) -> Target:
+    return Target("Counter", "get", key, "virtual_object", False)
+
+
+def make_schema(min_version: int = 5, max_version: int = 7) -> Schema:
+    deployment = Deployment(
+        id=DEPLOYMENT_ID,
+        uri="http://localhost:9080",
+        protocol_type="BidiStream",
+        http_version="HTTP/2.0",
+        created_at_ms=NOW,
+        min_protocol_version=min_version,
+        max_protocol_version=max_version,
+        services={"Greeter": 1, "Counter": 1},
+    )
+    greeter = ServiceSchema(
+        name="Greeter",
+        ty="Service",
+        handlers={"greet": HandlerSchema(name="greet")},
+        deployment_id=DEPLOYMENT_ID,
+    )
+    counter = ServiceSchema(
+        name="Counter",
+        ty="VirtualObject",
+        handlers={"add": HandlerSchema(name="add", ty="Exclusive"), "get": HandlerSchema(name="get", ty="Shared")},
+        deployment_id=DEPLOYMENT_ID,
+    )
+    return Schema(version=1, deployments={DEPLOYMENT_ID: deployment}, services={"Greeter": greeter, "Counter": counter})
+
+
+_counter = 0
+
+
+def new_id(partition_key: int | None = None) -> bytes:
+    """A fresh invocation id; by default with a partition key owned by partition 0 of 4."""
+    global _counter
+    _counter += 1
+    pk = (_counter * 7919) if partition_key is None else partition_key
+    return ids.InvocationId(pk, _counter.to_bytes(16, "big")).to_bytes()
+
+
+def id_for(target: Target) -> bytes:
+    pk = ids.partition_key_for(target.key) if target.key is not None else None
+    return new_id(pk)
+
+
+def request(
+    target: Target = GREETER,
+    input: bytes = b"",
+    *,
+    invocation_id: bytes | None = None,
+    headers: list[tuple[str, str]] | None = None,
+    execute_at_ms: int | None = None,
+    idempotency_key: str | None = None,
+    caller: CallerSink | None = None,
+) -> InvocationRequest:
+    return InvocationRequest(
+        invocation_id=invocation_id if invocation_id is not None else id_for(target),
+        target=target,
+        input=input,
+        headers=headers or [],
+        idempotency_key=idempotency_key,
+        execute_at_ms=execute_at_ms,
+        caller=caller,
+    )
+
+
+def sink(request_id: int = 1, node: str = "ingress-0") -> IngressSink:
+    return IngressSink(node, request_id)
+
+
+def parse_frame(frame: bytes) -> tuple[int, int, Message]:
+    decoder = FrameDecoder()
+    frames = decoder.push(frame)
+    assert len(frames) == 1 and decoder.at_boundary(), "expected exactly one frame"
+    (f,) = frames
+    return f.type, f.flags, decode_message(f)
+
+
+def future(
+    kind: int,
+    completions: tuple[int, ...] = (),
+    signals: tuple[int, ...] = (),
+    names: tuple[str, ...] = (),
+    nested: tuple[pb.Future, ...] = (),
+) -> pb.Future:
+    return pb.Future(
+        waiting_completions=list(completions),
+        waiting_signals=list(signals),
+        waiting_named_signals=list(names),
+        nested_futures=list(nested),
+        combinator_type=kind,
+    )
+
+
+class Partition:
+    """One partition: StateMachine.apply + commit per command, as the partition actor does."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        partition_id: int = 0,
+        num_partitions: int = NUM_PARTITIONS,
+        protocol_v7: bool = False,
+        schema: Schema | None = None,
+    ) -> None:
+        self.store = PartitionStore(path)
+        self.machine = StateMachine(partition_id, num_partitions, protocol_v7)
+        self.schema = schema if schema is not None else make_schema()
+        self.now = NOW
+
+    def close(self) -> None:
+        self.store.close()
+
+    def apply(self, command: Command, now_ms: int | None = None) -> list[Action]:
+        txn = self.store.transaction()
+        actions = self.machine.apply(txn, command, self.now if now_ms is None else now_ms, self.schema)
+        txn.commit()
+        return actions
+
+    def sdk(self, invocation_id: bytes, msg: Message, flags: int = 0) -> list[Action]:
+        """Feeds a message the deployment sent, built with the generated protobuf classes."""
+        msg_type = MESSAGE_TYPES[type(msg)]
+        return self.apply(SdkMessageCmd(invocation_id, msg_type, flags, msg.SerializeToString()))
+
+    def suspend(self, invocation_id: bytes, awaiting: pb.Future) -> list[Action]:
+        return self.apply(SuspendedCmd(invocation_id, awaiting.SerializeToString()))
+
+    def suspend_v6(self, invocation_id: bytes, completions: list[int], signals: list[int]) -> list[Action]:
+        msg = pb.SuspensionMessage(waiting_completions=completions, waiting_signals=signals)
+        return self.suspend(invocation_id, suspension_future(msg, 6))
+
+    # --- reading what was stored (a fresh transaction over the committed store)
+    @property
+    def tables(self) -> Tables:
+        return Tables(self.store.transaction())
+
+    def status(self, invocation_id: bytes) -> InvocationStatus:
+        found = self.tables.status(invocation_id)
+        assert found is not None, "no status stored"
+        return found
+
+    def journal(self, invocation_id: bytes) -> list[tuple[int, Message]]:
+        """The stored journal entries in order, as (type id, decoded message)."""
+        out = []
+        for expected, (key, frame) in enumerate(self.store.scan(keys.journal_prefix(invocation_id))):
+            assert keys.read_u32(key, len(key) - 4) == expected, "journal indexes have a gap"
+            msg_type, flags, msg = parse_frame(frame)
+            assert flags == 0, "journal frames are stored with flags cleared"
+            out.append((msg_type, msg))
+        return out
+
+    def journal_types(self, invocation_id: bytes) -> list[int]:
+        return [t for t, _ in self.journal(invocation_id)]
+
+    def timers(self) -> list[tuple[int, bytes, int]]:
+        return [keys.parse_timer_key(k) for k, _ in self.store.scan(keys.KeyKind.TIMERS.value)]
+
+    def state(self, service: str, key: str) -> dict[bytes, bytes]:
+        prefix = keys.service_key_prefix(keys.KeyKind.STATE, service, key)
+        return {k[len(prefix) :]: v for k, v in self.store.scan(prefix)}

@@ -1,0 +1,1 @@
+"""Unit tests for the sans-IO service protocol codec."""
