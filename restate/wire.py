@@ -132,15 +132,15 @@ class OutboxAck(msgspec.Struct, tag="outbox_ack", frozen=True, array_like=True):
 # --- admin <-> everyone -----------------------------------------------------------------------------
 
 
-class GetSchema(msgspec.Struct, tag="get_schema", frozen=True):
+class GetSchema(msgspec.Struct, tag="get_schema", frozen=True, array_like=True):
     """Ask admin for the current schema (sent on start so nobody misses a version)."""
 
 
-class SchemaUpdate(msgspec.Struct, tag="schema", frozen=True):
+class SchemaUpdate(msgspec.Struct, tag="schema", frozen=True, array_like=True):
     schema: Schema
 
 
-class SchemaAck(msgspec.Struct, tag="schema_ack", frozen=True):
+class SchemaAck(msgspec.Struct, tag="schema_ack", frozen=True, array_like=True):
     version: int
 
 

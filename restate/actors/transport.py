@@ -49,7 +49,12 @@ class Node:
         self._router = self._ctx.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.RCVHWM, 0)
         self._router.setsockopt(zmq.LINGER, 0)
-        self._dealers: dict[str, zmq.asyncio.Socket] = {}
+        # Non-blocking reads go through a synchronous view of the same socket: on the asyncio socket a
+        # NOBLOCK recv returns a Future, not frames.
+        self._router_sync: zmq.Socket[bytes] = zmq.Socket.shadow(self._router.underlying)
+        # DEALERs only ever send, without blocking (unbounded queue): plain synchronous sockets suffice.
+        self._sync_ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.shadow(self._ctx.underlying)
+        self._dealers: dict[str, zmq.Socket[bytes]] = {}
 
     def bind(self) -> None:
         os.makedirs(socket_dir(self.base_dir), exist_ok=True)
@@ -58,10 +63,10 @@ class Node:
             path.unlink()  # left by a killed predecessor
         self._router.bind(address(self.base_dir, self.name))
 
-    def _dealer(self, peer: str) -> zmq.asyncio.Socket:
+    def _dealer(self, peer: str) -> zmq.Socket[bytes]:
         sock = self._dealers.get(peer)
         if sock is None:
-            sock = self._ctx.socket(zmq.DEALER)
+            sock = self._sync_ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.IDENTITY, self.name.encode())
             sock.setsockopt(zmq.SNDHWM, 0)
             sock.setsockopt(zmq.LINGER, 0)
@@ -88,8 +93,7 @@ class Node:
         """Returns a queued message or None when nothing is waiting."""
         while True:
             try:
-                frames: list[bytes] = self._router.recv_multipart(zmq.NOBLOCK, copy=True)  # type: ignore[assignment]
-                sender, payload = frames
+                sender, payload = self._router_sync.recv_multipart(zmq.NOBLOCK, copy=True)
             except zmq.Again:
                 return None
             decoded = self._decode(sender, payload)

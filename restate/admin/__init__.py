@@ -1,0 +1,1 @@
+"""The admin API: deployments, discovery, services and the schema registry, served over HTTP."""

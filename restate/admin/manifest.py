@@ -103,9 +103,7 @@ def _bad_response(reason: str) -> AdminError:
 def check_content_type(content_type: str | None) -> None:
     """The response content type must be exactly one of the manifest versions offered in `accept`."""
     if content_type is None:
-        raise _bad_response(
-            f"No content type header was specified. Expected one of '\"{ACCEPT}\"' content type."
-        )
+        raise _bad_response(f"No content type header was specified. Expected one of '\"{ACCEPT}\"' content type.")
     if content_type not in MANIFEST_CONTENT_TYPES:
         raise _bad_response(f'Bad content type header: "{content_type}". Expected one of \'"{ACCEPT}"\'')
 

@@ -165,14 +165,10 @@ def _as_http(raw: object) -> tuple[_HttpBody, Uri, dict[str, str]] | None:
 
 def _check_http(req: _HttpBody, uri: Uri, headers: dict[str, str]) -> RegisterRequest:
     if uri.scheme is None or uri.authority is None:
-        raise invalid_field(
-            "uri", f"The provided uri {uri} is not absolute, only absolute URIs can be used."
-        )
+        raise invalid_field("uri", f"The provided uri {uri} is not absolute, only absolute URIs can be used.")
     if req.auth is not None:
         raise invalid_field("auth", "deployment authentication is not supported by this server")
-    return RegisterRequest(
-        uri, headers, dict(req.metadata), req.use_http_11, req.breaking, req.force, req.dry_run
-    )
+    return RegisterRequest(uri, headers, dict(req.metadata), req.use_http_11, req.breaking, req.force, req.dry_run)
 
 
 # --- registration ------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def _json_info(schema: object) -> str | None:
 
 
 def input_description(rules: InputRules) -> str:
-    """"none", "JSON <type>", "JSON '<title>'" or the accepted content type."""
+    """One of: none, JSON <type>, JSON '<title>', or the accepted content type."""
     described = [] if rules.required else ["none"]
     if rules.content_type is not None:
         described.append(_json_info(rules.json_schema) or rules.content_type.strip())

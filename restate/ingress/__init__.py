@@ -1,0 +1,1 @@
+"""The HTTP ingress process: Restate's ingress API in front of the partitions."""

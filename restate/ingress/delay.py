@@ -182,9 +182,7 @@ def _friendly(cur: _Cursor) -> tuple[dict[str, int], bool]:  # noqa: C901, PLR09
         if cur.rest().startswith("ago"):
             cur.pos += 3
             if sign:
-                raise DelayError(
-                    "expected to find either a prefix sign (+/-) or a suffix sign (`ago`), but found both"
-                )
+                raise DelayError("expected to find either a prefix sign (+/-) or a suffix sign (`ago`), but found both")
             negative = True
     _expect_end(cur, units, negative)
     return units, negative
@@ -202,8 +200,7 @@ def _designator(cur: _Cursor) -> str:
 def _hms(cur: _Cursor, units: dict[str, int], hour: int, previous: str | None) -> None:
     if previous is not None and _RANK[previous] >= _RANK["hour"]:
         raise DelayError(
-            f"found `HH:MM:SS` after unit {previous}, but `HH:MM:SS` can only appear after "
-            "years, months, weeks or days"
+            f"found `HH:MM:SS` after unit {previous}, but `HH:MM:SS` can only appear after years, months, weeks or days"
         )
     cur.pos += 1
     minute = cur.integer()
@@ -277,7 +274,8 @@ def _expect_end(cur: _Cursor, units: dict[str, int], negative: bool) -> None:
 
 def _iso(units: dict[str, int]) -> str:
     """A span printed the way jiff prints one (ISO-8601), for error messages."""
-    date = "".join(f"{units[u]}{d}" for u, d in (("year", "Y"), ("month", "M"), ("week", "W"), ("day", "D")) if units.get(u))
+    date_units = (("year", "Y"), ("month", "M"), ("week", "W"), ("day", "D"))
+    date = "".join(f"{units[u]}{d}" for u, d in date_units if units.get(u))
     sub_ns = units.get("millisecond", 0) * 10**6 + units.get("microsecond", 0) * 10**3 + units.get("nanosecond", 0)
     seconds = units.get("second", 0) + sub_ns // 10**9
     frac = f"{sub_ns % 10**9:09d}".rstrip("0")

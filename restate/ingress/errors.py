@@ -53,6 +53,8 @@ def invocation_failure(code: int, message: str, metadata: Sequence[tuple[str, st
     The real server takes any code hyper accepts (`StatusCode::from_u16`: 100..=999) and falls back to
     500; hyper then turns a 1xx final response into a 500 itself, so only 200..=999 survive.
     """
+    if not 0 <= code <= 0xFFFF:
+        code = 500  # Restate's error codes are u16; wider ones become INTERNAL
     status = code if 200 <= code <= 999 else 500
     return IngressError(code, message, source="invocation", metadata=metadata, status=status)
 
@@ -62,9 +64,7 @@ def invocation_failure(code: int, message: str, metadata: Sequence[tuple[str, st
 NOT_FOUND = "not found"
 METHOD_NOT_ALLOWED = "method not allowed"
 BAD_SERVICE_PATH = "bad path, expected either /:service-name/:handler or /:object-name/:object-key/:handler"
-BAD_AWAKEABLES_PATH = (
-    "bad path, expected either /restate/awakeables/:id/resolve or /restate/awakeables/:id/reject"
-)
+BAD_AWAKEABLES_PATH = "bad path, expected either /restate/awakeables/:id/resolve or /restate/awakeables/:id/reject"
 BAD_INVOCATION_PATH = (
     "bad path, expected either /restate/invocation/:invocation_id/output or "
     "/restate/invocation/:invocation_id/attach or "
@@ -89,7 +89,9 @@ UNSUPPORTED_IDEMPOTENCY_KEY = (
 SCOPE_REQUIRES_VQUEUES = "scoped invocations require vqueues to be enabled"
 LIMIT_KEY_WITHOUT_SCOPE = "limit-key requires a scope to be set"
 # Not a real-server message: the real ingress always has a schema. Ours waits for admin's first push.
-SCHEMA_NOT_READY = "internal routing error: the service registry is not available yet. You may safely retry the request."
+SCHEMA_NOT_READY = (
+    "internal routing error: the service registry is not available yet. You may safely retry the request."
+)
 BODY_TOO_LARGE = "cannot read body: LengthLimitError"
 
 
@@ -148,9 +150,7 @@ def error_headers(err: IngressError, origin: bytes | None, invocation_id: str | 
     return headers
 
 
-def preflight_headers(
-    origin: bytes | None, request_method: bytes | None, request_headers: bytes | None
-) -> Headers:
+def preflight_headers(origin: bytes | None, request_method: bytes | None, request_headers: bytes | None) -> Headers:
     """The 200 answer to any OPTIONS request: the requested origin, method and headers are mirrored."""
     headers: Headers = [ALLOW_CREDENTIALS, VARY]
     if request_method is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Coroutine
 from typing import Any
 
 import h2.config
@@ -17,28 +18,34 @@ from h2.settings import SettingCodes
 from .transport import ResponseHead, Target, TransportError, TransportTimeoutError, parse_base_url
 
 WINDOW = 16 * 1024 * 1024  # local flow-control window, per stream and for the connection
-MAX_RETAINED = 16 * 1024 * 1024  # request bytes kept (by reference) for a transparent retry until the response starts
+MAX_RETAINED = 16 * 1024 * 1024  # request bytes kept (by reference) for a transparent retry
 MAX_REPLAYS = 2
-_CONFIG = h2.config.H2Configuration(
-    client_side=True, header_encoding=None, validate_outbound_headers=False,
-    normalize_outbound_headers=False, validate_inbound_headers=False,
-)
+_CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None, validate_outbound_headers=False,
+                                    normalize_outbound_headers=False, validate_inbound_headers=False)
 _Headers = list[tuple[bytes, bytes]]
-
-
-class _StateMachine(h2.connection.H2ConnectionStateMachine):
-    """h2 treats a received GOAWAY as the end of everything; we keep the connection open for in-flight streams."""
-
-    def process_input(self, input_: h2.connection.ConnectionInputs) -> list[h2.events.Event]:
-        if (input_ is h2.connection.ConnectionInputs.RECV_GOAWAY
-                and self.state is h2.connection.ConnectionState.CLIENT_OPEN):
-            return []
-        return super().process_input(input_)
+_IGNORED_ERRORS = (h2.exceptions.ProtocolError,)
 
 
 class _H2(h2.connection.H2Connection):
+    """h2 treats a received GOAWAY as the end of everything; we keep the connection open for in-flight streams."""
+
+    open_count = 0  # streams the pool considers open on this connection
+    _scans = 0
+
+    def _receive_goaway_frame(self, frame: Any) -> Any:
+        state = self.state_machine.state
+        result = super()._receive_goaway_frame(frame)
+        if state is h2.connection.ConnectionState.CLIENT_OPEN:
+            self.state_machine.state = state
+        return result
+
     def clear_outbound_data_buffer(self) -> None:  # called on GOAWAY: keep frames for streams that go on
         pass
+
+    @property
+    def open_outbound_streams(self) -> int:  # h2 scans all streams for every new one: do it 1 in 64 times
+        self._scans += 1
+        return self._open_streams(1) if self._scans % 64 == 0 else self.open_count
 
 
 class Http2Stream:
@@ -48,11 +55,9 @@ class Http2Stream:
         self._pool, self._target, self._headers = pool, target, headers
         self._loop = asyncio.get_running_loop()
         self._conn: _Connection | None = None
-        self._id = 0
+        self._id = self._replays = self._retained_size = 0
         self._pending: deque[bytes | memoryview] = deque()
-        self._retained: list[bytes] | None = []
-        self._retained_size = 0
-        self._replays = 0
+        self._retained: list[bytes] | None = []  # everything written, until response data arrives
         self._end_requested, self._end_sent = end, False
         self._head: ResponseHead | None = None
         self._chunks: deque[bytes] = deque()
@@ -67,12 +72,11 @@ class Http2Stream:
         return self._done
 
     def write(self, data: bytes) -> None:
-        """Queue request body bytes; they are sent as the peer's flow-control window allows. Never blocks."""
+        """Queue request body bytes, sent as flow control allows. Never blocks; dropped if the stream failed
+        (read() and response_head() report the failure). Raises RuntimeError after end()."""
         if self._end_requested:
             raise RuntimeError("Http2Stream.write() after end()")
-        if self._error is not None:
-            raise self._error
-        if not data:
+        if self._done or not data:
             return
         self._pending.append(data)
         if self._retained is not None:
@@ -86,11 +90,10 @@ class Http2Stream:
 
     def end(self) -> None:
         """Close the request side (END_STREAM) once queued data is sent. Idempotent."""
-        if self._end_requested or self._done:
-            return
-        self._end_requested = True
-        if self._conn is not None:
-            self._conn.schedule(self)
+        if not self._end_requested and not self._done:
+            self._end_requested = True
+            if self._conn is not None:
+                self._conn.schedule(self)
 
     async def response_head(self) -> ResponseHead:
         """Wait for the response status and headers."""
@@ -117,20 +120,17 @@ class Http2Stream:
 
     def reset(self) -> None:
         """Cancel the stream (RST_STREAM CANCEL). Safe at any time; idempotent."""
-        if self._done:
-            return
-        conn = self._conn
-        if conn is not None:
-            conn.drop(self, reset=True)
-        self._fail(TransportError("stream was reset locally"))
+        if not self._done:
+            if self._conn is not None:
+                self._conn.drop(self, reset=True)
+            self._fail(TransportError("stream was reset locally"))
 
-    # -- called by the connection ------------------------------------------------------------------
+    # -- called by the connection and the pool -----------------------------------------------------
 
     def _attach(self, conn: _Connection) -> None:
-        h2c = conn.h2
-        sid = h2c.get_next_available_stream_id()
+        sid = conn.h2.get_next_available_stream_id()
         end = self._end_requested and not self._pending
-        h2c.send_headers(sid, self._headers, end_stream=end)  # type: ignore[arg-type]
+        conn.h2.send_headers(sid, self._headers, end_stream=end)  # type: ignore[arg-type]
         self._id, self._conn, self._end_sent = sid, conn, end
         conn.added(self)
 
@@ -144,11 +144,11 @@ class Http2Stream:
             limit = min(window, h2c.max_outbound_frame_size)
             chunk = pending.popleft()
             size = len(chunk)
-            if size > limit:
+            if size > limit:  # split without copying the rest
                 view = memoryview(chunk)
                 pending.appendleft(view[limit:])
                 chunk = view[:limit]
-            elif pending and size + len(pending[0]) <= limit:
+            elif pending and size + len(pending[0]) <= limit:  # coalesce small writes into one frame
                 parts = [chunk]
                 while pending and size + len(pending[0]) <= limit:
                     parts.append(pending.popleft())
@@ -157,23 +157,30 @@ class Http2Stream:
             end = self._end_requested and not pending
             h2c.send_data(sid, bytes(chunk) if type(chunk) is memoryview else chunk, end_stream=end)  # type: ignore[arg-type]
             if end:
-                self._local_ended()
+                self._ended_locally()
         if self._end_requested and not self._end_sent:
             h2c.end_stream(sid)
-            self._local_ended()
+            self._ended_locally()
         return False
 
-    def _local_ended(self) -> None:
+    def _ended_locally(self) -> None:
         self._end_sent = True
         if self._remote_ended and self._conn is not None:
             self._conn.drop(self)
             self._done = True
 
     def _on_head(self, head: ResponseHead) -> None:
-        self._head, self._retained = head, None
-        self._wake()
+        old = self._head
+        if old is None:
+            self._head = head
+            self._wake()
+        elif (old.status, old.get("content-type")) != (head.status, head.get("content-type")):
+            if self._conn is not None:  # a retried stream must not contradict the head already seen
+                self._conn.drop(self, reset=True)
+            self._fail(TransportError(f"retried stream got status {head.status} after {old.status}"))
 
     def _on_data(self, data: bytes) -> None:
+        self._retained = None
         self._chunks.append(data)
         w = self._read_waiter
         if w is not None and not w.done():
@@ -186,22 +193,17 @@ class Http2Stream:
             self._done = True
         self._wake()
 
-    def _replayable(self) -> bool:
-        return (self._head is None and self._retained is not None and self._replays < MAX_REPLAYS
+    def _replayable(self, goaway: bool) -> bool:
+        # Only streams that got nothing from the peer, or just a head from a peer that is going away
+        # (hypercorn answers the stream that triggers its GOAWAY with a head, then goes silent).
+        return ((self._head is None or goaway) and self._retained is not None and self._replays < MAX_REPLAYS
                 and not self._done and not self._pool._closed)
 
-    def _detach_for_replay(self) -> None:
-        assert self._retained is not None
-        self._conn, self._id, self._end_sent = None, 0, False
-        self._pending = deque(self._retained)
-        self._replays += 1
-
     def _fail(self, err: TransportError) -> None:
-        if self._done:
-            return
-        self._conn, self._done, self._error, self._retained = None, True, err, None
-        self._pending.clear()
-        self._wake()
+        if not self._done:
+            self._conn, self._done, self._error, self._retained = None, True, err, None
+            self._pending.clear()
+            self._wake()
 
     def _wake(self) -> None:
         for w in (self._head_waiter, self._read_waiter):
@@ -216,23 +218,22 @@ class _Connection(asyncio.Protocol):
         self.pool, self.target, self.key = pool, target, (target.host, target.port)
         self.loop = asyncio.get_running_loop()
         self.h2 = _H2(config=_CONFIG)
-        self.h2.state_machine = _StateMachine()
         self.h2.local_settings = h2.settings.Settings(client=True, initial_values={
             SettingCodes.ENABLE_PUSH: 0, SettingCodes.INITIAL_WINDOW_SIZE: WINDOW,
             SettingCodes.MAX_CONCURRENT_STREAMS: 100, SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 20,
         })
         self.transport: asyncio.Transport | None = None
-        self.ready: asyncio.Future[None] = self.loop.create_future()
+        self.ready: asyncio.Future[None] = self.loop.create_future()  # set by the peer's first SETTINGS
         self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.streams: dict[int, Http2Stream] = {}
         self.usable, self.closed, self.goaway, self.opened = True, False, False, 0
-        self._dirty: dict[int, Http2Stream] = {}
-        self._blocked: dict[int, Http2Stream] = {}
+        self._dirty: dict[int, Http2Stream] = {}  # streams with something to send
+        self._blocked: dict[int, Http2Stream] = {}  # streams waiting for a WINDOW_UPDATE
         self._flush_handle: asyncio.Handle | None = None
         self._handlers: dict[type, Any] = {
             h2.events.DataReceived: self._on_data, h2.events.ResponseReceived: self._on_response,
             h2.events.StreamEnded: self._on_end, h2.events.WindowUpdated: self._on_window,
-            h2.events.StreamReset: self._on_reset, h2.events.RemoteSettingsChanged: self._on_settings,
+            h2.events.RemoteSettingsChanged: self._on_window, h2.events.StreamReset: self._on_reset,
             h2.events.ConnectionTerminated: self._on_goaway,
         }
 
@@ -256,111 +257,89 @@ class _Connection(asyncio.Protocol):
         limit = min(self.h2.remote_settings.max_concurrent_streams, self.pool.max_streams_per_connection)
         return self.usable and len(self.streams) < limit
 
-    # -- asyncio.Protocol -------------------------------------------------------------------------
-
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport
         self.h2.initiate_connection()
         self.h2.increment_flow_control_window(WINDOW - 65535)
-        transport.write(self.h2.data_to_send())
-
-    def data_received(self, data: bytes) -> None:
-        if self.closed:
-            return
-        assert self.transport is not None
-        out = self.h2.data_to_send()  # frames queued before this data must go out before a GOAWAY is processed
-        if out:
-            self.transport.write(out)
-        try:
-            events = self.h2.receive_data(data)
-        except h2.exceptions.ProtocolError as exc:
-            self.transport.write(self.h2.data_to_send())
-            self.fail(TransportError(f"HTTP/2 protocol error on connection to {self.target.authority}: {exc}"))
-            return
-        handlers = self._handlers
-        for event in events:
-            handler = handlers.get(type(event))
-            if handler is not None:
-                handler(event)
         self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         why = f"lost: {exc}" if exc else "closed by the peer"
         self.fail(TransportError(f"HTTP/2 connection to {self.target.authority} {why}"))
 
-    # -- h2 events --------------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.flush()  # frames queued before this data must go out before a GOAWAY is processed
+        try:
+            events = self.h2.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            self.flush()
+            self.fail(TransportError(f"HTTP/2 protocol error on connection to {self.target.authority}: {exc}"))
+            return
+        handlers = self._handlers
+        for ev in events:
+            handler = handlers.get(type(ev))
+            if handler is not None:
+                handler(ev)
+        self.flush()
 
-    def _on_data(self, ev: h2.events.DataReceived) -> None:
-        sid = ev.stream_id
-        self.h2.acknowledge_received_data(ev.flow_controlled_length or 0, sid)  # type: ignore[arg-type]
-        stream = self.streams.get(sid)  # type: ignore[arg-type]
-        if stream is not None and ev.data:
+    def _on_data(self, ev: Any) -> None:
+        self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+        if (stream := self.streams.get(ev.stream_id)) is not None and ev.data:
             stream._on_data(ev.data)
 
-    def _on_response(self, ev: h2.events.ResponseReceived) -> None:
-        stream = self.streams.get(ev.stream_id)  # type: ignore[arg-type]
-        if stream is None:
-            return
-        status, headers = 0, []
-        for name, value in ev.headers or ():
-            if name == b":status":
-                status = int(value)
-            elif name[:1] != b":":
-                headers.append((bytes(name).decode("latin-1"), bytes(value).decode("latin-1")))
-        stream._on_head(ResponseHead(status, headers))
+    def _on_response(self, ev: Any) -> None:
+        if (stream := self.streams.get(ev.stream_id)) is not None:
+            status, headers = 0, []
+            for name, value in ev.headers:
+                if name == b":status":
+                    status = int(value)
+                elif name[:1] != b":":
+                    headers.append((name.decode("latin-1"), value.decode("latin-1")))
+            stream._on_head(ResponseHead(status, headers))
 
-    def _on_end(self, ev: h2.events.StreamEnded) -> None:
-        stream = self.streams.get(ev.stream_id)  # type: ignore[arg-type]
-        if stream is not None:
+    def _on_end(self, ev: Any) -> None:
+        if (stream := self.streams.get(ev.stream_id)) is not None:
             stream._on_end()
 
-    def _on_window(self, ev: h2.events.WindowUpdated) -> None:
-        if not ev.stream_id:
-            for stream in self._blocked.values():
-                self.schedule(stream)
-        elif ev.stream_id in self._blocked:
-            self.schedule(self._blocked[ev.stream_id])
-
-    def _on_reset(self, ev: h2.events.StreamReset) -> None:
-        stream = self.streams.get(ev.stream_id)  # type: ignore[arg-type]
-        if stream is None:
-            return
-        self.drop(stream)
-        code = ev.error_code
-        err = TransportError(f"stream reset by {self.target.authority}: {getattr(code, 'name', code)}")
-        if code == ErrorCodes.REFUSED_STREAM and stream._replayable():
-            self.pool._replay(stream)
-        else:  # after a complete response (RST NO_ERROR = "stop sending"), read() still returns the body
-            stream._fail(err)
-
-    def _on_settings(self, ev: h2.events.RemoteSettingsChanged) -> None:
-        if not self.ready.done():
+    def _on_window(self, ev: Any) -> None:
+        if isinstance(ev, h2.events.WindowUpdated) and ev.stream_id:
+            if (stream := self._blocked.get(ev.stream_id)) is not None:
+                self._dirty[stream._id] = stream
+        elif isinstance(ev, h2.events.WindowUpdated) or SettingCodes.INITIAL_WINDOW_SIZE in ev.changed_settings:
+            self._dirty.update(self._blocked)
+        if not self.ready.done() and isinstance(ev, h2.events.RemoteSettingsChanged):
             self.ready.set_result(None)
-        if SettingCodes.INITIAL_WINDOW_SIZE in ev.changed_settings:
-            self._on_window(h2.events.WindowUpdated())
 
-    def _on_goaway(self, ev: h2.events.ConnectionTerminated) -> None:
+    def _on_reset(self, ev: Any) -> None:
+        if (stream := self.streams.get(ev.stream_id)) is not None:
+            self.drop(stream)
+            code = ev.error_code
+            if code == ErrorCodes.REFUSED_STREAM and stream._replayable(False):
+                self.pool._replay(stream)
+            else:  # after a complete response (RST NO_ERROR = "stop sending") read() still returns the body
+                stream._fail(TransportError(f"stream reset by {self.target.authority}: {getattr(code, 'name', code)}"))
+
+    def _on_goaway(self, ev: Any) -> None:
         first, self.goaway = not self.goaway, True
-        self.retire(send_goaway=False)
-        last = ev.last_stream_id or 0
+        last = ev.last_stream_id
         for sid in [sid for sid in self.streams if sid > last]:  # never processed by the peer: safe to retry
             stream = self.streams[sid]
             self.drop(stream)
             err = TransportError(f"{self.target.authority} sent GOAWAY before stream {sid} was processed")
-            self.pool._replay(stream) if stream._replayable() else stream._fail(err)
+            self.pool._replay(stream) if stream._replayable(True) else stream._fail(err)
+        self.retire()
         if self.streams and first:
             # Servers that stop answering once they sent GOAWAY (hypercorn) close the connection on this PING,
-            # which fails (or retries) their in-flight streams at once; well-behaved servers just answer it.
+            # which retries or fails their in-flight streams at once; well-behaved servers just answer it.
             self.h2.ping(b"goaway?!")
-
-    # -- stream bookkeeping and output ------------------------------------------------------------
 
     def added(self, stream: Http2Stream) -> None:
         self.streams[stream._id] = stream
+        self.h2.open_count = len(self.streams)
         self.opened += 1
-        limit = self.pool.max_requests_per_connection
-        if limit and self.opened >= limit:
+        if self.pool.max_requests_per_connection and self.opened >= self.pool.max_requests_per_connection:
             self.retire()
         self.schedule(stream)
 
@@ -373,13 +352,14 @@ class _Connection(asyncio.Protocol):
         sid = stream._id
         if self.streams.pop(sid, None) is None:
             return
+        self.h2.open_count = len(self.streams)
         self._dirty.pop(sid, None)
         self._blocked.pop(sid, None)
         stream._conn = None
         if reset and not self.closed:
             try:
                 self.h2.reset_stream(sid, ErrorCodes.CANCEL)
-            except h2.exceptions.ProtocolError:
+            except _IGNORED_ERRORS:
                 pass
             if self._flush_handle is None:
                 self._flush_handle = self.loop.call_soon(self.flush)
@@ -387,17 +367,20 @@ class _Connection(asyncio.Protocol):
             self.close()
 
     def flush(self) -> None:
+        """Send what the dirty streams have queued, then everything h2 has buffered."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        if self.closed:
+        if self.closed or self.transport is None:
             return
-        if self._dirty:
+        while self._dirty:
             dirty, self._dirty = self._dirty, {}
             for sid, stream in dirty.items():
+                if stream._conn is not self:
+                    continue
                 try:
                     blocked = stream._push(self.h2)
-                except h2.exceptions.ProtocolError as exc:  # stream closed under us (e.g. reset by the peer)
+                except _IGNORED_ERRORS as exc:  # stream closed under us (e.g. reset by the peer)
                     self.drop(stream)
                     stream._fail(TransportError(f"cannot send on stream {sid}: {exc!r}"))
                     continue
@@ -406,22 +389,22 @@ class _Connection(asyncio.Protocol):
                 else:
                     self._blocked.pop(sid, None)
         out = self.h2.data_to_send()
-        if out and self.transport is not None:
+        if out and not self.closed:  # a stream finishing above may have closed the connection
             self.transport.write(out)
 
-    def retire(self, send_goaway: bool = True) -> None:
+    def retire(self) -> None:
         """Open no new streams here; close once the in-flight ones are done."""
         if self.usable:
             self.usable = False
             self.pool._forget(self)
         if not self.streams:
-            self.close(send_goaway)
+            self.close()
 
-    def close(self, send_goaway: bool = True) -> None:
-        if send_goaway and not self.closed and not self.goaway and self.transport is not None:
+    def close(self) -> None:
+        if not self.closed and not self.goaway:
             try:
                 self.h2.close_connection()
-            except h2.exceptions.ProtocolError:
+            except _IGNORED_ERRORS:
                 pass
         self.flush()
         self.fail(TransportError(f"HTTP/2 connection to {self.target.authority} was closed"))
@@ -435,7 +418,6 @@ class _Connection(asyncio.Protocol):
         self.pool._all.discard(self)
         if self._flush_handle is not None:
             self._flush_handle.cancel()
-            self._flush_handle = None
         if not self.ready.done():
             self.ready.set_exception(err)
         streams = list(self.streams.values())
@@ -444,7 +426,7 @@ class _Connection(asyncio.Protocol):
         self._blocked.clear()
         for stream in streams:
             stream._conn = None
-            self.pool._replay(stream) if stream._replayable() else stream._fail(err)
+            self.pool._replay(stream) if stream._replayable(self.goaway) else stream._fail(err)
         if self.transport is not None:
             self.transport.close()
 
@@ -454,19 +436,19 @@ class Http2Pool:
 
     def __init__(self, *, max_streams_per_connection: int = 1000, connect_timeout: float = 5.0,
                  max_requests_per_connection: int | None = 1000) -> None:
-        # max_requests_per_connection: retire a connection after this many streams (hypercorn's
-        # keep_alive_max_requests defaults to 1000), so a server never has to GOAWAY in-flight streams.
+        """max_requests_per_connection retires a connection after that many streams (hypercorn's
+        keep_alive_max_requests defaults to 1000), so the server never has to GOAWAY in-flight streams."""
         self.max_streams_per_connection = max_streams_per_connection
         self.max_requests_per_connection = max_requests_per_connection
         self.connect_timeout = connect_timeout
-        self._conns: dict[tuple[str, int], list[_Connection]] = {}
+        self._conns: dict[tuple[str, int], list[_Connection]] = {}  # usable (or connecting) connections
         self._all: set[_Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
     async def open_stream(self, base_url: str, method: str, path: str, headers: list[tuple[str, str]],
                           *, end_stream: bool = False) -> Http2Stream:
-        """Open a stream (HEADERS are sent at once, without waiting for the peer); write/read it concurrently."""
+        """Open a stream; HEADERS go out at once, without waiting for the peer. Write and read concurrently."""
         target = parse_base_url(base_url)
         hdrs: _Headers = [(b":method", method.encode()), (b":scheme", b"http"),
                           (b":authority", target.authority.encode()), (b":path", target.path(path).encode())]
@@ -509,41 +491,43 @@ class Http2Pool:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _attach(self, stream: Http2Stream) -> None:
-        target = stream._target
-        key = (target.host, target.port)
-        while not stream._done:
-            if self._closed:
-                stream._fail(TransportError("HTTP/2 pool is closed"))
-                return
-            conns = self._conns.get(key)
-            connecting = None
-            for conn in conns or ():
-                if not conn.ready.done():
-                    connecting = conn
-                elif conn.has_capacity():
-                    try:
-                        stream._attach(conn)
-                        return
-                    except (h2.exceptions.TooManyStreamsError, h2.exceptions.NoAvailableStreamIDError):
-                        conn.retire()
-                    break
-            else:
-                if connecting is None:
-                    connecting = _Connection(self, target)
-                    self._conns.setdefault(key, []).append(connecting)
-                    self._all.add(connecting)
-                    self._spawn(connecting.connect(self.connect_timeout))
-                try:
+        key = (stream._target.host, stream._target.port)
+        try:
+            while not stream._done:
+                if self._closed:
+                    raise TransportError("HTTP/2 pool is closed")
+                connecting = None
+                for conn in self._conns.get(key, ()):
+                    if not conn.ready.done():
+                        connecting = conn
+                    elif conn.has_capacity():
+                        try:
+                            stream._attach(conn)
+                            return
+                        except (h2.exceptions.TooManyStreamsError, h2.exceptions.NoAvailableStreamIDError):
+                            conn.retire()
+                            break
+                else:
+                    if connecting is None:
+                        connecting = _Connection(self, stream._target)
+                        self._conns.setdefault(key, []).append(connecting)
+                        self._all.add(connecting)
+                        self._spawn(connecting.connect(self.connect_timeout))
                     await asyncio.shield(connecting.ready)
-                except TransportError as exc:
-                    stream._fail(exc)
+        except TransportError as exc:
+            stream._fail(exc)
+        except BaseException:
+            stream._fail(TransportError("opening the stream was cancelled"))
+            raise
 
     def _replay(self, stream: Http2Stream) -> None:
-        """Retry a stream that got no response at all on another connection (the peer cannot have answered it)."""
-        stream._detach_for_replay()
+        """Retry on another connection a stream the peer has not answered (see Http2Stream._replayable)."""
+        stream._conn, stream._id, stream._end_sent = None, 0, False
+        stream._pending = deque(stream._retained or ())
+        stream._replays += 1
         self._spawn(self._attach(stream))
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -45,6 +45,12 @@ def _append_side_effect(invocation_id: str, k: int) -> str:
     return f"step{k}"
 
 
+def _append_marker(invocation_id: str, text: str) -> None:
+    path = os.environ.get("SIDE_EFFECT_FILE", "/dev/null")
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(f"{invocation_id} {text}\n")
+
+
 def _step(invocation_id: str, k: int) -> Callable[[], str]:
     return lambda: _append_side_effect(invocation_id, k)
 
@@ -52,6 +58,7 @@ def _step(invocation_id: str, k: int) -> Callable[[], str]:
 def _gated_step(invocation_id: str, k: int) -> Callable[[], Awaitable[str]]:
     async def action() -> str:
         gate = os.environ.get("GATE_FILE", "")
+        _append_marker(invocation_id, f"gate{k}-waiting")
         deadline = time.monotonic() + GATE_TIMEOUT_S
         while not (gate and os.path.exists(gate)):
             if time.monotonic() > deadline:
@@ -89,6 +96,15 @@ sleeper = restate.Service("Sleeper")
 async def sleep(ctx: restate.Context, ms: int) -> str:
     await ctx.sleep(timedelta(milliseconds=ms))
     return f"slept {ms}ms"
+
+
+@sleeper.handler()
+async def sleep_and_record(ctx: restate.Context, ms: int) -> str:
+    """Sleeps durably, then records "<invocation id> woke" once through ctx.run (for crash tests)."""
+    await ctx.sleep(timedelta(milliseconds=ms))
+    inv = ctx.request().id
+    await ctx.run_typed("record", lambda: _append_marker(inv, "woke") or "recorded")
+    return "recorded"
 
 
 # --- Counter (virtual object) --------------------------------------------------------------

@@ -198,6 +198,16 @@ class OurRestateServer(RestateServer):
         base_dir.mkdir(parents=True, exist_ok=True)
         self.process = ManagedProcess(label, argv, log_dir / f"{label}.log", env=_clean_env(), cwd=base_dir)
 
-    def kill_partition(self, i: int) -> None:
-        """SIGKILL the process of partition `i` (the supervisor should restart it)."""
-        raise NotImplementedError("kill_partition is left to the lead (needs the supervisor's pid map)")
+    def child_pid(self, name: str) -> int:
+        """The pid of a child process ("admin", "ingress", "p0", ...) from the supervisor's pid files."""
+        return int((self.base_dir / "pids" / f"{name}.pid").read_text())
+
+    def kill_partition(self, i: int, deadline_s: float = 30.0) -> None:
+        """SIGKILL the process of partition `i` and wait until the supervisor has started a new one."""
+        old = self.child_pid(f"p{i}")
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + deadline_s
+        while self.child_pid(f"p{i}") == old:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"partition {i} was not restarted within {deadline_s}s")
+            time.sleep(0.02)

@@ -7,7 +7,7 @@ from pathlib import Path
 from google.protobuf.message import Message
 
 from restate import ids
-from restate.partition.model import Action, Command, InvocationStatus, SdkMessageCmd, SuspendedCmd
+from restate.partition.model import Action, Command, ForwardEntry, InvocationStatus, SdkMessageCmd, SuspendedCmd
 from restate.partition.state_machine import StateMachine
 from restate.partition.tables import Tables
 from restate.protocol import MESSAGE_TYPES, FrameDecoder, decode_message, pb, suspension_future
@@ -118,7 +118,7 @@ def future(
         waiting_signals=list(signals),
         waiting_named_signals=list(names),
         nested_futures=list(nested),
-        combinator_type=kind,
+        combinator_type=kind,  # type: ignore[arg-type]
     )
 
 
@@ -189,3 +189,21 @@ class Partition:
     def state(self, service: str, key: str) -> dict[bytes, bytes]:
         prefix = keys.service_key_prefix(keys.KeyKind.STATE, service, key)
         return {k[len(prefix) :]: v for k, v in self.store.scan(prefix)}
+
+
+def assert_actions(actions: list[Action], *expected: Action) -> None:
+    """The same actions, in any order (they are all executed after the same commit)."""
+    assert sorted(map(repr, actions)) == sorted(map(repr, expected)), f"{actions} != {list(expected)}"
+
+
+def only_forward(actions: list[Action]) -> ForwardEntry:
+    """The one action, which must be a ForwardEntry."""
+    assert len(actions) == 1 and isinstance(actions[0], ForwardEntry), actions
+    return actions[0]
+
+
+def the_forward(actions: list[Action]) -> ForwardEntry:
+    """The single ForwardEntry among the actions."""
+    found = [a for a in actions if isinstance(a, ForwardEntry)]
+    assert len(found) == 1, actions
+    return found[0]

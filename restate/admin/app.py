@@ -1,0 +1,358 @@
+"""The admin REST API as a small ASGI app: a route table mounted at `/`, `/v2`, `/v3` and `/v4`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import msgspec
+
+from restate.admin import discovery, registry, views
+from restate.admin.errors import AdminError, PlainError, discovery_failed, not_found
+from restate.admin.manifest import Discovered
+from restate.config import Config
+from restate.ids import IdError, check_deployment_id, new_deployment_id
+from restate.schema import Schema, ServiceSchema
+
+log = logging.getLogger(__name__)
+
+SERVER_VERSION = "1.7.12"
+MIN_API_VERSION, MAX_API_VERSION = 2, 4
+MAX_BODY = 2 * 1024 * 1024
+FEATURES = (
+    "protocol_v7", "invoker_yield", "vqueues", "scoped_virtual_objects", "vqueues_migration_skip_completed",
+    "vqueues_async_refill", "preflight_invocation_termination_retention", "scoped_promise_table_migration",
+    "kafka_scope", "unique_random_seeds", "scoped_state_table_migration", "vqueue_obsolete_cleanup",
+)  # fmt: skip
+_V1_TEXT = "Unsupported Admin API version V1. This server supports versions between V2 and V4."
+
+Discover = Callable[[str, dict[str, str], bool], Awaitable[Discovered]]
+SchemaHook = Callable[[Schema], Awaitable[None]]
+Asgi = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def _noop(schema: Schema) -> None:
+    return None
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class AdminHooks:
+    """The admin app's effects: discovery, durable storage, and publishing to the other processes."""
+
+    discover: Discover = discovery.discover
+    persist: SchemaHook = _noop
+    publish: SchemaHook = _noop
+    now_ms: Callable[[], int] = _now_ms
+    new_id: Callable[[], str] = new_deployment_id
+
+
+@dataclass
+class Request:
+    method: str
+    params: dict[str, str]
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: bytes
+    api_version: int | None
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def json_response(status: int, data: object, headers: list[tuple[str, str]] | None = None) -> Response:
+    return Response(status, msgspec.json.encode(data), "application/json", headers or [])
+
+
+def _error_response(exc: AdminError | PlainError) -> Response:
+    if isinstance(exc, AdminError):
+        return Response(exc.status, exc.body(), "application/json")
+    return Response(exc.status, exc.text.encode(), "text/plain; charset=utf-8")
+
+
+Handler = Callable[["AdminApp", Request], Awaitable[Response]]
+
+
+def _split(path: str) -> list[str]:
+    return path.split("/")[1:] if path.startswith("/") else path.split("/")
+
+
+def _route_match(pattern: list[str], segments: list[str]) -> dict[str, str] | None:
+    if len(pattern) != len(segments):
+        return None
+    params: dict[str, str] = {}
+    for expected, actual in zip(pattern, segments, strict=True):
+        if expected.startswith("{"):
+            if not actual:
+                return None
+            params[expected[1:-1]] = unquote(actual)
+        elif expected != actual:
+            return None
+    return params
+
+
+def _is_json(content_type: str | None) -> bool:
+    mime = (content_type or "").split(";")[0].strip().lower()
+    main, _, sub = mime.partition("/")
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
+
+
+def _require_json(req: Request) -> None:
+    if not _is_json(req.headers.get("content-type")):
+        raise PlainError(415, "Expected request with `Content-Type: application/json`")
+
+
+def _bool_query(req: Request, name: str) -> bool | None:
+    value: bool | None = None
+    for key, raw in req.query:
+        if key == name:
+            if raw not in ("true", "false"):
+                reason = f"{name}: provided string was not `true` or `false`"
+                raise PlainError(400, f"Failed to deserialize query string: {reason}")
+            value = raw == "true"
+    return value
+
+
+class AdminApp:
+    """ASGI app over one in-memory Schema; every committed change goes through `hooks.persist/publish`."""
+
+    def __init__(self, schema: Schema, config: Config, hooks: AdminHooks | None = None) -> None:
+        self.schema = schema
+        self.config = config
+        self.hooks = hooks or AdminHooks()
+        self._lock = asyncio.Lock()
+
+    # --- ASGI -------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Asgi, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        try:
+            response = await self._handle(scope, receive)
+        except Exception:  # never let a bug take the connection down without an answer
+            log.exception("admin request %s %s failed", scope.get("method"), scope.get("path"))
+            response = json_response(500, {"message": "Internal server error", "restate_code": None})
+        await self._send(send, response, head_only=scope.get("method") == "HEAD")
+
+    async def _lifespan(self, receive: Asgi, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    @staticmethod
+    async def _send(send: Send, response: Response, head_only: bool) -> None:
+        headers = [(k.encode(), v.encode()) for k, v in response.headers]
+        if response.content_type is not None:
+            headers.append((b"content-type", response.content_type.encode()))
+            headers.append((b"vary", b"accept-encoding"))
+        headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head_only else response.body})
+
+    async def _handle(self, scope: dict[str, Any], receive: Asgi) -> Response:
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        segments = _split(raw_path.decode("latin-1").split("?")[0])
+        api_version: int | None = None
+        if segments and segments[0] in ("v1", "v2", "v3", "v4"):
+            api_version = int(segments[0][1])
+            segments = segments[1:]
+            if api_version == 1:
+                return Response(400, _V1_TEXT.encode(), "text/plain; charset=utf-8")
+        elif segments == [""] and scope["method"] in ("GET", "HEAD"):
+            return Response(308, headers=[("location", "/ui/")])
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]
+        found = self._route(segments, method)
+        if isinstance(found, Response):
+            return found
+        handler, params = found
+        try:
+            body = await _read_body(scope, receive)
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            return await handler(self, Request(method, params, query, headers, body, api_version))
+        except (AdminError, PlainError) as exc:
+            return _error_response(exc)
+
+    @staticmethod
+    def _route(segments: list[str], method: str) -> tuple[Handler, dict[str, str]] | Response:
+        for pattern, methods in ROUTES:
+            params = _route_match(pattern, segments)
+            if params is None:
+                continue
+            handler = methods.get(method)
+            if handler is None:
+                allowed = [
+                    m
+                    for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+                    if m in methods or (m == "HEAD" and "GET" in methods)
+                ]
+                return Response(405, headers=[("allow", ",".join(allowed))])
+            return handler, params
+        return Response(404)
+
+    async def _commit(self, schema: Schema) -> None:
+        """Store, then make visible, then publish (waiting for acknowledgements) a new schema."""
+        await self.hooks.persist(schema)
+        self.schema = schema
+        await self.hooks.publish(schema)
+
+    # --- handlers ---------------------------------------------------------------------------------
+
+    async def health(self, req: Request) -> Response:
+        return Response(200)
+
+    async def version(self, req: Request) -> Response:
+        host, port = self.config.host_port("ingress")
+        if host in ("0.0.0.0", "::", "[::]"):
+            host = "127.0.0.1"
+        return json_response(200, {
+            "version": SERVER_VERSION,
+            "min_admin_api_version": MIN_API_VERSION,
+            "max_admin_api_version": MAX_API_VERSION,
+            "ingress_endpoint": f"http://{host}:{port}/",
+            "features": dict.fromkeys(FEATURES, False),
+        })  # fmt: skip
+
+    async def cluster_health(self, req: Request) -> Response:
+        return json_response(200, {"cluster_name": "localcluster", "metadata_cluster_health": {"members": [1]}})
+
+    async def list_deployments(self, req: Request) -> Response:
+        entries = [views.deployment_summary(d) for d in self.schema.deployments.values()]
+        return json_response(200, {"deployments": entries})
+
+    async def register_deployment(self, req: Request) -> Response:
+        _require_json(req)
+        parsed = registry.parse_register_body(req.body)
+        if isinstance(parsed, registry.LambdaRequest):
+            raise discovery_failed(
+                "META0003", f"error when calling '{parsed.arn}': Lambda deployments are not supported by this server"
+            )
+        overwrite, allow_breaking = registry.resolve_flags(parsed, req.api_version)
+        existing = None if overwrite else registry.find_existing(self.schema, parsed.uri)
+        if existing is not None:
+            result = registry.Registration("unchanged", existing.id, self.schema)
+        else:
+            result = await self._add(parsed, overwrite, allow_breaking)
+        status = registry.status_for(result.kind, result.deployment_id, req.api_version)
+        body = views.register_response(result.schema, result.deployment_id, self.config)
+        return json_response(status, body, [("location", f"deployments/{result.deployment_id}")])
+
+    async def _add(self, parsed: registry.RegisterRequest, overwrite: bool, breaking: bool) -> registry.Registration:
+        discovered = await self.hooks.discover(str(parsed.uri), dict(parsed.additional_headers), parsed.use_http_11)
+        async with self._lock:
+            result = registry.add_deployment(
+                self.schema, parsed, discovered, overwrite=overwrite, allow_breaking=breaking,
+                now_ms=self.hooks.now_ms(), new_id=self.hooks.new_id(),
+            )  # fmt: skip
+            if result.changed and not parsed.dry_run:
+                await self._commit(result.schema)
+        return result
+
+    def _deployment_id(self, req: Request) -> str:
+        value = req.params["deployment"]
+        try:
+            return check_deployment_id(value)
+        except IdError as exc:
+            raise PlainError(400, f"Invalid URL: Cannot parse `deployment` with value `{value}`: {exc}") from exc
+
+    async def get_deployment(self, req: Request) -> Response:
+        dep_id = self._deployment_id(req)
+        dep = self.schema.deployments.get(dep_id)
+        if dep is None:
+            raise not_found(f"The requested deployment '{dep_id}' does not exist")
+        return json_response(200, views.deployment_detail(self.schema, dep, self.config))
+
+    async def delete_deployment(self, req: Request) -> Response:
+        dep_id = self._deployment_id(req)
+        if _bool_query(req, "force") is not True:
+            return Response(501)  # graceful removal is not implemented by Restate either
+        async with self._lock:
+            await self._commit(registry.delete_deployment(self.schema, dep_id))
+        return Response(202)
+
+    async def put_deployment(self, req: Request) -> Response:
+        self._deployment_id(req)
+        raise AdminError(405, "PUT deployment is deprecated, use PATCH instead")
+
+    def _service(self, name: str) -> ServiceSchema:
+        svc = self.schema.services.get(name)
+        if svc is None:
+            raise not_found(f"The requested service '{name}' does not exist")
+        return svc
+
+    async def list_services(self, req: Request) -> Response:
+        services = [views.service_view(self.schema, s, self.config) for s in self.schema.services.values()]
+        return json_response(200, {"services": services})
+
+    async def get_service(self, req: Request) -> Response:
+        svc = self._service(req.params["service"])
+        return json_response(200, views.service_view(self.schema, svc, self.config))
+
+    async def list_handlers(self, req: Request) -> Response:
+        svc = self._service(req.params["service"])
+        kind = views.protocol_type_of(self.schema, svc)
+        return json_response(200, {"handlers": [views.handler_metadata(h, kind) for h in svc.handlers.values()]})
+
+    async def get_handler(self, req: Request) -> Response:
+        svc = self._service(req.params["service"])
+        name = req.params["handler"]
+        handler = svc.handlers.get(name)
+        if handler is None:
+            raise not_found(f"The requested handler '{name}' on service '{svc.name}' does not exist")
+        return json_response(200, views.handler_metadata(handler, views.protocol_type_of(self.schema, svc)))
+
+
+async def _read_body(scope: dict[str, Any], receive: Asgi) -> bytes:
+    """The whole request body, refused with 413 beyond MAX_BODY."""
+    for key, value in scope.get("headers", []):
+        if key.lower() == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
+            raise PlainError(413, "Failed to buffer the request body: length limit exceeded")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise PlainError(413, "Failed to buffer the request body: length limit exceeded")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+ROUTES: list[tuple[list[str], dict[str, Handler]]] = [
+    (["health"], {"GET": AdminApp.health}),
+    (["version"], {"GET": AdminApp.version}),
+    (["cluster-health"], {"GET": AdminApp.cluster_health}),
+    (["deployments"], {"GET": AdminApp.list_deployments, "POST": AdminApp.register_deployment}),
+    (["deployments", "{deployment}"], {
+        "GET": AdminApp.get_deployment, "DELETE": AdminApp.delete_deployment, "PUT": AdminApp.put_deployment}),
+    (["services"], {"GET": AdminApp.list_services}),
+    (["services", "{service}"], {"GET": AdminApp.get_service}),
+    (["services", "{service}", "handlers"], {"GET": AdminApp.list_handlers}),
+    (["services", "{service}", "handlers", "{handler}"], {"GET": AdminApp.get_handler}),
+]  # fmt: skip

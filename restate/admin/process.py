@@ -1,0 +1,121 @@
+"""The admin process: metadata store, schema publishing over the message bus, and the HTTP API (uvicorn)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+import uvloop
+
+from restate import wire
+from restate.actors.transport import Node, partition_name
+from restate.admin.app import AdminApp, AdminHooks
+from restate.config import Config
+from restate.schema import Schema
+from restate.storage.meta import MetaStore
+
+log = logging.getLogger(__name__)
+
+NODE_NAME = "admin"
+ACK_TIMEOUT_S = 5.0
+
+
+class SchemaPublisher:
+    """Pushes schema versions to peers and tracks their acknowledgements; answers GetSchema requests."""
+
+    def __init__(self, node: Node, peers: Iterable[str], ack_timeout_s: float = ACK_TIMEOUT_S) -> None:
+        self.node = node
+        self.peers = list(peers)
+        self.ack_timeout_s = ack_timeout_s
+        self.acked: dict[str, int] = {}
+        self._changed = asyncio.Condition()
+
+    async def publish(self, schema: Schema) -> None:
+        """Sends the schema to every peer, then waits (bounded) until each acknowledged its version."""
+        update = wire.SchemaUpdate(schema)
+        for peer in self.peers:
+            self.node.send(peer, update)
+        try:
+            async with asyncio.timeout(self.ack_timeout_s):
+                async with self._changed:
+                    await self._changed.wait_for(lambda: not self.missing(schema.version))
+        except TimeoutError:
+            log.warning("schema v%d not acknowledged by %s", schema.version, ", ".join(self.missing(schema.version)))
+
+    def missing(self, version: int) -> list[str]:
+        return [p for p in self.peers if self.acked.get(p, -1) < version]
+
+    async def serve(self, current: Callable[[], Schema]) -> None:
+        """The receive loop: GetSchema -> SchemaUpdate to the asker; SchemaAck -> record and wake waiters."""
+        while True:
+            sender, message = await self.node.recv()
+            if isinstance(message, wire.GetSchema):
+                self.node.send(sender, wire.SchemaUpdate(current()))
+            elif isinstance(message, wire.SchemaAck):
+                self.acked[sender] = max(self.acked.get(sender, -1), message.version)
+                async with self._changed:
+                    self._changed.notify_all()
+            else:
+                log.warning("admin: ignoring unexpected %s from %s", type(message).__name__, sender)
+
+
+def peers_of(config: Config, num_partitions: int | None = None) -> list[str]:
+    """Everybody who needs the schema: the ingress and every partition (the data directory's count wins)."""
+    count = num_partitions or config.default_num_partitions
+    return ["ingress", *(partition_name(i) for i in range(count))]
+
+
+def run_admin(config: Config) -> None:
+    """Main of the admin process; returns after SIGTERM/SIGINT once the server and the DB are closed."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s admin %(levelname)s %(name)s: %(message)s")
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_main(config))
+
+
+async def _main(config: Config) -> None:
+    store = MetaStore(Path(config.base_dir) / "meta")
+    node: Node | None = None
+    serve_task: asyncio.Task[None] | None = None
+    try:
+        node = Node(config.base_dir, NODE_NAME)
+        node.bind()
+        publisher = SchemaPublisher(node, peers_of(config, store.num_partitions()))
+        hooks = AdminHooks(persist=lambda s: asyncio.to_thread(store.store_schema, s), publish=publisher.publish)
+        app = AdminApp(store.load_schema(), config, hooks)
+        serve_task = asyncio.create_task(publisher.serve(lambda: app.schema))
+        await _serve_http(app, config)
+    finally:
+        if serve_task is not None:
+            serve_task.cancel()
+            await asyncio.gather(serve_task, return_exceptions=True)
+        if node is not None:
+            node.close()
+        store.close()
+        log.info("admin stopped")
+
+
+async def _serve_http(app: AdminApp, config: Config) -> None:
+    host, port = config.host_port("admin")
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=host, port=port, loop="uvloop", http="httptools", lifespan="off",
+            access_log=False, log_level="warning",
+        )
+    )  # fmt: skip
+
+    # uvicorn swaps in its own handlers while serving and re-raises the signal afterwards, into
+    # whatever handler was installed before: ours only asks the server to stop, so the DB gets closed.
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    started = time.monotonic()
+    await server.serve()
+    log.info("admin HTTP server on %s:%d stopped after %.1fs", host, port, time.monotonic() - started)

@@ -1,0 +1,276 @@
+"""The ingress ASGI app: Restate's HTTP ingress API, turning requests into invocations on the partitions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import msgspec
+
+from restate.ids import InvocationId
+from restate.ingress import errors, routing
+from restate.ingress.errors import APPLICATION_JSON, Headers, IngressError
+from restate.ingress.routing import (
+    AwakeableRoute,
+    HealthRoute,
+    InvocationRoute,
+    ServiceRoute,
+    TargetBodyRoute,
+)
+from restate.schema import OutputRules, Schema, is_exclusive
+from restate.wire import Accepted, InvocationDone, InvocationRequest, Target
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Response = tuple[int, Headers, bytes]
+
+DEFAULT_REQUEST_SIZE_LIMIT = 32 * 1024 * 1024
+_json = msgspec.json.Encoder()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Dispatcher(Protocol):
+    """What the app needs from the partitions: the `PartitionClient`, or a fake in tests."""
+
+    @property
+    def schema(self) -> Schema | None:
+        """The latest service registry pushed by admin; None until the first one arrives."""
+        ...
+
+    async def call(self, request: InvocationRequest) -> InvocationDone:
+        """Creates (or attaches to) the invocation and waits for its outcome."""
+        ...
+
+    async def send(self, request: InvocationRequest) -> Accepted:
+        """Creates the invocation and returns once it is durable."""
+        ...
+
+
+class _Disconnected(Exception):
+    """The client went away while we were reading its body: nobody to answer."""
+
+
+def rfc3339_nanos(ms: int) -> str:
+    """`2026-11-21T15:05:19.195000000Z`: the `executionTime` format of the real ingress."""
+    seconds, millis = divmod(ms, 1000)
+    return f"{_EPOCH + timedelta(seconds=seconds):%Y-%m-%dT%H:%M:%S}.{millis:03d}000000Z"
+
+
+def _error(err: IngressError, origin: bytes | None, invocation_id: str | None = None) -> Response:
+    body = err.body()
+    return err.status, errors.error_headers(err, origin, invocation_id, len(body)), body
+
+
+def _routing_error(exc: Exception) -> IngressError:
+    return IngressError(
+        503,
+        f"internal routing error: {exc}. If the request has an 'idempotency-key', it can be safely "
+        "retried, otherwise submitting it again may result in executing the invocation twice.",
+    )
+
+
+def _first_values(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    found: dict[bytes, bytes] = {}
+    for name, value in headers:
+        found.setdefault(name, value)
+    return found
+
+
+def _optional_str(values: dict[bytes, bytes], name: bytes) -> str | None:
+    raw = values.get(name)
+    return None if raw is None else routing.header_str(name, raw)
+
+
+class IngressApp:
+    """The ASGI app. Every response carries the CORS headers; every error is in Restate's JSON shape."""
+
+    def __init__(self, dispatcher: Dispatcher, request_size_limit: int = DEFAULT_REQUEST_SIZE_LIMIT) -> None:
+        self._dispatcher = dispatcher
+        self._limit = request_size_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await _lifespan(receive, send)
+            return
+        headers = _first_values(scope["headers"])
+        origin = headers.get(b"origin")
+        if scope["method"] == "OPTIONS":
+            preflight = errors.preflight_headers(
+                origin, headers.get(b"access-control-request-method"), headers.get(b"access-control-request-headers")
+            )
+            await _respond(send, (200, preflight, b""))
+            return
+        try:
+            response = await self._handle(scope, receive, headers)
+        except IngressError as err:
+            response = _error(err, origin)
+        except _Disconnected:
+            return
+        await _respond(send, response)
+
+    async def _handle(self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]) -> Response:
+        raw_path: bytes | None = scope.get("raw_path")
+        path = raw_path.decode("latin-1").split("?", 1)[0] if raw_path else quote(scope["path"])
+        path = routing.normalize_path(path)
+        route = routing.parse_route(path, self._dispatcher.schema)
+        method: str = scope["method"]
+        if isinstance(route, ServiceRoute):
+            return await self._service(route, path, scope, receive, headers)
+        if isinstance(route, HealthRoute):
+            return self._health(method, headers.get(b"origin"))
+        return await self._not_implemented(route, method, receive, headers)
+
+    # --- call and send ----------------------------------------------------------------------------------
+
+    async def _service(
+        self, route: ServiceRoute, path: str, scope: Scope, receive: Receive, headers: dict[bytes, bytes]
+    ) -> Response:
+        schema = self._dispatcher.schema
+        assert schema is not None  # parse_route answered 503 otherwise
+        idempotency_key = _optional_str(headers, b"idempotency-key")
+        svc, handler = routing.resolve_handler(schema, route, idempotency_key)
+        if scope["method"] not in ("GET", "POST"):
+            raise errors.method_not_allowed()
+        body = await self._read_body(receive, headers)
+        routing.validate_input(handler.input, _optional_str(headers, b"content-type"), body)
+        query: str = scope.get("query_string", b"").decode("latin-1")
+        delay_ns = routing.parse_delay(query)
+        routing.check_limit_key(_optional_str(headers, b"x-restate-limit-key"), query, route.scope)
+        input_headers = routing.input_headers(f"{path}?{query}" if query else path, scope["headers"])
+        if delay_ns is not None and not route.send:
+            raise errors.bad_request(errors.UNSUPPORTED_DELAY)
+        invocation_id = routing.invocation_id_for(
+            route.service, route.handler, route.key, idempotency_key, routing.is_workflow_run(svc, handler)
+        )
+        target = Target(route.service, route.handler, route.key, routing.service_ty(svc), is_exclusive(svc, handler))
+        request = InvocationRequest(
+            invocation_id=invocation_id.to_bytes(),
+            target=target,
+            input=body,
+            headers=input_headers,
+            idempotency_key=idempotency_key,
+            execute_at_ms=None if delay_ns is None else (time.time_ns() + delay_ns) // 1_000_000,
+        )
+        origin = headers.get(b"origin")
+        if route.send:
+            return await self._send(request, origin)
+        return await self._call(request, handler.output, origin)
+
+    async def _call(self, request: InvocationRequest, output: OutputRules, origin: bytes | None) -> Response:
+        try:
+            done = await self._dispatcher.call(request)
+        except Exception as exc:
+            raise _routing_error(exc) from exc
+        invocation_id = str(InvocationId.from_bytes(done.invocation_id))
+        failure = done.outcome.failure
+        if failure is not None:
+            err = errors.invocation_failure(failure.code, failure.message, failure.metadata)
+            return _error(err, origin, invocation_id)
+        value = done.outcome.value or b""
+        headers: Headers = [(b"x-restate-id", invocation_id.encode())]
+        content_type = routing.output_content_type(output, not value)
+        if content_type is not None:
+            headers.append((b"content-type", content_type.encode("latin-1")))
+        headers.extend(errors.cors_headers(origin))
+        headers.append((b"content-length", str(len(value)).encode()))
+        return 200, headers, value
+
+    async def _send(self, request: InvocationRequest, origin: bytes | None) -> Response:
+        try:
+            accepted = await self._dispatcher.send(request)
+        except Exception as exc:
+            raise _routing_error(exc) from exc
+        invocation_id = str(InvocationId.from_bytes(accepted.invocation_id))
+        doc: dict[str, str] = {"invocationId": invocation_id}
+        execute_at = accepted.execute_at_ms
+        if execute_at is None and not accepted.previously_accepted:
+            execute_at = request.execute_at_ms
+        if execute_at:  # the real server also hides the epoch
+            doc["executionTime"] = rfc3339_nanos(execute_at)
+        doc["status"] = "PreviouslyAccepted" if accepted.previously_accepted else "Accepted"
+        body = _json.encode(doc)
+        headers: Headers = [APPLICATION_JSON, (b"x-restate-id", invocation_id.encode())]
+        headers.extend(errors.cors_headers(origin))
+        headers.append((b"content-length", str(len(body)).encode()))
+        return 202, headers, body
+
+    async def _read_body(self, receive: Receive, headers: dict[bytes, bytes]) -> bytes:
+        """Reads the body, failing with 413 as soon as it is known to exceed the limit."""
+        limit = self._limit
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise IngressError(413, errors.BODY_TOO_LARGE)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise _Disconnected
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise IngressError(413, errors.BODY_TOO_LARGE)
+            if not message.get("more_body", False):
+                if not chunks:
+                    return chunk
+                chunks.append(chunk)
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+    # --- the other routes --------------------------------------------------------------------------------
+
+    def _health(self, method: str, origin: bytes | None) -> Response:
+        if method != "GET":
+            raise errors.method_not_allowed()
+        schema = self._dispatcher.schema
+        if schema is None:
+            raise IngressError(503, errors.SCHEMA_NOT_READY)
+        body = _json.encode({"services": list(schema.services)})
+        headers: Headers = [APPLICATION_JSON, *errors.cors_headers(origin)]
+        headers.append((b"content-length", str(len(body)).encode()))
+        return 200, headers, body
+
+    async def _not_implemented(
+        self,
+        route: InvocationRoute | TargetBodyRoute | AwakeableRoute,
+        method: str,
+        receive: Receive,
+        headers: dict[bytes, bytes],
+    ) -> Response:
+        # Attach/output, awakeables and the target-by-body routes are parsed and checked here (path,
+        # method, ids) exactly like the real server does; serving them is a later issue's work.
+        if isinstance(route, AwakeableRoute):
+            if method != "POST":
+                raise errors.method_not_allowed()
+            await self._read_body(receive, headers)
+            routing.check_awakeable_id(route.awakeable_id)
+            raise errors.not_implemented("completing awakeables")
+        if isinstance(route, InvocationRoute):
+            if method != "GET":
+                raise errors.method_not_allowed()
+            raise errors.not_implemented("attach" if route.attach else "output")
+        if method != "POST":
+            raise errors.method_not_allowed()
+        raise errors.not_implemented(f"/restate/{route.verb}")
+
+
+async def _respond(send: Send, response: Response) -> None:
+    status, headers, body = response
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,70 @@
+"""The ingress process: uvloop, the PartitionClient and uvicorn serving the ingress app until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+import uvloop
+
+from restate.config import Config
+from restate.ingress.app import IngressApp
+from restate.ingress.client import PartitionClient
+
+log = logging.getLogger(__name__)
+
+GRACEFUL_SHUTDOWN_S = 5
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: we stop it ourselves, then close the client."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def run_ingress(config: Config) -> None:
+    """Runs the ingress until SIGTERM or SIGINT, then drains in-flight requests and exits."""
+    uvloop.run(_serve(config))
+
+
+async def _serve(config: Config) -> None:
+    host, port = config.host_port("ingress")
+    client = PartitionClient(config.base_dir, config.default_num_partitions)
+    client.start()
+    app = IngressApp(client, config.request_size_limit)
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="off",
+            access_log=False,
+            server_header=False,
+            log_level="warning",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
+    )
+
+    def stop(sig: signal.Signals) -> None:
+        if server.should_exit and sig == signal.SIGINT:
+            server.force_exit = True
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        await server.serve()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await client.close()
+    log.info("ingress stopped")

@@ -1,0 +1,1 @@
+"""Unit tests of the ingress: routing, errors, the ASGI app and the partition client."""

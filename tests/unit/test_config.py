@@ -1,0 +1,123 @@
+"""Server configuration: file < environment < explicit overrides; invalid values are ConfigErrors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from restate.config import Config, ConfigError, load, parse_bind_address
+
+TOML = """
+base-dir = "/data/from-file"
+default-num-partitions = 8
+
+[ingress]
+bind-address = "0.0.0.0:18080"
+request-size-limit = 1024
+
+[admin]
+bind-address = "0.0.0.0:19070"
+
+[worker.invoker]
+inactivity-timeout-ms = 1500
+abort-timeout-ms = 9000
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "restate.toml"
+    path.write_text(TOML)
+    return path
+
+
+def test_defaults() -> None:
+    config = load(env={})
+    assert config == Config()
+    assert config.default_num_partitions == 4
+    assert config.host_port("ingress") == ("127.0.0.1", 8080)
+    assert config.host_port("admin") == ("127.0.0.1", 9070)
+
+
+def test_file_values(config_file: Path) -> None:
+    config = load(str(config_file), env={})
+    assert config.base_dir == "/data/from-file"
+    assert config.default_num_partitions == 8
+    assert config.ingress_bind_address == "0.0.0.0:18080"
+    assert config.admin_bind_address == "0.0.0.0:19070"
+    assert config.request_size_limit == 1024
+    assert config.inactivity_timeout_ms == 1500
+    assert config.abort_timeout_ms == 9000
+    assert config.retry_max_attempts == 70  # untouched defaults stay
+
+
+def test_file_is_found_through_restate_config(config_file: Path) -> None:
+    assert load(env={"RESTATE_CONFIG": str(config_file)}).default_num_partitions == 8
+
+
+def test_env_beats_file_and_overrides_beat_env(config_file: Path) -> None:
+    env = {
+        "RESTATE_BASE_DIR": "/data/from-env",
+        "RESTATE_DEFAULT_NUM_PARTITIONS": "16",
+        "RESTATE_INGRESS__BIND_ADDRESS": "127.0.0.1:28080",
+    }
+    config = load(str(config_file), env=env)
+    assert config.base_dir == "/data/from-env"
+    assert config.default_num_partitions == 16  # converted from the env string
+    assert config.ingress_bind_address == "127.0.0.1:28080"
+    assert config.admin_bind_address == "0.0.0.0:19070"  # from the file
+
+    config = load(str(config_file), env=env, overrides={"base_dir": "/data/from-flag", "default_num_partitions": None})
+    assert config.base_dir == "/data/from-flag"
+    assert config.default_num_partitions == 16  # None overrides are ignored
+    assert config.inactivity_timeout_ms == 1500
+
+
+def test_overrides_without_file_or_env() -> None:
+    config = load(env={}, overrides={"default_num_partitions": 2, "admin_bind_address": "localhost:1"})
+    assert config.default_num_partitions == 2
+    assert config.host_port("admin") == ("localhost", 1)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"RESTATE_DEFAULT_NUM_PARTITIONS": "many"},
+        {"RESTATE_DEFAULT_NUM_PARTITIONS": "0"},
+        {"RESTATE_DEFAULT_NUM_PARTITIONS": "1025"},
+        {"RESTATE_INGRESS__BIND_ADDRESS": "no-port"},
+        {"RESTATE_INGRESS__BIND_ADDRESS": "host:99999"},
+        {"RESTATE_ADMIN__BIND_ADDRESS": ":9070"},
+        {"RESTATE_INGRESS__REQUEST_SIZE_LIMIT": "big"},
+    ],
+)
+def test_bad_env_values(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        load(env=env)
+
+
+def test_bad_override_type() -> None:
+    with pytest.raises(ConfigError):
+        load(env={}, overrides={"default_num_partitions": "lots"})
+
+
+def test_bad_file_values(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('default-num-partitions = "x"\n')
+    with pytest.raises(ConfigError):
+        load(str(path), env={})
+    path.write_text("[ingress\n")
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load(str(path), env={})
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load(str(tmp_path / "missing.toml"), env={})
+
+
+def test_parse_bind_address() -> None:
+    assert parse_bind_address("0.0.0.0:8080", "x") == ("0.0.0.0", 8080)
+    assert parse_bind_address("[::1]:8080", "x") == ("[::1]", 8080)
+    with pytest.raises(ConfigError, match="ingress.bind-address"):
+        parse_bind_address("8080", "ingress.bind-address")
+    with pytest.raises(ConfigError):
+        parse_bind_address("host:0", "x")
