@@ -190,7 +190,7 @@ class PartitionActor:
             case ArmTimer():
                 self.timers.arm(action.wake_up_ms, action.invocation_id, action.completion_id)
             case AbortAttempt():
-                self.invoker.abort(action.invocation_id, action.reason)
+                self.invoker.abort(action.invocation_id, action.attempt, action.reason)
 
     # --- outbox shipping (exactly once with the receiver's dedup)
 

@@ -35,13 +35,17 @@ class AttemptError(Exception):
 class Attempt:
     """Runs one attempt of one invocation; emits commands to the partition in the order they arrive."""
 
-    def __init__(self, invoker: Invoker, invocation_id: bytes, known_entries: int, version: int, bidi: bool) -> None:
+    def __init__(
+        self, invoker: Invoker, invocation_id: bytes, number: int, known_entries: int, version: int, bidi: bool
+    ) -> None:
         self.invoker = invoker
         self.invocation_id = invocation_id
+        self.number = number  # the partition's attempt number: it ignores effects of other attempts
         self.version = version
         self.bidi = bidi
         self.next_index = known_entries  # entries below this were replayed: never forward them again
         self.finished = False  # a terminal message or failure has been reported
+        self.failure_reported = False
         self._stream: Http2Stream | None = None
         self._pending: list[bytes] = []
         self._request_open = True
@@ -64,8 +68,11 @@ class Attempt:
             self._stream.write(frame)
 
     def abort(self, reason: str) -> None:
-        """Stops the attempt because the partition refused one of its commands."""
-        if self.finished:
+        """Fails the attempt because the partition refused one of its commands.
+
+        This may arrive after the attempt sent End or Suspension (which the partition then ignores),
+        so only an already reported failure makes it a no-op."""
+        if self.failure_reported:
             return
         self._report_failure(Failure(500, reason), None, None)
         self._close_transport()
@@ -135,7 +142,7 @@ class Attempt:
         if is_command(t) or t == T.PROPOSE_RUN_COMPLETION:
             if is_command(t):
                 self.invoker.retry_state(inv).on_new_entry()
-            self.invoker.emit(SdkMessageCmd(inv, t, frame.flags, bytes(frame.payload)))
+            self.invoker.emit(SdkMessageCmd(inv, self.number, t, frame.flags, bytes(frame.payload)))
             return False
         if t == T.AWAITING_ON:
             return False
@@ -148,12 +155,12 @@ class Attempt:
                     raise ProtocolError("suspension without anything to wait for")
             self.finished = True
             self.invoker.forget_retries(inv)
-            self.invoker.emit(SuspendedCmd(inv, future.SerializeToString()))
+            self.invoker.emit(SuspendedCmd(inv, self.number, future.SerializeToString()))
             return True
         if t == T.END:
             self.finished = True
             self.invoker.forget_retries(inv)
-            self.invoker.emit(EndCmd(inv))
+            self.invoker.emit(EndCmd(inv, self.number))
             return True
         if t == T.ERROR:
             err = decode_message(frame)
@@ -192,6 +199,7 @@ class Attempt:
 
     def _report_failure(self, failure: Failure, delay_ms: int | None, behavior: GiveUp | None) -> None:
         self.finished = True
+        self.failure_reported = True
         inv = self.invocation_id
         retry_in: int | None
         give_up: GiveUp | None
@@ -200,7 +208,7 @@ class Attempt:
         else:
             retry_in = self.invoker.retry_state(inv).on_failure(self.invoker.policy(inv), delay_ms)
             give_up = None if retry_in is not None else self.invoker.policy(inv).on_max_attempts
-        self.invoker.emit(AttemptFailedCmd(inv, failure, retry_in, give_up))
+        self.invoker.emit(AttemptFailedCmd(inv, self.number, failure, retry_in, give_up))
 
     # --- request half and timeouts
 

@@ -14,8 +14,9 @@ _READ_SIZE = 256 * 1024
 class Http1Response:
     """A response whose head has arrived; read the body with read(), then close()."""
 
-    def __init__(self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 authority: str) -> None:
+    def __init__(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, authority: str
+    ) -> None:
         self._conn, self._reader, self._writer, self._authority = conn, reader, writer, authority
         self._ended = False
         self.head = ResponseHead(0)
@@ -71,8 +72,9 @@ class Http1Client:
     def __init__(self, *, connect_timeout: float = 5.0) -> None:
         self.connect_timeout = connect_timeout
 
-    async def open(self, base_url: str, method: str, path: str, headers: list[tuple[str, str]],
-                   body: bytes = b"") -> Http1Response:
+    async def open(
+        self, base_url: str, method: str, path: str, headers: list[tuple[str, str]], body: bytes = b""
+    ) -> Http1Response:
         """Send the request with its whole body; return once the response head arrived."""
         target = parse_base_url(base_url)
         try:
@@ -106,8 +108,15 @@ class Http1Client:
             raise
         return response
 
-    async def request(self, base_url: str, method: str, path: str, headers: list[tuple[str, str]],
-                      body: bytes = b"", timeout: float = 30.0) -> tuple[ResponseHead, bytes]:
+    async def request(
+        self,
+        base_url: str,
+        method: str,
+        path: str,
+        headers: list[tuple[str, str]],
+        body: bytes = b"",
+        timeout: float = 30.0,
+    ) -> tuple[ResponseHead, bytes]:
         """Send a request and collect the whole response."""
         response: Http1Response | None = None
         try:

@@ -20,8 +20,13 @@ from .transport import ResponseHead, Target, TransportError, TransportTimeoutErr
 WINDOW = 16 * 1024 * 1024  # local flow-control window, per stream and for the connection
 MAX_RETAINED = 16 * 1024 * 1024  # request bytes kept (by reference) for a transparent retry
 MAX_REPLAYS = 2
-_CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None, validate_outbound_headers=False,
-                                    normalize_outbound_headers=False, validate_inbound_headers=False)
+_CONFIG = h2.config.H2Configuration(
+    client_side=True,
+    header_encoding=None,
+    validate_outbound_headers=False,
+    normalize_outbound_headers=False,
+    validate_inbound_headers=False,
+)
 _Headers = list[tuple[bytes, bytes]]
 _IGNORED_ERRORS = (h2.exceptions.ProtocolError,)
 
@@ -196,8 +201,13 @@ class Http2Stream:
     def _replayable(self, goaway: bool) -> bool:
         # Only streams that got nothing from the peer, or just a head from a peer that is going away
         # (hypercorn answers the stream that triggers its GOAWAY with a head, then goes silent).
-        return ((self._head is None or goaway) and self._retained is not None and self._replays < MAX_REPLAYS
-                and not self._done and not self._pool._closed)
+        return (
+            (self._head is None or goaway)
+            and self._retained is not None
+            and self._replays < MAX_REPLAYS
+            and not self._done
+            and not self._pool._closed
+        )
 
     def _fail(self, err: TransportError) -> None:
         if not self._done:
@@ -218,10 +228,15 @@ class _Connection(asyncio.Protocol):
         self.pool, self.target, self.key = pool, target, (target.host, target.port)
         self.loop = asyncio.get_running_loop()
         self.h2 = _H2(config=_CONFIG)
-        self.h2.local_settings = h2.settings.Settings(client=True, initial_values={
-            SettingCodes.ENABLE_PUSH: 0, SettingCodes.INITIAL_WINDOW_SIZE: WINDOW,
-            SettingCodes.MAX_CONCURRENT_STREAMS: 100, SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 20,
-        })
+        self.h2.local_settings = h2.settings.Settings(
+            client=True,
+            initial_values={
+                SettingCodes.ENABLE_PUSH: 0,
+                SettingCodes.INITIAL_WINDOW_SIZE: WINDOW,
+                SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+                SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 20,
+            },
+        )
         self.transport: asyncio.Transport | None = None
         self.ready: asyncio.Future[None] = self.loop.create_future()  # set by the peer's first SETTINGS
         self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -231,9 +246,12 @@ class _Connection(asyncio.Protocol):
         self._blocked: dict[int, Http2Stream] = {}  # streams waiting for a WINDOW_UPDATE
         self._flush_handle: asyncio.Handle | None = None
         self._handlers: dict[type, Any] = {
-            h2.events.DataReceived: self._on_data, h2.events.ResponseReceived: self._on_response,
-            h2.events.StreamEnded: self._on_end, h2.events.WindowUpdated: self._on_window,
-            h2.events.RemoteSettingsChanged: self._on_window, h2.events.StreamReset: self._on_reset,
+            h2.events.DataReceived: self._on_data,
+            h2.events.ResponseReceived: self._on_response,
+            h2.events.StreamEnded: self._on_end,
+            h2.events.WindowUpdated: self._on_window,
+            h2.events.RemoteSettingsChanged: self._on_window,
+            h2.events.StreamReset: self._on_reset,
             h2.events.ConnectionTerminated: self._on_goaway,
         }
 
@@ -434,8 +452,13 @@ class _Connection(asyncio.Protocol):
 class Http2Pool:
     """h2c connections per (host, port), shared by many concurrent streams; opens more when one is full."""
 
-    def __init__(self, *, max_streams_per_connection: int = 1000, connect_timeout: float = 5.0,
-                 max_requests_per_connection: int | None = 1000) -> None:
+    def __init__(
+        self,
+        *,
+        max_streams_per_connection: int = 1000,
+        connect_timeout: float = 5.0,
+        max_requests_per_connection: int | None = 1000,
+    ) -> None:
         """max_requests_per_connection retires a connection after that many streams (hypercorn's
         keep_alive_max_requests defaults to 1000), so the server never has to GOAWAY in-flight streams."""
         self.max_streams_per_connection = max_streams_per_connection
@@ -446,12 +469,17 @@ class Http2Pool:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
-    async def open_stream(self, base_url: str, method: str, path: str, headers: list[tuple[str, str]],
-                          *, end_stream: bool = False) -> Http2Stream:
+    async def open_stream(
+        self, base_url: str, method: str, path: str, headers: list[tuple[str, str]], *, end_stream: bool = False
+    ) -> Http2Stream:
         """Open a stream; HEADERS go out at once, without waiting for the peer. Write and read concurrently."""
         target = parse_base_url(base_url)
-        hdrs: _Headers = [(b":method", method.encode()), (b":scheme", b"http"),
-                          (b":authority", target.authority.encode()), (b":path", target.path(path).encode())]
+        hdrs: _Headers = [
+            (b":method", method.encode()),
+            (b":scheme", b"http"),
+            (b":authority", target.authority.encode()),
+            (b":path", target.path(path).encode()),
+        ]
         hdrs += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         stream = Http2Stream(self, target, hdrs, end_stream)
         await self._attach(stream)
@@ -459,8 +487,15 @@ class Http2Pool:
             raise stream._error
         return stream
 
-    async def request(self, base_url: str, method: str, path: str, headers: list[tuple[str, str]],
-                      body: bytes = b"", timeout: float = 30.0) -> tuple[ResponseHead, bytes]:
+    async def request(
+        self,
+        base_url: str,
+        method: str,
+        path: str,
+        headers: list[tuple[str, str]],
+        body: bytes = b"",
+        timeout: float = 30.0,
+    ) -> tuple[ResponseHead, bytes]:
         """Send a whole request and collect the whole response."""
         stream: Http2Stream | None = None
         try:

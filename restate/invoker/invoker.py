@@ -13,9 +13,10 @@ from restate.invoker.attempt import Attempt, AttemptError
 from restate.invoker.http1 import Http1Client
 from restate.invoker.http2 import Http2Pool
 from restate.invoker.retry import Policy, RetryState, policy_for
-from restate.partition.model import Command
+from restate.partition.model import AttemptFailedCmd, Command
 from restate.schema import Schema
 from restate.storage.partition_store import PartitionStore
+from restate.wire import Failure
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,18 @@ class Invoker:
         if attempt is not None:
             attempt.forward(index, frame)
 
-    def abort(self, invocation_id: bytes, reason: str) -> None:
+    def abort(self, invocation_id: bytes, number: int, reason: str) -> None:
+        """Fails attempt `number`, even when it already ended (its End/Suspension was refused)."""
         attempt = self._attempts.get(invocation_id)
-        if attempt is not None:
+        if attempt is not None and attempt.number == number:
             attempt.abort(reason)
+        elif attempt is None:
+            # it drained and left already: report for it (a duplicate report is ignored by the partition)
+            retry = self.retry_state(invocation_id)
+            policy = self.policy(invocation_id)
+            delay = retry.on_failure(policy, None)
+            give_up = None if delay is not None else policy.on_max_attempts
+            self.emit(AttemptFailedCmd(invocation_id, number, Failure(500, reason), delay, give_up))
 
     # --- retry bookkeeping used by attempts
 
@@ -103,7 +112,7 @@ class Invoker:
         deployment = schema.deployments.get(status.deployment_id or "")
         version = status.protocol_version or 6
         bidi = deployment is not None and deployment.protocol_type == "BidiStream"
-        attempt = Attempt(self, invocation_id, len(stored.journal), version, bidi)
+        attempt = Attempt(self, invocation_id, status.attempt, len(stored.journal), version, bidi)
         self._attempts[invocation_id] = attempt
         if deployment is None:
             reason = f"no deployment found for service {status.target.service!r}"

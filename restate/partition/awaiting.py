@@ -55,8 +55,10 @@ def resolve(future: pb.Future, seen: Notified, depth: int = 0) -> Resolution:
     children = _leaves(future, seen) + [resolve(f, seen, depth + 1) for f in future.nested_futures]
     done = [c for c in children if c is not Resolution.PENDING]
     kind = future.combinator_type
-    if kind in (pb.Future.FIRST_COMPLETED, pb.Future.UNKNOWN):
+    if kind == pb.Future.FIRST_COMPLETED:
         return done[0] if done else Resolution.PENDING
+    if kind == pb.Future.UNKNOWN:
+        return Resolution.DONE if done else Resolution.PENDING  # done, but the server cannot tell how
     if kind == pb.Future.ALL_COMPLETED:
         return Resolution.DONE if len(done) == len(children) else Resolution.PENDING
     if Resolution.DONE in done:

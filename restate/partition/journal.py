@@ -39,8 +39,8 @@ def empty_outcome() -> Outcome:
 
 def on_sdk_message(ctx: ApplyContext, cmd: SdkMessageCmd) -> None:
     status = ctx.tables.status(cmd.invocation_id)
-    if status is None or status.status != "invoked" or status.poisoned:
-        return  # the attempt is over (completed, killed) or already failed: its late messages are void
+    if status is None or not lifecycle.current_attempt(status, cmd.attempt):
+        return  # the attempt is over (completed, killed, superseded) or was refused: its late messages are void
     try:
         if cmd.msg_type == T.PROPOSE_RUN_COMPLETION:
             _on_propose_run(ctx, cmd, status)
@@ -49,7 +49,7 @@ def on_sdk_message(ctx: ApplyContext, cmd: SdkMessageCmd) -> None:
     except (PreconditionFailed, ProtocolError) as exc:
         status.poisoned = True
         ctx.tables.put_status(cmd.invocation_id, status)
-        ctx.actions.append(AbortAttempt(cmd.invocation_id, str(exc)))
+        ctx.actions.append(AbortAttempt(cmd.invocation_id, cmd.attempt, str(exc)))
 
 
 def _on_propose_run(ctx: ApplyContext, cmd: SdkMessageCmd, status: InvocationStatus) -> None:
@@ -93,7 +93,7 @@ def _keyed(status: InvocationStatus, write: bool) -> tuple[str, str]:
     target = status.target
     if target.key is None:
         raise PreconditionFailed("state access is only allowed for virtual objects and workflows")
-    if write and target.service_ty == "virtual_object" and not target.exclusive:
+    if write and not target.exclusive:
         raise PreconditionFailed("state writes are not allowed in shared handlers")
     return target.service, target.key
 

@@ -30,6 +30,7 @@ from restate.wire import (
 
 PURGE_TIMER = 0xFFFFFFFF  # completion id of the timer that drops a completed invocation after retention
 START_TIMER = 0  # completion id of the timer that starts a scheduled invocation
+CANCEL_SIGNAL = 1
 
 
 def input_frame(request: InvocationRequest) -> bytes:
@@ -115,6 +116,7 @@ def start_attempt(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, de
     status.status = "invoked"
     status.awaiting = None
     status.poisoned = False
+    status.attempt += 1
     status.modified_at_ms = ctx.now_ms
     if status.deployment_id is None:
         _pin_deployment(ctx, status)
@@ -213,7 +215,7 @@ def notify(
         if failed:
             status.failed_completions.append(completion_id)
     elif signal_idx is not None:
-        if signal_idx in status.signals and signal_idx != 1:
+        if signal_idx in status.signals and signal_idx != CANCEL_SIGNAL:
             return False
         status.signals.append(signal_idx)
     elif signal_name is not None:
@@ -225,13 +227,21 @@ def notify(
         if awaiting.can_resume(status.awaiting, _seen(status)):
             start_attempt(ctx, inv_id, status)
             return True
+    elif status.status == "paused" and signal_idx == CANCEL_SIGNAL:
+        start_attempt(ctx, inv_id, status)  # a paused invocation wakes up only to be cancelled
+        return True
     ctx.tables.put_status(inv_id, status)
     return True
 
 
-def on_suspended(ctx: ApplyContext, inv_id: bytes, future: bytes) -> None:
+def current_attempt(status: InvocationStatus | None, attempt: int) -> bool:
+    """Whether an invoker effect belongs to the invocation's running attempt (late ones are void)."""
+    return status is not None and status.status == "invoked" and status.attempt == attempt and not status.poisoned
+
+
+def on_suspended(ctx: ApplyContext, inv_id: bytes, attempt: int, future: bytes) -> None:
     status = ctx.tables.status(inv_id)
-    if status is None or status.status != "invoked":
+    if status is None or not current_attempt(status, attempt):
         return
     if awaiting.can_resume(future, _seen(status)):
         start_attempt(ctx, inv_id, status)  # the awaited notification arrived while the SDK was suspending
@@ -244,8 +254,8 @@ def on_suspended(ctx: ApplyContext, inv_id: bytes, future: bytes) -> None:
 
 def on_attempt_failed(ctx: ApplyContext, cmd: AttemptFailedCmd) -> None:
     status = ctx.tables.status(cmd.invocation_id)
-    if status is None or status.status != "invoked":
-        return
+    if status is None or status.status != "invoked" or status.attempt != cmd.attempt:
+        return  # a late or duplicate report about an attempt that is already over
     status.retry_count += 1
     status.last_failure = f"[{cmd.failure.code}] {cmd.failure.message}"
     if cmd.retry_in_ms is not None:

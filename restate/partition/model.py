@@ -38,6 +38,7 @@ class InvocationStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     pending_output: Outcome | None = None  # the last OutputCommand seen, used at End
     outcome: Outcome | None = None
     retry_count: int = 0
+    attempt: int = 0  # number of the current (or last) attempt; effects of older attempts are ignored
     last_failure: str | None = None
     inbox_seq: int | None = None  # set while inboxed
 
@@ -76,6 +77,7 @@ class SdkMessageCmd(msgspec.Struct, frozen=True):
     """A command or ProposeRunCompletion the deployment sent during an attempt."""
 
     invocation_id: bytes
+    attempt: int
     msg_type: int
     flags: int
     payload: bytes
@@ -83,17 +85,20 @@ class SdkMessageCmd(msgspec.Struct, frozen=True):
 
 class SuspendedCmd(msgspec.Struct, frozen=True):
     invocation_id: bytes
+    attempt: int
     awaiting: bytes  # serialized protocol Future (V5/V6 lists become FIRST_COMPLETED)
 
 
 class EndCmd(msgspec.Struct, frozen=True):
     invocation_id: bytes
+    attempt: int
 
 
 class AttemptFailedCmd(msgspec.Struct, frozen=True):
     """An attempt failed; the invoker proposes when to retry (None = retries exhausted)."""
 
     invocation_id: bytes
+    attempt: int
     failure: Failure
     retry_in_ms: int | None
     give_up: Literal["pause", "kill"] | None = None
@@ -137,7 +142,8 @@ class StartAttempt(msgspec.Struct, frozen=True):
 
 
 class ForwardEntry(msgspec.Struct, frozen=True):
-    """Push a stored journal entry (or a V7 run ack, `index` = -1) to the running attempt."""
+    """Push a stored journal entry to the running attempt (`frame` may be the V7 run ack standing in for
+    the entry at `index`); a CommandAck, which is no journal entry, has `index` = -1."""
 
     invocation_id: bytes
     index: int
@@ -145,7 +151,10 @@ class ForwardEntry(msgspec.Struct, frozen=True):
 
 
 class AbortAttempt(msgspec.Struct, frozen=True):
+    """The partition refused a command of this attempt: it must fail (and be retried)."""
+
     invocation_id: bytes
+    attempt: int
     reason: str
 
 

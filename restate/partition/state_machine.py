@@ -7,6 +7,7 @@ from restate.partition import journal
 from restate.partition.context import ApplyContext
 from restate.partition.lifecycle import (
     complete,
+    current_attempt,
     on_attempt_failed,
     on_invoke,
     on_suspended,
@@ -55,10 +56,10 @@ def _dispatch(ctx: ApplyContext, command: Command) -> None:
         case SdkMessageCmd():
             journal.on_sdk_message(ctx, command)
         case SuspendedCmd():
-            on_suspended(ctx, command.invocation_id, command.awaiting)
+            on_suspended(ctx, command.invocation_id, command.attempt, command.awaiting)
         case EndCmd():
             status = ctx.tables.status(command.invocation_id)
-            if status is not None and status.status == "invoked":
+            if status is not None and current_attempt(status, command.attempt):
                 outcome = status.pending_output or journal.empty_outcome()
                 complete(ctx, command.invocation_id, status, outcome)
         case AttemptFailedCmd():

@@ -189,9 +189,7 @@ class FrameDecoder:
             while n - off >= HEADER_SIZE:
                 msg_type, flags, length = _unpack_header_from(view, off)
                 if length > limit:
-                    raise ProtocolError(
-                        f"frame of type 0x{msg_type:04x} has {length} payload bytes, limit is {limit}"
-                    )
+                    raise ProtocolError(f"frame of type 0x{msg_type:04x} has {length} payload bytes, limit is {limit}")
                 start = off + HEADER_SIZE
                 end = start + length
                 if end > n:

@@ -183,7 +183,14 @@ class RealRestateServer(RestateServer):
 class OurRestateServer(RestateServer):
     """Our server: `.venv/bin/restate up` with explicit base dir, ports and partition count."""
 
-    def __init__(self, base_dir: Path, log_dir: Path, partitions: int = 4, name: str = "ours") -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        log_dir: Path,
+        partitions: int = 4,
+        name: str = "ours",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.ingress_port, self.admin_port = free_ports(2)
         self.partitions = partitions
         self.base_dir = base_dir
@@ -196,7 +203,9 @@ class OurRestateServer(RestateServer):
             "--partitions", str(partitions),
         ]  # fmt: skip
         base_dir.mkdir(parents=True, exist_ok=True)
-        self.process = ManagedProcess(label, argv, log_dir / f"{label}.log", env=_clean_env(), cwd=base_dir)
+        self.process = ManagedProcess(
+            label, argv, log_dir / f"{label}.log", env={**_clean_env(), **(env or {})}, cwd=base_dir
+        )
 
     def child_pid(self, name: str) -> int:
         """The pid of a child process ("admin", "ingress", "p0", ...) from the supervisor's pid files."""

@@ -151,10 +151,12 @@ class Partition:
     def sdk(self, invocation_id: bytes, msg: Message, flags: int = 0) -> list[Action]:
         """Feeds a message the deployment sent, built with the generated protobuf classes."""
         msg_type = MESSAGE_TYPES[type(msg)]
-        return self.apply(SdkMessageCmd(invocation_id, msg_type, flags, msg.SerializeToString()))
+        return self.apply(
+            SdkMessageCmd(invocation_id, self.attempt(invocation_id), msg_type, flags, msg.SerializeToString())
+        )
 
     def suspend(self, invocation_id: bytes, awaiting: pb.Future) -> list[Action]:
-        return self.apply(SuspendedCmd(invocation_id, awaiting.SerializeToString()))
+        return self.apply(SuspendedCmd(invocation_id, self.attempt(invocation_id), awaiting.SerializeToString()))
 
     def suspend_v6(self, invocation_id: bytes, completions: list[int], signals: list[int]) -> list[Action]:
         msg = pb.SuspensionMessage(waiting_completions=completions, waiting_signals=signals)
@@ -164,6 +166,11 @@ class Partition:
     @property
     def tables(self) -> Tables:
         return Tables(self.store.transaction())
+
+    def attempt(self, invocation_id: bytes) -> int:
+        """The current attempt number of an invocation (0 when it has none), as the invoker would send it."""
+        found = self.tables.status(invocation_id)
+        return 0 if found is None else found.attempt
 
     def status(self, invocation_id: bytes) -> InvocationStatus:
         found = self.tables.status(invocation_id)

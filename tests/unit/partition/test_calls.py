@@ -265,7 +265,7 @@ def test_request_from_another_partition_keeps_the_caller(partition: Partition) -
     assert status.ingress_sinks == []
 
     partition.sdk(req.invocation_id, pb.OutputCommandMessage(value=pb.Value(content=b"5")))
-    [ship] = _shipped(partition.apply(EndCmd(req.invocation_id)))
+    [ship] = _shipped(partition.apply(EndCmd(req.invocation_id, partition.attempt(req.invocation_id))))
     assert ship.message == InvocationResponse(caller, Outcome(value=b"5"))
     assert ship.destination == ids.partition_for(ids.InvocationId.from_bytes(caller.invocation_id).partition_key, 4)
 
@@ -274,7 +274,7 @@ def test_repeated_call_to_a_completed_callee_answers_at_once(partition: Partitio
     first = CallerSink(request().invocation_id, 2)
     req = request(counter_add("k"), caller=first, idempotency_key="i")
     partition.apply(OutboxCmd(1, 1, req))
-    partition.apply(EndCmd(req.invocation_id))
+    partition.apply(EndCmd(req.invocation_id, partition.attempt(req.invocation_id)))
     second = CallerSink(request().invocation_id, 4)
     actions = partition.apply(
         OutboxCmd(1, 2, request(counter_add("k"), invocation_id=req.invocation_id, caller=second))
@@ -342,7 +342,7 @@ def test_named_and_void_signals(partition: Partition) -> None:
 
 def test_signals_for_unknown_or_completed_invocations_are_dropped(partition: Partition) -> None:
     inv = _started(partition)
-    partition.apply(EndCmd(inv))
+    partition.apply(EndCmd(inv, partition.attempt(inv)))
     assert partition.apply(OutboxCmd(1, 1, Signal(inv, 17, None, None))) == [AckOutbox(1, 1)]
     assert partition.apply(OutboxCmd(1, 2, Signal(request().invocation_id, 1, None, None))) == [AckOutbox(1, 2)]
 
@@ -350,7 +350,7 @@ def test_signals_for_unknown_or_completed_invocations_are_dropped(partition: Par
 def test_cancel_signal_resumes_a_paused_invocation(partition: Partition) -> None:
     """PROTOCOL.md 8.1: a notification for a paused invocation resumes it only for the CANCEL signal."""
     inv = _started(partition)
-    partition.apply(AttemptFailedCmd(inv, Failure(500, "x"), retry_in_ms=None, give_up="pause"))
+    partition.apply(AttemptFailedCmd(inv, partition.attempt(inv), Failure(500, "x"), retry_in_ms=None, give_up="pause"))
     assert partition.apply(OutboxCmd(1, 1, Signal(inv, 17, None, None))) == [AckOutbox(1, 1)]
     assert partition.status(inv).status == "paused"
     actions = partition.apply(OutboxCmd(1, 2, Signal(inv, 1, None, None)))
@@ -388,7 +388,7 @@ def test_call_round_trip_between_two_partitions(tmp_path: Path) -> None:
 
         callee = ship.message.invocation_id  # type: ignore[union-attr]
         remote.sdk(callee, pb.OutputCommandMessage(value=pb.Value(content=b"done")))
-        [back] = _shipped(remote.apply(EndCmd(callee)))
+        [back] = _shipped(remote.apply(EndCmd(callee, remote.attempt(callee))))
         assert back.destination == 0
         first = home.apply(OutboxCmd(ship.destination, back.seq, back.message))
         assert StartAttempt(caller, 0) in first

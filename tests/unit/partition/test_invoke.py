@@ -101,7 +101,7 @@ def test_resent_invoke_is_previously_accepted_and_sink_not_duplicated(partition:
 
     # both are answered once the invocation completes
     partition.sdk(inv, pb.OutputCommandMessage(value=pb.Value(content=b"ok")))
-    done = partition.apply(EndCmd(inv))
+    done = partition.apply(EndCmd(inv, partition.attempt(inv)))
     replies = [a for a in done if isinstance(a, ReplyDone)]
     assert replies == [ReplyDone(sink(1), inv, Outcome(value=b"ok")), ReplyDone(sink(2), inv, Outcome(value=b"ok"))]
 
@@ -111,7 +111,7 @@ def test_invoke_after_completion_gets_the_result_at_once(partition: Partition) -
     inv = req.invocation_id
     partition.apply(InvokeCmd(req, sink(1)))
     partition.sdk(inv, pb.OutputCommandMessage(value=pb.Value(content=b"42")))
-    partition.apply(EndCmd(inv))
+    partition.apply(EndCmd(inv, partition.attempt(inv)))
 
     actions = partition.apply(InvokeCmd(req, sink(9)))
     assert_actions(actions, ReplyAccepted(sink(9), inv, True, None), ReplyDone(sink(9), inv, Outcome(value=b"42")))
@@ -127,7 +127,7 @@ def test_output_and_end_complete_the_invocation(partition: Partition) -> None:
     assert partition.journal_types(inv) == [T.INPUT, T.OUTPUT]
     assert partition.status(inv).command_count == 1  # Input is written by the server
 
-    actions = partition.apply(EndCmd(inv), now_ms=NOW + 5)
+    actions = partition.apply(EndCmd(inv, partition.attempt(inv)), now_ms=NOW + 5)
     outcome = Outcome(value=b'"hi"')
     assert_actions(actions, ReplyDone(sink(), inv, outcome), ArmTimer(NOW + 5 + DEFAULT_RETENTION_MS, inv, PURGE_TIMER))
     status = partition.status(inv)
@@ -144,7 +144,7 @@ def test_the_last_output_wins(partition: Partition) -> None:
     inv = _started(partition)
     partition.sdk(inv, pb.OutputCommandMessage(value=pb.Value(content=b"first")))
     partition.sdk(inv, pb.OutputCommandMessage(value=pb.Value(content=b"second")))
-    actions = partition.apply(EndCmd(inv))
+    actions = partition.apply(EndCmd(inv, partition.attempt(inv)))
     assert ReplyDone(sink(), inv, Outcome(value=b"second")) in actions
 
 
@@ -152,7 +152,7 @@ def test_failure_output_completes_with_code_and_metadata(partition: Partition) -
     inv = _started(partition)
     failure = pb.Failure(code=418, message="nope", metadata=[pb.FailureMetadata(key="k", value="v")])
     partition.sdk(inv, pb.OutputCommandMessage(failure=failure))
-    actions = partition.apply(EndCmd(inv))
+    actions = partition.apply(EndCmd(inv, partition.attempt(inv)))
     expected = Outcome(failure=Failure(418, "nope", [("k", "v")]))
     assert ReplyDone(sink(), inv, expected) in actions
     assert partition.status(inv).outcome == expected
@@ -160,35 +160,35 @@ def test_failure_output_completes_with_code_and_metadata(partition: Partition) -
 
 def test_end_without_output_completes_with_an_empty_value(partition: Partition) -> None:
     inv = _started(partition)
-    actions = partition.apply(EndCmd(inv))
+    actions = partition.apply(EndCmd(inv, partition.attempt(inv)))
     assert ReplyDone(sink(), inv, Outcome(value=b"")) in actions
     assert partition.status(inv).status == "completed"
 
 
 def test_end_of_unknown_or_completed_invocation_is_ignored(partition: Partition) -> None:
     inv = _started(partition)
-    partition.apply(EndCmd(inv))
-    assert partition.apply(EndCmd(inv)) == []
-    assert partition.apply(EndCmd(b"\x00" * 24)) == []
+    partition.apply(EndCmd(inv, partition.attempt(inv)))
+    assert partition.apply(EndCmd(inv, partition.attempt(inv))) == []
+    assert partition.apply(EndCmd(b"\x00" * 24, partition.attempt(b"\x00" * 24))) == []
 
 
 def test_messages_after_completion_are_ignored(partition: Partition) -> None:
     inv = _started(partition)
-    partition.apply(EndCmd(inv))
+    partition.apply(EndCmd(inv, partition.attempt(inv)))
     assert partition.sdk(inv, pb.OutputCommandMessage(value=pb.Value(content=b"late"))) == []
     assert partition.journal(inv) == []
 
 
 def test_attempt_failed_retries_with_delay(partition: Partition) -> None:
     inv = _started(partition)
-    actions = partition.apply(AttemptFailedCmd(inv, Failure(500, "boom"), retry_in_ms=250))
+    actions = partition.apply(AttemptFailedCmd(inv, partition.attempt(inv), Failure(500, "boom"), retry_in_ms=250))
     assert actions == [StartAttempt(inv, 250)]
     status = partition.status(inv)
     assert status.status == "invoked"
     assert status.retry_count == 1
     assert status.last_failure == "[500] boom"
 
-    partition.apply(AttemptFailedCmd(inv, Failure(503, "again"), retry_in_ms=500))
+    partition.apply(AttemptFailedCmd(inv, partition.attempt(inv), Failure(503, "again"), retry_in_ms=500))
     status = partition.status(inv)
     assert status.retry_count == 2
     assert status.last_failure == "[503] again"
@@ -198,7 +198,7 @@ def test_attempt_failed_retries_with_delay(partition: Partition) -> None:
 def test_attempt_failed_give_up_kill_completes_with_the_failure(partition: Partition) -> None:
     inv = _started(partition)
     failure = Failure(500, "exhausted")
-    actions = partition.apply(AttemptFailedCmd(inv, failure, retry_in_ms=None, give_up="kill"))
+    actions = partition.apply(AttemptFailedCmd(inv, partition.attempt(inv), failure, retry_in_ms=None, give_up="kill"))
     assert ReplyDone(sink(), inv, Outcome(failure=failure)) in actions
     status = partition.status(inv)
     assert status.status == "completed"
@@ -207,14 +207,16 @@ def test_attempt_failed_give_up_kill_completes_with_the_failure(partition: Parti
 
 def test_attempt_failed_give_up_pause_parks_the_invocation(partition: Partition) -> None:
     inv = _started(partition)
-    actions = partition.apply(AttemptFailedCmd(inv, Failure(500, "exhausted"), retry_in_ms=None, give_up="pause"))
+    actions = partition.apply(
+        AttemptFailedCmd(inv, partition.attempt(inv), Failure(500, "exhausted"), retry_in_ms=None, give_up="pause")
+    )
     assert actions == []
     status = partition.status(inv)
     assert status.status == "paused"
     assert status.retry_count == 1
     assert status.ingress_sinks == [sink()]  # still waiting for the result
     # a paused invocation ignores a late failure report
-    assert partition.apply(AttemptFailedCmd(inv, Failure(500, "x"), retry_in_ms=10)) == []
+    assert partition.apply(AttemptFailedCmd(inv, partition.attempt(inv), Failure(500, "x"), retry_in_ms=10)) == []
 
 
 def test_scheduled_invoke_waits_for_its_timer(partition: Partition) -> None:
@@ -250,7 +252,7 @@ def test_execute_at_in_the_past_runs_now(partition: Partition) -> None:
 
 def test_purge_timer_deletes_the_completed_status(partition: Partition) -> None:
     inv = _started(partition)
-    [arm] = [a for a in partition.apply(EndCmd(inv)) if isinstance(a, ArmTimer)]
+    [arm] = [a for a in partition.apply(EndCmd(inv, partition.attempt(inv))) if isinstance(a, ArmTimer)]
     assert arm.completion_id == PURGE_TIMER
     assert partition.apply(TimerFiredCmd(arm.wake_up_ms, inv, PURGE_TIMER), now_ms=arm.wake_up_ms) == []
     assert partition.tables.status(inv) is None

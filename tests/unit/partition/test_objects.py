@@ -42,7 +42,7 @@ def _invoke(p: Partition, target, request_id: int = 1) -> tuple[bytes, list]:  #
 
 def _finish(p: Partition, inv: bytes, value: bytes = b"") -> list:  # type: ignore[type-arg]
     p.sdk(inv, pb.OutputCommandMessage(value=pb.Value(content=value)))
-    return p.apply(EndCmd(inv))
+    return p.apply(EndCmd(inv, p.attempt(inv)))
 
 
 def _starts(actions: list) -> list[bytes]:  # type: ignore[type-arg]
@@ -91,13 +91,15 @@ def test_queued_invocations_run_in_arrival_order(partition: Partition) -> None:
 def test_failed_exclusive_invocation_releases_the_key(partition: Partition) -> None:
     first, _ = _invoke(partition, counter_add("k"))
     second, _ = _invoke(partition, counter_add("k"), request_id=2)
-    actions = partition.apply(AttemptFailedCmd(first, Failure(500, "boom"), retry_in_ms=None, give_up="kill"))
+    actions = partition.apply(
+        AttemptFailedCmd(first, partition.attempt(first), Failure(500, "boom"), retry_in_ms=None, give_up="kill")
+    )
     assert _starts(actions) == [second]
 
 
 def test_lock_is_held_across_retries_and_suspension(partition: Partition) -> None:
     first, _ = _invoke(partition, counter_add("k"))
-    partition.apply(AttemptFailedCmd(first, Failure(500, "boom"), retry_in_ms=100))
+    partition.apply(AttemptFailedCmd(first, partition.attempt(first), Failure(500, "boom"), retry_in_ms=100))
     partition.sdk(first, pb.SleepCommandMessage(wake_up_time=partition.now + 10, result_completion_id=1))
     partition.suspend_v6(first, [1], [1])
     second, actions = _invoke(partition, counter_add("k"), request_id=2)
@@ -215,7 +217,9 @@ def test_messages_of_a_poisoned_attempt_are_ignored_until_it_restarts(partition:
     assert partition.journal_types(inv) == [T.INPUT]
     assert partition.status(inv).pending_output is None
 
-    actions = partition.apply(AttemptFailedCmd(inv, Failure(500, "precondition"), retry_in_ms=100))
+    actions = partition.apply(
+        AttemptFailedCmd(inv, partition.attempt(inv), Failure(500, "precondition"), retry_in_ms=100)
+    )
     assert actions == [StartAttempt(inv, 100)]
     status = partition.status(inv)
     assert not status.poisoned and status.status == "invoked"
@@ -235,12 +239,14 @@ def test_end_of_a_poisoned_attempt_does_not_complete_the_invocation(partition: P
     inv, _ = _invoke(partition, counter_get("k"))
     _set(partition, inv, b"count", b"1")
     partition.sdk(inv, pb.OutputCommandMessage(value=pb.Value(content=b"x")))
-    actions = partition.apply(EndCmd(inv))
+    actions = partition.apply(EndCmd(inv, partition.attempt(inv)))
     assert actions == []
     status = partition.status(inv)
     assert status.status == "invoked"
     assert status.outcome is None
-    assert partition.apply(AttemptFailedCmd(inv, Failure(500, "refused"), retry_in_ms=100)) == [StartAttempt(inv, 100)]
+    assert partition.apply(AttemptFailedCmd(inv, partition.attempt(inv), Failure(500, "refused"), retry_in_ms=100)) == [
+        StartAttempt(inv, 100)
+    ]
 
 
 def test_suspension_of_a_poisoned_attempt_does_not_suspend(partition: Partition) -> None:
@@ -254,7 +260,9 @@ def test_suspension_of_a_poisoned_attempt_does_not_suspend(partition: Partition)
     assert partition.suspend_v6(inv, completions=[2], signals=[1]) == []
     status = partition.status(inv)
     assert status.status == "invoked"
-    assert partition.apply(AttemptFailedCmd(inv, Failure(500, "refused"), retry_in_ms=100)) == [StartAttempt(inv, 100)]
+    assert partition.apply(AttemptFailedCmd(inv, partition.attempt(inv), Failure(500, "refused"), retry_in_ms=100)) == [
+        StartAttempt(inv, 100)
+    ]
 
 
 # --- lazy state reads
@@ -336,7 +344,7 @@ def test_eager_state_commands_are_stored_without_notification(partition: Partiti
     assert partition.sdk(inv, pb.GetEagerStateKeysCommandMessage(value=pb.StateKeys(keys=[b"count"]))) == []
     assert partition.journal_types(inv) == [T.INPUT, T.GET_EAGER_STATE, T.GET_EAGER_STATE_KEYS]
     partition.sdk(inv, pb.OutputCommandMessage(value=pb.Value(content=b"1")))
-    done = [a for a in partition.apply(EndCmd(inv)) if isinstance(a, ReplyDone)]
+    done = [a for a in partition.apply(EndCmd(inv, partition.attempt(inv))) if isinstance(a, ReplyDone)]
     assert done == [ReplyDone(sink(1), inv, Outcome(value=b"1"))]
 
 

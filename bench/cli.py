@@ -1,0 +1,177 @@
+"""`python -m bench` (what `make bench` runs): alternating rounds ours / real, then the report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import report, wrk
+from bench.plan import HANDLERS, LATENCY_HANDLERS, SERVERS, Plan
+from bench.runner import Round
+from tests.support import OFFICIAL_VENV, OUR_RESTATE_BIN, REAL_SERVER_BIN, REPO_ROOT
+
+BENCH_DIR = Path(__file__).resolve().parent
+DEFAULT_OUT = BENCH_DIR / "results"
+RESULTS_MD = BENCH_DIR / "RESULTS.md"
+README = REPO_ROOT / "README.md"
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="~1 minute smoke run: 1 round, ~2 s per workload, a subset")
+    p.add_argument("--rounds", type=int, help="rounds per server, alternating ours/real (default 3)")
+    p.add_argument("--duration", type=float, help="seconds per throughput run (default 10)")
+    p.add_argument("--warmup", type=float, help="seconds of wrk warm-up per throughput handler (default 1; 0: none)")
+    p.add_argument("--calls", type=int, help="sequential latency calls per handler (default 300)")
+    p.add_argument("--concurrency", help="comma-separated wrk connection counts (default 32,128)")
+    p.add_argument("--latency", help=f"latency handlers (default {','.join(LATENCY_HANDLERS)}; 'none')")
+    p.add_argument("--throughput", help=f"throughput handlers among {','.join(HANDLERS)} ('none')")
+    p.add_argument("--no-recovery", action="store_true", help="skip the kill/recovery figures")
+    p.add_argument("--partitions", type=int, help="partitions of both servers (default 4)")
+    p.add_argument("--servers", help="ours,real (default both; one of them for debugging)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results directory (default bench/results)")
+    p.add_argument(
+        "--publish",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="copy the table to bench/RESULTS.md (default: on for full runs, off for --quick)",
+    )
+    p.add_argument("--update-readme", action="store_true", help="also put the table into README.md (Benchmarks)")
+    return p.parse_args(argv)
+
+
+def build_plan(args: argparse.Namespace) -> Plan:
+    plan = Plan.quick_plan() if args.quick else Plan()
+    if args.rounds is not None:
+        plan.rounds = max(1, args.rounds)
+    if args.duration is not None:
+        plan.duration_s = max(1.0, args.duration)
+    if args.warmup is not None:
+        plan.warmup_s = max(0.0, args.warmup)
+    if args.calls is not None:
+        plan.calls = max(1, args.calls)
+    if args.concurrency:
+        plan.concurrency = [int(c) for c in _csv(args.concurrency)]
+    if args.latency:
+        plan.latency_handlers = [] if args.latency == "none" else _csv(args.latency)
+    if args.throughput:
+        plan.throughput_handlers = [] if args.throughput == "none" else _csv(args.throughput)
+    if args.no_recovery:
+        plan.recovery = False
+    if args.partitions is not None:
+        plan.partitions = args.partitions
+    if args.servers:
+        plan.servers = _csv(args.servers)
+    unknown = [h for h in plan.latency_handlers + plan.throughput_handlers if h not in HANDLERS]
+    unknown += [s for s in plan.servers if s not in SERVERS]
+    if unknown:
+        raise SystemExit(f"unknown handler/server: {', '.join(unknown)} (handlers: {', '.join(HANDLERS)})")
+    return plan
+
+
+def preflight() -> None:
+    missing = []
+    if not OUR_RESTATE_BIN.exists():
+        missing.append(f"{OUR_RESTATE_BIN} (run `make setup`)")
+    if not REAL_SERVER_BIN.exists():
+        missing.append(f"{REAL_SERVER_BIN} (run `make setup`)")
+    if not (OFFICIAL_VENV / "bin" / "hypercorn").exists():
+        missing.append(f"{OFFICIAL_VENV}/bin/hypercorn (run `make setup`)")
+    try:
+        wrk.wrk_binary()
+    except wrk.WrkError as exc:
+        missing.append(str(exc))
+    if missing:
+        raise SystemExit("cannot run the benchmark, missing:\n  " + "\n  ".join(missing))
+
+
+def versions() -> dict[str, str]:
+    git = report.command_output(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT)
+    dirty = report.command_output(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT)
+    official_python = str(OFFICIAL_VENV / "bin" / "python")
+    meta = "import importlib.metadata as m; print(m.version('restate-sdk'), m.version('hypercorn'))"
+    sdk = report.command_output([official_python, "-c", meta]).split()
+    return {
+        "ours": f"commit {git}{' + local changes' if dirty else ''}",
+        "real": (report.command_output([str(REAL_SERVER_BIN), "--version"]).splitlines() or ["?"])[0],
+        "sdk": sdk[0] if len(sdk) == 2 else "?",
+        "hypercorn": sdk[1] if len(sdk) == 2 else "?",
+        "wrk": wrk.wrk_version(),
+    }
+
+
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = build_plan(args)
+    preflight()
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # `finally` blocks stop every process we started
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out_dir: Path = args.out
+    run_dir = out_dir / f"run-{stamp}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    given = sys.argv[1:] if argv is None else argv
+    command = "python -m bench " + shlex.join(given) if given else "make bench"
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    order = [server for _ in range(plan.rounds) for server in plan.servers]
+    say(f"bench: {len(order)} rounds ({' '.join(order)}), logs in {run_dir}")
+    t0 = time.monotonic()
+    rounds: list[dict[str, Any]] = []
+    counts = dict.fromkeys(plan.servers, 0)
+    try:
+        for server in order:
+            index = counts[server]
+            counts[server] += 1
+            say(f"== round {index + 1}/{plan.rounds}: {server} ({time.monotonic() - t0:.0f}s elapsed)")
+            rounds.append(Round(server, index, plan, run_dir / f"{server}-r{index + 1}", say).run())
+    except KeyboardInterrupt:
+        say("interrupted: writing the rounds done so far")
+    wall = time.monotonic() - t0
+
+    result: dict[str, Any] = {
+        "meta": {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": report.machine_info(),
+            "versions": versions(),
+            "command": command,
+            "order": order,
+            "wall_time_s": wall,
+            "rounds_completed": len(rounds),
+        },
+        "plan": plan.describe(),
+        "summary": {},
+        "rounds": rounds,
+    }
+    result["summary"] = report.summarize(plan, rounds)
+    table = report.markdown(result)
+    json_text = json.dumps(result, indent=2, sort_keys=False)
+    for name in (f"bench-{stamp}", "latest"):
+        (out_dir / f"{name}.json").write_text(json_text)
+        (out_dir / f"{name}.md").write_text(report.results_file(result))
+    publish = (not plan.quick) if args.publish is None else args.publish
+    if publish:
+        RESULTS_MD.write_text(report.results_file(result))
+    if args.update_readme and not report.update_readme(README, table):
+        say("warning: README.md has no bench-results markers; not updated")
+    say("")
+    say(table)
+    say(f"wrote {out_dir / f'bench-{stamp}.json'} and .md" + (f", {RESULTS_MD}" if publish else ""))
+    say(f"wall time {wall / 60:.1f} min")
+    return 0

@@ -1,0 +1,153 @@
+"""CPU time and resident memory of a whole process tree, read from /proc.
+
+CPU: utime + stime + cutime + cstime of every live process in the tree (the c* fields hold the
+time of reaped children, so a child that died and was waited for is still counted, once).
+Memory: the sum of VmRSS over the tree (shared pages are counted once per process, as `ps` does).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_PROC = Path("/proc")
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of `pid` via /proc/<pid>/task/*/children (every thread's children)."""
+    found: list[int] = []
+    try:
+        tasks = list((_PROC / str(pid) / "task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            text = (task / "children").read_text()
+        except OSError:
+            continue
+        found.extend(int(p) for p in text.split())
+    return found
+
+
+def tree_pids(root: int | None) -> list[int]:
+    """`root` and all its descendants that are alive now (empty if `root` is None or gone)."""
+    if root is None or not (_PROC / str(root)).exists():
+        return []
+    seen: list[int] = []
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.append(pid)
+        stack.extend(_children(pid))
+    return seen
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        stat = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return 0.0
+    # Fields after the command name (which may contain spaces) start after the last ')'.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    # fields[0] is field 3 (state); utime..cstime are fields 14..17.
+    utime, stime, cutime, cstime = (int(fields[i]) for i in range(11, 15))
+    return (utime + stime + cutime + cstime) / _CLK_TCK
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(_PROC / str(pid) / "status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return 0
+    return 0  # kernel threads / zombies have no VmRSS
+
+
+def tree_cpu_seconds(root: int | None) -> float:
+    return sum(_cpu_seconds(p) for p in tree_pids(root))
+
+
+def tree_rss_bytes(root: int | None) -> int:
+    return sum(_rss_bytes(p) for p in tree_pids(root))
+
+
+class RssSampler:
+    """Samples the tree RSS of `root()` every `interval_s` in a daemon thread.
+
+    `peak_bytes` is the maximum since `start()`; `mark()` / `peak_since_mark()` give the
+    maximum over a shorter window (one workload). `root` is a callable because the server
+    process may be replaced (kill + restart) during a round.
+    """
+
+    def __init__(self, root: Callable[[], int | None], interval_s: float = 0.1) -> None:
+        self._root = root
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self._mark_peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+
+    def start(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def sample_now(self) -> int:
+        rss = tree_rss_bytes(self._root())
+        with self._lock:
+            self.samples += 1
+            self.peak_bytes = max(self.peak_bytes, rss)
+            self._mark_peak = max(self._mark_peak, rss)
+        return rss
+
+    def mark(self) -> None:
+        with self._lock:
+            self._mark_peak = 0
+
+    def peak_since_mark(self) -> int:
+        with self._lock:
+            return self._mark_peak
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sample_now()
+            except Exception:  # noqa: BLE001 - a vanished process between listing and reading
+                pass
+            self._stop.wait(self.interval_s)
+
+
+def wait_quiet(
+    roots: Callable[[], list[int | None]],
+    max_s: float = 15.0,
+    window_s: float = 0.25,
+    threshold: float = 0.10,
+) -> float:
+    """Wait until the trees of `roots()` together use less than `threshold` of one core over a
+    `window_s` window (in-flight work of the previous workload has drained), for at most `max_s`.
+    Returns the time waited."""
+    t0 = time.monotonic()
+    prev = sum(tree_cpu_seconds(r) for r in roots())
+    t_prev = t0
+    while time.monotonic() - t0 < max_s:
+        time.sleep(window_s)
+        cur = sum(tree_cpu_seconds(r) for r in roots())
+        now = time.monotonic()
+        if (cur - prev) / max(now - t_prev, 1e-6) < threshold:
+            break
+        prev, t_prev = cur, now
+    return time.monotonic() - t0

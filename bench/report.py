@@ -1,0 +1,251 @@
+"""Medians over rounds, ratios ours/real, the JSON result and the markdown tables."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import statistics
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bench.plan import HANDLERS, PERCENTILES, Plan
+
+README_START = "<!-- bench-results:start -->"
+README_END = "<!-- bench-results:end -->"
+
+
+# --- summary -------------------------------------------------------------------------------
+
+
+def summarize(plan: Plan, rounds: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per figure: the median of each server's rounds, its per-round values, failures and the ratio."""
+    summary: dict[str, dict[str, Any]] = {}
+    for fig in plan.figures():
+        entry: dict[str, Any] = {"label": fig.label, "unit": fig.unit, "better": fig.better}
+        for server in ("ours", "real"):
+            mine = [r for r in rounds if r["server"] == server]
+            values = [r["figures"][fig.key] for r in mine if fig.key in r["figures"]]
+            errors = [r["errors"][fig.key] for r in mine if fig.key in r["errors"]]
+            entry[server] = statistics.median(values) if values else None
+            entry[f"{server}_rounds"] = values
+            entry[f"{server}_failures"] = len(errors)
+            entry[f"{server}_error"] = errors[0] if errors else None
+        ours, real = entry["ours"], entry["real"]
+        entry["ratio"] = ours / real if ours is not None and real not in (None, 0) else None
+        summary[fig.key] = entry
+    return summary
+
+
+def throughput_errors(rounds: list[dict[str, Any]], server: str, base: str) -> int:
+    """Non-2xx responses + socket errors of one throughput run, summed over a server's rounds."""
+    return sum(int(r["info"].get(base, {}).get("errors", 0)) for r in rounds if r["server"] == server)
+
+
+# --- machine / versions --------------------------------------------------------------------
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def machine_info() -> dict[str, Any]:
+    cpuinfo = _read("/proc/cpuinfo")
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    mem = re.search(r"^MemTotal:\s*(\d+) kB", _read("/proc/meminfo"), re.M)
+    os_name = re.search(r'^PRETTY_NAME="?([^"\n]+)', _read("/etc/os-release"), re.M)
+    return {
+        "cpu_model": model.group(1).strip() if model else platform.processor(),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(int(mem.group(1)) / 1024 / 1024, 1) if mem else None,
+        "kernel": platform.release(),
+        "os": os_name.group(1) if os_name else platform.system(),
+        "python": platform.python_version(),
+    }
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    return (
+        f"{m['cpus']} × {m['cpu_model']}, {m['memory_gib']} GiB RAM, {m['os']}, "
+        f"Linux {m['kernel']}, Python {m['python']}"
+    )
+
+
+def command_output(argv: list[str], cwd: Path | None = None) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, cwd=cwd)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unavailable ({type(exc).__name__})"
+    return (out.stdout or out.stderr).strip()
+
+
+# --- markdown ------------------------------------------------------------------------------
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return "—"
+    a = abs(v)
+    if a >= 100:
+        return f"{v:,.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def _cell(entry: dict[str, Any], server: str, n_rounds: int) -> str:
+    value = entry[server]
+    failures = entry[f"{server}_failures"]
+    if value is None:
+        return "FAIL" if failures else "—"
+    text = _num(value)
+    if failures:
+        text += f" ({n_rounds - failures}/{n_rounds})"
+    return text
+
+
+def _ratio(entry: dict[str, Any]) -> str:
+    r = entry["ratio"]
+    if r is None:
+        return "—"
+    return f"{r:,.0f}×" if r >= 100 else f"{r:.2f}×"
+
+
+def _triple(entry: dict[str, Any], n_rounds: int) -> list[str]:
+    return [_cell(entry, "ours", n_rounds), _cell(entry, "real", n_rounds), _ratio(entry)]
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    align = ["---" if i == 0 else "---:" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _latency_section(plan: Plan, summary: dict[str, dict[str, Any]], heading: str) -> list[str]:
+    if not plan.latency_handlers:
+        return []
+    out = [f"{heading} Sequential latency (ms, {plan.calls} calls, one keep-alive HTTP/1.1 connection)", ""]
+    header = ["handler"]
+    for p in PERCENTILES:
+        header += [f"{p} ours", f"{p} real", "ours/real"]
+    rows = []
+    for h in plan.latency_handlers:
+        row = [HANDLERS[h].label]
+        for p in PERCENTILES:
+            row += _triple(summary[f"latency.{h}.{p}_ms"], plan.rounds)
+        rows.append(row)
+    return out + _table(header, rows) + [""]
+
+
+def _throughput_sections(
+    plan: Plan, summary: dict[str, dict[str, Any]], rounds: list[dict[str, Any]], heading: str
+) -> list[str]:
+    if not plan.throughput_handlers:
+        return []
+    n = plan.rounds
+    out = [
+        f"{heading} Closed-loop throughput (wrk -t{plan.wrk_threads}, {plan.duration_s:g} s per run; "
+        "wrk's latency percentiles, ms)",
+        "",
+    ]
+    header = ["handler", "conc.", "req/s ours", "req/s real", "ours/real", "p50 ours", "p50 real", "ours/real",
+              "p99 ours", "p99 real", "ours/real", "errors ours / real"]  # fmt: skip
+    rows = []
+    cpu_rows = []
+    for h in plan.throughput_handlers:
+        for c in plan.concurrency:
+            base = f"throughput.{h}.c{c}"
+            row = [HANDLERS[h].label, str(c)]
+            for k in ("rps", "p50_ms", "p99_ms"):
+                row += _triple(summary[f"{base}.{k}"], n)
+            row.append(f"{throughput_errors(rounds, 'ours', base)} / {throughput_errors(rounds, 'real', base)}")
+            rows.append(row)
+            cpu_rows.append([HANDLERS[h].label, str(c)] + _triple(summary[f"{base}.cpu_s_per_1k"], n))
+    out += _table(header, rows) + [""]
+    out += [f"{heading} Server CPU seconds per 1000 invocations (whole process tree, during the runs above)", ""]
+    out += _table(["handler", "conc.", "ours", "real", "ours/real"], cpu_rows) + [""]
+    return out
+
+
+_OTHER_FIGURES = (
+    "resources.idle_rss_mb",
+    "resources.peak_rss_mb",
+    "resources.idle_cpu_pct",
+    "startup.ready_s",
+    "startup.cold_start_s",
+    "recovery.s",
+    "recovery.whole_server_s",
+)
+
+NOTES = (
+    "Notes: RSS is the sum of VmRSS over the server's process tree, sampled every 100 ms (peak over the "
+    "latency and throughput workloads). The real server is a single process, so its *recovery* figure is "
+    "SIGKILL of the whole server + restart; ours is SIGKILL of one partition process (the supervisor "
+    "restarts it), measured to the first successful call on an object key of that partition. "
+    "`fanout10` counts as 11 invocations. A cell `x (k/n)` is the median of the k rounds out of n that "
+    "succeeded; FAIL: no round succeeded (see below)."
+)
+
+
+def _problems_section(rounds: list[dict[str, Any]], heading: str) -> list[str]:
+    problems = [p for r in rounds for p in r["problems"]]
+    out = [f"{heading} Failures and errors", ""]
+    if not problems:
+        out.append("None: every workload of every round completed without errors.")
+    for p in problems:
+        first = p["error"].splitlines()[0][:400] if p["error"] else ""
+        out.append(f"- **{p['server']}** round {p['round'] + 1}, {p['workload']}: {first}")
+    return out + [""]
+
+
+def markdown(result: dict[str, Any], heading: str = "###") -> str:
+    """The result tables (without a top-level title): meta lines, tables, notes, failures."""
+    plan = Plan(**result["plan"])
+    summary: dict[str, dict[str, Any]] = result["summary"]
+    rounds: list[dict[str, Any]] = result["rounds"]
+    meta = result["meta"]
+    v = meta["versions"]
+    out = [
+        f"Run {meta['date']} on {machine_line(meta['machine'])}. "
+        f"Median of {plan.rounds} alternating round(s) per server ({', '.join(meta['order'])}); wall time "
+        f"{meta['wall_time_s'] / 60:.1f} min; `{meta['command']}`.",
+        "",
+        f"ours: `restate up` ({v['ours']}); real: {v['real']}; service: official restate-sdk {v['sdk']} under "
+        f"hypercorn {v['hypercorn']}, registered over h2c; {plan.partitions} partitions each; load: {v['wrk']}. "
+        "Ratio = ours / real (latency, time, CPU, memory: lower is better for ours; req/s: higher is better).",
+        "",
+    ]
+    out += _latency_section(plan, summary, heading)
+    out += _throughput_sections(plan, summary, rounds, heading)
+    rows = [
+        [f"{summary[k]['label']} ({summary[k]['unit']})"] + _triple(summary[k], plan.rounds)
+        for k in _OTHER_FIGURES
+        if k in summary
+    ]
+    out += [f"{heading} Memory, start-up and recovery", ""]
+    out += _table(["figure", "ours", "real", "ours/real"], rows) + ["", NOTES, ""]
+    out += _problems_section(rounds, heading)
+    return "\n".join(out)
+
+
+def results_file(result: dict[str, Any]) -> str:
+    title = "# Benchmark results (latest run)\n\nGenerated by `make bench` (see README.md, Benchmarks).\n\n"
+    return title + markdown(result)
+
+
+def update_readme(readme: Path, table_md: str) -> bool:
+    """Replace the text between the bench-results markers of README.md (only that)."""
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    new = text[: start + len(README_START)] + "\n" + table_md.rstrip() + "\n" + text[end:]
+    readme.write_text(new)
+    return True
