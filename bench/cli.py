@@ -46,7 +46,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="copy the table to bench/RESULTS.md (default: on for full runs, off for --quick)",
     )
-    p.add_argument("--update-readme", action="store_true", help="also put the table into README.md (Benchmarks)")
+    p.add_argument(
+        "--update-readme", action="store_true", help="with --publish: also put the table into README.md (Benchmarks)"
+    )
     return p.parse_args(argv)
 
 
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir: Path = args.out
     run_dir = out_dir / f"run-{stamp}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    given = sys.argv[1:] if argv is None else argv
+    given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--update-readme"]
     command = "python -m bench " + shlex.join(given) if given else "make bench"
 
     def say(text: str) -> None:
@@ -132,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
     order = [server for _ in range(plan.rounds) for server in plan.servers]
     say(f"bench: {len(order)} rounds ({' '.join(order)}), logs in {run_dir}")
+    load_start = report.loadavg()
     t0 = time.monotonic()
     rounds: list[dict[str, Any]] = []
     counts = dict.fromkeys(plan.servers, 0)
@@ -153,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             "command": command,
             "order": order,
             "wall_time_s": wall,
+            "loadavg_start": load_start,
+            "loadavg_end": report.loadavg(),
             "rounds_completed": len(rounds),
         },
         "plan": plan.describe(),
@@ -168,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     publish = (not plan.quick) if args.publish is None else args.publish
     if publish:
         RESULTS_MD.write_text(report.results_file(result))
-    if args.update_readme and not report.update_readme(README, table):
+    if args.update_readme and publish and not report.update_readme(README, table):
         say("warning: README.md has no bench-results markers; not updated")
     say("")
     say(table)

@@ -68,6 +68,11 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def loadavg() -> str:
+    """1/5/15-minute load averages (the machine is shared: other work shows up here)."""
+    return " ".join(_read("/proc/loadavg").split()[:3])
+
+
 def machine_line(m: dict[str, Any]) -> str:
     return (
         f"{m['cpus']} × {m['cpu_model']}, {m['memory_gib']} GiB RAM, {m['os']}, "
@@ -215,7 +220,8 @@ def markdown(result: dict[str, Any], heading: str = "###") -> str:
     out = [
         f"Run {meta['date']} on {machine_line(meta['machine'])}. "
         f"Median of {plan.rounds} alternating round(s) per server ({', '.join(meta['order'])}); wall time "
-        f"{meta['wall_time_s'] / 60:.1f} min; `{meta['command']}`.",
+        f"{meta['wall_time_s'] / 60:.1f} min; load average before/after {meta.get('loadavg_start', '?')} / "
+        f"{meta.get('loadavg_end', '?')}; `{meta['command']}`.",
         "",
         f"ours: `restate up` ({v['ours']}); real: {v['real']}; service: official restate-sdk {v['sdk']} under "
         f"hypercorn {v['hypercorn']}, registered over h2c; {plan.partitions} partitions each; load: {v['wrk']}. "

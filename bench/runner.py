@@ -193,6 +193,7 @@ class Round:
     def run(self) -> dict[str, Any]:
         plan = self.plan
         t_round = time.monotonic()
+        self.info["loadavg_start"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         data_root = Path(tempfile.mkdtemp(prefix=f"bench-{self.server_kind}-"))
         cls = OurRestateServer if self.server_kind == "ours" else RealRestateServer
         try:

@@ -68,6 +68,7 @@ class PartitionClient:
         self._unaccepted: dict[int, _Pending] = {}
         self._next_request_id = time.time_ns() // 1000
         self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
         self.schema_received = asyncio.Event()
 
     @property
@@ -89,16 +90,23 @@ class PartitionClient:
 
     async def close(self) -> None:
         """Stops the loops, fails every pending request (its caller answers 503) and closes the node."""
+        if self._closed:
+            return
+        self._closed = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        self.fail_pending()
+        self._node.close()
+
+    def fail_pending(self, reason: str = "the ingress is shutting down") -> None:
+        """Fails every request still waiting (their callers answer 503); new requests are unaffected."""
         for pending in self._pending.values():
             if not pending.future.done():
-                pending.future.set_exception(ConnectionError("the ingress is shutting down"))
+                pending.future.set_exception(ConnectionError(reason))
         self._pending.clear()
         self._unaccepted.clear()
-        self._node.close()
 
     # --- requests ------------------------------------------------------------------------------------------
 

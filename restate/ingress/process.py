@@ -54,9 +54,13 @@ async def _serve(config: Config) -> None:
     )
 
     def stop(sig: signal.Signals) -> None:
-        if server.should_exit and sig == signal.SIGINT:
-            server.force_exit = True
+        if server.should_exit:
+            server.force_exit = sig == signal.SIGINT or server.force_exit
+            return
         server.should_exit = True
+        # Calls still waiting just before uvicorn gives up on them get a 503 in Restate's shape
+        # (retryable) instead of uvicorn's bare 500.
+        loop.call_later(max(GRACEFUL_SHUTDOWN_S - 0.5, 0), client.fail_pending)
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -47,180 +49,164 @@ def _run(tmp_path: Path, scenario: Callable[[Path], Awaitable[T]]) -> T:
     return asyncio.run(asyncio.wait_for(scenario(tmp_path), 30))
 
 
-async def _started(base: Path, partitions: int, **kwargs: float) -> tuple[PartitionClient, Node]:
+@dataclass
+class Cluster:
+    client: PartitionClient
+    admin: Node
+    partitions: list[Node]
+
+
+@contextlib.asynccontextmanager
+async def _cluster(base: Path, partitions: int = 1, handshake: bool = True, **kwargs: float) -> AsyncIterator[Cluster]:
+    """A client plus fake admin and partition nodes; everything is closed inside the running loop."""
     admin = Node(base, "admin")
-    admin.bind()
+    nodes = [Node(base, f"p{i}") for i in range(partitions)]
     client = PartitionClient(base, partitions, **kwargs)
-    client.start()
-    sender, message = await _recv(admin)
-    assert (sender, message) == ("ingress", GetSchema())
-    admin.send("ingress", SchemaUpdate(SCHEMA))
-    assert await _recv(admin) == ("ingress", SchemaAck(SCHEMA.version))
-    return client, admin
+    try:
+        admin.bind()
+        for node in nodes:
+            node.bind()
+        client.start()
+        if handshake:
+            assert await _recv(admin) == ("ingress", GetSchema())
+            admin.send("ingress", SchemaUpdate(SCHEMA))
+            assert await _recv(admin) == ("ingress", SchemaAck(SCHEMA.version))
+        yield Cluster(client, admin, nodes)
+    finally:
+        await client.close()
+        for node in (admin, *nodes):
+            node.close()
 
 
 def test_schema_handshake(tmp_path: Path) -> None:
     async def scenario(base: Path) -> None:
-        client, admin = await _started(base, 1)
-        assert client.schema == SCHEMA and client.schema_received.is_set()
-        admin.send("ingress", SchemaUpdate(Schema(version=SCHEMA.version - 1)))
-        assert await _recv(admin) == ("ingress", SchemaAck(SCHEMA.version - 1))
-        assert client.schema == SCHEMA  # an older version never replaces a newer one
-        newer = Schema(version=SCHEMA.version + 1)
-        admin.send("ingress", SchemaUpdate(newer))
-        assert await _recv(admin) == ("ingress", SchemaAck(newer.version))
-        assert client.schema == newer
-        await client.close()
-        admin.close()
+        async with _cluster(base) as c:
+            assert c.client.schema == SCHEMA and c.client.schema_received.is_set()
+            c.admin.send("ingress", SchemaUpdate(Schema(version=SCHEMA.version - 1)))
+            assert await _recv(c.admin) == ("ingress", SchemaAck(SCHEMA.version - 1))
+            assert c.client.schema == SCHEMA  # an older version never replaces a newer one
+            newer = Schema(version=SCHEMA.version + 1)
+            c.admin.send("ingress", SchemaUpdate(newer))
+            assert await _recv(c.admin) == ("ingress", SchemaAck(newer.version))
+            assert c.client.schema == newer
 
     _run(tmp_path, scenario)
 
 
 def test_get_schema_is_repeated_until_admin_answers(tmp_path: Path) -> None:
     async def scenario(base: Path) -> float:
-        admin = Node(base, "admin")
-        admin.bind()
-        client = PartitionClient(base, 1, schema_retry_s=0.2)
-        client.start()
-        assert await _recv(admin) == ("ingress", GetSchema())
-        started = time.monotonic()
-        assert await _recv(admin) == ("ingress", GetSchema())  # the first one went unanswered
-        elapsed = time.monotonic() - started
-        admin.send("ingress", SchemaUpdate(SCHEMA))
-        assert await _recv(admin) == ("ingress", SchemaAck(SCHEMA.version))
-        await asyncio.sleep(0.5)
-        assert admin.recv_nowait() is None  # no more GetSchema once a schema arrived
-        await client.close()
-        admin.close()
-        return elapsed
+        async with _cluster(base, handshake=False, schema_retry_s=0.2) as c:
+            assert await _recv(c.admin) == ("ingress", GetSchema())
+            started = time.monotonic()
+            assert await _recv(c.admin) == ("ingress", GetSchema())  # the first one went unanswered
+            elapsed = time.monotonic() - started
+            c.admin.send("ingress", SchemaUpdate(SCHEMA))
+            assert await _recv(c.admin) == ("ingress", SchemaAck(SCHEMA.version))
+            await asyncio.sleep(0.5)
+            assert c.admin.recv_nowait() is None  # no more GetSchema once a schema arrived
+            return elapsed
 
     assert 0.15 <= _run(tmp_path, scenario) < 2.0
 
 
 def test_call_accepted_then_done(tmp_path: Path) -> None:
     async def scenario(base: Path) -> None:
-        p0 = Node(base, "p0")
-        p0.bind()
-        client, admin = await _started(base, 1)
-        request = _request()
-        call = asyncio.create_task(client.call(request))
-        sender, invoke = await _recv(p0)
-        assert sender == "ingress"
-        assert isinstance(invoke, Invoke) and invoke.request == request and not invoke.send
-        p0.send("ingress", Accepted(invoke.request_id, request.invocation_id))
-        await asyncio.sleep(0.05)
-        assert not call.done()  # a call waits for the outcome, not for Accepted
-        p0.send("ingress", Accepted(invoke.request_id + 999, request.invocation_id))  # unknown: ignored
-        p0.send("ingress", InvocationDone(invoke.request_id + 999, request.invocation_id, Outcome(value=b"x")))
-        p0.send("ingress", InvocationDone(invoke.request_id, request.invocation_id, Outcome(value=b"5")))
-        done = await asyncio.wait_for(call, TIMEOUT_S)
-        assert done.outcome == Outcome(value=b"5")
-        assert client.in_flight == 0
-        await asyncio.sleep(1.3)
-        assert p0.recv_nowait() is None  # accepted in time: never re-sent
-        await client.close()
-        p0.close()
-        admin.close()
+        async with _cluster(base) as c:
+            p0 = c.partitions[0]
+            request = _request()
+            call = asyncio.create_task(c.client.call(request))
+            sender, invoke = await _recv(p0)
+            assert sender == "ingress"
+            assert isinstance(invoke, Invoke) and invoke.request == request and not invoke.send
+            p0.send("ingress", Accepted(invoke.request_id, request.invocation_id))
+            await asyncio.sleep(0.05)
+            assert not call.done()  # a call waits for the outcome, not for Accepted
+            unknown = invoke.request_id + 999  # answers nobody waits for are ignored
+            p0.send("ingress", Accepted(unknown, request.invocation_id))
+            p0.send("ingress", InvocationDone(unknown, request.invocation_id, Outcome(value=b"x")))
+            p0.send("ingress", InvocationDone(invoke.request_id, request.invocation_id, Outcome(value=b"5")))
+            done = await asyncio.wait_for(call, TIMEOUT_S)
+            assert done.outcome == Outcome(value=b"5")
+            assert c.client.in_flight == 0
+            await asyncio.sleep(1.3)
+            assert p0.recv_nowait() is None  # accepted in time: never re-sent
 
     _run(tmp_path, scenario)
 
 
 def test_send_resolves_on_accepted(tmp_path: Path) -> None:
     async def scenario(base: Path) -> None:
-        p0 = Node(base, "p0")
-        p0.bind()
-        client, admin = await _started(base, 1)
-        request = _request()
-        send = asyncio.create_task(client.send(request))
-        _, invoke = await _recv(p0)
-        assert isinstance(invoke, Invoke) and invoke.send
-        p0.send("ingress", Accepted(invoke.request_id, request.invocation_id, True, 1234))
-        accepted = await asyncio.wait_for(send, TIMEOUT_S)
-        assert (accepted.previously_accepted, accepted.execute_at_ms) == (True, 1234)
-        assert client.in_flight == 0
-        await client.close()
-        p0.close()
-        admin.close()
+        async with _cluster(base) as c:
+            p0 = c.partitions[0]
+            request = _request()
+            send = asyncio.create_task(c.client.send(request))
+            _, invoke = await _recv(p0)
+            assert isinstance(invoke, Invoke) and invoke.send
+            p0.send("ingress", Accepted(invoke.request_id, request.invocation_id, True, 1234))
+            accepted = await asyncio.wait_for(send, TIMEOUT_S)
+            assert (accepted.previously_accepted, accepted.execute_at_ms) == (True, 1234)
+            assert c.client.in_flight == 0
 
     _run(tmp_path, scenario)
 
 
 def test_invoke_without_accepted_is_resent_after_one_second(tmp_path: Path) -> None:
     async def scenario(base: Path) -> float:
-        p0 = Node(base, "p0")
-        p0.bind()
-        client, admin = await _started(base, 1)
-        request = _request()
-        call = asyncio.create_task(client.call(request))
-        _, first = await _recv(p0)  # dropped, as by a partition that crashed before committing
-        started = time.monotonic()
-        _, second = await _recv(p0)
-        elapsed = time.monotonic() - started
-        assert second == first  # same request id, same invocation id
-        p0.send("ingress", Accepted(first.request_id, request.invocation_id))
-        await asyncio.sleep(1.5)
-        assert p0.recv_nowait() is None  # accepted: no more re-sends while the call runs
-        p0.send("ingress", InvocationDone(first.request_id, request.invocation_id, Outcome(value=b"ok")))
-        assert (await asyncio.wait_for(call, TIMEOUT_S)).outcome.value == b"ok"
-        await client.close()
-        p0.close()
-        admin.close()
-        return elapsed
+        async with _cluster(base) as c:
+            p0 = c.partitions[0]
+            request = _request()
+            call = asyncio.create_task(c.client.call(request))
+            _, first = await _recv(p0)  # dropped, as by a partition that crashed before committing
+            started = time.monotonic()
+            _, second = await _recv(p0)
+            elapsed = time.monotonic() - started
+            assert isinstance(first, Invoke)
+            assert second == first  # same request id, same invocation id
+            p0.send("ingress", Accepted(first.request_id, request.invocation_id))
+            await asyncio.sleep(1.5)
+            assert p0.recv_nowait() is None  # accepted: no more re-sends while the call runs
+            p0.send("ingress", InvocationDone(first.request_id, request.invocation_id, Outcome(value=b"ok")))
+            assert (await asyncio.wait_for(call, TIMEOUT_S)).outcome.value == b"ok"
+            return elapsed
 
     assert 0.8 <= _run(tmp_path, scenario) < 2.0
 
 
 def test_requests_are_routed_by_partition_key(tmp_path: Path) -> None:
     async def scenario(base: Path) -> None:
-        nodes = [Node(base, f"p{i}") for i in range(2)]
-        for node in nodes:
-            node.bind()
-        client, admin = await _started(base, 2)
-        keys = {partition_for(partition_key_for(k), 2): k for k in (f"key-{i}" for i in range(20))}
-        assert set(keys) == {0, 1}
-        for index, key in keys.items():
-            request = _request(key)
-            send = asyncio.create_task(client.send(request))
-            sender, invoke = await _recv(nodes[index])
-            assert isinstance(invoke, Invoke) and invoke.request.target.key == key
-            nodes[index].send("ingress", Accepted(invoke.request_id, request.invocation_id))
-            await asyncio.wait_for(send, TIMEOUT_S)
-        await client.close()
-        for node in nodes:
-            node.close()
-        admin.close()
+        async with _cluster(base, partitions=2) as c:
+            keys = {partition_for(partition_key_for(k), 2): k for k in (f"key-{i}" for i in range(20))}
+            assert set(keys) == {0, 1}
+            for index, key in keys.items():
+                request = _request(key)
+                send = asyncio.create_task(c.client.send(request))
+                _, invoke = await _recv(c.partitions[index])
+                assert isinstance(invoke, Invoke) and invoke.request.target.key == key
+                c.partitions[index].send("ingress", Accepted(invoke.request_id, request.invocation_id))
+                await asyncio.wait_for(send, TIMEOUT_S)
 
     _run(tmp_path, scenario)
 
 
 def test_close_fails_pending_requests(tmp_path: Path) -> None:
     async def scenario(base: Path) -> None:
-        p0 = Node(base, "p0")
-        p0.bind()
-        client, admin = await _started(base, 1)
-        call = asyncio.create_task(client.call(_request()))
-        await _recv(p0)
-        await client.close()
-        with pytest.raises(ConnectionError):
-            await call
-        p0.close()
-        admin.close()
+        async with _cluster(base) as c:
+            call = asyncio.create_task(c.client.call(_request()))
+            await _recv(c.partitions[0])
+            await c.client.close()
+            with pytest.raises(ConnectionError):
+                await call
 
     _run(tmp_path, scenario)
 
 
 def test_cancelled_request_is_forgotten(tmp_path: Path) -> None:
     async def scenario(base: Path) -> None:
-        p0 = Node(base, "p0")
-        p0.bind()
-        client, admin = await _started(base, 1)
-        call = asyncio.create_task(client.call(_request()))
-        await _recv(p0)
-        call.cancel()
-        await asyncio.gather(call, return_exceptions=True)
-        assert client.in_flight == 0
-        await client.close()
-        p0.close()
-        admin.close()
+        async with _cluster(base) as c:
+            call = asyncio.create_task(c.client.call(_request()))
+            await _recv(c.partitions[0])
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+            assert c.client.in_flight == 0
 
     _run(tmp_path, scenario)

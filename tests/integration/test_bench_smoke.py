@@ -1,0 +1,74 @@
+"""Smoke test of the benchmark harness (`bench/`, `make bench`) in its quickest mode.
+
+Runs `python -m bench --quick` (one round per server, ~2 s per workload, a subset of the
+workloads) into a tmp dir and checks the shape of the result: every planned figure is present for
+both servers (as a number, or for ours possibly as a recorded error), medians and ratios are
+computed, and the markdown table is written. It never asserts on speed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.plan import Plan
+from tests.support import REPO_ROOT
+
+HARNESS_TIMEOUT_S = 110
+
+
+@pytest.mark.timeout(HARNESS_TIMEOUT_S + 20)
+def test_bench_quick_run_reports_both_servers(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install -y wrk); see README, Benchmarks")
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--no-publish", "--out", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=HARNESS_TIMEOUT_S,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+
+    result = json.loads((out / "latest.json").read_text())
+    plan = Plan.quick_plan()
+    keys = plan.figure_keys()
+    assert result["plan"]["quick"] is True
+    assert [r["server"] for r in result["rounds"]] == ["ours", "real"]
+    assert result["meta"]["order"] == ["ours", "real"]
+    assert result["meta"]["machine"]["cpus"] >= 1
+
+    for rnd in result["rounds"]:
+        for key in keys:
+            recorded = key in rnd["figures"] or bool(rnd["errors"].get(key))
+            assert recorded, f"{rnd['server']}: {key} neither measured nor recorded as an error"
+        for key, value in rnd["figures"].items():
+            assert isinstance(value, float) and value >= 0, (rnd["server"], key, value)
+
+    real = next(r for r in result["rounds"] if r["server"] == "real")
+    assert not real["errors"], f"the real server failed workloads: {real['errors']}"
+
+    summary = result["summary"]
+    assert set(summary) == set(keys)
+    for key in keys:
+        entry = summary[key]
+        for field in ("ours", "real", "ratio", "unit", "better", "ours_failures", "real_failures"):
+            assert field in entry, (key, field)
+        assert isinstance(entry["real"], float), (key, entry)
+        if entry["ours"] is None:
+            assert entry["ours_error"], (key, entry)
+            assert entry["ratio"] is None
+        elif entry["real"] == 0:  # e.g. an idle CPU figure of exactly 0
+            assert entry["ratio"] is None
+        else:
+            assert entry["ratio"] == pytest.approx(entry["ours"] / entry["real"]), (key, entry)
+
+    table = (out / "latest.md").read_text()
+    assert "ours/real" in table and "Sequential latency" in table and "Closed-loop throughput" in table
+    assert list(out.glob("bench-*.json")) and list(out.glob("run-*/ours-r1/*.log"))
