@@ -9,6 +9,8 @@ from pathlib import Path
 
 import msgspec
 
+from restate.durations import DurationError, parse_duration_ns
+
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the setting."""
@@ -52,10 +54,12 @@ _TOML_KEYS = {
     ("ingress", "bind-address"): "ingress_bind_address",
     ("admin", "bind-address"): "admin_bind_address",
     ("ingress", "request-size-limit"): "request_size_limit",
-    ("worker", "invoker", "inactivity-timeout-ms"): "inactivity_timeout_ms",
-    ("worker", "invoker", "abort-timeout-ms"): "abort_timeout_ms",
+    ("worker", "invoker", "inactivity-timeout"): "inactivity_timeout_ms",
+    ("worker", "invoker", "abort-timeout"): "abort_timeout_ms",
     ("experimental-enable-protocol-v7",): "experimental_protocol_v7",
 }
+# Settings given as durations ("1m", "PT30S", or a bare number of milliseconds), stored in ms.
+_DURATION_FIELDS = ("inactivity_timeout_ms", "abort_timeout_ms")
 _ENV_KEYS = {
     "RESTATE_BASE_DIR": "base_dir",
     "RESTATE_DEFAULT_NUM_PARTITIONS": "default_num_partitions",
@@ -63,7 +67,18 @@ _ENV_KEYS = {
     "RESTATE_ADMIN__BIND_ADDRESS": "admin_bind_address",
     "RESTATE_INGRESS__REQUEST_SIZE_LIMIT": "request_size_limit",
     "RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7": "experimental_protocol_v7",
+    "RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT": "inactivity_timeout_ms",
+    "RESTATE_WORKER__INVOKER__ABORT_TIMEOUT": "abort_timeout_ms",
 }
+
+
+def _duration_ms(field: str, value: object) -> object:
+    if isinstance(value, str) and not value.strip().isdigit():
+        try:
+            return parse_duration_ns(value) // 1_000_000
+        except DurationError as exc:
+            raise ConfigError(f"{field}: {exc}") from exc
+    return value
 
 
 def _from_toml(path: Path) -> dict[str, object]:
@@ -96,6 +111,9 @@ def load(
         if var in env:
             values[field] = env[var]
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for field in _DURATION_FIELDS:
+        if field in values:
+            values[field] = _duration_ms(field, values[field])
     try:
         config = msgspec.convert(values, Config, strict=False)
     except msgspec.ValidationError as exc:

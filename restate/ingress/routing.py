@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_to_bytes
 
+from restate.durations import DurationError, parse_duration_ns
 from restate.ids import IdError, InvocationId, parse_awakeable_id, partition_key_for
 from restate.ingress import errors
-from restate.ingress.delay import DelayError, parse_duration_ns
 from restate.ingress.errors import IngressError
 from restate.schema import HandlerSchema, InputRules, OutputRules, Schema, ServiceSchema
 from restate.wire import ServiceTy
@@ -360,7 +360,7 @@ def parse_delay(query: str) -> int | None:
         return None
     try:
         return parse_duration_ns(value)
-    except DelayError as exc:
+    except DurationError as exc:
         raise errors.bad_request(f"bad delay query parameter, must be a ISO8601 duration: {exc}") from None
 
 

@@ -43,6 +43,8 @@ class Invoker:
         self._retries: dict[bytes, RetryState] = {}
         self._delayed: dict[bytes, asyncio.TimerHandle] = {}
         self._policies: dict[bytes, Policy] = {}
+        self._waiting: dict[bytes, None] = {}  # launches held back by the concurrency bound, in order
+        self._running = 0
 
     # --- partition actions
 
@@ -92,8 +94,20 @@ class Invoker:
     # --- attempts
 
     def _launch(self, invocation_id: bytes) -> None:
-        """Reads the invocation (consistently) and starts an attempt; synchronous up to the first await."""
         self._delayed.pop(invocation_id, None)
+        if self._running >= self.config.invoker_concurrency and invocation_id not in self._attempts:
+            self._waiting[invocation_id] = None  # started when a running attempt ends
+            return
+        self._start_attempt(invocation_id)
+
+    def _launch_waiting(self) -> None:
+        while self._waiting and self._running < self.config.invoker_concurrency:
+            invocation_id = next(iter(self._waiting))
+            del self._waiting[invocation_id]
+            self._start_attempt(invocation_id)
+
+    def _start_attempt(self, invocation_id: bytes) -> None:
+        """Reads the invocation (consistently) and starts an attempt; synchronous up to the first await."""
         previous = self._attempts.pop(invocation_id, None)
         if previous is not None and not previous.finished:
             previous.kill()  # a finished one is only draining its response: let it end by itself
@@ -128,6 +142,7 @@ class Invoker:
         attempt.task = asyncio.create_task(self._run(attempt, run(deployment.uri, path, headers, body)))
 
     async def _run(self, attempt: Attempt, work: object) -> None:
+        self._running += 1
         try:
             await work  # type: ignore[misc]
         except asyncio.CancelledError:
@@ -135,8 +150,10 @@ class Invoker:
         except Exception as exc:  # every failure of an attempt is reported and retried
             attempt.fail_with(exc)
         finally:
+            self._running -= 1
             if self._attempts.get(attempt.invocation_id) is attempt:
                 del self._attempts[attempt.invocation_id]
+            self._launch_waiting()
 
     async def close(self) -> None:
         for handle in self._delayed.values():

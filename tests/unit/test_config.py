@@ -20,8 +20,8 @@ request-size-limit = 1024
 bind-address = "0.0.0.0:19070"
 
 [worker.invoker]
-inactivity-timeout-ms = 1500
-abort-timeout-ms = 9000
+inactivity-timeout = "1500ms"
+abort-timeout = "9000ms"
 """
 
 

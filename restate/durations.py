@@ -1,4 +1,4 @@
-"""The `?delay=` duration grammar of the real ingress (jiff's "friendly" and ISO-8601 spans), pure."""
+"""Duration parsing in the forms the real server accepts: friendly ("500ms", "2s", "1h") and ISO-8601 ("PT1S")."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ _FRIENDLY = 'failed to parse input in the "friendly" duration format: '
 _WS = " \t\n\r\x0b\x0c"
 
 
-class DelayError(ValueError):
+class DurationError(ValueError):
     """The duration does not parse; the message is the one the real server gives (after its prefix)."""
 
 
@@ -56,23 +56,23 @@ def parse_duration_ns(text: str) -> int:
     if text.isascii() and text.isdigit():
         return int(text) * 10**6
     if not text:
-        raise DelayError(
+        raise DurationError(
             'an empty string is not a valid duration in either the ISO 8601 format or Jiff\'s "friendly" format'
         )
     first = text[0]
     if first in "+-":
         if len(text) == 1:
-            raise DelayError(
+            raise DurationError(
                 f"found nothing after sign `{first}`, which is not a valid duration in either "
                 'the ISO 8601 format or Jiff\'s "friendly" format'
             )
         first = text[1]
     units, negative = _parse_iso(text) if first in "Pp" else _parse_friendly(text)
     if units.get("year") or units.get("month"):
-        raise DelayError("please use units of days or smaller")
+        raise DurationError("please use units of days or smaller")
     total = sum(_NS[u] * v for u, v in units.items() if u in _NS)
     if negative and total:
-        raise DelayError(f"cannot convert negative duration `-{_iso(units)}` to unsigned `std::time::Duration`")
+        raise DurationError(f"cannot convert negative duration `-{_iso(units)}` to unsigned `std::time::Duration`")
     return total
 
 
@@ -98,10 +98,12 @@ class _Cursor:
         start = self.pos
         digits = self.integer()
         if digits is None:
-            raise DelayError("found decimal after seconds component, but did not find any digits after decimal")
+            raise DurationError("found decimal after seconds component, but did not find any digits after decimal")
         count = self.pos - start
         if count > 9:
-            raise DelayError("failed to parse fractional component (up to 9 digits, nanosecond precision is allowed)")
+            raise DurationError(
+                "failed to parse fractional component (up to 9 digits, nanosecond precision is allowed)"
+            )
         return digits * 10 ** (9 - count)
 
     def whitespace(self) -> None:
@@ -114,7 +116,7 @@ class _Cursor:
 
 def _set(units: dict[str, int], unit: str, value: int, previous: str | None) -> None:
     if previous is not None and _RANK[unit] <= _RANK[previous]:
-        raise DelayError(
+        raise DurationError(
             f"found value with unit {unit} after unit {previous}, but units must be written "
             "from largest to smallest (and they can't be repeated)"
         )
@@ -123,15 +125,15 @@ def _set(units: dict[str, int], unit: str, value: int, previous: str | None) -> 
 
 def _add_fraction(units: dict[str, int], unit: str, fraction_ns: int) -> None:
     if _RANK[unit] < _RANK["hour"]:
-        raise DelayError(f"fractional {_PLURAL[unit]} are not supported")
+        raise DurationError(f"fractional {_PLURAL[unit]} are not supported")
     units["nanosecond"] = units.get("nanosecond", 0) + _NS[unit] * fraction_ns // 10**9
 
 
 def _parse_friendly(text: str) -> tuple[dict[str, int], bool]:
     try:
         return _friendly(_Cursor(text))
-    except DelayError as exc:
-        raise DelayError(_FRIENDLY + str(exc)) from None
+    except DurationError as exc:
+        raise DurationError(_FRIENDLY + str(exc)) from None
 
 
 def _friendly(cur: _Cursor) -> tuple[dict[str, int], bool]:  # noqa: C901, PLR0912 - mirrors jiff's parser
@@ -139,7 +141,7 @@ def _friendly(cur: _Cursor) -> tuple[dict[str, int], bool]:  # noqa: C901, PLR09
     cur.pos += len(sign)
     value = cur.integer()
     if value is None:
-        raise DelayError(
+        raise DurationError(
             "expected duration to start with a unit value (a decimal integer) after an optional sign, "
             "but no integer was found"
         )
@@ -157,9 +159,9 @@ def _friendly(cur: _Cursor) -> tuple[dict[str, int], bool]:  # noqa: C901, PLR09
             cur.pos += 1
             nxt = cur.peek()
             if not nxt:
-                raise DelayError("expected whitespace after comma, but found end of input")
+                raise DurationError("expected whitespace after comma, but found end of input")
             if nxt not in _WS:
-                raise DelayError(f"expected whitespace after comma, but found `{nxt}`")
+                raise DurationError(f"expected whitespace after comma, but found `{nxt}`")
             after_comma = False
         _set(units, unit, value, previous)
         previous = unit
@@ -175,14 +177,16 @@ def _friendly(cur: _Cursor) -> tuple[dict[str, int], bool]:  # noqa: C901, PLR09
         value = nxt_value
         after_comma = True
     if not after_comma:
-        raise DelayError("found comma at the end of duration, but a comma indicates at least one more unit follows")
+        raise DurationError("found comma at the end of duration, but a comma indicates at least one more unit follows")
     negative = sign == "-"
     if cur.peek() and cur.peek() in _WS:
         cur.whitespace()
         if cur.rest().startswith("ago"):
             cur.pos += 3
             if sign:
-                raise DelayError("expected to find either a prefix sign (+/-) or a suffix sign (`ago`), but found both")
+                raise DurationError(
+                    "expected to find either a prefix sign (+/-) or a suffix sign (`ago`), but found both"
+                )
             negative = True
     _expect_end(cur, units, negative)
     return units, negative
@@ -194,24 +198,24 @@ def _designator(cur: _Cursor) -> str:
         if rest.startswith(label):
             cur.pos += len(label)
             return unit
-    raise DelayError("expected to find unit designator suffix (e.g., `years` or `secs`) after parsing integer")
+    raise DurationError("expected to find unit designator suffix (e.g., `years` or `secs`) after parsing integer")
 
 
 def _hms(cur: _Cursor, units: dict[str, int], hour: int, previous: str | None) -> None:
     if previous is not None and _RANK[previous] >= _RANK["hour"]:
-        raise DelayError(
+        raise DurationError(
             f"found `HH:MM:SS` after unit {previous}, but `HH:MM:SS` can only appear after years, months, weeks or days"
         )
     cur.pos += 1
     minute = cur.integer()
     if minute is None:
-        raise DelayError("when parsing the `HH:MM:SS` format, expected to parse minute following hour")
+        raise DurationError("when parsing the `HH:MM:SS` format, expected to parse minute following hour")
     if cur.peek() != ":":
-        raise DelayError("when parsing the `HH:MM:SS` format, expected to parse `:` following minute")
+        raise DurationError("when parsing the `HH:MM:SS` format, expected to parse `:` following minute")
     cur.pos += 1
     second = cur.integer()
     if second is None:
-        raise DelayError("when parsing the `HH:MM:SS` format, expected to parse second following minute")
+        raise DurationError("when parsing the `HH:MM:SS` format, expected to parse second following minute")
     units.update(hour=hour, minute=minute, second=second)
     if cur.peek() in (".", ","):
         units["nanosecond"] = cur.fraction() or 0
@@ -243,7 +247,7 @@ def _parse_iso(text: str) -> tuple[dict[str, int], bool]:  # noqa: C901, PLR0912
         if found not in table:
             letters = "(`H`, `M` or `S`)" if in_time else "(`Y`, `M`, `W` or `D`)"
             where = f"found `{cur.peek()}` instead" if cur.peek() else "found end of input"
-            raise DelayError(f"expected to find {kind} unit designator suffix {letters}, but {where}")
+            raise DurationError(f"expected to find {kind} unit designator suffix {letters}, but {where}")
         cur.pos += 1
         unit = table[found]
         _set(units, unit, value, previous)
@@ -253,11 +257,11 @@ def _parse_iso(text: str) -> tuple[dict[str, int], bool]:  # noqa: C901, PLR0912
             _add_fraction(units, unit, fraction)
             break
     if in_time and not saw_time_unit:
-        raise DelayError(
+        raise DurationError(
             "found a time designator (`T` or `t`) in an ISO 8601 duration string, but did not find any time units"
         )
     if not units:
-        raise DelayError("no parsed duration components")
+        raise DurationError("no parsed duration components")
     _expect_end(cur, units, negative)
     return units, negative
 
@@ -267,7 +271,7 @@ def _expect_end(cur: _Cursor, units: dict[str, int], negative: bool) -> None:
     if rest:
         shown = ("-" if negative else "") + _iso(units)
         escaped = rest.replace("\\", "\\\\").replace('"', '\\"')
-        raise DelayError(
+        raise DurationError(
             f"parsed value '{shown}', but unparsed input \"{escaped}\" remains (expected no unparsed input)"
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from restate.ingress.delay import DelayError, parse_duration_ns
+from restate.durations import DurationError, parse_duration_ns
 
 MS = 1_000_000
 S = 1000 * MS
@@ -79,12 +79,12 @@ def test_parses(text: str, ns: int) -> None:
     ],
 )
 def test_errors(text: str, message: str) -> None:
-    with pytest.raises(DelayError) as info:
+    with pytest.raises(DurationError) as info:
         parse_duration_ns(text)
     assert str(info.value) == message
 
 
 @pytest.mark.parametrize("text", ["-2s", "2s ago", "-PT1S"])
 def test_negative_durations_are_rejected(text: str) -> None:
-    with pytest.raises(DelayError, match="negative"):
+    with pytest.raises(DurationError, match="negative"):
         parse_duration_ns(text)
