@@ -60,3 +60,15 @@ up: $(VENV)/.installed
 
 clean-setup:
 	rm -f $(VENV)/.installed $(OFFICIAL_VENV)/.installed
+
+## Benchmarks ------------------------------------------------------------------------------
+
+# Ours vs the real server 1.7.12, alternating rounds (see README.md, Benchmarks). Writes
+# bench/results/ (gitignored), bench/RESULTS.md and the README table. Needs `wrk`
+# (apt-get install -y wrk). BENCH_ARGS='--quick' for a ~1 minute smoke run.
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: setup
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install -y wrk" >&2; exit 1; }
+	$(VENV)/bin/python -m bench --update-readme $(BENCH_ARGS)

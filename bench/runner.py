@@ -29,6 +29,7 @@ CALL_TIMEOUT_S = 30.0
 START_DEADLINE_S = 90.0
 RECOVERY_DEADLINE_S = 90.0
 POLL_S = 0.02
+MAX_ERROR_RATE = 0.01  # a throughput run with more failed requests than this is a failure, not a figure
 BODY = b"1"
 JSON = {"content-type": "application/json"}
 _LOG_PATTERN = re.compile(r"error|exception|traceback|warn|panic|fail|killed|timed? ?out|refused|reset", re.I)
@@ -165,6 +166,7 @@ class Round:
             code = self.server.process.proc.returncode if self.server.process.proc else None
             tail = self.server.process.log_tail(20)
             self.problem(workload, f"server process had exited (code {code}); restarting it", tail)
+            self.server.kill()  # reaps what is left of its process group (orphaned children hold ports)
             self.server.start()
 
     def post(self, path: str, timeout: float = CALL_TIMEOUT_S) -> httpx.Response:
@@ -285,6 +287,8 @@ class Round:
             self.info[f"latency.{handler.name}"] = {"calls": len(samples), "errors": errors, "cut_short": cut}
             if not samples:
                 raise WorkloadError(f"no successful call ({errors} errors; first: {first_error})")
+            if errors > MAX_ERROR_RATE * (errors + len(samples)):
+                raise WorkloadError(f"{errors} of {errors + len(samples)} calls failed (first: {first_error})")
             samples.sort()
             for p in PERCENTILES:
                 self.record(f"latency.{handler.name}.{p}_ms", 1000 * _percentile(samples, int(p[1:])))
@@ -360,11 +364,14 @@ class Round:
             self.ensure_up(workload)
             assert self.server is not None
             self.sampler.mark()
-            cpu0, svc0 = tree_cpu_seconds(self.server_pid()), tree_cpu_seconds(self.service_pid())
+            pid0 = self.server_pid()
+            cpu0, svc0 = tree_cpu_seconds(pid0), tree_cpu_seconds(self.service_pid())
             res = self._wrk(handler, c, plan.duration_s)
-            cpu = tree_cpu_seconds(self.server_pid()) - cpu0
+            pid1 = self.server_pid()
+            cpu = tree_cpu_seconds(pid1) - cpu0
             svc = tree_cpu_seconds(self.service_pid()) - svc0
             invocations = res.ok * handler.invocations_per_call
+            attempts = res.requests + sum(res.socket_errors.values())
             self.info[base] = {
                 "requests": res.requests,
                 "ok": res.ok,
@@ -381,11 +388,16 @@ class Round:
                 "peak_rss_mb": self.sampler.peak_since_mark() / MiB,
                 "non2xx_samples": res.samples,
             }
+            errors = (
+                f"{res.error_count} errors of {attempts} requests (non-2xx {res.non2xx}, socket {res.socket_errors})"
+                + (f"; first non-2xx: {res.samples[0]}" if res.samples else "")
+            )
+            if pid1 is None or pid1 != pid0:
+                raise WorkloadError(f"the server process exited during the run; {errors}")
             if res.ok == 0:
-                raise WorkloadError(
-                    f"no successful request in {res.duration_s:.1f}s ({res.non2xx} non-2xx, "
-                    f"socket errors {res.socket_errors})" + (f"; first: {res.samples[0]}" if res.samples else "")
-                )
+                raise WorkloadError(f"no successful request in {res.duration_s:.1f}s; {errors}")
+            if res.error_count > MAX_ERROR_RATE * attempts:
+                raise WorkloadError(f"more than {MAX_ERROR_RATE:.0%} of the requests failed: {errors}")
             if not {"p50", "p99"} <= res.latency_s.keys():
                 raise WorkloadError(f"wrk printed no latency distribution:\n{res.output[-1500:]}")
             self.record(f"{base}.rps", res.ok_rps)
@@ -393,13 +405,7 @@ class Round:
             self.record(f"{base}.p99_ms", 1000 * res.latency_s["p99"])
             self.record(f"{base}.cpu_s_per_1k", 1000 * cpu / invocations)
             if res.error_count:
-                first = f"; first: {res.samples[0]}" if res.samples else ""
-                self.problem(
-                    workload,
-                    f"{res.error_count} errors of {res.requests + sum(res.socket_errors.values())} "
-                    f"(non-2xx {res.non2xx}, socket {res.socket_errors}){first}",
-                    watch.excerpt(),
-                )
+                self.problem(workload, errors, watch.excerpt())
             self.say(
                 f"    {workload}: {res.ok_rps:.0f} req/s, p50 {1000 * res.latency_s['p50']:.1f} ms, "
                 f"p99 {1000 * res.latency_s['p99']:.1f} ms, CPU {1000 * cpu / invocations:.2f} s/1k"
