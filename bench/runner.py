@@ -200,7 +200,7 @@ class Round:
         cls = OurRestateServer if self.server_kind == "ours" else RealRestateServer
         try:
             self.server = cls(data_root / "data", self.log_dir, partitions=plan.partitions)
-            self.service = BenchService(self.log_dir, name=f"svc-{self.server_kind}-r{self.index}")
+            self.service = BenchService(self.log_dir, name=f"svc-{self.server_kind}-r{self.index + 1}")
             self.sampler = RssSampler(self.server_pid)
             self.service.start()
             if not self.startup():

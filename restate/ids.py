@@ -121,6 +121,17 @@ class InvocationId:
         return "inv_1" + _encode_bytes(pk_raw, _PK_CHARS) + _encode_bytes(self.uuid, _UUID_CHARS)
 
 
+def workflow_run_id(workflow: str, key: str) -> InvocationId:
+    """The id of a workflow's `run`: one per (workflow, key), so it runs at most once."""
+    return InvocationId.deterministic(partition_key_for(key), "wf", workflow, key)
+
+
+def idempotent_id(service: str, key: str | None, handler: str, idempotency_key: str) -> InvocationId:
+    """The id of a request with an idempotency key: the same (target, key) always maps to it."""
+    pk = partition_key_for(key if key is not None else idempotency_key)
+    return InvocationId.deterministic(pk, service, key or "", handler, idempotency_key)
+
+
 def new_deployment_id() -> str:
     return "dp_1" + _encode_bytes(os.urandom(16), _UUID_CHARS)
 

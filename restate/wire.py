@@ -40,17 +40,28 @@ class Outcome(msgspec.Struct, frozen=True, array_like=True):
 
 
 class IngressSink(msgspec.Struct, frozen=True, array_like=True):
-    """Where to send an invocation's outcome on the ingress: the node name and its request id."""
+    """Where to send an invocation's outcome on the ingress: the node name and its request id.
+
+    `attached` marks a request that joined an existing invocation (its answer counts as replayed)."""
 
     node: str
     request_id: int
+    attached: bool = False
+
+
+CALL_COMPLETION = 0x800D
+ATTACH_COMPLETION = 0x8012
+GET_OUTPUT_COMPLETION = 0x8013
 
 
 class CallerSink(msgspec.Struct, frozen=True, array_like=True):
-    """A calling invocation waiting for the outcome on one of its completion ids."""
+    """An invocation waiting for another's outcome on one of its completion ids.
+
+    `kind` is the notification type it expects: a call's result, an attach, or a get-output."""
 
     invocation_id: bytes
     completion_id: int
+    kind: int = CALL_COMPLETION
 
 
 class InvocationRequest(msgspec.Struct, tag="request", frozen=True, array_like=True):
@@ -91,6 +102,80 @@ class InvocationDone(msgspec.Struct, tag="done", frozen=True, array_like=True):
     request_id: int
     invocation_id: bytes
     outcome: Outcome
+    expires_at_ms: int | None = None  # when the stored result will be purged (for `idempotency-expires`)
+    replayed: bool = False  # the result was stored before this request arrived (attach, repeated key)
+
+
+class NotReady(msgspec.Struct, tag="not_ready", frozen=True, array_like=True):
+    """Answer to a non-waiting OutputRequest: the invocation exists but has not completed (470)."""
+
+    request_id: int
+    invocation_id: bytes
+
+
+class NotFound(msgspec.Struct, tag="not_found", frozen=True, array_like=True):
+    """The addressed invocation does not exist (or was purged)."""
+
+    request_id: int
+
+
+class Done(msgspec.Struct, tag="ok", frozen=True, array_like=True):
+    """A request without a result was applied durably (awakeable resolution, state mutation)."""
+
+    request_id: int
+
+
+class CommandResult(msgspec.Struct, tag="command_result", frozen=True, array_like=True):
+    """Outcome of an invocation management command, as the admin API reports it (HTTP-API.md 2.2, 2.6)."""
+
+    request_id: int
+    status: int  # 200, 202, 404, 409, 425
+    message: str | None = None  # the admin error message for non-2xx
+
+
+# --- ingress/admin -> partition: requests about existing invocations -------------------------------
+
+
+class OutputRequest(msgspec.Struct, tag="output", frozen=True, array_like=True):
+    """Attach (`wait=True`: answer InvocationDone when it completes) or get the output now
+    (`wait=False`: InvocationDone, NotReady or NotFound)."""
+
+    request_id: int
+    invocation_id: bytes
+    wait: bool
+
+
+class ResolveAwakeable(msgspec.Struct, tag="resolve_awakeable", frozen=True, array_like=True):
+    """Complete an awakeable (signal `signal_idx` of an invocation); answered with Done once durable."""
+
+    request_id: int
+    invocation_id: bytes
+    signal_idx: int
+    outcome: Outcome
+
+
+InvocationOp = Literal["cancel", "kill", "pause", "resume", "purge", "purge_journal"]
+
+
+class ManageInvocation(msgspec.Struct, tag="manage", frozen=True, array_like=True):
+    """An admin command on one invocation; answered with CommandResult."""
+
+    request_id: int
+    invocation_id: bytes
+    op: InvocationOp
+
+
+class ReplaceObjectState(msgspec.Struct, tag="replace_state", frozen=True, array_like=True):
+    """Replace the whole state of one object key, queued behind invocations holding its lock.
+
+    `version` (the CLI's digest of the current state) must match when given, or the mutation is dropped.
+    Answered with Done once accepted durably."""
+
+    request_id: int
+    service: str
+    key: str
+    new_state: list[tuple[bytes, bytes]]
+    version: str | None = None
 
 
 # --- partition <-> partition (outbox) ------------------------------------------------------------
@@ -112,7 +197,16 @@ class Signal(msgspec.Struct, tag="signal", frozen=True, array_like=True):
     outcome: Outcome | None = None  # None = void
 
 
-OutboxMessage = InvocationRequest | InvocationResponse | Signal
+class AttachOutput(msgspec.Struct, tag="attach_output", frozen=True, array_like=True):
+    """A handler attaches to (or reads the output of) another invocation; answered with InvocationResponse.
+
+    A get-output of an unfinished invocation is answered with an empty Outcome (void)."""
+
+    invocation_id: bytes
+    caller: CallerSink
+
+
+OutboxMessage = InvocationRequest | InvocationResponse | Signal | AttachOutput
 
 
 class OutboxEnvelope(msgspec.Struct, tag="outbox", frozen=True, array_like=True):
@@ -144,7 +238,24 @@ class SchemaAck(msgspec.Struct, tag="schema_ack", frozen=True, array_like=True):
     version: int
 
 
-Message = Invoke | Accepted | InvocationDone | OutboxEnvelope | OutboxAck | GetSchema | SchemaUpdate | SchemaAck
+Message = (
+    Invoke
+    | Accepted
+    | InvocationDone
+    | NotReady
+    | NotFound
+    | Done
+    | CommandResult
+    | OutputRequest
+    | ResolveAwakeable
+    | ManageInvocation
+    | ReplaceObjectState
+    | OutboxEnvelope
+    | OutboxAck
+    | GetSchema
+    | SchemaUpdate
+    | SchemaAck
+)
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)

@@ -26,10 +26,13 @@ from restate.partition.model import (
     ForwardEntry,
     InvocationStatus,
     InvokeCmd,
+    KillAttempt,
     OutboxAckCmd,
     OutboxCmd,
+    Reply,
     ReplyAccepted,
     ReplyDone,
+    RequestCmd,
     ShipOutbox,
     StartAttempt,
 )
@@ -123,6 +126,8 @@ class PartitionActor:
             case wire.Invoke():
                 sink = wire.IngressSink(sender, message.request_id)
                 self.queue.put_nowait(InvokeCmd(message.request, sink, message.send))
+            case wire.OutputRequest() | wire.ResolveAwakeable() | wire.ManageInvocation() | wire.ReplaceObjectState():
+                self.queue.put_nowait(RequestCmd(sender, message))
             case wire.OutboxEnvelope():
                 self.queue.put_nowait(OutboxCmd(message.source, message.seq, message.message))
             case wire.OutboxAck():
@@ -181,8 +186,14 @@ class PartitionActor:
                 )
                 self.node.send(action.sink.node, msg)
             case ReplyDone():
-                done = wire.InvocationDone(action.sink.request_id, action.invocation_id, action.outcome)
+                done = wire.InvocationDone(
+                    action.sink.request_id, action.invocation_id, action.outcome, action.expires_at_ms, action.replayed
+                )
                 self.node.send(action.sink.node, done)
+            case Reply():
+                self.node.send(action.node, action.message)
+            case KillAttempt():
+                self.invoker.kill(action.invocation_id)
             case ShipOutbox():
                 self._ship(action.destination, action.seq, action.message)
             case AckOutbox():

@@ -51,6 +51,8 @@ class Attempt:
         self._request_open = True
         self._last_activity = time.monotonic()
         self.task: asyncio.Task[None] | None = None
+        self.inactivity_s = 60.0  # set by the invoker from the service's settings
+        self.abort_s = 600.0
 
     # --- called by the invoker (partition actions, after commit)
 
@@ -94,7 +96,7 @@ class Attempt:
         for frame in self._pending:
             stream.write(frame)
         self._pending.clear()
-        watchdog = asyncio.get_running_loop().call_later(self.invoker.inactivity_s, self._check_inactivity)
+        watchdog = asyncio.get_running_loop().call_later(self.inactivity_s, self._check_inactivity)
         try:
             self._check_head(await stream.response_head())
             await self._pump(stream.read)
@@ -230,11 +232,11 @@ class Attempt:
             return
         idle = time.monotonic() - self._last_activity
         loop = asyncio.get_running_loop()
-        if idle < self.invoker.inactivity_s:
-            loop.call_later(self.invoker.inactivity_s - idle, self._check_inactivity)
+        if idle < self.inactivity_s:
+            loop.call_later(self.inactivity_s - idle, self._check_inactivity)
             return
         self._end_request()
-        loop.call_later(self.invoker.abort_s, self._check_abort)
+        loop.call_later(self.abort_s, self._check_abort)
 
     def _check_abort(self) -> None:
         if not self.finished:

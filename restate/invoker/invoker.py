@@ -14,7 +14,7 @@ from restate.invoker.http1 import Http1Client
 from restate.invoker.http2 import Http2Pool
 from restate.invoker.retry import Policy, RetryState, policy_for
 from restate.partition.model import AttemptFailedCmd, Command
-from restate.schema import Schema
+from restate.schema import HandlerSchema, Schema, ServiceSchema
 from restate.storage.partition_store import PartitionStore
 from restate.wire import Failure
 
@@ -37,8 +37,6 @@ class Invoker:
         self.schema = schema
         self.h2 = Http2Pool()
         self.h1 = Http1Client()
-        self.inactivity_s = config.inactivity_timeout_ms / 1000
-        self.abort_s = config.abort_timeout_ms / 1000
         self._attempts: dict[bytes, Attempt] = {}
         self._retries: dict[bytes, RetryState] = {}
         self._delayed: dict[bytes, asyncio.TimerHandle] = {}
@@ -75,6 +73,17 @@ class Invoker:
             delay = retry.on_failure(policy, None)
             give_up = None if delay is not None else policy.on_max_attempts
             self.emit(AttemptFailedCmd(invocation_id, number, Failure(500, reason), delay, give_up))
+
+    def kill(self, invocation_id: bytes) -> None:
+        """Drops any running or scheduled attempt without reporting (the invocation was killed or paused)."""
+        handle = self._delayed.pop(invocation_id, None)
+        if handle is not None:
+            handle.cancel()
+        self._waiting.pop(invocation_id, None)
+        attempt = self._attempts.pop(invocation_id, None)
+        if attempt is not None:
+            attempt.kill()
+        self.forget_retries(invocation_id)
 
     # --- retry bookkeeping used by attempts
 
@@ -127,6 +136,7 @@ class Invoker:
         version = status.protocol_version or 6
         bidi = deployment is not None and deployment.protocol_type == "BidiStream"
         attempt = Attempt(self, invocation_id, status.attempt, len(stored.journal), version, bidi)
+        attempt.inactivity_s, attempt.abort_s = self._timeouts(service, handler)
         self._attempts[invocation_id] = attempt
         if deployment is None:
             reason = f"no deployment found for service {status.target.service!r}"
@@ -140,6 +150,16 @@ class Invoker:
         path = f"/invoke/{status.target.service}/{status.target.handler}"
         run = attempt.run_bidi if bidi else attempt.run_request_response
         attempt.task = asyncio.create_task(self._run(attempt, run(deployment.uri, path, headers, body)))
+
+    def _timeouts(self, service: ServiceSchema | None, handler: HandlerSchema | None) -> tuple[float, float]:
+        """Inactivity and abort timeouts in seconds: the handler's, else the service's, else the server's."""
+        inactivity = self.config.inactivity_timeout_ms
+        abort = self.config.abort_timeout_ms
+        for level in (service, handler):
+            if level is not None:
+                inactivity = level.inactivity_timeout_ms if level.inactivity_timeout_ms is not None else inactivity
+                abort = level.abort_timeout_ms if level.abort_timeout_ms is not None else abort
+        return inactivity / 1000, abort / 1000
 
     async def _run(self, attempt: Attempt, work: object) -> None:
         self._running += 1

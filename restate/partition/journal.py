@@ -7,7 +7,7 @@ from collections.abc import Callable
 import xxhash
 
 from restate import ids
-from restate.partition import lifecycle
+from restate.partition import lifecycle, promises
 from restate.partition.context import ApplyContext
 from restate.partition.model import AbortAttempt, ArmTimer, ForwardEntry, InvocationStatus, SdkMessageCmd
 from restate.protocol import (
@@ -21,7 +21,17 @@ from restate.protocol import (
 from restate.protocol._generated import service_protocol_pb2 as pb
 from restate.protocol.messages import command_ack, propose_run_completion_ack, run_completion_from_proposal
 from restate.schema import is_exclusive
-from restate.wire import CallerSink, Failure, InvocationRequest, Outcome, Signal, Target
+from restate.wire import (
+    ATTACH_COMPLETION,
+    GET_OUTPUT_COMPLETION,
+    AttachOutput,
+    CallerSink,
+    Failure,
+    InvocationRequest,
+    Outcome,
+    Signal,
+    Target,
+)
 
 T = MessageType
 
@@ -172,11 +182,12 @@ def _resolve_target(ctx: ApplyContext, service: str, handler: str, key: str) -> 
 
 def _callee_id(ctx: ApplyContext, caller: bytes, status: InvocationStatus, target: Target, idem: str | None) -> bytes:
     """Derived from the caller and command index (or from the idempotency key): no randomness here."""
+    if target.service_ty == "workflow" and target.exclusive and target.key is not None:
+        return ids.workflow_run_id(target.service, target.key).to_bytes()
     if idem is not None:
         if idem == "":
             raise PreconditionFailed("the idempotency key must not be empty")
-        pk = ids.partition_key_for(target.key if target.key is not None else idem)
-        return ids.InvocationId.deterministic(pk, target.service, target.key or "", target.handler, idem).to_bytes()
+        return ids.idempotent_id(target.service, target.key, target.handler, idem).to_bytes()
     seed = caller + status.command_count.to_bytes(4, "big")
     pk = ids.partition_key_for(target.key) if target.key is not None else xxhash.xxh3_64_intdigest(seed)
     return ids.InvocationId(pk, xxhash.xxh3_128_digest(seed)).to_bytes()
@@ -246,8 +257,35 @@ def _complete_awakeable(ctx: ApplyContext, _id: bytes, status: InvocationStatus,
     ctx.send(raw, Signal(raw, idx, None, _outcome_of(msg)))
 
 
-def _unsupported(ctx: ApplyContext, _id: bytes, status: InvocationStatus, msg: object) -> None:
-    raise PreconditionFailed(f"{type(msg).__name__} is not supported by this server yet")
+def _promise(handler: _Handler) -> _Handler:
+    def checked(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, msg: object) -> FollowUp:
+        try:
+            return handler(ctx, inv_id, status, msg)
+        except promises.NotAWorkflow as exc:
+            raise PreconditionFailed(str(exc)) from exc
+
+    return checked
+
+
+def _attach_target(msg: pb.AttachInvocationCommandMessage | pb.GetInvocationOutputCommandMessage) -> bytes:
+    which = msg.WhichOneof("target")
+    if which == "invocation_id":
+        return _signal_target(msg.invocation_id)
+    if which == "idempotent_request_target":
+        t = msg.idempotent_request_target
+        key = t.service_key if t.HasField("service_key") else None
+        return ids.idempotent_id(t.service_name, key, t.handler_name, t.idempotency_key).to_bytes()
+    if which == "workflow_target":
+        w = msg.workflow_target
+        return ids.workflow_run_id(w.workflow_name, w.workflow_key).to_bytes()
+    raise PreconditionFailed("attach/get-output without a target")
+
+
+def _attach_or_output(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, msg: object) -> None:
+    assert isinstance(msg, pb.AttachInvocationCommandMessage | pb.GetInvocationOutputCommandMessage)
+    target = _attach_target(msg)
+    kind = ATTACH_COMPLETION if isinstance(msg, pb.AttachInvocationCommandMessage) else GET_OUTPUT_COMPLETION
+    ctx.send(target, AttachOutput(target, CallerSink(inv_id, msg.result_completion_id, kind)))
 
 
 _Handler = Callable[[ApplyContext, bytes, InvocationStatus, object], "FollowUp"]
@@ -265,9 +303,9 @@ _HANDLERS: dict[int, _Handler] = {
     T.ONE_WAY_CALL: _call,
     T.SEND_SIGNAL: _send_signal,
     T.COMPLETE_AWAKEABLE: _complete_awakeable,
-    T.GET_PROMISE: _unsupported,
-    T.PEEK_PROMISE: _unsupported,
-    T.COMPLETE_PROMISE: _unsupported,
-    T.ATTACH_INVOCATION: _unsupported,
-    T.GET_INVOCATION_OUTPUT: _unsupported,
+    T.GET_PROMISE: _promise(promises.get_promise),
+    T.PEEK_PROMISE: _promise(promises.peek_promise),
+    T.COMPLETE_PROMISE: _promise(promises.complete_promise),
+    T.ATTACH_INVOCATION: _attach_or_output,
+    T.GET_INVOCATION_OUTPUT: _attach_or_output,
 }

@@ -12,12 +12,16 @@ from restate.partition.model import (
     ReplyAccepted,
     ReplyDone,
     StartAttempt,
+    StateMutation,
 )
+from restate.partition.state_version import state_version
 from restate.protocol import MessageType, encode_message, notification
 from restate.protocol._generated import service_protocol_pb2 as pb
 from restate.protocol.messages import negotiate
 from restate.schema import DEFAULT_RETENTION_MS
 from restate.wire import (
+    GET_OUTPUT_COMPLETION,
+    AttachOutput,
     CallerSink,
     Failure,
     IngressSink,
@@ -78,22 +82,39 @@ def _attach(
     sink: IngressSink | None,
     send: bool,
 ) -> None:
-    """A request for an invocation that exists (a re-sent request, or a repeated idempotency key)."""
-    done = status.status == "completed"
+    """A request for an invocation that exists: a re-sent request, a repeated idempotency key or workflow run."""
+    resent = sink is not None and _has_sink(status, sink)
     if sink is not None:
         ctx.actions.append(ReplyAccepted(sink, inv_id, True, status.execute_at_ms))
-        if not send:
-            if done and status.outcome is not None:
-                ctx.actions.append(ReplyDone(sink, inv_id, status.outcome))
-            elif sink not in status.ingress_sinks:
-                status.ingress_sinks.append(sink)
-                ctx.tables.put_status(inv_id, status)
+        if not send and not resent:
+            if status.target.service_ty == "workflow" and status.target.exclusive:
+                already = Outcome(failure=Failure(409, "the workflow method was already invoked"))
+                ctx.actions.append(ReplyDone(sink, inv_id, already, None, True))
+            else:
+                attach_ingress(ctx, inv_id, status, IngressSink(sink.node, sink.request_id, True))
     if request.caller is not None:
-        if done and status.outcome is not None:
-            ctx.send(request.caller.invocation_id, InvocationResponse(request.caller, status.outcome))
-        elif request.caller not in status.callers:
-            status.callers.append(request.caller)
-            ctx.tables.put_status(inv_id, status)
+        attach_caller(ctx, inv_id, status, request.caller)
+
+
+def _has_sink(status: InvocationStatus, sink: IngressSink) -> bool:
+    return any(s.node == sink.node and s.request_id == sink.request_id for s in status.ingress_sinks)
+
+
+def attach_ingress(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, sink: IngressSink) -> None:
+    """Answers with the stored outcome, or waits for it."""
+    if status.status == "completed" and status.outcome is not None:
+        ctx.actions.append(ReplyDone(sink, inv_id, status.outcome, status.expires_at_ms, True))
+    elif not _has_sink(status, sink):
+        status.ingress_sinks.append(sink)
+        ctx.tables.put_status(inv_id, status)
+
+
+def attach_caller(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, caller: CallerSink) -> None:
+    if status.status == "completed" and status.outcome is not None:
+        ctx.send(caller.invocation_id, InvocationResponse(caller, status.outcome))
+    elif caller not in status.callers:
+        status.callers.append(caller)
+        ctx.tables.put_status(inv_id, status)
 
 
 def activate(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus) -> None:
@@ -145,16 +166,17 @@ def complete(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, outcome
     status.awaiting = None
     status.pending_output = None
     status.modified_at_ms = ctx.now_ms
+    status.expires_at_ms = ctx.now_ms + _retention_ms(ctx, status)
     for sink in status.ingress_sinks:
-        ctx.actions.append(ReplyDone(sink, inv_id, outcome))
+        expires = status.expires_at_ms if sink.attached else None
+        ctx.actions.append(ReplyDone(sink, inv_id, outcome, expires, sink.attached))
     for caller in status.callers:
         ctx.send(caller.invocation_id, InvocationResponse(caller, outcome))
     status.ingress_sinks = []
     status.callers = []
     ctx.tables.delete_journal(inv_id)
     status.journal_len = 0
-    retention = _retention_ms(ctx, status)
-    _add_timer(ctx, ctx.now_ms + retention, inv_id, PURGE_TIMER)
+    _add_timer(ctx, status.expires_at_ms, inv_id, PURGE_TIMER)
     ctx.tables.put_status(inv_id, status)
     target = status.target
     if target.exclusive and target.key is not None and ctx.tables.lock_holder(target.service, target.key) == inv_id:
@@ -163,15 +185,29 @@ def complete(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, outcome
 
 
 def _retention_ms(ctx: ApplyContext, status: InvocationStatus) -> int:
+    """How long a completed invocation stays attachable: the workflow or idempotency retention."""
     service = ctx.schema.services.get(status.target.service)
-    if service is None or service.idempotency_retention_ms is None:
+    if service is None:
         return DEFAULT_RETENTION_MS
-    return service.idempotency_retention_ms
+    handler = service.handlers.get(status.target.handler)
+    if is_workflow_run(status):
+        found = (handler and handler.workflow_completion_retention_ms) or service.workflow_completion_retention_ms
+    else:
+        found = (handler and handler.idempotency_retention_ms) or service.idempotency_retention_ms
+    return DEFAULT_RETENTION_MS if found is None else found
+
+
+def is_workflow_run(status: InvocationStatus) -> bool:
+    return status.target.service_ty == "workflow" and status.target.exclusive
 
 
 def _start_next_in_inbox(ctx: ApplyContext, service: str, key: str) -> None:
     next_id = ctx.tables.pop_inbox(service, key)
     if next_id is None:
+        return
+    if isinstance(next_id, StateMutation):
+        apply_state_mutation(ctx, service, key, next_id)
+        _start_next_in_inbox(ctx, service, key)
         return
     status = ctx.tables.status(next_id)
     if status is None or status.status != "inboxed":
@@ -277,7 +313,7 @@ def on_timer(ctx: ApplyContext, wake_up_ms: int, inv_id: bytes, completion_id: i
         return
     if completion_id == PURGE_TIMER:
         if status.status == "completed":
-            ctx.tables.delete_status(inv_id)
+            purge(ctx, inv_id, status)
     elif completion_id == START_TIMER:
         if status.status == "scheduled":
             status.execute_at_ms = None
@@ -305,6 +341,8 @@ def receive_outbox(ctx: ApplyContext, source: int, seq: int, message: OutboxMess
             _deliver_response(ctx, message.caller, message.outcome)
         case Signal():
             deliver_signal(ctx, message)
+        case AttachOutput():
+            _on_attach_output(ctx, message)
     return True
 
 
@@ -312,21 +350,70 @@ def _deliver_response(ctx: ApplyContext, caller: CallerSink, outcome: Outcome) -
     status = ctx.tables.status(caller.invocation_id)
     if status is None:
         return
-    frame = result_notification(MessageType.CALL_COMPLETION, outcome, completion_id=caller.completion_id)
-    notify(
-        ctx, caller.invocation_id, status, frame, completion_id=caller.completion_id, failed=outcome.failure is not None
-    )
+    cid = caller.completion_id
+    if outcome.value is None and outcome.failure is None:  # get-output of an unfinished invocation
+        frame = notification(caller.kind, completion_id=cid, void=True)
+    else:
+        frame = result_notification(caller.kind, outcome, completion_id=cid)
+    notify(ctx, caller.invocation_id, status, frame, completion_id=cid, failed=outcome.failure is not None)
+
+
+def _on_attach_output(ctx: ApplyContext, message: AttachOutput) -> None:
+    """A handler attaches to, or reads the output of, an invocation of this partition."""
+    status = ctx.tables.status(message.invocation_id)
+    caller = message.caller
+    if status is None:
+        ctx.send(caller.invocation_id, InvocationResponse(caller, Outcome(failure=Failure(404, "not found"))))
+    elif caller.kind == GET_OUTPUT_COMPLETION and status.status != "completed":
+        ctx.send(caller.invocation_id, InvocationResponse(caller, Outcome()))
+    else:
+        attach_caller(ctx, message.invocation_id, status, caller)
 
 
 def deliver_signal(ctx: ApplyContext, signal: Signal) -> None:
     status = ctx.tables.status(signal.invocation_id)
     if status is None:
         return
+    if signal.idx == CANCEL_SIGNAL and status.status in ("inboxed", "scheduled"):
+        end_before_start(ctx, signal.invocation_id, status, Failure(409, "canceled"))
+        return
     if signal.outcome is None:
         frame = notification(MessageType.SIGNAL, signal_idx=signal.idx, signal_name=signal.name, void=True)
     else:
         frame = result_notification(MessageType.SIGNAL, signal.outcome, signal_idx=signal.idx, signal_name=signal.name)
     notify(ctx, signal.invocation_id, status, frame, signal_idx=signal.idx, signal_name=signal.name)
+
+
+def end_before_start(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, failure: Failure) -> None:
+    """Ends an invocation that never ran (inboxed or scheduled): cancel or kill."""
+    target = status.target
+    if status.status == "inboxed" and status.inbox_seq is not None and target.key is not None:
+        ctx.tables.remove_from_inbox(target.service, target.key, status.inbox_seq)
+    if status.status == "scheduled" and status.execute_at_ms is not None:
+        ctx.tables.delete_timer(status.execute_at_ms, inv_id, START_TIMER)
+    status.inbox_seq = None
+    complete(ctx, inv_id, status, Outcome(failure=failure))
+
+
+def purge(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus) -> None:
+    """Forgets a completed invocation; a workflow run takes its key's state and promises with it."""
+    if status.expires_at_ms is not None:
+        ctx.tables.delete_timer(status.expires_at_ms, inv_id, PURGE_TIMER)
+    target = status.target
+    if is_workflow_run(status) and target.key is not None:
+        ctx.tables.clear_all_state(target.service, target.key)
+        ctx.tables.clear_promises(target.service, target.key)
+    ctx.tables.delete_journal(inv_id)
+    ctx.tables.delete_status(inv_id)
+
+
+def apply_state_mutation(ctx: ApplyContext, service: str, key: str, mutation: StateMutation) -> None:
+    """Replaces an object's whole state, unless the caller's version no longer matches (then dropped)."""
+    if mutation.version is not None and mutation.version != state_version(ctx.tables.state_items(service, key)):
+        return
+    ctx.tables.clear_all_state(service, key)
+    for name, value in mutation.new_state:
+        ctx.tables.set_state(service, key, name, value)
 
 
 def result_notification(msg_type: int, outcome: Outcome, **ident: int | str | None) -> bytes:

@@ -6,7 +6,20 @@ from typing import Literal
 
 import msgspec
 
-from restate.wire import CallerSink, Failure, IngressSink, InvocationRequest, OutboxMessage, Outcome, Target
+from restate.wire import (
+    CallerSink,
+    Failure,
+    IngressSink,
+    InvocationRequest,
+    ManageInvocation,
+    Message,
+    OutboxMessage,
+    Outcome,
+    OutputRequest,
+    ReplaceObjectState,
+    ResolveAwakeable,
+    Target,
+)
 
 Status = Literal["scheduled", "inboxed", "invoked", "suspended", "paused", "completed"]
 
@@ -37,10 +50,26 @@ class InvocationStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     poisoned: bool = False  # the running attempt broke a precondition: ignore its messages until it ends
     pending_output: Outcome | None = None  # the last OutputCommand seen, used at End
     outcome: Outcome | None = None
+    expires_at_ms: int | None = None  # completed: when the retained result is purged
     retry_count: int = 0
     attempt: int = 0  # number of the current (or last) attempt; effects of older attempts are ignored
     last_failure: str | None = None
     inbox_seq: int | None = None  # set while inboxed
+
+
+class PromiseRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A workflow's durable promise: its outcome once completed, else who waits for it."""
+
+    v: int = 1
+    outcome: Outcome | None = None
+    listeners: list[tuple[bytes, int]] = []  # (invocation id, completion id) of pending GetPromise
+
+
+class StateMutation(msgspec.Struct, kw_only=True):
+    """A whole-state replacement queued in an object's inbox behind the invocation holding its lock."""
+
+    new_state: list[tuple[bytes, bytes]]
+    version: str | None = None
 
 
 # --- commands: the state machine's inputs -------------------------------------------------------------
@@ -60,6 +89,13 @@ class OutboxCmd(msgspec.Struct, frozen=True):
     source: int
     seq: int
     message: OutboxMessage
+
+
+class RequestCmd(msgspec.Struct, frozen=True):
+    """A request from ingress or admin about existing invocations or object state; always answered."""
+
+    node: str
+    message: OutputRequest | ResolveAwakeable | ManageInvocation | ReplaceObjectState
 
 
 class OutboxAckCmd(msgspec.Struct, frozen=True):
@@ -105,7 +141,15 @@ class AttemptFailedCmd(msgspec.Struct, frozen=True):
 
 
 Command = (
-    InvokeCmd | OutboxCmd | OutboxAckCmd | TimerFiredCmd | SdkMessageCmd | SuspendedCmd | EndCmd | AttemptFailedCmd
+    InvokeCmd
+    | RequestCmd
+    | OutboxCmd
+    | OutboxAckCmd
+    | TimerFiredCmd
+    | SdkMessageCmd
+    | SuspendedCmd
+    | EndCmd
+    | AttemptFailedCmd
 )
 
 
@@ -123,6 +167,8 @@ class ReplyDone(msgspec.Struct, frozen=True):
     sink: IngressSink
     invocation_id: bytes
     outcome: Outcome
+    expires_at_ms: int | None = None
+    replayed: bool = False
 
 
 class ShipOutbox(msgspec.Struct, frozen=True):
@@ -150,6 +196,19 @@ class ForwardEntry(msgspec.Struct, frozen=True):
     frame: bytes
 
 
+class Reply(msgspec.Struct, frozen=True):
+    """Answer a request from ingress/admin node `node`."""
+
+    node: str
+    message: Message
+
+
+class KillAttempt(msgspec.Struct, frozen=True):
+    """Drop the running attempt without reporting anything (kill, pause)."""
+
+    invocation_id: bytes
+
+
 class AbortAttempt(msgspec.Struct, frozen=True):
     """The partition refused a command of this attempt: it must fail (and be retried)."""
 
@@ -164,4 +223,15 @@ class ArmTimer(msgspec.Struct, frozen=True):
     completion_id: int
 
 
-Action = ReplyAccepted | ReplyDone | ShipOutbox | AckOutbox | StartAttempt | ForwardEntry | AbortAttempt | ArmTimer
+Action = (
+    ReplyAccepted
+    | ReplyDone
+    | Reply
+    | ShipOutbox
+    | AckOutbox
+    | StartAttempt
+    | ForwardEntry
+    | AbortAttempt
+    | KillAttempt
+    | ArmTimer
+)

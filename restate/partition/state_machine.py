@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from restate import ids
-from restate.partition import journal
+from restate.partition import journal, requests
 from restate.partition.context import ApplyContext
 from restate.partition.lifecycle import (
     complete,
@@ -23,6 +23,7 @@ from restate.partition.model import (
     InvokeCmd,
     OutboxAckCmd,
     OutboxCmd,
+    RequestCmd,
     SdkMessageCmd,
     SuspendedCmd,
     TimerFiredCmd,
@@ -53,6 +54,8 @@ def _dispatch(ctx: ApplyContext, command: Command) -> None:
     match command:
         case InvokeCmd():
             on_invoke(ctx, command.request, command.sink, command.send)
+        case RequestCmd():
+            requests.on_request(ctx, command)
         case SdkMessageCmd():
             journal.on_sdk_message(ctx, command)
         case SuspendedCmd():

@@ -6,13 +6,16 @@ from collections.abc import Iterator
 
 import msgspec
 
-from restate.partition.model import InvocationStatus
+from restate.partition.model import InvocationStatus, PromiseRecord, StateMutation
 from restate.storage import keys
 from restate.storage.partition_store import Transaction
 from restate.wire import OutboxMessage
 
 _status_encoder = msgspec.msgpack.Encoder()
 _status_decoder = msgspec.msgpack.Decoder(InvocationStatus)
+_promise_decoder = msgspec.msgpack.Decoder(PromiseRecord)
+_mutation_decoder = msgspec.msgpack.Decoder(StateMutation)
+_MUTATION_TAG = b"M"  # inbox values: a 24-byte invocation id, or this tag + a StateMutation
 _outbox_decoder: msgspec.msgpack.Decoder[OutboxMessage] = msgspec.msgpack.Decoder(OutboxMessage)  # type: ignore[arg-type]
 
 
@@ -78,12 +81,35 @@ class Tables:
         self.txn.put(keys.inbox_key(service, key, seq), invocation_id)
         return seq
 
-    def pop_inbox(self, service: str, key: str) -> bytes | None:
+    def enqueue_mutation(self, service: str, key: str, mutation: StateMutation) -> None:
+        seq = self.next_seq("inbox")
+        self.txn.put(keys.inbox_key(service, key, seq), _MUTATION_TAG + _status_encoder.encode(mutation))
+
+    def pop_inbox(self, service: str, key: str) -> bytes | StateMutation | None:
+        """The next entry waiting for a key: an invocation id, or a queued state replacement."""
         item = self.txn.first(keys.service_key_prefix(keys.KeyKind.INBOX, service, key))
         if item is None:
             return None
         self.txn.delete(item[0])
-        return item[1]
+        value = item[1]
+        if value.startswith(_MUTATION_TAG):
+            return _mutation_decoder.decode(value[len(_MUTATION_TAG) :])
+        return value
+
+    # --- workflow promises
+    def promise(self, service: str, key: str, name: str) -> PromiseRecord | None:
+        raw = self.txn.get(keys.promise_key(service, key, name))
+        return None if raw is None else _promise_decoder.decode(raw)
+
+    def put_promise(self, service: str, key: str, name: str, record: PromiseRecord) -> None:
+        self.txn.put(keys.promise_key(service, key, name), _status_encoder.encode(record))
+
+    def clear_promises(self, service: str, key: str) -> None:
+        self.txn.delete_prefix(keys.service_key_prefix(keys.KeyKind.PROMISE, service, key))
+
+    def state_items(self, service: str, key: str) -> list[tuple[bytes, bytes]]:
+        prefix = keys.service_key_prefix(keys.KeyKind.STATE, service, key)
+        return [(k[len(prefix) :], v) for k, v in self.txn.scan(prefix)]
 
     def remove_from_inbox(self, service: str, key: str, seq: int) -> None:
         self.txn.delete(keys.inbox_key(service, key, seq))

@@ -21,6 +21,7 @@ class KeyKind(bytes, Enum):
     INBOX = b"ib"  # invocations waiting for a key, by (service, key, seq)
     TIMERS = b"ti"  # durable timers by (wake-up time, invocation id, completion id)
     OUTBOX = b"ob"  # messages to other partitions by seq
+    PROMISE = b"pr"  # workflow durable promises by (workflow, key, name)
     # metadata store
     META = b"me"  # schema and cluster settings
 
@@ -87,6 +88,10 @@ def lock_key(service: str, key: str) -> bytes:
 
 def inbox_key(service: str, key: str, seq: int) -> bytes:
     return service_key_prefix(KeyKind.INBOX, service, key) + _U64.pack(seq)
+
+
+def promise_key(service: str, key: str, name: str) -> bytes:
+    return service_key_prefix(KeyKind.PROMISE, service, key) + name.encode()
 
 
 def timer_key(wake_up_ms: int, invocation_id: bytes, completion_id: int) -> bytes:

@@ -18,7 +18,7 @@ from restate.partition.model import (
 from restate.protocol import MessageType, pb
 from restate.schema import DEFAULT_RETENTION_MS
 from restate.storage import keys
-from restate.wire import Failure, Outcome
+from restate.wire import Failure, IngressSink, Outcome
 from tests.unit.partition.harness import DEPLOYMENT_ID, NOW, Partition, assert_actions, make_schema, request, sink
 
 T = MessageType
@@ -97,13 +97,18 @@ def test_resent_invoke_is_previously_accepted_and_sink_not_duplicated(partition:
 
     other = partition.apply(InvokeCmd(req, sink(2)))
     assert other == [ReplyAccepted(sink(2), inv, True, None)]
-    assert partition.status(inv).ingress_sinks == [sink(1), sink(2)]
+    attached = IngressSink(sink(2).node, sink(2).request_id, attached=True)  # joined an existing invocation
+    assert partition.status(inv).ingress_sinks == [sink(1), attached]
 
     # both are answered once the invocation completes
     partition.sdk(inv, pb.OutputCommandMessage(value=pb.Value(content=b"ok")))
     done = partition.apply(EndCmd(inv, partition.attempt(inv)))
     replies = [a for a in done if isinstance(a, ReplyDone)]
-    assert replies == [ReplyDone(sink(1), inv, Outcome(value=b"ok")), ReplyDone(sink(2), inv, Outcome(value=b"ok"))]
+    expires = partition.status(inv).expires_at_ms
+    assert replies == [
+        ReplyDone(sink(1), inv, Outcome(value=b"ok")),  # the original request: a live answer
+        ReplyDone(attached, inv, Outcome(value=b"ok"), expires, True),  # the attached one counts as replayed
+    ]
 
 
 def test_invoke_after_completion_gets_the_result_at_once(partition: Partition) -> None:
@@ -114,7 +119,13 @@ def test_invoke_after_completion_gets_the_result_at_once(partition: Partition) -
     partition.apply(EndCmd(inv, partition.attempt(inv)))
 
     actions = partition.apply(InvokeCmd(req, sink(9)))
-    assert_actions(actions, ReplyAccepted(sink(9), inv, True, None), ReplyDone(sink(9), inv, Outcome(value=b"42")))
+    expires = partition.status(inv).expires_at_ms
+    replayed_sink = IngressSink(sink(9).node, sink(9).request_id, attached=True)
+    assert_actions(
+        actions,
+        ReplyAccepted(sink(9), inv, True, None),
+        ReplyDone(replayed_sink, inv, Outcome(value=b"42"), expires, True),
+    )
     assert partition.status(inv).ingress_sinks == []
 
     # a send (fire-and-forget) only gets the acceptance

@@ -1,0 +1,225 @@
+"""Requests from a node (the ingress, admin) to the partitions: ids, routing, re-sends and answer correlation."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import time
+from collections.abc import Callable
+
+from restate import wire
+from restate.actors.transport import Node, partition_name
+from restate.ids import partition_for, partition_key_for
+from restate.wire import (
+    Accepted,
+    CommandResult,
+    Done,
+    InvocationDone,
+    InvocationOp,
+    InvocationRequest,
+    Invoke,
+    ManageInvocation,
+    NotFound,
+    NotReady,
+    Outcome,
+    OutputRequest,
+    ReplaceObjectState,
+    ResolveAwakeable,
+)
+
+log = logging.getLogger(__name__)
+
+Answer = Accepted | InvocationDone | NotReady | NotFound | Done | CommandResult
+ANSWER_TYPES = (Accepted, InvocationDone, NotReady, NotFound, Done, CommandResult)
+OutputAnswer = InvocationDone | NotReady | NotFound
+
+
+class _Pending:
+    """One request in flight: its encoded message (re-sent as is) and the future its caller awaits."""
+
+    __slots__ = ("acked", "final", "future", "interval", "payload", "peer", "sent_at")
+
+    def __init__(
+        self,
+        future: asyncio.Future[Answer],
+        peer: str,
+        payload: bytes,
+        final: tuple[type, ...],
+        sent_at: float,
+        interval: float,
+    ) -> None:
+        self.future = future
+        self.peer = peer
+        self.payload = payload
+        self.final = final  # the answer types that complete the request; the others only acknowledge it
+        self.acked = False
+        self.sent_at = sent_at
+        self.interval = interval
+
+
+class Requests:
+    """Sends requests to the partition owning their key and resolves each with its answer.
+
+    Protocol, as the partitions implement it:
+    1. Every request gets exactly one final answer, sent to the requesting node once its effect is
+       durable. An Invoke is first acknowledged with `Accepted` (the final answer of a send; a call
+       then waits for `InvocationDone`).
+    2. A request neither answered nor acknowledged is re-sent unchanged (same request id) after
+       `resend_after_s`, then with doubling intervals capped at `max_resend_s`: the partitions treat
+       duplicates idempotently, so a partition that restarts loses nothing. An attach (OutputRequest
+       with wait) is never acknowledged, so it keeps being re-sent at the cap until it completes.
+    3. Request ids start from the wall clock in microseconds, so answers meant for a previous
+       incarnation of the node cannot match a request of this one. Unknown ids are ignored.
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        num_partitions: int,
+        *,
+        resend_after_s: float = 1.0,
+        max_resend_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._node = node
+        self._num_partitions = num_partitions
+        self._resend_after = resend_after_s
+        self._max_resend = max(max_resend_s, resend_after_s)
+        self._clock = clock
+        self._pending: dict[int, _Pending] = {}
+        self._due: list[tuple[float, int]] = []  # (next re-send time, request id); one entry per request
+        self._next_request_id = time.time_ns() // 1000
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    @property
+    def num_partitions(self) -> int:
+        return self._num_partitions
+
+    def peer_for(self, partition_key: int) -> str:
+        return partition_name(partition_for(partition_key, self._num_partitions))
+
+    # --- the requests ------------------------------------------------------------------------------------
+
+    async def call(self, request: InvocationRequest) -> InvocationDone:
+        """Creates (or attaches to) the invocation and waits for its outcome."""
+        answer = await self._request(
+            _key_of(request.invocation_id), lambda rid: Invoke(rid, request, False), (InvocationDone,)
+        )
+        assert isinstance(answer, InvocationDone)
+        return answer
+
+    async def send(self, request: InvocationRequest) -> Accepted:
+        """Creates the invocation and returns once it is durable."""
+        answer = await self._request(
+            _key_of(request.invocation_id), lambda rid: Invoke(rid, request, True), (Accepted, InvocationDone)
+        )
+        if isinstance(answer, InvocationDone):  # its Accepted got lost, the outcome came: it was accepted
+            return Accepted(answer.request_id, answer.invocation_id)
+        assert isinstance(answer, Accepted)
+        return answer
+
+    async def output(self, invocation_id: bytes, wait: bool) -> OutputAnswer:
+        """The outcome of an invocation: InvocationDone, NotReady (only without `wait`) or NotFound."""
+        answer = await self._request(
+            _key_of(invocation_id), lambda rid: OutputRequest(rid, invocation_id, wait), (InvocationDone, NotReady, NotFound)
+        )
+        assert isinstance(answer, InvocationDone | NotReady | NotFound)
+        return answer
+
+    async def resolve_awakeable(self, invocation_id: bytes, signal_idx: int, outcome: Outcome) -> Done:
+        """Completes an awakeable; returns once the completion is durable (also for unknown invocations)."""
+        answer = await self._request(
+            _key_of(invocation_id), lambda rid: ResolveAwakeable(rid, invocation_id, signal_idx, outcome), (Done,)
+        )
+        assert isinstance(answer, Done)
+        return answer
+
+    async def manage(self, invocation_id: bytes, op: InvocationOp) -> CommandResult:
+        """Runs an admin command (cancel, kill, pause, resume, purge, purge_journal) on an invocation."""
+        answer = await self._request(
+            _key_of(invocation_id), lambda rid: ManageInvocation(rid, invocation_id, op), (CommandResult,)
+        )
+        assert isinstance(answer, CommandResult)
+        return answer
+
+    async def replace_state(
+        self, service: str, key: str, new_state: list[tuple[bytes, bytes]], version: str | None = None
+    ) -> Done:
+        """Replaces the whole state of one object key, on the partition owning the key."""
+        answer = await self._request(
+            partition_key_for(key), lambda rid: ReplaceObjectState(rid, service, key, new_state, version), (Done,)
+        )
+        assert isinstance(answer, Done)
+        return answer
+
+    async def _request(self, partition_key: int, build: Callable[[int], wire.Message], final: tuple[type, ...]) -> Answer:
+        request_id = self._next_request_id
+        self._next_request_id = request_id + 1
+        peer = self.peer_for(partition_key)
+        payload = wire.encode(build(request_id))
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        now = self._clock()
+        self._pending[request_id] = _Pending(future, peer, payload, final, now, self._resend_after)
+        heapq.heappush(self._due, (now + self._resend_after, request_id))
+        self._node.send_raw(peer, payload)
+        try:
+            return await future
+        finally:  # answered, failed, or the caller went away
+            self._pending.pop(request_id, None)
+
+    # --- answers and re-sends ---------------------------------------------------------------------------
+
+    def on_message(self, message: wire.Message) -> bool:
+        """Resolves the request an answer belongs to. False when the message is not an answer at all."""
+        if not isinstance(message, ANSWER_TYPES):
+            return False
+        pending = self._pending.get(message.request_id)
+        if pending is None:
+            return True  # late, duplicate, or meant for a previous incarnation
+        if isinstance(message, pending.final):
+            del self._pending[message.request_id]
+            if not pending.future.done():
+                pending.future.set_result(message)
+        else:
+            pending.acked = True  # durable: no more re-sends; the final answer follows
+        return True
+
+    def tick(self, now: float) -> None:
+        """Re-sends every request that is overdue and still neither answered nor acknowledged."""
+        due = self._due
+        while due and due[0][0] <= now:
+            _, request_id = heapq.heappop(due)
+            pending = self._pending.get(request_id)
+            if pending is None or pending.acked:
+                continue
+            pending.sent_at = now
+            pending.interval = min(pending.interval * 2, self._max_resend)
+            heapq.heappush(due, (now + pending.interval, request_id))
+            log.debug("re-sending request %d to %s", request_id, pending.peer)
+            self._node.send_raw(pending.peer, pending.payload)
+
+    @property
+    def tick_interval(self) -> float:
+        return self._resend_after / 4
+
+    async def run_resends(self) -> None:
+        """Calls `tick` forever (for nodes without a timer loop of their own)."""
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            self.tick(self._clock())
+
+    def fail_pending(self, reason: str) -> None:
+        """Fails every request still waiting with ConnectionError(reason); new requests are unaffected."""
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(ConnectionError(reason))
+        self._pending.clear()
+        self._due.clear()
+
+
+def _key_of(invocation_id: bytes) -> int:
+    return int.from_bytes(invocation_id[:8], "big")

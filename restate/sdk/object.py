@@ -1,0 +1,92 @@
+"""`VirtualObject`: a keyed, stateful service with exclusive and shared handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Literal, TypeVar
+
+from restate.sdk.handler import ContextManagerFactory, HandlerIO
+from restate.sdk.retry_policy import InvocationRetryPolicy
+from restate.sdk.serde import DefaultSerde, Serde
+from restate.sdk.service import ServiceBase
+
+__all__ = ["VirtualObject"]
+
+T = TypeVar("T")
+
+
+class VirtualObject(ServiceBase):
+    """A virtual object: state per key, one exclusive handler at a time per key.
+
+    Takes the options of Service, plus `enable_lazy_state` (deprecated) or `state_preload`
+    (True: eager state, the default; False: lazy state; a list: preload only those keys, restate-server >= 1.8).
+    """
+
+    kind = "object"
+
+    def __init__(
+        self,
+        name: str,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+        inactivity_timeout: timedelta | None = None,
+        abort_timeout: timedelta | None = None,
+        journal_retention: timedelta | None = None,
+        idempotency_retention: timedelta | None = None,
+        enable_lazy_state: bool | None = None,
+        state_preload: bool | list[str] | None = None,
+        ingress_private: bool | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        invocation_context_managers: list[ContextManagerFactory] | None = None,
+    ) -> None:
+        super().__init__(
+            name,
+            description,
+            metadata,
+            inactivity_timeout,
+            abort_timeout,
+            journal_retention,
+            idempotency_retention,
+            ingress_private=ingress_private,
+            invocation_retry_policy=invocation_retry_policy,
+            invocation_context_managers=invocation_context_managers,
+            enable_lazy_state=enable_lazy_state,
+            state_preload=state_preload,
+        )
+
+    def handler(
+        self,
+        name: str | None = None,
+        kind: Literal["exclusive", "shared"] | None = "exclusive",
+        accept: str = "application/json",
+        content_type: str = "application/json",
+        input_serde: Serde[Any] = DefaultSerde(),
+        output_serde: Serde[Any] = DefaultSerde(),
+        metadata: dict[str, str] | None = None,
+        inactivity_timeout: timedelta | None = None,
+        abort_timeout: timedelta | None = None,
+        journal_retention: timedelta | None = None,
+        idempotency_retention: timedelta | None = None,
+        enable_lazy_state: bool | None = None,
+        state_preload: bool | list[str] | None = None,
+        ingress_private: bool | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        invocation_context_managers: list[ContextManagerFactory] | None = None,
+    ) -> Callable[[T], T]:
+        """Decorator registering an `async def fn(ctx[, input])` as an exclusive (default) or shared handler."""
+        return self._decorator(
+            name,
+            kind,
+            HandlerIO(accept, content_type, input_serde, output_serde),
+            invocation_context_managers,
+            metadata=metadata,
+            inactivity_timeout=inactivity_timeout,
+            abort_timeout=abort_timeout,
+            journal_retention=journal_retention,
+            idempotency_retention=idempotency_retention,
+            enable_lazy_state=enable_lazy_state,
+            state_preload=state_preload,
+            ingress_private=ingress_private,
+            invocation_retry_policy=invocation_retry_policy,
+        )
