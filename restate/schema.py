@@ -55,6 +55,9 @@ class HandlerSchema(msgspec.Struct, frozen=True, omit_defaults=True):
     workflow_completion_retention_ms: int | None = None
     enable_lazy_state: bool | None = None
     retry_policy: RetryPolicy = RetryPolicy()
+    # The handler's own visibility from the manifest (`ingressPrivate`); None: `public` follows the
+    # service's, also when `PATCH /services/{name}` changes it.
+    ingress_private: bool | None = None
 
 
 class ServiceSchema(msgspec.Struct, frozen=True, omit_defaults=True):

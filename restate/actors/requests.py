@@ -125,7 +125,9 @@ class Requests:
     async def output(self, invocation_id: bytes, wait: bool) -> OutputAnswer:
         """The outcome of an invocation: InvocationDone, NotReady (only without `wait`) or NotFound."""
         answer = await self._request(
-            _key_of(invocation_id), lambda rid: OutputRequest(rid, invocation_id, wait), (InvocationDone, NotReady, NotFound)
+            _key_of(invocation_id),
+            lambda rid: OutputRequest(rid, invocation_id, wait),
+            (InvocationDone, NotReady, NotFound),
         )
         assert isinstance(answer, InvocationDone | NotReady | NotFound)
         return answer
@@ -156,7 +158,9 @@ class Requests:
         assert isinstance(answer, Done)
         return answer
 
-    async def _request(self, partition_key: int, build: Callable[[int], wire.Message], final: tuple[type, ...]) -> Answer:
+    async def _request(
+        self, partition_key: int, build: Callable[[int], wire.Message], final: tuple[type, ...]
+    ) -> Answer:
         request_id = self._next_request_id
         self._next_request_id = request_id + 1
         peer = self.peer_for(partition_key)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-import msgspec
-
-from restate.admin import discovery, registry, views
+from restate.admin import discovery, invocations, registry, services, views
 from restate.admin.errors import AdminError, PlainError, discovery_failed, not_found
+from restate.admin.http import Handler, Request, Response, error_response, json_response, require_json
+from restate.admin.invocations import Partitions, Unconnected
 from restate.admin.manifest import Discovered
 from restate.config import Config
 from restate.ids import IdError, check_deployment_id, new_deployment_id
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 SERVER_VERSION = "1.7.12"
 MIN_API_VERSION, MAX_API_VERSION = 2, 4
 MAX_BODY = 2 * 1024 * 1024
+REQUEST_TIMEOUT_S = 30.0
 FEATURES = (
     "protocol_v7", "invoker_yield", "vqueues", "scoped_virtual_objects", "vqueues_migration_skip_completed",
     "vqueues_async_refill", "preflight_invocation_termination_retention", "scoped_promise_table_migration",
@@ -54,37 +55,7 @@ class AdminHooks:
     publish: SchemaHook = _noop
     now_ms: Callable[[], int] = _now_ms
     new_id: Callable[[], str] = new_deployment_id
-
-
-@dataclass
-class Request:
-    method: str
-    params: dict[str, str]
-    query: list[tuple[str, str]]
-    headers: dict[str, str]
-    body: bytes
-    api_version: int | None
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str | None = None
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-def json_response(status: int, data: object, headers: list[tuple[str, str]] | None = None) -> Response:
-    return Response(status, msgspec.json.encode(data), "application/json", headers or [])
-
-
-def _error_response(exc: AdminError | PlainError) -> Response:
-    if isinstance(exc, AdminError):
-        return Response(exc.status, exc.body(), "application/json")
-    return Response(exc.status, exc.text.encode(), "text/plain; charset=utf-8")
-
-
-Handler = Callable[["AdminApp", Request], Awaitable[Response]]
+    partitions: Partitions = field(default_factory=Unconnected)
 
 
 def _split(path: str) -> list[str]:
@@ -105,17 +76,6 @@ def _route_match(pattern: list[str], segments: list[str]) -> dict[str, str] | No
     return params
 
 
-def _is_json(content_type: str | None) -> bool:
-    mime = (content_type or "").split(";")[0].strip().lower()
-    main, _, sub = mime.partition("/")
-    return main == "application" and (sub == "json" or sub.endswith("+json"))
-
-
-def _require_json(req: Request) -> None:
-    if not _is_json(req.headers.get("content-type")):
-        raise PlainError(415, "Expected request with `Content-Type: application/json`")
-
-
 def _bool_query(req: Request, name: str) -> bool | None:
     value: bool | None = None
     for key, raw in req.query:
@@ -130,11 +90,33 @@ def _bool_query(req: Request, name: str) -> bool | None:
 class AdminApp:
     """ASGI app over one in-memory Schema; every committed change goes through `hooks.persist/publish`."""
 
-    def __init__(self, schema: Schema, config: Config, hooks: AdminHooks | None = None) -> None:
+    def __init__(
+        self,
+        schema: Schema,
+        config: Config,
+        hooks: AdminHooks | None = None,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> None:
         self.schema = schema
         self.config = config
         self.hooks = hooks or AdminHooks()
-        self._lock = asyncio.Lock()
+        self.request_timeout_s = request_timeout_s  # how long to wait for a partition's answer
+        self.lock = asyncio.Lock()  # held by schema changes, from reading the schema to publishing the new one
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, request: Coroutine[Any, Any, object], what: str) -> None:
+        """Runs a fire-and-forget partition request (bounded by the request timeout), logging failures."""
+
+        async def run() -> None:
+            try:
+                async with asyncio.timeout(self.request_timeout_s):
+                    await request
+            except Exception as exc:
+                log.warning("%s failed: %r", what, exc)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # --- ASGI -------------------------------------------------------------------------------------
 
@@ -192,7 +174,7 @@ class AdminApp:
             query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
             return await handler(self, Request(method, params, query, headers, body, api_version))
         except (AdminError, PlainError) as exc:
-            return _error_response(exc)
+            return error_response(exc)
 
     @staticmethod
     def _route(segments: list[str], method: str) -> tuple[Handler, dict[str, str]] | Response:
@@ -211,7 +193,7 @@ class AdminApp:
             return handler, params
         return Response(404)
 
-    async def _commit(self, schema: Schema) -> None:
+    async def commit(self, schema: Schema) -> None:
         """Store, then make visible, then publish (waiting for acknowledgements) a new schema."""
         await self.hooks.persist(schema)
         self.schema = schema
@@ -242,7 +224,7 @@ class AdminApp:
         return json_response(200, {"deployments": entries})
 
     async def register_deployment(self, req: Request) -> Response:
-        _require_json(req)
+        require_json(req)
         parsed = registry.parse_register_body(req.body)
         if isinstance(parsed, registry.LambdaRequest):
             raise discovery_failed(
@@ -260,13 +242,13 @@ class AdminApp:
 
     async def _add(self, parsed: registry.RegisterRequest, overwrite: bool, breaking: bool) -> registry.Registration:
         discovered = await self.hooks.discover(str(parsed.uri), dict(parsed.additional_headers), parsed.use_http_11)
-        async with self._lock:
+        async with self.lock:
             result = registry.add_deployment(
                 self.schema, parsed, discovered, overwrite=overwrite, allow_breaking=breaking,
                 now_ms=self.hooks.now_ms(), new_id=self.hooks.new_id(),
             )  # fmt: skip
             if result.changed and not parsed.dry_run:
-                await self._commit(result.schema)
+                await self.commit(result.schema)
         return result
 
     def _deployment_id(self, req: Request) -> str:
@@ -287,8 +269,8 @@ class AdminApp:
         dep_id = self._deployment_id(req)
         if _bool_query(req, "force") is not True:
             return Response(501)  # graceful removal is not implemented by Restate either
-        async with self._lock:
-            await self._commit(registry.delete_deployment(self.schema, dep_id))
+        async with self.lock:
+            await self.commit(registry.delete_deployment(self.schema, dep_id))
         return Response(202)
 
     async def put_deployment(self, req: Request) -> Response:
@@ -302,8 +284,8 @@ class AdminApp:
         return svc
 
     async def list_services(self, req: Request) -> Response:
-        services = [views.service_view(self.schema, s, self.config) for s in self.schema.services.values()]
-        return json_response(200, {"services": services})
+        found = [views.service_view(self.schema, s, self.config) for s in self.schema.services.values()]
+        return json_response(200, {"services": found})
 
     async def get_service(self, req: Request) -> Response:
         svc = self._service(req.params["service"])
@@ -352,7 +334,16 @@ ROUTES: list[tuple[list[str], dict[str, Handler]]] = [
     (["deployments", "{deployment}"], {
         "GET": AdminApp.get_deployment, "DELETE": AdminApp.delete_deployment, "PUT": AdminApp.put_deployment}),
     (["services"], {"GET": AdminApp.list_services}),
-    (["services", "{service}"], {"GET": AdminApp.get_service}),
+    (["services", "{service}"], {"GET": AdminApp.get_service, "PATCH": services.patch_service}),
+    (["services", "{service}", "state"], {"POST": services.replace_state}),
     (["services", "{service}", "handlers"], {"GET": AdminApp.list_handlers}),
     (["services", "{service}", "handlers", "{handler}"], {"GET": AdminApp.get_handler}),
+    (["invocations", "{invocation}"], {"DELETE": invocations.delete}),
+    (["invocations", "{invocation}", "cancel"], {"PATCH": invocations.cancel}),
+    (["invocations", "{invocation}", "kill"], {"PATCH": invocations.kill}),
+    (["invocations", "{invocation}", "pause"], {"PATCH": invocations.pause}),
+    (["invocations", "{invocation}", "resume"], {"PATCH": invocations.resume}),
+    (["invocations", "{invocation}", "purge"], {"PATCH": invocations.purge}),
+    (["invocations", "{invocation}", "purge-journal"], {"PATCH": invocations.purge_journal}),
+    (["invocations", "{invocation}", "restart-as-new"], {"PATCH": invocations.restart_as_new}),
 ]  # fmt: skip

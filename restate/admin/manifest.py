@@ -249,6 +249,7 @@ def _handler(service: str, service_ty: ServiceType, service_public: bool, h: _Ha
         workflow_completion_retention_ms=h.workflow_completion_retention,
         enable_lazy_state=h.enable_lazy_state,
         retry_policy=_retry_policy(h),
+        ingress_private=h.ingress_private,
     )
 
 

@@ -14,6 +14,7 @@ import uvicorn
 import uvloop
 
 from restate import wire
+from restate.actors.requests import Requests
 from restate.actors.transport import Node, partition_name
 from restate.admin.app import AdminApp, AdminHooks
 from restate.config import Config
@@ -51,10 +52,16 @@ class SchemaPublisher:
     def missing(self, version: int) -> list[str]:
         return [p for p in self.peers if self.acked.get(p, -1) < version]
 
-    async def serve(self, current: Callable[[], Schema]) -> None:
-        """The receive loop: GetSchema -> SchemaUpdate to the asker; SchemaAck -> record and wake waiters."""
+    async def serve(
+        self, current: Callable[[], Schema], on_answer: Callable[[wire.Message], bool] | None = None
+    ) -> None:
+        """The receive loop: GetSchema -> SchemaUpdate to the asker; SchemaAck -> record and wake waiters.
+
+        Anything else is offered to `on_answer` (the partitions' answers to admin's requests)."""
         while True:
             sender, message = await self.node.recv()
+            if on_answer is not None and on_answer(message):
+                continue
             if isinstance(message, wire.GetSchema):
                 self.node.send(sender, wire.SchemaUpdate(current()))
             elif isinstance(message, wire.SchemaAck):
@@ -81,19 +88,29 @@ def run_admin(config: Config) -> None:
 async def _main(config: Config) -> None:
     store = MetaStore(Path(config.base_dir) / "meta")
     node: Node | None = None
-    serve_task: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[None]] = []
+    requests: Requests | None = None
     try:
         node = Node(config.base_dir, NODE_NAME)
         node.bind()
-        publisher = SchemaPublisher(node, peers_of(config, store.num_partitions()))
-        hooks = AdminHooks(persist=lambda s: asyncio.to_thread(store.store_schema, s), publish=publisher.publish)
+        num_partitions = store.num_partitions() or config.default_num_partitions
+        publisher = SchemaPublisher(node, peers_of(config, num_partitions))
+        requests = Requests(node, num_partitions)
+        hooks = AdminHooks(
+            persist=lambda s: asyncio.to_thread(store.store_schema, s), publish=publisher.publish, partitions=requests
+        )
         app = AdminApp(store.load_schema(), config, hooks)
-        serve_task = asyncio.create_task(publisher.serve(lambda: app.schema))
+        tasks = [
+            asyncio.create_task(publisher.serve(lambda: app.schema, requests.on_message)),
+            asyncio.create_task(requests.run_resends()),
+        ]
         await _serve_http(app, config)
     finally:
-        if serve_task is not None:
-            serve_task.cancel()
-            await asyncio.gather(serve_task, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if requests is not None:
+            requests.fail_pending("admin is shutting down")
         if node is not None:
             node.close()
         store.close()

@@ -4,34 +4,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import msgspec
 
 from restate.ids import InvocationId
-from restate.ingress import errors, routing
+from restate.ingress import errors, invocations, routing
 from restate.ingress.errors import APPLICATION_JSON, Headers, IngressError
-from restate.ingress.routing import (
-    AwakeableRoute,
-    HealthRoute,
-    InvocationRoute,
-    ServiceRoute,
-    TargetBodyRoute,
-)
+from restate.ingress.responses import Response, error_response, outcome_response, rfc3339_nanos
+from restate.ingress.routing import AwakeableRoute, HealthRoute, InvocationRoute, ServiceRoute
 from restate.schema import OutputRules, Schema, is_exclusive
-from restate.wire import Accepted, InvocationDone, InvocationRequest, Target
+from restate.wire import Accepted, InvocationDone, InvocationRequest, NotFound, NotReady, Outcome, Target
+
+__all__ = ["DEFAULT_REQUEST_SIZE_LIMIT", "Dispatcher", "IngressApp", "rfc3339_nanos"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-Response = tuple[int, Headers, bytes]
 
 DEFAULT_REQUEST_SIZE_LIMIT = 32 * 1024 * 1024
 _json = msgspec.json.Encoder()
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Dispatcher(Protocol):
@@ -50,28 +44,17 @@ class Dispatcher(Protocol):
         """Creates the invocation and returns once it is durable."""
         ...
 
+    async def output(self, invocation_id: bytes, wait: bool) -> InvocationDone | NotReady | NotFound:
+        """Attach (`wait`: answers once completed) or get the output now (NotReady while running)."""
+        ...
+
+    async def resolve_awakeable(self, invocation_id: bytes, signal_idx: int, outcome: Outcome) -> None:
+        """Completes an awakeable; returns once the completion is durable."""
+        ...
+
 
 class _Disconnected(Exception):
     """The client went away while we were reading its body: nobody to answer."""
-
-
-def rfc3339_nanos(ms: int) -> str:
-    """`2026-11-21T15:05:19.195000000Z`: the `executionTime` format of the real ingress."""
-    seconds, millis = divmod(ms, 1000)
-    return f"{_EPOCH + timedelta(seconds=seconds):%Y-%m-%dT%H:%M:%S}.{millis:03d}000000Z"
-
-
-def _error(err: IngressError, origin: bytes | None, invocation_id: str | None = None) -> Response:
-    body = err.body()
-    return err.status, errors.error_headers(err, origin, invocation_id, len(body)), body
-
-
-def _routing_error(exc: Exception) -> IngressError:
-    return IngressError(
-        503,
-        f"internal routing error: {exc}. If the request has an 'idempotency-key', it can be safely "
-        "retried, otherwise submitting it again may result in executing the invocation twice.",
-    )
 
 
 def _first_values(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
@@ -109,7 +92,7 @@ class IngressApp:
         try:
             response = await self._handle(scope, receive, headers)
         except IngressError as err:
-            response = _error(err, origin)
+            response = error_response(err, origin)
         except _Disconnected:
             return
         await _respond(send, response)
@@ -120,11 +103,21 @@ class IngressApp:
         path = routing.normalize_path(path)
         route = routing.parse_route(path, self._dispatcher.schema)
         method: str = scope["method"]
+        origin = headers.get(b"origin")
         if isinstance(route, ServiceRoute):
             return await self._service(route, path, scope, receive, headers)
         if isinstance(route, HealthRoute):
-            return self._health(method, headers.get(b"origin"))
-        return await self._not_implemented(route, method, receive, headers)
+            return self._health(method, origin)
+        if isinstance(route, InvocationRoute):
+            if method != "GET":
+                raise errors.method_not_allowed()
+            return await invocations.attach_or_output(self._dispatcher, route.query, route.attach, origin)
+        if method != "POST":
+            raise errors.method_not_allowed()
+        body = await self._read_body(receive, headers)
+        if isinstance(route, AwakeableRoute):
+            return await invocations.complete_awakeable(self._dispatcher, route, body, origin)
+        return await invocations.by_target_body(self._dispatcher, route.verb, body, origin)
 
     # --- call and send ----------------------------------------------------------------------------------
 
@@ -163,29 +156,18 @@ class IngressApp:
         return await self._call(request, handler.output, origin)
 
     async def _call(self, request: InvocationRequest, output: OutputRules, origin: bytes | None) -> Response:
+        """Waits for the outcome; a repeated idempotent call replays the stored one (`idempotency-expires`)."""
         try:
             done = await self._dispatcher.call(request)
         except Exception as exc:
-            raise _routing_error(exc) from exc
-        invocation_id = str(InvocationId.from_bytes(done.invocation_id))
-        failure = done.outcome.failure
-        if failure is not None:
-            err = errors.invocation_failure(failure.code, failure.message, failure.metadata)
-            return _error(err, origin, invocation_id)
-        value = done.outcome.value or b""
-        headers: Headers = [(b"x-restate-id", invocation_id.encode())]
-        content_type = routing.output_content_type(output, not value)
-        if content_type is not None:
-            headers.append((b"content-type", content_type.encode("latin-1")))
-        headers.extend(errors.cors_headers(origin))
-        headers.append((b"content-length", str(len(value)).encode()))
-        return 200, headers, value
+            raise errors.invocation_dispatch_error(exc) from exc
+        return outcome_response(done, output, origin)
 
     async def _send(self, request: InvocationRequest, origin: bytes | None) -> Response:
         try:
             accepted = await self._dispatcher.send(request)
         except Exception as exc:
-            raise _routing_error(exc) from exc
+            raise errors.invocation_dispatch_error(exc) from exc
         invocation_id = str(InvocationId.from_bytes(accepted.invocation_id))
         doc: dict[str, str] = {"invocationId": invocation_id}
         execute_at = accepted.execute_at_ms
@@ -235,29 +217,6 @@ class IngressApp:
         headers: Headers = [APPLICATION_JSON, *errors.cors_headers(origin)]
         headers.append((b"content-length", str(len(body)).encode()))
         return 200, headers, body
-
-    async def _not_implemented(
-        self,
-        route: InvocationRoute | TargetBodyRoute | AwakeableRoute,
-        method: str,
-        receive: Receive,
-        headers: dict[bytes, bytes],
-    ) -> Response:
-        # Attach/output, awakeables and the target-by-body routes are parsed and checked here (path,
-        # method, ids) exactly like the real server does; serving them is a later issue's work.
-        if isinstance(route, AwakeableRoute):
-            if method != "POST":
-                raise errors.method_not_allowed()
-            await self._read_body(receive, headers)
-            routing.check_awakeable_id(route.awakeable_id)
-            raise errors.not_implemented("completing awakeables")
-        if isinstance(route, InvocationRoute):
-            if method != "GET":
-                raise errors.method_not_allowed()
-            raise errors.not_implemented("attach" if route.attach else "output")
-        if method != "POST":
-            raise errors.method_not_allowed()
-        raise errors.not_implemented(f"/restate/{route.verb}")
 
 
 async def _respond(send: Send, response: Response) -> None:

@@ -93,6 +93,8 @@ SCHEMA_NOT_READY = (
     "internal routing error: the service registry is not available yet. You may safely retry the request."
 )
 BODY_TOO_LARGE = "cannot read body: LengthLimitError"
+INVOCATION_NOT_FOUND = "invocation not found"
+NOT_READY = "the invocation exists but has not completed yet"
 
 
 def not_found() -> IngressError:
@@ -123,9 +125,38 @@ def bad_header(name: str) -> IngressError:
     return IngressError(400, f"bad header {name}: ToStrError {{ _priv: () }}")
 
 
-def not_implemented(what: str) -> IngressError:
-    """Routes parsed but not served yet (attach/output/awakeables/lookup come with a later issue)."""
-    return IngressError(501, f"{what} is not implemented yet")
+def invocation_not_found() -> IngressError:
+    return IngressError(404, INVOCATION_NOT_FOUND)
+
+
+def not_ready() -> IngressError:
+    return IngressError(470, NOT_READY)
+
+
+def body_error(detail: str) -> IngressError:
+    """An unreadable body (`HandlerError::Body`): 500, as the real server answers a malformed target body."""
+    return IngressError(500, f"cannot read body: {detail}")
+
+
+def invocation_dispatch_error(exc: Exception) -> IngressError:
+    """Creating an invocation failed on the way to the partition."""
+    return IngressError(
+        503,
+        f"internal routing error: {exc}. If the request has an 'idempotency-key', it can be safely "
+        "retried, otherwise submitting it again may result in executing the invocation twice.",
+    )
+
+
+def read_dispatch_error(exc: Exception) -> IngressError:
+    """A read (attach, output) failed on the way to the partition."""
+    return IngressError(503, f"internal routing error: {exc}. You may safely retry the request.")
+
+
+def write_dispatch_error(exc: Exception) -> IngressError:
+    """A write that is not an invocation (awakeable completion) failed on the way to the partition."""
+    return IngressError(
+        503, f"internal routing error: {exc}. Submitting the request again may result in executing the operation twice."
+    )
 
 
 # --- response headers ----------------------------------------------------------------------------------
@@ -138,11 +169,15 @@ def cors_headers(origin: bytes | None) -> Headers:
     return [VARY, ALLOW_CREDENTIALS, (b"access-control-allow-origin", origin)]
 
 
-def error_headers(err: IngressError, origin: bytes | None, invocation_id: str | None, length: int) -> Headers:
+def error_headers(
+    err: IngressError, origin: bytes | None, invocation_id: str | None, length: int, expires: str | None = None
+) -> Headers:
     """Headers of an error response, in the order the real server writes them."""
     headers: Headers = []
     if invocation_id is not None:
         headers.append((b"x-restate-id", invocation_id.encode()))
+    if expires is not None:
+        headers.append((b"idempotency-expires", expires.encode()))
     headers.append((b"x-restate-error-source", err.source.encode()))
     headers.append(APPLICATION_JSON)
     headers.extend(cors_headers(origin))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from restate.durations import DurationError, parse_duration_ns
-from restate.ids import IdError, InvocationId, parse_awakeable_id, partition_key_for
+from restate.ids import IdError, InvocationId, idempotent_id, partition_key_for, workflow_run_id
 from restate.ingress import errors
 from restate.ingress.errors import IngressError
 from restate.schema import HandlerSchema, InputRules, OutputRules, Schema, ServiceSchema
@@ -174,13 +174,6 @@ def parse_invocation_id(text: str) -> InvocationId:
         raise errors.bad_request(f"bad invocation id '{text}': {exc}") from None
 
 
-def check_awakeable_id(text: str) -> None:
-    try:
-        parse_awakeable_id(text)
-    except IdError as exc:
-        raise errors.bad_request(f"bad awakeable id '{text}': {exc}") from None
-
-
 def _invocation_route(segments: Iterator[str], schema: Schema | None) -> InvocationRoute:
     first = _next(segments, errors.BAD_INVOCATION_PATH)
     second = _next(segments, errors.BAD_INVOCATION_PATH)
@@ -277,10 +270,9 @@ def invocation_id_for(
     key lands on the same invocation; idempotent ids derive from (target, idempotency key).
     """
     if workflow_run and key is not None:
-        return InvocationId.deterministic(partition_key_for(key), "wf", service, key)
+        return workflow_run_id(service, key)
     if idempotency_key is not None:
-        pk = partition_key_for(key if key is not None else idempotency_key)
-        return InvocationId.deterministic(pk, service, key or "", handler, idempotency_key)
+        return idempotent_id(service, key, handler, idempotency_key)
     return InvocationId.new(None if key is None else partition_key_for(key))
 
 

@@ -61,8 +61,10 @@ def on_invoke(ctx: ApplyContext, request: InvocationRequest, sink: IngressSink |
     )
     if request.caller is not None:
         status.callers = [request.caller]
-    if sink is not None and not send:
-        status.ingress_sinks = [sink]
+    if sink is not None:
+        status.origin = sink
+        if not send:
+            status.ingress_sinks = [sink]
     ctx.tables.append_entry(inv_id, status, input_frame(request), ctx.now_ms)
     if request.execute_at_ms is not None and request.execute_at_ms > ctx.now_ms:
         _add_timer(ctx, request.execute_at_ms, inv_id, START_TIMER)
@@ -85,7 +87,7 @@ def _attach(
     """A request for an invocation that exists: a re-sent request, a repeated idempotency key or workflow run."""
     resent = sink is not None and _has_sink(status, sink)
     if sink is not None:
-        ctx.actions.append(ReplyAccepted(sink, inv_id, True, status.execute_at_ms))
+        ctx.actions.append(ReplyAccepted(sink, inv_id, not resent, status.execute_at_ms))
         if not send and not resent:
             if status.target.service_ty == "workflow" and status.target.exclusive:
                 already = Outcome(failure=Failure(409, "the workflow method was already invoked"))
@@ -93,10 +95,18 @@ def _attach(
             else:
                 attach_ingress(ctx, inv_id, status, IngressSink(sink.node, sink.request_id, True))
     if request.caller is not None:
-        attach_caller(ctx, inv_id, status, request.caller)
+        if is_workflow_run(status):
+            already = Outcome(failure=Failure(409, "the workflow method was already invoked"))
+            ctx.send(request.caller.invocation_id, InvocationResponse(request.caller, already))
+        else:
+            attach_caller(ctx, inv_id, status, request.caller)
 
 
 def _has_sink(status: InvocationStatus, sink: IngressSink) -> bool:
+    """Whether this request already reached the invocation (the ingress re-sends unanswered requests)."""
+    origin = status.origin
+    if origin is not None and origin.node == sink.node and origin.request_id == sink.request_id:
+        return True
     return any(s.node == sink.node and s.request_id == sink.request_id for s in status.ingress_sinks)
 
 

@@ -37,6 +37,7 @@ class InvocationStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     last_entry_at_ms: int = 0
     deployment_id: str | None = None
     protocol_version: int | None = None
+    origin: IngressSink | None = None  # the ingress request that created it (re-sends are recognised)
     ingress_sinks: list[IngressSink] = []
     callers: list[CallerSink] = []
     caller_id: bytes | None = None

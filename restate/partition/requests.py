@@ -116,8 +116,8 @@ def _resume(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, name: st
         return 409, f"The invocation '{name}' is completed, cannot be resumed."
     if status.status in ("inboxed", "scheduled"):
         return 425, f"The invocation '{name}' is not running yet, cannot be resumed."
-    if status.status == "paused":
-        lifecycle.start_attempt(ctx, inv_id, status)
+    if status.status in ("paused", "suspended"):
+        lifecycle.start_attempt(ctx, inv_id, status)  # a suspended one is replayed and re-checks its await
     return 200, None
 
 

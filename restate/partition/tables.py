@@ -15,7 +15,9 @@ _status_encoder = msgspec.msgpack.Encoder()
 _status_decoder = msgspec.msgpack.Decoder(InvocationStatus)
 _promise_decoder = msgspec.msgpack.Decoder(PromiseRecord)
 _mutation_decoder = msgspec.msgpack.Decoder(StateMutation)
-_MUTATION_TAG = b"M"  # inbox values: a 24-byte invocation id, or this tag + a StateMutation
+# Inbox values are tagged: an invocation id, or a queued state replacement (ids are arbitrary bytes).
+_INVOCATION_TAG = b"I"
+_MUTATION_TAG = b"M"
 _outbox_decoder: msgspec.msgpack.Decoder[OutboxMessage] = msgspec.msgpack.Decoder(OutboxMessage)  # type: ignore[arg-type]
 
 
@@ -78,7 +80,7 @@ class Tables:
 
     def enqueue_inbox(self, service: str, key: str, invocation_id: bytes) -> int:
         seq = self.next_seq("inbox")
-        self.txn.put(keys.inbox_key(service, key, seq), invocation_id)
+        self.txn.put(keys.inbox_key(service, key, seq), _INVOCATION_TAG + invocation_id)
         return seq
 
     def enqueue_mutation(self, service: str, key: str, mutation: StateMutation) -> None:
@@ -91,9 +93,9 @@ class Tables:
         if item is None:
             return None
         self.txn.delete(item[0])
-        value = item[1]
-        if value.startswith(_MUTATION_TAG):
-            return _mutation_decoder.decode(value[len(_MUTATION_TAG) :])
+        tag, value = item[1][:1], item[1][1:]
+        if tag == _MUTATION_TAG:
+            return _mutation_decoder.decode(value)
         return value
 
     # --- workflow promises

@@ -11,6 +11,7 @@ Handlers report what they did by appending lines to SIDE_EFFECT_FILE, one event 
   attempt <label> <unix time>       one failing attempt of a Broken/Retried handler (NOT durable)
   append <key> <item>               Locker appended <item> to the list of <key> (durable)
   stamp <tag> <unix time>           Stamp.record ran (durable)
+  attaching <invocation id>         Waiter.attach is about to attach to that invocation (durable)
   wf-run <key>                      Signup.run started its body (durable)
 
 Environment:
@@ -26,9 +27,10 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import restate
-from restate import InvocationRetryPolicy, TerminalError
 from restate.exceptions import SuspendedException
+
+import restate
+from restate import InvocationRetryPolicy
 
 
 def _mark(line: str) -> str:
@@ -99,6 +101,7 @@ async def peek(ctx: restate.ObjectSharedContext) -> list[str]:
 @locker.handler(kind="shared")
 async def shared_write(ctx: restate.ObjectSharedContext, value: str) -> str:
     """Tries to write state from a shared handler (the SDK's shared context types have no `set`)."""
+    _mark(f"enter {ctx.key()}/shared_write")
     ctx.set("log", [value])  # type: ignore[attr-defined]
     return "written"
 
@@ -214,6 +217,7 @@ async def cancel(ctx: restate.Context, invocation_id: str) -> str:
 
 @waiter.handler()
 async def attach(ctx: restate.Context, invocation_id: str) -> str:
+    await ctx.run_typed("mark", _mark, restate.RunOptions(), f"attaching {invocation_id}")
     return await ctx.attach_invocation(invocation_id, type_hint=str)
 
 
@@ -342,7 +346,7 @@ async def ping(ctx: restate.Context) -> str:
 
 # --- Versioned (service): deployment pinning --------------------------------------------------
 
-versioned = restate.Service("Versioned")
+versioned = restate.Service("Versioned", inactivity_timeout=timedelta(seconds=1))
 
 
 @versioned.handler(name="run")

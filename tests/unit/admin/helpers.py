@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from restate.admin.errors import AdminError
 from restate.admin.manifest import Discovered, HttpVersion, parse_manifest
 from restate.config import Config
 from restate.schema import Schema
+from restate.wire import CommandResult, Done, InvocationOp
 
 DATA = Path(__file__).parent / "data"
 V4 = "application/vnd.restate.endpointmanifest.v4+json"
@@ -64,6 +66,36 @@ def canonical(value: Any) -> bytes:
 
 
 @dataclass
+class FakePartitions:
+    """Answers admin's partition requests with canned results; records them. `hang` never answers."""
+
+    status: int = 200
+    message: str | None = None
+    fail_with: Exception | None = None
+    hang: bool = False
+    managed: list[tuple[bytes, InvocationOp]] = field(default_factory=list)
+    states: list[tuple[str, str, list[tuple[bytes, bytes]], str | None]] = field(default_factory=list)
+
+    async def _answer(self) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        if self.hang:
+            await asyncio.Event().wait()
+
+    async def manage(self, invocation_id: bytes, op: InvocationOp) -> CommandResult:
+        self.managed.append((invocation_id, op))
+        await self._answer()
+        return CommandResult(1, self.status, self.message)
+
+    async def replace_state(
+        self, service: str, key: str, new_state: list[tuple[bytes, bytes]], version: str | None = None
+    ) -> Done:
+        self.states.append((service, key, new_state, version))
+        await self._answer()
+        return Done(1)
+
+
+@dataclass
 class FakeBackend:
     """Discovery answers by URI (a Discovered, or an AdminError to raise); records persist/publish calls."""
 
@@ -73,6 +105,7 @@ class FakeBackend:
     published: list[Schema] = field(default_factory=list)
     ids: list[str] = field(default_factory=lambda: [DP_A, DP_B, DP_C])
     clock: list[int] = field(default_factory=lambda: [T0])
+    partitions: FakePartitions = field(default_factory=FakePartitions)
 
     async def discover(self, uri: str, headers: dict[str, str], use_http_11: bool) -> Discovered:
         self.discover_calls.append((uri, headers, use_http_11))
@@ -95,9 +128,9 @@ class FakeBackend:
     def now(self) -> int:
         return self.clock[0]
 
-    def app(self, schema: Schema | None = None) -> AdminApp:
-        hooks = AdminHooks(self.discover, self.persist, self.publish, self.now, self.next_id)
-        return AdminApp(schema or Schema(), CONFIG, hooks)
+    def app(self, schema: Schema | None = None, request_timeout_s: float = 30.0) -> AdminApp:
+        hooks = AdminHooks(self.discover, self.persist, self.publish, self.now, self.next_id, self.partitions)
+        return AdminApp(schema or Schema(), CONFIG, hooks, request_timeout_s)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 from restate.ingress.app import IngressApp
 from restate.schema import HandlerSchema, InputRules, OutputRules, Schema, ServiceSchema
-from restate.wire import Accepted, InvocationDone, InvocationRequest, Outcome
+from restate.wire import Accepted, InvocationDone, InvocationRequest, NotFound, NotReady, Outcome
 
 JSON_IN = InputRules(content_type="application/json", json_schema={"type": "string"})
 NO_INPUT = InputRules(content_type=None, accepts_none=True)
@@ -63,13 +63,34 @@ class FakeDispatcher:
     previously_accepted: bool = False
     execute_at_ms: int | None = None
     fail_with: Exception | None = None
+    expires_at_ms: int | None = None
+    replayed: bool = False
+    # What `output` answers: "done" (InvocationDone with `outcome`), "not_ready" or "not_found".
+    output_answer: str = "done"
     requests: list[InvocationRequest] = field(default_factory=list)
+    outputs: list[tuple[bytes, bool]] = field(default_factory=list)
+    awakeables: list[tuple[bytes, int, Outcome]] = field(default_factory=list)
 
     async def call(self, request: InvocationRequest) -> InvocationDone:
         self.requests.append(request)
         if self.fail_with is not None:
             raise self.fail_with
-        return InvocationDone(7, request.invocation_id, self.outcome)
+        return InvocationDone(7, request.invocation_id, self.outcome, self.expires_at_ms, self.replayed)
+
+    async def output(self, invocation_id: bytes, wait: bool) -> InvocationDone | NotReady | NotFound:
+        self.outputs.append((invocation_id, wait))
+        if self.fail_with is not None:
+            raise self.fail_with
+        if self.output_answer == "not_found":
+            return NotFound(7)
+        if self.output_answer == "not_ready":
+            return NotReady(7, invocation_id)
+        return InvocationDone(7, invocation_id, self.outcome, self.expires_at_ms, self.replayed)
+
+    async def resolve_awakeable(self, invocation_id: bytes, signal_idx: int, outcome: Outcome) -> None:
+        self.awakeables.append((invocation_id, signal_idx, outcome))
+        if self.fail_with is not None:
+            raise self.fail_with
 
     async def send(self, request: InvocationRequest) -> Accepted:
         self.requests.append(request)

@@ -418,23 +418,6 @@ def test_nothing_reaches_the_partition_on_errors() -> None:
     assert fake.requests == []
 
 
-@pytest.mark.parametrize(
-    ("method", "target"),
-    [
-        ("GET", f"/restate/invocation/{VALID_INV}/attach"),
-        ("GET", f"/restate/attach/{VALID_INV}"),
-        ("GET", "/restate/workflow/Signup/u1/output"),
-        ("GET", "/restate/invocation/Greeter/greet/idem-1/output"),
-        ("POST", f"/restate/awakeables/{VALID_SIGN}/resolve"),
-        ("POST", "/restate/lookup"),
-    ],
-)
-def test_routes_of_a_later_milestone_answer_501(method: str, target: str) -> None:
-    reply = run(method, target)
-    assert reply.status == 501
-    assert json.loads(reply.body)["source"] == "ingress"
-
-
 # --- body limit ------------------------------------------------------------------------------------------------
 
 

@@ -19,12 +19,18 @@ from restate.ingress.client import PartitionClient
 from restate.schema import Schema
 from restate.wire import (
     Accepted,
+    Done,
+    Failure,
     GetSchema,
     InvocationDone,
     InvocationRequest,
     Invoke,
     Message,
+    NotFound,
+    NotReady,
     Outcome,
+    OutputRequest,
+    ResolveAwakeable,
     SchemaAck,
     SchemaUpdate,
     Target,
@@ -208,5 +214,93 @@ def test_cancelled_request_is_forgotten(tmp_path: Path) -> None:
             call.cancel()
             await asyncio.gather(call, return_exceptions=True)
             assert c.client.in_flight == 0
+
+    _run(tmp_path, scenario)
+
+
+def test_send_answered_by_its_outcome_counts_as_accepted(tmp_path: Path) -> None:
+    async def scenario(base: Path) -> None:
+        async with _cluster(base) as c:
+            p0 = c.partitions[0]
+            request = _request()
+            send = asyncio.create_task(c.client.send(request))
+            _, invoke = await _recv(p0)
+            assert isinstance(invoke, Invoke)
+            p0.send("ingress", InvocationDone(invoke.request_id, request.invocation_id, Outcome(value=b"1")))
+            accepted = await asyncio.wait_for(send, TIMEOUT_S)
+            assert accepted == Accepted(invoke.request_id, request.invocation_id)
+
+    _run(tmp_path, scenario)
+
+
+def test_output_answers(tmp_path: Path) -> None:
+    async def scenario(base: Path) -> None:
+        async with _cluster(base) as c:
+            p0 = c.partitions[0]
+            invocation_id = _request().invocation_id
+            answers: list[Message] = []
+            for wait, make in [
+                (False, lambda rid: NotReady(rid, invocation_id)),
+                (False, lambda rid: NotFound(rid)),
+                (True, lambda rid: InvocationDone(rid, invocation_id, Outcome(value=b"v"), 123, True)),
+            ]:
+                task = asyncio.create_task(c.client.output(invocation_id, wait))
+                sender, request = await _recv(p0)
+                assert sender == "ingress" and isinstance(request, OutputRequest)
+                assert (request.invocation_id, request.wait) == (invocation_id, wait)
+                p0.send("ingress", make(request.request_id))
+                answers.append(await asyncio.wait_for(task, TIMEOUT_S))
+            assert [type(a) for a in answers] == [NotReady, NotFound, InvocationDone]
+            done = answers[2]
+            assert isinstance(done, InvocationDone) and (done.expires_at_ms, done.replayed) == (123, True)
+            assert c.client.in_flight == 0
+
+    _run(tmp_path, scenario)
+
+
+def test_attach_is_resent_until_answered_with_backoff(tmp_path: Path) -> None:
+    async def scenario(base: Path) -> list[float]:
+        async with _cluster(base, resend_after_s=0.2, max_resend_s=0.4) as c:
+            p0 = c.partitions[0]
+            invocation_id = _request().invocation_id
+            task = asyncio.create_task(c.client.output(invocation_id, True))
+            _, first = await _recv(p0)
+            started = time.monotonic()
+            times = []
+            for _ in range(4):
+                _, again = await _recv(p0)
+                assert again == first  # unchanged: same request id
+                times.append(time.monotonic() - started)
+            assert isinstance(first, OutputRequest)
+            p0.send("ingress", InvocationDone(first.request_id, invocation_id, Outcome(value=b"ok")))
+            assert (await asyncio.wait_for(task, TIMEOUT_S)).request_id == first.request_id
+            await asyncio.sleep(0.6)
+            assert p0.recv_nowait() is None  # answered: no more re-sends
+            return times
+
+    times = _run(tmp_path, scenario)
+    gaps = [b - a for a, b in zip([0.0, *times], times, strict=False)]
+    assert 0.1 <= gaps[0] < 0.35  # resend_after_s
+    assert all(0.3 <= g < 0.6 for g in gaps[1:])  # doubled, capped at max_resend_s
+
+
+def test_resolve_awakeable_waits_for_done(tmp_path: Path) -> None:
+    async def scenario(base: Path) -> None:
+        async with _cluster(base, partitions=2) as c:
+            invocation_id = routing.invocation_id_for("Counter", "add", "key-7", None)
+            index = partition_for(invocation_id.partition_key, 2)
+            outcome = Outcome(failure=Failure(500, "nope"))
+            task = asyncio.create_task(c.client.resolve_awakeable(invocation_id.to_bytes(), 17, outcome))
+            _, request = await _recv(c.partitions[index])
+            assert isinstance(request, ResolveAwakeable)
+            assert (request.invocation_id, request.signal_idx, request.outcome) == (
+                invocation_id.to_bytes(),
+                17,
+                outcome,
+            )
+            await asyncio.sleep(0.05)
+            assert not task.done()
+            c.partitions[index].send("ingress", Done(request.request_id))
+            assert await asyncio.wait_for(task, TIMEOUT_S) is None
 
     _run(tmp_path, scenario)

@@ -7,18 +7,39 @@ from pathlib import Path
 from google.protobuf.message import Message
 
 from restate import ids
-from restate.partition.model import Action, Command, ForwardEntry, InvocationStatus, SdkMessageCmd, SuspendedCmd
+from restate.partition.model import (
+    Action,
+    Command,
+    EndCmd,
+    ForwardEntry,
+    InvocationStatus,
+    Reply,
+    RequestCmd,
+    SdkMessageCmd,
+    ShipOutbox,
+    StartAttempt,
+    SuspendedCmd,
+)
 from restate.partition.state_machine import StateMachine
 from restate.partition.tables import Tables
 from restate.protocol import MESSAGE_TYPES, FrameDecoder, decode_message, pb, suspension_future
 from restate.schema import Deployment, HandlerSchema, Schema, ServiceSchema
 from restate.storage import keys
 from restate.storage.partition_store import PartitionStore
-from restate.wire import CallerSink, IngressSink, InvocationRequest, Target
+from restate.wire import (
+    CallerSink,
+    CommandResult,
+    IngressSink,
+    InvocationOp,
+    InvocationRequest,
+    ManageInvocation,
+    Target,
+)
 
 NOW = 1_700_000_000_000
 DEPLOYMENT_ID = "dp_12PgsFJ82wRXepxIaMzIdLr"
 NUM_PARTITIONS = 4
+ADMIN = "admin-0"
 
 GREETER = Target("Greeter", "greet", None, "service", False)
 
@@ -31,6 +52,16 @@ def counter_get(key: str) -> Target:
     return Target("Counter", "get", key, "virtual_object", False)
 
 
+def signup_run(key: str) -> Target:
+    """The `run` handler of the Signup workflow (exclusive: at most once per key)."""
+    return Target("Signup", "run", key, "workflow", True)
+
+
+def signup_approve(key: str) -> Target:
+    """A shared handler of the Signup workflow."""
+    return Target("Signup", "approve", key, "workflow", False)
+
+
 def make_schema(min_version: int = 5, max_version: int = 7) -> Schema:
     deployment = Deployment(
         id=DEPLOYMENT_ID,
@@ -40,7 +71,7 @@ def make_schema(min_version: int = 5, max_version: int = 7) -> Schema:
         created_at_ms=NOW,
         min_protocol_version=min_version,
         max_protocol_version=max_version,
-        services={"Greeter": 1, "Counter": 1},
+        services={"Greeter": 1, "Counter": 1, "Signup": 1},
     )
     greeter = ServiceSchema(
         name="Greeter",
@@ -54,7 +85,20 @@ def make_schema(min_version: int = 5, max_version: int = 7) -> Schema:
         handlers={"add": HandlerSchema(name="add", ty="Exclusive"), "get": HandlerSchema(name="get", ty="Shared")},
         deployment_id=DEPLOYMENT_ID,
     )
-    return Schema(version=1, deployments={DEPLOYMENT_ID: deployment}, services={"Greeter": greeter, "Counter": counter})
+    signup = ServiceSchema(
+        name="Signup",
+        ty="Workflow",
+        handlers={
+            "run": HandlerSchema(name="run", ty="Workflow"),
+            "approve": HandlerSchema(name="approve", ty="Shared"),
+        },
+        deployment_id=DEPLOYMENT_ID,
+    )
+    return Schema(
+        version=1,
+        deployments={DEPLOYMENT_ID: deployment},
+        services={"Greeter": greeter, "Counter": counter, "Signup": signup},
+    )
 
 
 _counter = 0
@@ -92,6 +136,11 @@ def request(
         execute_at_ms=execute_at_ms,
         caller=caller,
     )
+
+
+def run_request(key: str, input: bytes = b"", **kw: object) -> InvocationRequest:
+    """A request for Signup/run with the deterministic workflow run id, as the ingress builds it."""
+    return request(signup_run(key), input, invocation_id=ids.workflow_run_id("Signup", key).to_bytes(), **kw)  # type: ignore[arg-type]
 
 
 def sink(request_id: int = 1, node: str = "ingress-0") -> IngressSink:
@@ -155,6 +204,14 @@ class Partition:
             SdkMessageCmd(invocation_id, self.attempt(invocation_id), msg_type, flags, msg.SerializeToString())
         )
 
+    def finish(self, invocation_id: bytes, value: bytes = b"") -> list[Action]:
+        """The running attempt writes Output(value) and ends; returns the actions of the End."""
+        self.sdk(invocation_id, pb.OutputCommandMessage(value=pb.Value(content=value)))
+        return self.apply(EndCmd(invocation_id, self.attempt(invocation_id)))
+
+    def manage(self, invocation_id: bytes, op: InvocationOp, request_id: int = 1, node: str = ADMIN) -> list[Action]:
+        return self.apply(RequestCmd(node, ManageInvocation(request_id, invocation_id, op)))
+
     def suspend(self, invocation_id: bytes, awaiting: pb.Future) -> list[Action]:
         return self.apply(SuspendedCmd(invocation_id, self.attempt(invocation_id), awaiting.SerializeToString()))
 
@@ -214,3 +271,24 @@ def the_forward(actions: list[Action]) -> ForwardEntry:
     found = [a for a in actions if isinstance(a, ForwardEntry)]
     assert len(found) == 1, actions
     return found[0]
+
+
+def of_type(actions: list[Action], cls: type) -> list:  # type: ignore[type-arg]
+    """The actions of one type, in order."""
+    return [a for a in actions if isinstance(a, cls)]
+
+
+def starts(actions: list[Action]) -> list[bytes]:
+    """The invocations a StartAttempt is asked for."""
+    return [a.invocation_id for a in actions if isinstance(a, StartAttempt)]
+
+
+def shipped(actions: list[Action]) -> list[ShipOutbox]:
+    return [a for a in actions if isinstance(a, ShipOutbox)]
+
+
+def command_result(actions: list[Action]) -> tuple[int, str | None]:
+    """(status, message) of the one CommandResult reply among the actions."""
+    found = [a.message for a in actions if isinstance(a, Reply) and isinstance(a.message, CommandResult)]
+    assert len(found) == 1, actions
+    return found[0].status, found[0].message

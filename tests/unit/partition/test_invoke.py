@@ -85,13 +85,13 @@ def test_send_replies_accepted_without_keeping_the_sink(partition: Partition) ->
     assert partition.status(req.invocation_id).ingress_sinks == []
 
 
-def test_resent_invoke_is_previously_accepted_and_sink_not_duplicated(partition: Partition) -> None:
+def test_resent_invoke_is_accepted_again_and_sink_not_duplicated(partition: Partition) -> None:
     req = request()
     inv = req.invocation_id
     partition.apply(InvokeCmd(req, sink(1)))
 
     again = partition.apply(InvokeCmd(req, sink(1)))
-    assert again == [ReplyAccepted(sink(1), inv, True, None)]
+    assert again == [ReplyAccepted(sink(1), inv, False, None)]  # a re-send is answered as the original was
     assert partition.status(inv).ingress_sinks == [sink(1)]
     assert len(partition.journal(inv)) == 1  # no second Input, no second attempt
 

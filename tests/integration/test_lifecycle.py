@@ -1,0 +1,591 @@
+"""Invocation lifecycle through the ingress, run against the real restate-server 1.7.12 and ours.
+
+Covers virtual objects (the key's lock, the inbox, shared handlers, eager and lazy state),
+workflows (run once per key, durable promises), awakeables, attach/output, idempotency keys and
+delayed sends. The services are official-SDK ones from tests/services/lifecycle.py, registered
+over h2c (BidiStream). Handlers report what they did as lines in a side-effect file; tests build
+deterministic interleavings with awakeables whose ids the handlers publish there ("gates").
+
+Expected statuses, headers and bodies are what the real server returns. Where that differs from
+docs HTTP-API.md, a comment says so. Test ids contain `real` / `ours` (`pytest -k real`).
+The helpers here (`LifecycleStack`, `start_stack`, the `assert_*` functions) are shared with
+test_lifecycle_admin.py and tests/crash/test_lifecycle_crash.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import OurRestateServer, RealRestateServer, RestateServer, ServiceProcess
+from tests.support.servers import Body
+
+PARTITIONS = 4
+DEADLINE_S = 20.0
+POLL_S = 0.05
+SERVER_KINDS = ["real", "ours"]
+NOT_READY = b'{"code":470,"message":"the invocation exists but has not completed yet","source":"ingress"}'
+NOT_FOUND_INGRESS = b'{"code":404,"message":"invocation not found","source":"ingress"}'
+# Real 1.7.12: attach (unlike output) to an unknown invocation answers from the invocation side.
+NOT_FOUND_ATTACH = b'{"code":404,"message":"not found","source":"invocation"}'
+INV_ID_RE = re.compile(r"inv_1[0-9a-zA-Z]{33}")
+AWAKEABLE_ID_RE = re.compile(r"sign_1[A-Za-z0-9_-]{38}")
+
+
+# --- the stack: one server + one official-SDK service process -----------------------------------
+
+
+def compact(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def wait_until(probe: Callable[[], Any], done: Callable[[Any], bool], what: str, deadline_s: float = DEADLINE_S) -> Any:
+    """Poll `probe` until `done(result)`; returns that result, raises AssertionError on timeout."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        result = probe()
+        if done(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached within {deadline_s}s (last: {result!r})")
+        time.sleep(POLL_S)
+
+
+@dataclass
+class LifecycleStack:
+    server: RestateServer
+    service: ServiceProcess
+    side_effects: Path
+    root: Path
+
+    # side-effect file -----------------------------------------------------------------------
+
+    def lines(self, prefix: str = "") -> list[str]:
+        return [ln for ln in self.side_effects.read_text().splitlines() if ln.startswith(prefix)]
+
+    def wait_lines(self, prefix: str, n: int = 1) -> list[str]:
+        found: list[str] = wait_until(lambda: self.lines(prefix), lambda ls: len(ls) >= n, f"{n} x {prefix!r}")
+        return found
+
+    def awakeable(self, label: str) -> str:
+        """The id of the awakeable published as `awakeable <label> <id>` (waits for it)."""
+        return self.wait_lines(f"awakeable {label} ")[0].split()[2]
+
+    # ingress --------------------------------------------------------------------------------
+
+    def call(self, path: str, body: Body = None, headers: dict[str, str] | None = None) -> httpx.Response:
+        return self.server.call(path, body, headers)
+
+    def send(self, path: str, body: Body = None, headers: dict[str, str] | None = None) -> str:
+        """A one-way send that must be accepted as new; returns the invocation id."""
+        resp = self.server.send(path, body, headers)
+        assert resp.status_code == 202, resp.text
+        assert resp.json()["status"] == "Accepted", resp.text
+        inv: str = resp.json()["invocationId"]
+        return inv
+
+    def get(self, path: str) -> httpx.Response:
+        return self.server.client.get(f"{self.server.ingress_url}/{path.lstrip('/')}")
+
+    def output(self, inv: str) -> httpx.Response:
+        return self.get(f"restate/invocation/{inv}/output")
+
+    def attach(self, inv: str) -> httpx.Response:
+        return self.get(f"restate/invocation/{inv}/attach")
+
+    def resolve(self, awakeable_id: str, value: Any, prefix: str = "awakeables") -> httpx.Response:
+        url = f"{self.server.ingress_url}/restate/{prefix}/{awakeable_id}/resolve"
+        return self.server.client.post(url, content=compact(value), headers={"content-type": "application/json"})
+
+    def reject(self, awakeable_id: str, message: str, prefix: str = "awakeables") -> httpx.Response:
+        url = f"{self.server.ingress_url}/restate/{prefix}/{awakeable_id}/reject"
+        return self.server.client.post(url, content=message.encode(), headers={"content-type": "text/plain"})
+
+    def in_background(self, fn: Callable[[], httpx.Response]) -> Callable[[], httpx.Response]:
+        """Run `fn` in a thread; returns a function that joins it and gives its response."""
+        result: dict[str, httpx.Response] = {}
+        thread = threading.Thread(target=lambda: result.setdefault("r", fn()), daemon=True)
+        thread.start()
+
+        def join() -> httpx.Response:
+            thread.join(DEADLINE_S * 2)
+            assert "r" in result, "background request did not finish"
+            return result["r"]
+
+        return join
+
+    # admin ----------------------------------------------------------------------------------
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"accept-encoding": "identity", **kwargs.pop("headers", {})}  # no gzip: exact bytes
+        return self.server.client.request(method, f"{self.server.admin_url}{path}", headers=headers, **kwargs)
+
+    def invocation_op(self, inv: str, op: str) -> httpx.Response:
+        return self.admin("PATCH", f"/invocations/{inv}/{op}")
+
+
+def make_server(kind: str, root: Path, partitions: int = PARTITIONS) -> RestateServer:
+    server_cls = RealRestateServer if kind == "real" else OurRestateServer
+    return server_cls(root / "data", root / "logs", partitions=partitions)
+
+
+@contextmanager
+def start_stack(kind: str, root: Path, partitions: int = PARTITIONS) -> Iterator[LifecycleStack]:
+    """A started server of `kind` with tests/services/lifecycle.py registered over h2c."""
+    side_effects = root / "side_effects.txt"
+    side_effects.touch()
+    server = make_server(kind, root, partitions)
+    service = ServiceProcess(root / "logs", module="lifecycle", env={"SIDE_EFFECT_FILE": str(side_effects)})
+    server.start()
+    try:
+        service.start()
+        try:
+            server.register(service.url)
+            yield LifecycleStack(server, service, side_effects, root)
+        finally:
+            service.stop()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module", params=SERVER_KINDS)
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LifecycleStack]:
+    with start_stack(request.param, tmp_path_factory.mktemp(request.param)) as s:
+        yield s
+
+
+# --- assertions ----------------------------------------------------------------------------------
+
+
+def assert_ok(resp: httpx.Response, body: bytes, inv: str | None = None) -> None:
+    """200 with exactly `body` (JSON), an invocation id (`inv` if given) and no error source."""
+    assert resp.status_code == 200, resp.text
+    assert resp.content == body
+    if body:
+        assert resp.headers["content-type"] == "application/json"
+    else:
+        assert "content-type" not in resp.headers
+    assert INV_ID_RE.fullmatch(resp.headers.get("x-restate-id", "")), resp.headers
+    if inv is not None:
+        assert resp.headers["x-restate-id"] == inv
+    assert "x-restate-error-source" not in resp.headers
+
+
+def assert_ingress_error(resp: httpx.Response, status: int, message: str) -> None:
+    assert resp.status_code == status, resp.text
+    assert resp.content == compact({"code": status, "message": message, "source": "ingress"})
+    assert resp.headers["content-type"] == "application/json"
+    assert resp.headers["x-restate-error-source"] == "ingress"
+    assert "x-restate-id" not in resp.headers
+
+
+def assert_invocation_error(resp: httpx.Response, status: int, message: str, inv: str | None = None) -> None:
+    assert resp.status_code == status, resp.text
+    assert resp.content == compact({"code": status, "message": message, "source": "invocation"})
+    assert resp.headers["content-type"] == "application/json"
+    assert resp.headers["x-restate-error-source"] == "invocation"
+    assert INV_ID_RE.fullmatch(resp.headers.get("x-restate-id", "")), resp.headers
+    if inv is not None:
+        assert resp.headers["x-restate-id"] == inv
+
+
+def assert_expires_in_a_day(resp: httpx.Response) -> None:
+    """`idempotency-expires` is RFC 3339 with milliseconds, about the default 1d retention ahead."""
+    value = resp.headers.get("idempotency-expires", "")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", value), resp.headers
+    ahead = datetime.fromisoformat(value).timestamp() - time.time()
+    assert 86400 - 300 < ahead <= 86400 + 5, value
+
+
+def assert_accepted(resp: httpx.Response, status: str = "Accepted", inv: str | None = None) -> str:
+    assert resp.status_code == 202, resp.text
+    body = resp.json()
+    assert list(body) == ["invocationId", "status"], body
+    assert body["status"] == status
+    assert INV_ID_RE.fullmatch(body["invocationId"]), body
+    assert resp.headers["x-restate-id"] == body["invocationId"]
+    assert resp.headers["content-type"] == "application/json"
+    if inv is not None:
+        assert body["invocationId"] == inv
+    out: str = body["invocationId"]
+    return out
+
+
+def assert_empty_202(resp: httpx.Response) -> None:
+    assert resp.status_code == 202, resp.text
+    assert resp.content == b""
+    assert "content-type" not in resp.headers
+
+
+# --- 1. virtual objects ---------------------------------------------------------------------------
+
+
+def test_exclusive_lock_held_across_suspension_and_retry_inbox_in_arrival_order(stack: LifecycleStack) -> None:
+    key = unique("lock")
+    gated = stack.send(f"Locker/{key}/gated_append", "a")
+    gate = stack.awakeable(f"{key}/a")
+    assert AWAKEABLE_ID_RE.fullmatch(gate), gate
+    queued = [stack.send(f"Locker/{key}/append", item) for item in "bcd"]
+    assert len({gated, *queued}) == 4
+
+    # shared handlers never take the lock; another key has its own lock
+    assert_ok(stack.call(f"Locker/{key}/peek"), b"[]")
+    assert_ok(stack.call(f"Locker/{unique('other')}/append", "z"), b'["z"]')
+    # Locker's inactivity_timeout is 1s: the gated attempt suspends while it holds the lock
+    stack.wait_lines(f"suspended {key}/a")
+    for inv in queued:
+        assert stack.output(inv).content == NOT_READY
+    assert_ok(stack.call(f"Locker/{key}/peek"), b"[]")
+
+    assert_empty_202(stack.resolve(gate, "go"))  # the resumed attempt then fails once and is retried
+    assert_ok(stack.attach(gated), b'["a"]', gated)
+    for inv, expected in zip(queued, [b'["a", "b"]', b'["a", "b", "c"]', b'["a", "b", "c", "d"]'], strict=True):
+        assert_ok(stack.attach(inv), expected, inv)
+    assert stack.lines(f"append {key} ") == [f"append {key} {item}" for item in "abcd"]
+    assert stack.lines(f"enter {key}/a") == [f"enter {key}/a"] * 3  # first, after resume, after retry
+    assert stack.lines(f"suspended {key}/a") == [f"suspended {key}/a"]
+
+
+def test_shared_handler_state_write_is_refused_and_retried(stack: LifecycleStack) -> None:
+    """The SDK's shared context has no `set`; the handler calls it anyway. The real server refuses the
+    SetState command (RT0017 "this handler type cannot write state") and retries the attempt."""
+    key = unique("sw")
+    inv = stack.send(f"Locker/{key}/shared_write", "x")
+    stack.wait_lines(f"enter {key}/shared_write", 2)
+    assert stack.output(inv).content == NOT_READY
+    assert_ok(stack.call(f"Locker/{key}/peek"), b"[]")
+    resp = stack.invocation_op(inv, "kill")
+    assert resp.status_code == 200, resp.text
+    assert_invocation_error(stack.output(inv), 409, "killed", inv)
+
+
+# Eager state: the SDK answers state_keys from its local copy, and that copy still lists a
+# cleared key (SDK 1.3.0 quirk); lazy state asks the server and gets ["b"]. So the 6th entry
+# tells whether the server sent the complete state eagerly.
+_SCRIPT_EAGER = b'[[], 1, {"x": [1, 2]}, ["a", "b"], null, ["a", "b"], null, []]'
+_SCRIPT_LAZY = b'[[], 1, {"x": [1, 2]}, ["a", "b"], null, ["b"], null, []]'
+
+
+@pytest.mark.parametrize(("box", "expected"), [("StateBox", _SCRIPT_EAGER), ("LazyBox", _SCRIPT_LAZY)])
+def test_state_operations_in_one_invocation(stack: LifecycleStack, box: str, expected: bytes) -> None:
+    assert_ok(stack.call(f"{box}/{unique('s')}/script"), expected)
+
+
+@pytest.mark.parametrize(
+    ("box", "keys_after_clear"),
+    [("StateBox", b'["x", "y", "z"]'), ("LazyBox", b'["y", "z"]')],  # the eager quirk again (see above)
+)
+def test_state_persists_across_invocations(stack: LifecycleStack, box: str, keys_after_clear: bytes) -> None:
+    key = unique("p")
+    assert_ok(stack.call(f"{box}/{key}/keys"), b"[]")
+    assert_ok(stack.call(f"{box}/{key}/put", {"x": 1, "y": "two", "z": None}), b'["x", "y", "z"]')
+    assert_ok(stack.call(f"{box}/{key}/get", "y"), b'"two"')
+    assert_ok(stack.call(f"{box}/{key}/get", "x"), b"1")
+    assert_ok(stack.call(f"{box}/{key}/get", "z"), b"")  # None is stored as an empty value
+    assert_ok(stack.call(f"{box}/{key}/get", "missing"), b"")
+    assert_ok(stack.call(f"{box}/{key}/keys"), b'["x", "y", "z"]')
+    assert_ok(stack.call(f"{box}/{key}/clear", "x"), keys_after_clear)
+    assert_ok(stack.call(f"{box}/{key}/get", "x"), b"")
+    assert_ok(stack.call(f"{box}/{unique('q')}/keys"), b"[]")  # other keys have their own state
+    assert_ok(stack.call(f"{box}/{key}/clear_all"), b"[]")
+    assert_ok(stack.call(f"{box}/{key}/keys"), b"[]")
+
+
+# --- 2. workflows -----------------------------------------------------------------------------------
+
+_ALREADY_INVOKED = "the workflow method was already invoked"
+
+
+def test_workflow_runs_once_and_waits_on_its_promise(stack: LifecycleStack) -> None:
+    key = unique("wf")
+    run = stack.send(f"Signup/{key}/run", "Ann")
+    assert_accepted(stack.server.send(f"Signup/{key}/run", "Other"), "PreviouslyAccepted", run)
+    stack.wait_lines(f"wf-run {key}")
+    assert_invocation_error(stack.call(f"Signup/{key}/run", "Other"), 409, _ALREADY_INVOKED, run)
+    assert stack.get(f"restate/workflow/Signup/{key}/output").content == NOT_READY
+    assert stack.output(run).content == NOT_READY
+
+    # shared handlers of the same key run alongside `run`
+    assert_ok(stack.call(f"Signup/{key}/peek"), b"")  # promise not completed: no value
+    assert_ok(stack.call(f"Signup/{key}/status"), b'"waiting"')
+    attached = stack.in_background(lambda: stack.get(f"restate/workflow/Signup/{key}/attach"))
+    assert_ok(stack.call(f"Signup/{key}/approve", "Bob"), b'"resolved by Bob"')
+    assert_ok(attached(), b'"Ann approved by Bob"', run)
+
+    completed_twice = stack.call(f"Signup/{key}/approve", "Carl")
+    assert_invocation_error(completed_twice, 409, "promise was already completed")
+    assert_ok(stack.call(f"Signup/{key}/peek"), b'"Bob"')
+    assert_ok(stack.call(f"Signup/{key}/status"), b'"approved by Bob"')
+    for path in (f"restate/workflow/Signup/{key}/output", f"restate/workflow/Signup/{key}/attach"):
+        resp = stack.get(path)
+        assert_ok(resp, b'"Ann approved by Bob"', run)
+        assert_expires_in_a_day(resp)
+    assert_invocation_error(stack.call(f"Signup/{key}/run", "Other"), 409, _ALREADY_INVOKED, run)
+    assert_accepted(stack.server.send(f"Signup/{key}/run", "Other"), "PreviouslyAccepted", run)
+    assert stack.lines(f"wf-run {key}") == [f"wf-run {key}"]
+
+
+def test_workflow_promise_completed_before_run(stack: LifecycleStack) -> None:
+    key = unique("early")
+    assert_ok(stack.call(f"Signup/{key}/approve", "Eve"), b'"resolved by Eve"')
+    assert_ok(stack.call(f"Signup/{key}/peek"), b'"Eve"')
+    assert_ok(stack.call(f"Signup/{key}/run", "Dan"), b'"Dan approved by Eve"')
+
+
+def test_workflow_attach_and_output_errors(stack: LifecycleStack) -> None:
+    never = unique("never")
+    assert stack.get(f"restate/workflow/Signup/{never}/output").content == NOT_FOUND_INGRESS
+    # attach to a never-run workflow: 404 from the invocation side, with the would-be run id
+    assert_invocation_error(stack.get(f"restate/workflow/Signup/{never}/attach"), 404, "not found")
+    expected = (
+        "bad path, expected either /restate/workflow/:workflow_name/:workflow_key/output or "
+        "/restate/workflow/:workflow_name/:workflow_key/attach"
+    )
+    assert_ingress_error(stack.get("restate/workflow/Signup"), 400, expected)
+
+
+# --- 3. awakeables ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["awakeables", "a"])
+def test_awakeable_resolved_through_the_ingress(stack: LifecycleStack, prefix: str) -> None:
+    label = unique("aw")
+    inv = stack.send("Waiter/wait", label)
+    awakeable = stack.awakeable(label)
+    assert AWAKEABLE_ID_RE.fullmatch(awakeable), awakeable
+    assert_empty_202(stack.resolve(awakeable, f"yes via {prefix}", prefix))
+    assert_ok(stack.attach(inv), compact(f"yes via {prefix}"), inv)
+    assert_empty_202(stack.resolve(awakeable, "again", prefix))  # already completed: still 202
+    assert_ok(stack.output(inv), compact(f"yes via {prefix}"), inv)
+
+
+@pytest.mark.parametrize("prefix", ["awakeables", "a"])
+def test_awakeable_rejected_through_the_ingress(stack: LifecycleStack, prefix: str) -> None:
+    label = unique("rj")
+    inv = stack.send("Waiter/wait", label)
+    assert_empty_202(stack.reject(stack.awakeable(label), "nope, rejected", prefix))
+    assert_invocation_error(stack.attach(inv), 500, "nope, rejected", inv)
+    resp = stack.output(inv)
+    assert_invocation_error(resp, 500, "nope, rejected", inv)
+    assert_expires_in_a_day(resp)
+
+
+def test_awakeable_endpoint_errors(stack: LifecycleStack) -> None:
+    label = unique("ae")
+    inv = stack.send("Waiter/wait", label)
+    awakeable = stack.awakeable(label)
+    assert_ingress_error(
+        stack.resolve("sign_bogus", "x"), 400, "bad awakeable id 'sign_bogus': unrecognized codec version"
+    )
+    assert_ingress_error(stack.resolve("bogus", "x"), 400, "bad awakeable id 'bogus': bad format")
+    assert_ingress_error(stack.get(f"restate/awakeables/{awakeable}/resolve"), 405, "method not allowed")
+    frob = stack.server.client.post(f"{stack.server.ingress_url}/restate/awakeables/{awakeable}/frob")
+    assert_ingress_error(frob, 404, "not found")
+    assert stack.output(inv).content == NOT_READY
+    assert_empty_202(stack.resolve(awakeable, "done"))
+    assert_ok(stack.attach(inv), b'"done"', inv)
+
+
+def test_awakeable_resolved_and_rejected_from_a_handler(stack: LifecycleStack) -> None:
+    ok_label, bad_label = unique("hr"), unique("hj")
+    ok_inv = stack.send("Waiter/wait", ok_label)
+    bad_inv = stack.send("Waiter/wait", bad_label)
+    assert_ok(stack.call("Waiter/resolve", {"id": stack.awakeable(ok_label), "value": "from handler"}), b'"resolved"')
+    assert_ok(stack.call("Waiter/reject", {"id": stack.awakeable(bad_label), "message": "no"}), b'"rejected"')
+    assert_ok(stack.attach(ok_inv), b'"from handler"', ok_inv)
+    assert_invocation_error(stack.attach(bad_inv), 500, "no", bad_inv)
+
+
+def test_cancel_invocation_from_a_handler(stack: LifecycleStack) -> None:
+    label = unique("cx")
+    inv = stack.send("Waiter/wait", label)
+    stack.awakeable(label)
+    attached = stack.in_background(lambda: stack.attach(inv))
+    assert_ok(stack.call("Waiter/cancel", inv), b'"cancel sent"')
+    assert_invocation_error(attached(), 409, "cancelled", inv)
+    assert_invocation_error(stack.output(inv), 409, "cancelled", inv)
+
+
+# --- 4. attach and output -----------------------------------------------------------------------------
+
+
+def test_attach_and_output_by_invocation_id(stack: LifecycleStack) -> None:
+    label = unique("ao")
+    inv = stack.send("Waiter/wait", label)
+    awakeable = stack.awakeable(label)
+    resp = stack.output(inv)
+    assert resp.status_code == 470 and resp.content == NOT_READY, resp.text
+    assert resp.headers["content-type"] == "application/json"
+    assert resp.headers["x-restate-error-source"] == "ingress"
+    attached = stack.in_background(lambda: stack.attach(inv))
+    assert_empty_202(stack.resolve(awakeable, "ready"))
+    live = attached()
+    assert_ok(live, b'"ready"', inv)
+    assert "idempotency-expires" not in live.headers  # only replayed results carry it
+    for resp in (stack.output(inv), stack.attach(inv)):
+        assert_ok(resp, b'"ready"', inv)
+        assert_expires_in_a_day(resp)
+
+
+def test_attach_and_output_errors(stack: LifecycleStack) -> None:
+    unknown = "inv_1aFJvKXmN0BJ6T377FWppySuyYEopnG7G6"  # well-formed, never used
+    assert stack.output(unknown).content == NOT_FOUND_INGRESS
+    assert_ingress_error(stack.output(unknown), 404, "invocation not found")
+    # HTTP-API.md 1.5 says attach answers like output; the real server answers from the invocation
+    assert_invocation_error(stack.attach(unknown), 404, "not found", unknown)
+    for verb in ("output", "attach"):
+        bad = stack.get(f"restate/invocation/inv_bogus/{verb}")
+        assert_ingress_error(bad, 400, "bad invocation id 'inv_bogus': unrecognized codec version")
+        assert_ingress_error(
+            stack.get(f"restate/invocation/bogus/{verb}"), 400, "bad invocation id 'bogus': bad format"
+        )
+    assert_ingress_error(stack.get(f"restate/invocation/{unknown}/frob"), 404, "not found")
+    post = stack.server.client.post(f"{stack.server.ingress_url}/restate/invocation/{unknown}/output")
+    assert_ingress_error(post, 405, "method not allowed")
+
+
+def test_attach_invocation_from_a_handler(stack: LifecycleStack) -> None:
+    label = unique("ah")
+    inv = stack.send("Waiter/wait", label)
+    awakeable = stack.awakeable(label)
+    attacher = stack.in_background(lambda: stack.call("Waiter/attach", inv))
+    stack.wait_lines(f"attaching {inv}")
+    assert_empty_202(stack.resolve(awakeable, "seven"))
+    assert_ok(attacher(), b'"seven"')
+    assert_ok(stack.call("Waiter/attach", inv), b'"seven"')  # attach to a completed one
+
+
+# --- 5. idempotency keys ------------------------------------------------------------------------------
+
+
+def test_idempotent_calls_and_sends_to_a_service(stack: LifecycleStack) -> None:
+    idem = unique("idem")
+    first = stack.call("Echo/echo", "first", {"idempotency-key": idem})
+    assert_ok(first, b'"echo first"')
+    assert "idempotency-expires" not in first.headers
+    inv = first.headers["x-restate-id"]
+    again = stack.call("Echo/echo", "second", {"idempotency-key": idem})  # the body is not compared
+    assert_ok(again, b'"echo first"', inv)
+    assert_expires_in_a_day(again)
+    assert_accepted(stack.server.send("Echo/echo", "third", {"idempotency-key": idem}), "PreviouslyAccepted", inv)
+    for verb in ("output", "attach"):
+        resp = stack.get(f"restate/invocation/Echo/echo/{idem}/{verb}")
+        assert_ok(resp, b'"echo first"', inv)
+        assert_expires_in_a_day(resp)
+    other = stack.call("Echo/echo", "fresh", {"idempotency-key": unique("idem")})
+    assert_ok(other, b'"echo fresh"')
+    assert other.headers["x-restate-id"] != inv
+    assert stack.get(f"restate/invocation/Echo/echo/{unique('nokey')}/output").content == NOT_FOUND_INGRESS
+    assert_invocation_error(stack.get(f"restate/invocation/Echo/echo/{unique('nokey')}/attach"), 404, "not found")
+
+
+def test_idempotent_calls_to_an_object(stack: LifecycleStack) -> None:
+    key, idem = unique("t"), unique("idem")
+    first = stack.call(f"Tally/{key}/bump", "first", {"idempotency-key": idem})
+    assert_ok(first, b'"first#1"')
+    inv = first.headers["x-restate-id"]
+    assert_ok(stack.call(f"Tally/{key}/bump", "second", {"idempotency-key": idem}), b'"first#1"', inv)
+    assert_ok(stack.call(f"Tally/{key}/bump", "plain"), b'"plain#2"')  # no key: runs again
+    other_key = stack.call(f"Tally/{unique('t')}/bump", "elsewhere", {"idempotency-key": idem})
+    assert_ok(other_key, b'"elsewhere#1"')  # the key is scoped to the target object key
+    for verb in ("output", "attach"):
+        assert_ok(stack.get(f"restate/invocation/Tally/{key}/bump/{idem}/{verb}"), b'"first#1"', inv)
+    assert stack.get(f"restate/invocation/Tally/{key}/count/{idem}/output").content == NOT_FOUND_INGRESS
+    assert_ok(stack.call(f"Tally/{key}/count"), b"2")
+
+
+def test_idempotent_call_while_the_first_is_running_attaches(stack: LifecycleStack) -> None:
+    label, idem = unique("slow"), unique("idem")
+    inv = stack.send("Waiter/wait", label, {"idempotency-key": idem})
+    awakeable = stack.awakeable(label)
+    assert_accepted(stack.server.send("Waiter/wait", "ignored", {"idempotency-key": idem}), "PreviouslyAccepted", inv)
+    assert stack.get(f"restate/invocation/Waiter/wait/{idem}/output").content == NOT_READY
+    waiting = stack.in_background(lambda: stack.call("Waiter/wait", "ignored", {"idempotency-key": idem}))
+    assert_empty_202(stack.resolve(awakeable, "late"))
+    assert_ok(waiting(), b'"late"', inv)
+    assert len(stack.lines(f"awakeable {label} ")) == 1 and not stack.lines("awakeable ignored ")
+
+
+def test_idempotency_key_refused_on_workflow_run(stack: LifecycleStack) -> None:
+    message = (
+        "cannot use the idempotency key with workflow handlers. The handler invocation will already be "
+        "idempotent by the workflow key itself."
+    )
+    key = unique("wfi")
+    assert_ingress_error(stack.call(f"Signup/{key}/run", "x", {"idempotency-key": "k"}), 400, message)
+    assert_ingress_error(stack.server.send(f"Signup/{key}/run", "x", {"idempotency-key": "k"}), 400, message)
+    assert stack.get(f"restate/workflow/Signup/{key}/output").content == NOT_FOUND_INGRESS
+
+
+def test_idempotent_call_and_send_from_a_handler(stack: LifecycleStack) -> None:
+    call_key, send_key = unique("hc"), unique("hs")
+    assert_ok(stack.call("IdemCaller/call_twice", {"key": call_key, "idem": "k1"}), b'["one#1", "one#1"]')
+    assert_ok(stack.call(f"Tally/{call_key}/count"), b"1")
+    resp = stack.call("IdemCaller/send_twice", {"key": send_key, "idem": "k1"})
+    assert resp.status_code == 200, resp.text
+    first, second = resp.json()
+    assert first == second and INV_ID_RE.fullmatch(first), resp.json()
+    assert_ok(stack.attach(first), b'"one#1"', first)
+    assert_ok(stack.call(f"Tally/{send_key}/bump", "after"), b'"after#2"')  # the second send did not run
+
+
+# --- 6. delayed sends ---------------------------------------------------------------------------------
+
+
+def _stamp_time(stack: LifecycleStack, tag: str) -> float:
+    return float(stack.wait_lines(f"stamp {tag} ")[0].split()[2])
+
+
+@pytest.mark.parametrize("delay", ["500ms", "PT0.5S"])
+def test_delayed_send_runs_after_the_delay(stack: LifecycleStack, delay: str) -> None:
+    tag = unique("d")
+    before = time.time()
+    resp = stack.server.send("Stamp/record", tag, delay=delay)
+    after = time.time()
+    assert resp.status_code == 202, resp.text
+    body = resp.json()
+    assert list(body) == ["invocationId", "executionTime", "status"], body
+    assert body["status"] == "Accepted" and resp.headers["x-restate-id"] == body["invocationId"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", body["executionTime"]), body
+    execution = datetime.fromisoformat(body["executionTime"][:26] + "+00:00").timestamp()
+    assert before + 0.5 - 0.01 <= execution <= after + 0.5 + 0.01, (before, execution, after)
+    assert _stamp_time(stack, tag) >= before + 0.5 - 0.005
+    assert_ok(stack.attach(body["invocationId"]), compact(tag), body["invocationId"])
+
+
+def test_delay_errors(stack: LifecycleStack) -> None:
+    bare = (
+        'bad delay query parameter, must be a ISO8601 duration: failed to parse input in the "friendly" duration '
+        "format: expected to find unit designator suffix (e.g., `years` or `secs`) after parsing integer"
+    )
+    assert_ingress_error(stack.server.send("Stamp/record", "x", delay="1000"), 400, bare)
+    on_call = "cannot use the delay query parameter with calls. The delay is supported only with sends"
+    assert_ingress_error(stack.call("Stamp/record?delay=1s", "x"), 400, on_call)
+    assert not stack.lines("stamp x ")
+
+
+def test_delayed_send_from_a_handler(stack: LifecycleStack) -> None:
+    tag = unique("h")
+    before = time.time()
+    resp = stack.call("Stamp/schedule", tag)
+    assert resp.status_code == 200, resp.text
+    scheduled = resp.json()
+    assert INV_ID_RE.fullmatch(scheduled), scheduled
+    assert _stamp_time(stack, tag) >= before + 0.5 - 0.005
+    assert_ok(stack.attach(scheduled), compact(tag), scheduled)

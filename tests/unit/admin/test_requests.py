@@ -1,0 +1,172 @@
+"""`restate.actors.requests.Requests` on the admin node against fake partition nodes on the real transport."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from restate.actors.requests import Requests
+from restate.actors.transport import Node
+from restate.admin.app import AdminApp, AdminHooks
+from restate.admin.process import SchemaPublisher
+from restate.ids import InvocationId, partition_for, partition_key_for
+from restate.schema import Schema
+from restate.wire import (
+    CommandResult,
+    Done,
+    GetSchema,
+    ManageInvocation,
+    Message,
+    NotFound,
+    ReplaceObjectState,
+    SchemaAck,
+    SchemaUpdate,
+)
+from tests.unit.admin.helpers import CONFIG, call
+
+T = TypeVar("T")
+TIMEOUT_S = 5.0
+INV = InvocationId.parse("inv_1180LdU4NiLL4hf4VgOQAwFrWYZGeLPAnY")
+
+
+async def _recv(node: Node) -> tuple[str, Message]:
+    return await asyncio.wait_for(node.recv(), TIMEOUT_S)
+
+
+def _run(tmp_path: Path, scenario: Callable[[Path], Awaitable[T]]) -> T:
+    return asyncio.run(asyncio.wait_for(scenario(tmp_path), 30))
+
+
+@contextlib.asynccontextmanager
+async def _admin(base: Path, partitions: int = 1, **kw: float) -> AsyncIterator[tuple[Requests, list[Node]]]:
+    """An "admin" node whose receive loop feeds the Requests, plus fake partition nodes."""
+    admin = Node(base, "admin")
+    nodes = [Node(base, f"p{i}") for i in range(partitions)]
+    requests = Requests(admin, partitions, **kw)
+    publisher = SchemaPublisher(admin, [])
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for node in (admin, *nodes):
+            node.bind()
+        tasks = [
+            asyncio.create_task(publisher.serve(Schema, requests.on_message)),
+            asyncio.create_task(requests.run_resends()),
+        ]
+        yield requests, nodes
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        requests.fail_pending("closed")
+        for node in (admin, *nodes):
+            node.close()
+
+
+def test_manage_goes_to_the_partition_of_the_id(tmp_path: Path) -> None:
+    async def scenario(base: Path) -> None:
+        async with _admin(base, partitions=2) as (requests, nodes):
+            index = partition_for(INV.partition_key, 2)
+            task = asyncio.create_task(requests.manage(INV.to_bytes(), "purge_journal"))
+            sender, message = await _recv(nodes[index])
+            assert sender == "admin"
+            assert isinstance(message, ManageInvocation)
+            assert (message.invocation_id, message.op) == (INV.to_bytes(), "purge_journal")
+            nodes[index].send("admin", NotFound(message.request_id + 1))  # somebody else's answer: ignored
+            nodes[index].send("admin", CommandResult(message.request_id, 409, "busy"))
+            assert await asyncio.wait_for(task, TIMEOUT_S) == CommandResult(message.request_id, 409, "busy")
+            assert requests.in_flight == 0
+
+    _run(tmp_path, scenario)
+
+
+def test_replace_state_goes_to_the_partition_of_the_key(tmp_path: Path) -> None:
+    async def scenario(base: Path) -> None:
+        async with _admin(base, partitions=2) as (requests, nodes):
+            keys = {partition_for(partition_key_for(k), 2): k for k in (f"key-{i}" for i in range(20))}
+            assert set(keys) == {0, 1}
+            for index, key in keys.items():
+                task = asyncio.create_task(requests.replace_state("Counter", key, [(b"count", b"42")], "v1"))
+                _, message = await _recv(nodes[index])
+                assert isinstance(message, ReplaceObjectState)
+                assert message == ReplaceObjectState(message.request_id, "Counter", key, [(b"count", b"42")], "v1")
+                nodes[index].send("admin", Done(message.request_id))
+                assert await asyncio.wait_for(task, TIMEOUT_S) == Done(message.request_id)
+
+    _run(tmp_path, scenario)
+
+
+def test_unanswered_requests_are_resent_unchanged(tmp_path: Path) -> None:
+    async def scenario(base: Path) -> float:
+        async with _admin(base, resend_after_s=0.3) as (requests, nodes):
+            task = asyncio.create_task(requests.manage(INV.to_bytes(), "cancel"))
+            _, first = await _recv(nodes[0])
+            started = time.monotonic()
+            _, second = await _recv(nodes[0])
+            elapsed = time.monotonic() - started
+            assert second == first
+            assert isinstance(first, ManageInvocation)
+            nodes[0].send("admin", CommandResult(first.request_id, 202))
+            nodes[0].send("admin", CommandResult(first.request_id, 404))  # the duplicate's answer: ignored
+            assert (await asyncio.wait_for(task, TIMEOUT_S)).status == 202
+            return elapsed
+
+    assert 0.2 <= _run(tmp_path, scenario) < 1.0
+
+
+def test_the_admin_loop_still_serves_the_schema(tmp_path: Path) -> None:
+    async def scenario(base: Path) -> None:
+        async with _admin(base) as (_, nodes):
+            nodes[0].send("admin", GetSchema())
+            assert await _recv(nodes[0]) == ("admin", SchemaUpdate(Schema()))
+
+    _run(tmp_path, scenario)
+
+
+def test_on_message_tells_answers_from_other_messages(tmp_path: Path) -> None:
+    async def scenario(base: Path) -> None:
+        node = Node(base, "admin")
+        try:
+            requests = Requests(node, 1)
+            assert requests.on_message(Done(12345))  # an answer nobody waits for is still an answer
+            assert not requests.on_message(SchemaAck(3))
+            assert not requests.on_message(GetSchema())
+        finally:
+            node.close()
+
+    _run(tmp_path, scenario)
+
+
+def test_fail_pending(tmp_path: Path) -> None:
+    async def scenario(base: Path) -> None:
+        async with _admin(base) as (requests, nodes):
+            task = asyncio.create_task(requests.manage(INV.to_bytes(), "kill"))
+            await _recv(nodes[0])
+            requests.fail_pending("admin is shutting down")
+            with pytest.raises(ConnectionError, match="admin is shutting down"):
+                await task
+
+    _run(tmp_path, scenario)
+
+
+def test_admin_app_over_real_requests(tmp_path: Path) -> None:
+    async def scenario(base: Path) -> None:
+        async with _admin(base) as (requests, nodes):
+            app = AdminApp(Schema(), CONFIG, AdminHooks(partitions=requests))
+
+            async def partition() -> None:
+                _, message = await _recv(nodes[0])
+                assert isinstance(message, ManageInvocation) and message.op == "kill"
+                nodes[0].send("admin", CommandResult(message.request_id, 200))
+
+            answer = asyncio.create_task(partition())
+            reply = await call(app, "PATCH", f"/v4/invocations/{INV}/kill")
+            await answer
+            assert (reply.status, reply.body) == (200, b"")
+
+    _run(tmp_path, scenario)
