@@ -30,6 +30,7 @@ class Failure(msgspec.Struct, frozen=True, array_like=True):
     code: int
     message: str
     metadata: list[tuple[str, str]] = []
+    stacktrace: str | None = None  # from a deployment's ErrorMessage, shown separately by the ingress
 
 
 class Outcome(msgspec.Struct, frozen=True, array_like=True):

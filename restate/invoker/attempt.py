@@ -172,18 +172,22 @@ class Attempt:
         raise ProtocolError(f"unexpected message type 0x{t:04x} from the deployment")
 
     def _on_error_message(self, err: pb.ErrorMessage) -> None:
-        message = err.message
-        if err.HasField("related_command_name") or err.HasField("related_command_index"):
-            message += f" (related command {err.related_command_name!r} at index {err.related_command_index})"
-        if err.stacktrace:
-            message += "\n" + err.stacktrace
+        if err.HasField("related_command_index"):
+            log.info(
+                "attempt failed at command %s %r: [%s] %s",
+                err.related_command_index,
+                err.related_command_name,
+                err.code,
+                err.message,
+            )
         delay = err.next_retry_delay if err.HasField("next_retry_delay") else None
         behavior: GiveUp | None = None
         if err.behavior == pb.ErrorMessage.PAUSE:
             behavior = "pause"
         elif err.behavior == pb.ErrorMessage.FAIL:
             behavior = "kill"
-        self._report_failure(Failure(err.code or 500, message), delay, behavior)
+        failure = Failure(err.code or 500, err.message, [], err.stacktrace or None)
+        self._report_failure(failure, delay, behavior)
 
     def fail_with(self, exc: BaseException) -> None:
         """Reports an exception that ended the attempt (transport, protocol, bad response)."""

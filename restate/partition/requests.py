@@ -115,7 +115,7 @@ def _resume(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, name: st
     if status.status == "completed":
         return 409, f"The invocation '{name}' is completed, cannot be resumed."
     if status.status in ("inboxed", "scheduled"):
-        return 425, f"The invocation '{name}' is not running yet, cannot be resumed."
+        return 425, f"The invocation '{name}' is either inboxed or scheduled, cannot be resumed."
     if status.status in ("paused", "suspended"):
         lifecycle.start_attempt(ctx, inv_id, status)  # a suspended one is replayed and re-checks its await
     return 200, None

@@ -282,7 +282,9 @@ _SCRIPT_EAGER = b'[[], 1, {"x": [1, 2]}, ["a", "b"], null, ["a", "b"], null, []]
 _SCRIPT_LAZY = b'[[], 1, {"x": [1, 2]}, ["a", "b"], null, ["b"], null, []]'
 
 
-@pytest.mark.parametrize(("box", "expected"), [("StateBox", _SCRIPT_EAGER), ("LazyBox", _SCRIPT_LAZY)])
+@pytest.mark.parametrize(
+    ("box", "expected"), [("StateBox", _SCRIPT_EAGER), ("LazyBox", _SCRIPT_LAZY)], ids=["eager", "lazy"]
+)
 def test_state_operations_in_one_invocation(stack: LifecycleStack, box: str, expected: bytes) -> None:
     assert_ok(stack.call(f"{box}/{unique('s')}/script"), expected)
 
@@ -290,6 +292,7 @@ def test_state_operations_in_one_invocation(stack: LifecycleStack, box: str, exp
 @pytest.mark.parametrize(
     ("box", "keys_after_clear"),
     [("StateBox", b'["x", "y", "z"]'), ("LazyBox", b'["y", "z"]')],  # the eager quirk again (see above)
+    ids=["eager", "lazy"],
 )
 def test_state_persists_across_invocations(stack: LifecycleStack, box: str, keys_after_clear: bytes) -> None:
     key = unique("p")
@@ -302,6 +305,7 @@ def test_state_persists_across_invocations(stack: LifecycleStack, box: str, keys
     assert_ok(stack.call(f"{box}/{key}/keys"), b'["x", "y", "z"]')
     assert_ok(stack.call(f"{box}/{key}/clear", "x"), keys_after_clear)
     assert_ok(stack.call(f"{box}/{key}/get", "x"), b"")
+    assert_ok(stack.call(f"{box}/{key}/keys"), b'["y", "z"]')  # a new invocation: x is gone
     assert_ok(stack.call(f"{box}/{unique('q')}/keys"), b"[]")  # other keys have their own state
     assert_ok(stack.call(f"{box}/{key}/clear_all"), b"[]")
     assert_ok(stack.call(f"{box}/{key}/keys"), b"[]")
@@ -435,9 +439,9 @@ def test_attach_and_output_by_invocation_id(stack: LifecycleStack) -> None:
     assert resp.headers["x-restate-error-source"] == "ingress"
     attached = stack.in_background(lambda: stack.attach(inv))
     assert_empty_202(stack.resolve(awakeable, "ready"))
-    live = attached()
-    assert_ok(live, b'"ready"', inv)
-    assert "idempotency-expires" not in live.headers  # only replayed results carry it
+    # (real 1.7.12 leaves `idempotency-expires` out of a live attach, but whether this attach was
+    # live or replayed is a race, so it is not asserted here)
+    assert_ok(attached(), b'"ready"', inv)
     for resp in (stack.output(inv), stack.attach(inv)):
         assert_ok(resp, b'"ready"', inv)
         assert_expires_in_a_day(resp)
@@ -445,7 +449,6 @@ def test_attach_and_output_by_invocation_id(stack: LifecycleStack) -> None:
 
 def test_attach_and_output_errors(stack: LifecycleStack) -> None:
     unknown = "inv_1aFJvKXmN0BJ6T377FWppySuyYEopnG7G6"  # well-formed, never used
-    assert stack.output(unknown).content == NOT_FOUND_INGRESS
     assert_ingress_error(stack.output(unknown), 404, "invocation not found")
     # HTTP-API.md 1.5 says attach answers like output; the real server answers from the invocation
     assert_invocation_error(stack.attach(unknown), 404, "not found", unknown)
@@ -574,9 +577,16 @@ def test_delay_errors(stack: LifecycleStack) -> None:
         'bad delay query parameter, must be a ISO8601 duration: failed to parse input in the "friendly" duration '
         "format: expected to find unit designator suffix (e.g., `years` or `secs`) after parsing integer"
     )
-    assert_ingress_error(stack.server.send("Stamp/record", "x", delay="1000"), 400, bare)
     on_call = "cannot use the delay query parameter with calls. The delay is supported only with sends"
     assert_ingress_error(stack.call("Stamp/record?delay=1s", "x"), 400, on_call)
+    if isinstance(stack.server, OurRestateServer):
+        # Known, deliberate difference: the official Python client sends `?delay=<milliseconds>` without a
+        # unit (ARCHITECTURE.md 9), which the real server rejects; ours reads it as milliseconds.
+        resp = stack.server.send("Stamp/record", "bare-ms", delay="1000")
+        assert resp.status_code == 202, resp.text
+        assert "executionTime" in resp.json()
+    else:
+        assert_ingress_error(stack.server.send("Stamp/record", "x", delay="1000"), 400, bare)
     assert not stack.lines("stamp x ")
 
 

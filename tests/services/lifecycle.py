@@ -27,6 +27,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+# (ruff files this one as third-party: our repository's `restate` package has no `exceptions`)
 from restate.exceptions import SuspendedException
 
 import restate

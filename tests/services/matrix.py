@@ -240,6 +240,16 @@ async def attach(ctx: restate.Context, name: str) -> str:
 
 
 @calls.handler()
+async def awake_external(ctx: restate.Context, key: str) -> str:
+    """Publishes its awakeable id in Recorder/<key>, waits for someone outside to resolve it."""
+    awakeable_id, fut = ctx.awakeable(type_hint=str)
+    ctx.object_send(record, key=key, arg=awakeable_id)
+    value = await fut
+    ctx.object_send(record, key=key, arg=f"got {value}")
+    return value
+
+
+@calls.handler()
 async def idempotent_twice(ctx: restate.Context, key: str) -> bool:
     first = ctx.service_call(greet, arg="idem", idempotency_key=key)
     second = ctx.service_call(greet, arg="idem", idempotency_key=key)
