@@ -98,13 +98,11 @@ def preflight() -> None:
 
 
 def versions() -> dict[str, str]:
-    git = report.command_output(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT)
-    dirty = report.command_output(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT)
     official_python = str(OFFICIAL_VENV / "bin" / "python")
     meta = "import importlib.metadata as m; print(m.version('restate-sdk'), m.version('hypercorn'))"
     sdk = report.command_output([official_python, "-c", meta]).split()
     return {
-        "ours": f"commit {git}{' + local changes' if dirty else ''}",
+        "ours": f"commit {report.code_version(REPO_ROOT)}",
         "real": (report.command_output([str(REAL_SERVER_BIN), "--version"]).splitlines() or ["?"])[0],
         "sdk": sdk[0] if len(sdk) == 2 else "?",
         "hypercorn": sdk[1] if len(sdk) == 2 else "?",
@@ -135,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     order = [server for _ in range(plan.rounds) for server in plan.servers]
     say(f"bench: {len(order)} rounds ({' '.join(order)}), logs in {run_dir}")
     load_start = report.loadavg()
+    started_with = versions()
     t0 = time.monotonic()
     rounds: list[dict[str, Any]] = []
     counts = dict.fromkeys(plan.servers, 0)
@@ -143,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             index = counts[server]
             counts[server] += 1
             say(f"== round {index + 1}/{plan.rounds}: {server} ({time.monotonic() - t0:.0f}s elapsed)")
+            code = report.code_version(REPO_ROOT)
             rounds.append(Round(server, index, plan, run_dir / f"{server}-r{index + 1}", say).run())
+            rounds[-1]["info"]["code"] = code
     except KeyboardInterrupt:
         say("interrupted: writing the rounds done so far")
     wall = time.monotonic() - t0
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "meta": {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": report.machine_info(),
-            "versions": versions(),
+            "versions": started_with,
             "command": command,
             "order": order,
             "wall_time_s": wall,

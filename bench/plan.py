@@ -95,7 +95,7 @@ class Plan:
                 out.append(Figure(f"{base}.cpu_s_per_1k", f"{label}: server CPU s / 1000 invocations", "s", "lower"))
         out.append(Figure("resources.idle_rss_mb", "server RSS, idle (after start-up)", "MiB", "lower"))
         out.append(Figure("resources.peak_rss_mb", "server RSS, peak (under load)", "MiB", "lower"))
-        out.append(Figure("resources.idle_cpu_pct", "server CPU when idle (% of one core)", "%", "lower"))
+        out.append(Figure("resources.idle_cpu_pct", "server CPU when idle", "% of a core", "lower"))
         out.append(Figure("startup.ready_s", "`up` → health endpoints answer", "s", "lower"))
         out.append(Figure("startup.cold_start_s", "cold start: `up` → first successful invocation", "s", "lower"))
         if self.recovery:

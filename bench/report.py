@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import re
@@ -78,6 +79,19 @@ def machine_line(m: dict[str, Any]) -> str:
         f"{m['cpus']} × {m['cpu_model']}, {m['memory_gib']} GiB RAM, {m['os']}, "
         f"Linux {m['kernel']}, Python {m['python']}"
     )
+
+
+def code_version(repo: Path) -> str:
+    """The commit of our server's code, plus a hash of uncommitted changes to restate/ and cli/ (the
+    working tree may change while a run is under way; each round records what it ran)."""
+    commit = command_output(["git", "rev-parse", "--short", "HEAD"], cwd=repo)
+    try:
+        diff = subprocess.run(
+            ["git", "diff", "HEAD", "--", "restate", "cli"], capture_output=True, timeout=20, cwd=repo
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return commit
+    return f"{commit} + local changes {hashlib.sha1(diff).hexdigest()[:8]}" if diff else commit
 
 
 def command_output(argv: list[str], cwd: Path | None = None) -> str:
@@ -207,6 +221,9 @@ def _problems_section(rounds: list[dict[str, Any]], heading: str) -> list[str]:
     for p in problems:
         first = p["error"].splitlines()[0][:400] if p["error"] else ""
         out.append(f"- **{p['server']}** round {p['round'] + 1}, {p['workload']}: {first}")
+        excerpt = [line[:300] for line in p.get("server_log_excerpt", "").splitlines()[:4]]
+        if excerpt:
+            out += ["", "  ```"] + [f"  {line}" for line in excerpt] + ["  ```"]
     return out + [""]
 
 
@@ -217,13 +234,17 @@ def markdown(result: dict[str, Any], heading: str = "###") -> str:
     rounds: list[dict[str, Any]] = result["rounds"]
     meta = result["meta"]
     v = meta["versions"]
+    codes = [f"{r['server']} r{r['round'] + 1}: {r['info'].get('code', '?')}" for r in rounds if r["server"] == "ours"]
+    ours_code = v["ours"]
+    if len({c.split(": ", 1)[1] for c in codes}) > 1:
+        ours_code += "; the code changed during the run (" + ", ".join(codes) + ")"
     out = [
         f"Run {meta['date']} on {machine_line(meta['machine'])}. "
         f"Median of {plan.rounds} alternating round(s) per server ({', '.join(meta['order'])}); wall time "
         f"{meta['wall_time_s'] / 60:.1f} min; load average before/after {meta.get('loadavg_start', '?')} / "
         f"{meta.get('loadavg_end', '?')}; `{meta['command']}`.",
         "",
-        f"ours: `restate up` ({v['ours']}); real: {v['real']}; service: official restate-sdk {v['sdk']} under "
+        f"ours: `restate up` ({ours_code}); real: {v['real']}; service: official restate-sdk {v['sdk']} under "
         f"hypercorn {v['hypercorn']}, registered over h2c; {plan.partitions} partitions each; load: {v['wrk']}. "
         "Ratio = ours / real (latency, time, CPU, memory: lower is better for ours; req/s: higher is better).",
         "",

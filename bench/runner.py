@@ -50,8 +50,14 @@ class BenchService(ServiceProcess):
         config.write_text(HYPERCORN_CONFIG.format(port=self.port).replace('accesslog = "-"\n', ""))
 
 
+_ERROR_LINE = re.compile(r"\bERROR\b|\bCRITICAL\b|\bpanicked\b|^Traceback \(most recent call last\)")
+_IGNORED = ("octocrab",)  # the real server's release check (no network here), logged as ERROR
+_NORMALIZE = re.compile(r"\\x[0-9a-f]{2}|[0-9]+")
+
+
 class LogWatch:
-    """Remembers where a log file ended; `excerpt()` gives the notable lines written since."""
+    """Remembers where a log file ended; `excerpt()` gives the notable lines written since,
+    `errors()` the errors (ERROR lines, tracebacks) written since."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -63,13 +69,45 @@ class LogWatch:
         except OSError:
             return 0
 
-    def excerpt(self, max_lines: int = 20) -> str:
+    def _new_text(self) -> str:
         try:
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
-                text = f.read(4 * MiB).decode("utf-8", "replace")
+                return f.read(4 * MiB).decode("utf-8", "replace")
         except OSError:
             return ""
+
+    def errors(self, max_entries: int = 8) -> tuple[int, str]:
+        """(number of error entries, the first distinct ones); a traceback is shortened to its last
+        frame and exception line."""
+        lines = self._new_text().splitlines()
+        count, entries, seen = 0, [], set()
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            i += 1
+            if line.startswith("Traceback (most recent call last)"):
+                last_frame = ""
+                while i < len(lines) and (lines[i].startswith(" ") or not lines[i].strip()):
+                    if lines[i].lstrip().startswith("File "):
+                        last_frame = lines[i].strip()
+                    i += 1
+                exc_line = lines[i] if i < len(lines) else ""
+                i += 1
+                entry = f"Traceback: {last_frame} -> {exc_line}"
+            elif _ERROR_LINE.search(line) and not any(s in line for s in _IGNORED):
+                entry = line
+            else:
+                continue
+            count += 1
+            key = _NORMALIZE.sub("#", _TIMESTAMP.sub("", entry))[:200]
+            if key not in seen and len(entries) < max_entries:
+                seen.add(key)
+                entries.append(entry[:500])
+        return count, "\n".join(entries)
+
+    def excerpt(self, max_lines: int = 20) -> str:
+        text = self._new_text()
         seen: set[str] = set()
         picked: list[str] = []
         for line in text.splitlines():
@@ -169,6 +207,13 @@ class Round:
             self.server.kill()  # reaps what is left of its process group (orphaned children hold ports)
             self.server.start()
 
+    def check_log(self, workload: str, watch: LogWatch) -> None:
+        """Record (not fatal) the errors the server logged during a workload, even if every call succeeded."""
+        count, text = watch.errors()
+        if count:
+            first = text.splitlines()[0] if text else ""
+            self.problem(workload, f"the server logged {count} error(s) during the workload; first: {first}", text)
+
     def post(self, path: str, timeout: float = CALL_TIMEOUT_S) -> httpx.Response:
         assert self.server is not None
         return self.client.post(f"{self.server.ingress_url}{path}", content=BODY, headers=JSON, timeout=timeout)
@@ -253,6 +298,7 @@ class Round:
             t_first = self.until_ok(HANDLERS["noop"].path, START_DEADLINE_S)
             self.record("startup.cold_start_s", t_first - t0)
             self.say(f"    cold start {t_first - t0:.2f}s (health after {self.figures['startup.ready_s']:.2f}s)")
+            self.check_log("startup", watch)
             return True
         except Exception as exc:  # noqa: BLE001
             excerpt = watch.excerpt() or self.server.process.log_tail(20)
@@ -307,6 +353,7 @@ class Round:
             self.fail(keys, f"{type(exc).__name__}: {exc}", workload, watch.excerpt())
         finally:
             self.quiet()
+            self.check_log(workload, watch)
 
     def _sequential(self, handler: Handler) -> tuple[list[float], int, str, bool]:
         """`warmup + calls` sequential calls on one keep-alive connection; latencies of the last `calls`."""
@@ -343,6 +390,7 @@ class Round:
     def throughput_handler(self, handler: Handler) -> None:
         plan = self.plan
         if plan.warmup_s > 0:
+            watch = self.log_watch()
             try:
                 self.ensure_up(f"warm-up {handler.name}")
                 assert self.server is not None
@@ -350,6 +398,7 @@ class Round:
             except Exception as exc:  # noqa: BLE001 - the measured runs will show it
                 self.problem(f"warm-up {handler.name}", f"{type(exc).__name__}: {exc}")
             self.quiet()
+            self.check_log(f"warm-up {handler.name}", watch)
         for c in plan.concurrency:
             self.throughput(handler, c)
 
@@ -415,6 +464,7 @@ class Round:
             self.fail(keys, f"{type(exc).__name__}: {exc}", workload, watch.excerpt())
         finally:
             self.quiet()
+            self.check_log(workload, watch)
 
     def _wrk(self, handler: Handler, connections: int, duration_s: float) -> wrk.WrkResult:
         assert self.server is not None
@@ -446,6 +496,7 @@ class Round:
             except Exception as exc:  # noqa: BLE001
                 self.fail(["recovery.s"], f"{type(exc).__name__}: {exc}", "recovery (partition)", watch.excerpt())
             self.quiet()
+            self.check_log("recovery (partition)", watch)
         watch = self.log_watch()
         try:
             self.ensure_up("recovery (whole server)")
@@ -462,6 +513,7 @@ class Round:
         except Exception as exc:  # noqa: BLE001
             keys = ["recovery.whole_server_s"] + (["recovery.s"] if self.server_kind != "ours" else [])
             self.fail(keys, f"{type(exc).__name__}: {exc}", "recovery (whole server)", watch.excerpt())
+        self.check_log("recovery (whole server)", watch)
 
 
 def _percentile(sorted_values: list[float], pct: int) -> float:

@@ -42,7 +42,7 @@ class _SdkAliasFinder:
         prefix, _, alias = fullname.partition(".")
         if prefix != "restate" or alias not in _SDK_MODULE_ALIASES:
             return None
-        return ModuleSpec(fullname, self)
+        return ModuleSpec(fullname, self)  # type: ignore[arg-type]  # duck-typed loader
 
     def create_module(self, spec: ModuleSpec) -> ModuleType:
         module = importlib.import_module("restate.sdk." + _SDK_MODULE_ALIASES[spec.name.partition(".")[2]])
@@ -72,6 +72,9 @@ SDK_NAMES = frozenset(
         "select", "serve", "test_harness", "wait_completed",
     }
 )  # fmt: skip
+
+
+__all__ = sorted(SDK_NAMES)
 
 
 def __getattr__(name: str) -> Any:

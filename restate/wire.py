@@ -41,13 +41,10 @@ class Outcome(msgspec.Struct, frozen=True, array_like=True):
 
 
 class IngressSink(msgspec.Struct, frozen=True, array_like=True):
-    """Where to send an invocation's outcome on the ingress: the node name and its request id.
-
-    `attached` marks a request that joined an existing invocation (its answer counts as replayed)."""
+    """Where to send an invocation's outcome on the ingress: the node name and its request id."""
 
     node: str
     request_id: int
-    attached: bool = False
 
 
 CALL_COMPLETION = 0x800D

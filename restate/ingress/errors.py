@@ -31,6 +31,7 @@ class IngressError(Exception):
         source: str = "ingress",
         metadata: Sequence[tuple[str, str]] = (),
         status: int | None = None,
+        stacktrace: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -38,16 +39,21 @@ class IngressError(Exception):
         self.source = source
         self.metadata = metadata
         self.status = code if status is None else status
+        self.stacktrace = stacktrace
 
     def body(self) -> bytes:
         doc: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.stacktrace:
+            doc["stacktrace"] = self.stacktrace
         if self.metadata:
             doc["metadata"] = dict(self.metadata)
         doc["source"] = self.source
         return _json.encode(doc)
 
 
-def invocation_failure(code: int, message: str, metadata: Sequence[tuple[str, str]] = ()) -> IngressError:
+def invocation_failure(
+    code: int, message: str, metadata: Sequence[tuple[str, str]] = (), stacktrace: str | None = None
+) -> IngressError:
     """The terminal failure of an invocation; the status is the code when it is a valid final HTTP status.
 
     The real server takes any code hyper accepts (`StatusCode::from_u16`: 100..=999) and falls back to
@@ -56,7 +62,7 @@ def invocation_failure(code: int, message: str, metadata: Sequence[tuple[str, st
     if not 0 <= code <= 0xFFFF:
         code = 500  # Restate's error codes are u16; wider ones become INTERNAL
     status = code if 200 <= code <= 999 else 500
-    return IngressError(code, message, source="invocation", metadata=metadata, status=status)
+    return IngressError(code, message, source="invocation", metadata=metadata, status=status, stacktrace=stacktrace)
 
 
 # --- the route-level errors with their exact messages (restate `handler/error.rs`) -------------------

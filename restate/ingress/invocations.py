@@ -9,7 +9,7 @@ import msgspec
 from restate.ids import IdError, InvocationId, parse_awakeable_id
 from restate.ingress import errors, routing
 from restate.ingress.errors import APPLICATION_JSON, Headers
-from restate.ingress.responses import Response, outcome_response, output_rules
+from restate.ingress.responses import Response, error_response, outcome_response, output_rules
 from restate.ingress.routing import AwakeableRoute, ById, ByIdempotencyKey, ByWorkflow, InvocationQuery
 from restate.ingress.targets import read_target_body
 from restate.schema import Schema
@@ -17,6 +17,7 @@ from restate.wire import Failure, InvocationDone, NotFound, NotReady, Outcome
 
 _json = msgspec.json.Encoder()
 REJECTION_CODE = 500  # a rejected awakeable fails with INTERNAL, as in the real server
+ATTACH_NOT_FOUND = "not found"
 
 
 class InvocationDispatcher(Protocol):
@@ -55,7 +56,10 @@ def _run_handler(schema: Schema | None, query: ByWorkflow) -> tuple[str, str] | 
 async def attach_or_output(
     dispatcher: InvocationDispatcher, query: InvocationQuery, attach: bool, origin: bytes | None
 ) -> Response:
-    """Attach (waits for the outcome) or output (470 while running); 404 when the invocation is unknown."""
+    """Attach (waits for the outcome) or output (470 while running); 404 when the invocation is unknown.
+
+    An unknown invocation is 404 `invocation not found` (source ingress) for output, but 404 `not found`
+    from the invocation side, with `x-restate-id`, for attach: what the real 1.7.12 server answers."""
     schema = dispatcher.schema
     invocation_id, handler = resolve_query(schema, query)
     try:
@@ -63,6 +67,8 @@ async def attach_or_output(
     except Exception as exc:
         raise errors.read_dispatch_error(exc) from exc
     if isinstance(answer, NotFound):
+        if attach:  # the real server answers an attach from the invocation side, with the queried id
+            return error_response(errors.invocation_failure(404, ATTACH_NOT_FOUND), origin, str(invocation_id))
         raise errors.invocation_not_found()
     if isinstance(answer, NotReady):
         raise errors.not_ready()

@@ -69,7 +69,7 @@ def outcome_response(done: InvocationDone, rules: OutputRules, origin: bytes | N
     expires = idempotency_expires(done)
     failure = done.outcome.failure
     if failure is not None:
-        err = errors.invocation_failure(failure.code, failure.message, failure.metadata)
+        err = errors.invocation_failure(failure.code, failure.message, failure.metadata, failure.stacktrace)
         body = err.body()
         return err.status, errors.error_headers(err, origin, invocation_id, len(body), expires), body
     value = done.outcome.value or b""

@@ -93,7 +93,7 @@ def _attach(
                 already = Outcome(failure=Failure(409, "the workflow method was already invoked"))
                 ctx.actions.append(ReplyDone(sink, inv_id, already, None, True))
             else:
-                attach_ingress(ctx, inv_id, status, IngressSink(sink.node, sink.request_id, True))
+                attach_ingress(ctx, inv_id, status, sink)
     if request.caller is not None:
         if is_workflow_run(status):
             already = Outcome(failure=Failure(409, "the workflow method was already invoked"))
@@ -178,8 +178,8 @@ def complete(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, outcome
     status.modified_at_ms = ctx.now_ms
     status.expires_at_ms = ctx.now_ms + _retention_ms(ctx, status)
     for sink in status.ingress_sinks:
-        expires = status.expires_at_ms if sink.attached else None
-        ctx.actions.append(ReplyDone(sink, inv_id, outcome, expires, sink.attached))
+        # a live answer: only replays of a stored result carry its expiry (as the real server does)
+        ctx.actions.append(ReplyDone(sink, inv_id, outcome))
     for caller in status.callers:
         ctx.send(caller.invocation_id, InvocationResponse(caller, outcome))
     status.ingress_sinks = []
@@ -402,7 +402,10 @@ def end_before_start(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus,
     if status.status == "scheduled" and status.execute_at_ms is not None:
         ctx.tables.delete_timer(status.execute_at_ms, inv_id, START_TIMER)
     status.inbox_seq = None
-    complete(ctx, inv_id, status, Outcome(failure=failure))
+    scheduled = status.status == "scheduled"
+    complete(ctx, inv_id, status, Outcome(failure=failure))  # anyone waiting gets the failure
+    if scheduled:
+        purge(ctx, inv_id, status)  # the real server forgets a cancelled/killed delayed invocation at once
 
 
 def purge(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus) -> None:

@@ -47,7 +47,7 @@ def _output(ctx: ApplyContext, node: str, request: OutputRequest) -> None:
     if status is None:
         ctx.actions.append(Reply(node, NotFound(request.request_id)))
     elif request.wait or status.status == "completed":
-        sink = IngressSink(node, request.request_id, attached=True)
+        sink = IngressSink(node, request.request_id)
         lifecycle.attach_ingress(ctx, request.invocation_id, status, sink)
     else:
         ctx.actions.append(Reply(node, NotReady(request.request_id, request.invocation_id)))

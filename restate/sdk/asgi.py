@@ -123,10 +123,8 @@ async def _discover(endpoint: Endpoint, scope: Scope, send: Send) -> None:
     if version is None:
         await _respond(send, 415, b"Unsupported discovery version", b"text/plain")
         return
-    if endpoint.protocol is not None:
-        mode: Literal["BIDI_STREAM", "REQUEST_RESPONSE"] = "BIDI_STREAM" if endpoint.protocol == "bidi" else "REQUEST_RESPONSE"
-    else:
-        mode = "REQUEST_RESPONSE" if scope.get("http_version") == "1.1" else "BIDI_STREAM"
+    protocol = endpoint.protocol or ("request_response" if scope.get("http_version") == "1.1" else "bidi")
+    mode: Literal["BIDI_STREAM", "REQUEST_RESPONSE"] = "BIDI_STREAM" if protocol == "bidi" else "REQUEST_RESPONSE"
     try:
         body = manifest_json(list(endpoint.services.values()), version, mode)
     except ValueError as e:

@@ -294,7 +294,9 @@ class WorkflowContext(ObjectContext):
     """The context of a workflow's main handler: state plus durable promises."""
 
     @abc.abstractmethod
-    def promise(self, name: str, serde: Serde[T] = DefaultSerde(), type_hint: type[T] | None = None) -> DurablePromise[T]:
+    def promise(
+        self, name: str, serde: Serde[T] = DefaultSerde(), type_hint: type[T] | None = None
+    ) -> DurablePromise[T]:
         """The durable promise `name` of this workflow."""
 
 
@@ -302,6 +304,8 @@ class WorkflowSharedContext(ObjectSharedContext):
     """The context of a workflow's shared handlers: read-only state plus durable promises."""
 
     @abc.abstractmethod
-    def promise(self, name: str, serde: Serde[T] = DefaultSerde(), type_hint: type[T] | None = None) -> DurablePromise[T]:
+    def promise(
+        self, name: str, serde: Serde[T] = DefaultSerde(), type_hint: type[T] | None = None
+    ) -> DurablePromise[T]:
         """The durable promise `name` of this workflow."""
 

@@ -115,7 +115,8 @@ def _handler(h: Handler[Any, Any]) -> dict[str, Any]:
         out["output"] = {"setContentTypeIfEmpty": False}
     else:
         schema = _schema(io.output_type)
-        out["output"] = _drop_none({"contentType": io.content_type, "setContentTypeIfEmpty": False, "jsonSchema": schema})
+        output = {"contentType": io.content_type, "setContentTypeIfEmpty": False, "jsonSchema": schema}
+        out["output"] = _drop_none(output)
     lazy, whitelist = _state_preload(h.state_preload, h.enable_lazy_state)
     out.update(documentation=h.description, metadata=h.metadata, **_policies(h, h.invocation_retry_policy))
     out.update(workflowCompletionRetention=_ms(h.workflow_retention), enableLazyState=lazy)
@@ -165,6 +166,8 @@ def compute_manifest(
     }
 
 
-def manifest_json(services: list[ServiceBase], version: int, mode: Literal["BIDI_STREAM", "REQUEST_RESPONSE"]) -> bytes:
+def manifest_json(
+    services: list[ServiceBase], version: int, mode: Literal["BIDI_STREAM", "REQUEST_RESPONSE"]
+) -> bytes:
     """The manifest, JSON-encoded."""
     return json.dumps(compute_manifest(services, version, mode), allow_nan=False).encode()

@@ -56,6 +56,10 @@ def _convert(tp: Any, data: Any) -> Any:
         return None
     if dataclasses.is_dataclass(tp) and isinstance(tp, type) and isinstance(data, dict):
         return dataclass_from_dict(tp, data)
+    if is_pydantic(tp):
+        return tp.model_validate(data)
+    if is_msgspec_struct(tp):
+        return sys.modules["msgspec"].convert(data, tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (list, set, tuple, frozenset) and args and isinstance(data, list):
@@ -66,6 +70,15 @@ def _convert(tp: Any, data: Any) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _convert(inner[0], data) if len(inner) == 1 else data
     return data
+
+
+def _json_default(obj: Any) -> Any:
+    """JSON for model objects nested in dataclasses (pydantic models, msgspec Structs)."""
+    if is_pydantic(type(obj)):
+        return obj.model_dump(mode="json")
+    if is_msgspec_struct(type(obj)):
+        return sys.modules["msgspec"].to_builtins(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
 def dataclass_from_dict(cls: type[T], data: dict[str, Any]) -> T:
@@ -148,7 +161,7 @@ class DefaultSerde(Serde[I]):
         if is_pydantic(type(obj)):
             return obj.model_dump_json().encode()  # type: ignore[attr-defined,no-any-return]
         if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-            return json.dumps(dataclasses.asdict(obj)).encode()
+            return json.dumps(dataclasses.asdict(obj), default=_json_default).encode()
         return json.dumps(obj).encode()
 
 

@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from restate.sdk.handler import handler_from_callable
 from restate.sdk.serde import BytesSerde, DefaultSerde, Serde
-from restate.sdk.server_futures import ServerCallDurableFuture, ServerDurableFuture, ServerDurablePromise, ServerSendHandle
+from restate.sdk.server_futures import (
+    ServerCallDurableFuture,
+    ServerDurableFuture,
+    ServerDurablePromise,
+    ServerSendHandle,
+)
 from restate.sdk.vm_types import Failure
 
 if TYPE_CHECKING:
@@ -53,7 +58,12 @@ class CallsMixin:
                                       limit_key, now_ms=int(time.time() * 1000))  # fmt: skip
             return ServerSendHandle(self, handle)  # type: ignore[arg-type]
         call = self.vm.sys_call(service, handler, parameter, key, idempotency_key, header_list, scope, limit_key)
-        return ServerCallDurableFuture(self, call.result_handle, call.invocation_id_handle, output_serde.deserialize)  # type: ignore[arg-type]
+        return ServerCallDurableFuture(
+            self,  # type: ignore[arg-type]
+            call.result_handle,
+            call.invocation_id_handle,
+            output_serde.deserialize,
+        )
 
     def service_call(self, tpe: Any, arg: Any, idempotency_key: str | None = None,
                      headers: dict[str, str] | None = None) -> Any:  # fmt: skip
@@ -61,7 +71,7 @@ class CallsMixin:
 
     def service_send(self, tpe: Any, arg: Any, send_delay: timedelta | None = None, idempotency_key: str | None = None,
                      headers: dict[str, str] | None = None) -> Any:  # fmt: skip
-        return self.do_call(tpe, arg, send_delay=send_delay, send=True, idempotency_key=idempotency_key, headers=headers)
+        return self.do_call(tpe, arg, None, send_delay, True, idempotency_key, headers)
 
     def object_call(self, tpe: Any, key: str, arg: Any, idempotency_key: str | None = None,
                     headers: dict[str, str] | None = None) -> Any:  # fmt: skip

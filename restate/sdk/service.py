@@ -101,6 +101,32 @@ class Service(ServiceBase):
 
     kind = "service"
 
+    def __init__(
+        self,
+        name: str,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+        inactivity_timeout: timedelta | None = None,
+        abort_timeout: timedelta | None = None,
+        journal_retention: timedelta | None = None,
+        idempotency_retention: timedelta | None = None,
+        ingress_private: bool | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        invocation_context_managers: list[ContextManagerFactory] | None = None,
+    ) -> None:
+        super().__init__(
+            name,
+            description,
+            metadata,
+            inactivity_timeout,
+            abort_timeout,
+            journal_retention,
+            idempotency_retention,
+            ingress_private,
+            invocation_retry_policy,
+            invocation_context_managers,
+        )
+
     def handler(
         self,
         name: str | None = None,

@@ -140,7 +140,7 @@ class AsyncResults:
         if type(fut) is int:
             self._add_leaf(root, fut)
         else:
-            root.nested_futures.append(self._tree(fut))
+            root.nested_futures.append(self._tree(fut))  # type: ignore[arg-type]
         return pb.SuspensionMessage(awaiting_on=root)
 
     def _tree(self, fut: FirstCompleted | AllCompleted) -> pb.Future:

@@ -51,6 +51,7 @@ class Syscalls:
     _run_info: dict[int, tuple[int, str]]
     _proposals: dict[int, Any]
     _child_calls: list[int]
+    failure: VMFailure | None
 
     def _command(self, msg_type: int, msg: Message, flags: int = 0) -> Message:
         raise NotImplementedError
@@ -161,7 +162,8 @@ class Syscalls:
         self._command(T.SLEEP, msg)
         return self.results.new_handle(cid)
 
-    def _target(self, msg: Any, key: str | None, idempotency_key: str | None, scope: str | None, limit: str | None) -> None:
+    def _target(self, msg: Any, key: str | None, idempotency_key: str | None, scope: str | None,
+                limit: str | None) -> None:  # fmt: skip
         if key is not None:
             msg.key = key
         if idempotency_key is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 __all__ = [
     "ANY_COMPLETED",
@@ -33,7 +32,7 @@ __all__ = [
 CANCEL_HANDLE = 1
 
 #: How the VM names a notification: completion id n -> n, signal index n -> -n, named signal -> its name.
-NotificationKey = Union[int, str]
+NotificationKey = int | str
 
 
 @dataclass
@@ -98,7 +97,7 @@ class AllCompleted:
 
 
 #: What user code awaits: a single handle (int) or a combinator over handles.
-UnresolvedFuture = Union[int, FirstCompleted, AllCompleted]
+UnresolvedFuture = int | FirstCompleted | AllCompleted
 
 
 class NotReady:
@@ -134,5 +133,5 @@ ANY_COMPLETED = AnyCompleted()
 WAIT_EXTERNAL = WaitExternalProgress()
 CANCEL_SIGNALED = CancelSignalReceived()
 
-Progress = Union[AnyCompleted, WaitExternalProgress, CancelSignalReceived, ExecuteRun, Suspended]
+Progress = AnyCompleted | WaitExternalProgress | CancelSignalReceived | ExecuteRun | Suspended
 

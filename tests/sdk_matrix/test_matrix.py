@@ -1,7 +1,7 @@
 """One behavioural suite, four ways: {our SDK, official SDK} x {our server, real server} (see conftest.py).
 
-Where our server does not support a feature yet, the test is marked xfail(strict=True) on our server
-with the reason, so it turns red (XPASS) as soon as the server gains the feature.
+Where our server does not support a feature yet (conftest.OUR_SERVER_GAPS), the test is marked
+xfail(strict=True) on our server with the reason, so it turns red (XPASS) as soon as the server gains it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.sdk_matrix.conftest import UNSUPPORTED_DEADLINE_S, Stack, eventually, unsupported_on_our_server
+from tests.sdk_matrix.conftest import (
+    OUR_SERVER_GAPS,
+    UNSUPPORTED_DEADLINE_S,
+    Stack,
+    eventually,
+    needs_server_feature,
+)
 
 
 def _key() -> str:
@@ -35,6 +41,11 @@ def ok(stack: Stack, path: str, body: Any = None, timeout: float = 60.0, **heade
     resp = call(stack, path, body, timeout, **headers)
     assert resp.status_code == 200, f"{path}: {resp.status_code} {resp.text}"
     return resp.json() if resp.content else None
+
+
+def _deadline(stack: Stack) -> float:
+    """Short deadlines where a feature is expected to be missing (xfail), normal ones elsewhere."""
+    return UNSUPPORTED_DEADLINE_S if stack.ours and OUR_SERVER_GAPS else 20.0
 
 
 def recorded(stack: Stack, key: str) -> list[str]:
@@ -96,10 +107,6 @@ def test_lazy_state(stack: Stack) -> None:
     assert ok(stack, f"LazyCounter/{key}/add", 3) == 3
     assert ok(stack, f"LazyCounter/{key}/add", 4) == 7
     assert ok(stack, f"LazyCounter/{key}/keys") == ["count"]
-
-
-def test_dataclass_state(stack: Stack) -> None:
-    assert ok(stack, f"Recorder/{_key()}/put_item", {"name": "bolt", "qty": 2}) == {"name": "BOLT", "qty": 3}
 
 
 # --- timers ----------------------------------------------------------------------------------
@@ -194,13 +201,13 @@ def test_cancel_from_a_handler(stack: Stack) -> None:
     assert eventually(lambda: recorded(stack, key), bool) == ["cancelled 409"]
 
 
-# --- features our server does not have yet (strict xfail there) -----------------------------
+# --- features that needed the issue-4 server work (see conftest.OUR_SERVER_GAPS) -----------
 
 
 def test_workflow_with_durable_promise(request: pytest.FixtureRequest, stack: Stack) -> None:
-    unsupported_on_our_server(request, stack, "workflows and durable promises not implemented yet (issue 4)")
+    needs_server_feature(request, stack, "workflows")
     key = _key()
-    deadline = UNSUPPORTED_DEADLINE_S if stack.ours else 20.0
+    deadline = _deadline(stack)
     assert call(stack, f"Signup/{key}/run/send", "a@b.c").status_code == 202
     assert eventually(lambda: ok(stack, f"Signup/{key}/status"), lambda s: s == "waiting", deadline) == "waiting"
     ok(stack, f"Signup/{key}/confirm", "yes", timeout=deadline)
@@ -208,17 +215,17 @@ def test_workflow_with_durable_promise(request: pytest.FixtureRequest, stack: St
 
 
 def test_attach_invocation(request: pytest.FixtureRequest, stack: Stack) -> None:
-    unsupported_on_our_server(request, stack, "AttachInvocation command not implemented yet")
-    assert ok(stack, "Calls/attach", "A", timeout=UNSUPPORTED_DEADLINE_S) == "Hello A!"
+    needs_server_feature(request, stack, "attach")
+    assert ok(stack, "Calls/attach", "A", timeout=_deadline(stack)) == "Hello A!"
 
 
 def test_idempotent_calls_from_a_handler(request: pytest.FixtureRequest, stack: Stack) -> None:
-    unsupported_on_our_server(request, stack, "idempotency-key dedup not implemented yet")
-    assert ok(stack, "Calls/idempotent_twice", _key(), timeout=UNSUPPORTED_DEADLINE_S) is True
+    needs_server_feature(request, stack, "idempotency")
+    assert ok(stack, "Calls/idempotent_twice", _key(), timeout=_deadline(stack)) is True
 
 
 def test_ingress_idempotency_key(request: pytest.FixtureRequest, stack: Stack) -> None:
-    unsupported_on_our_server(request, stack, "ingress idempotency-key dedup not implemented yet")
+    needs_server_feature(request, stack, "idempotency")
     key, idem = _key(), _key()
     assert ok(stack, f"Counter/{key}/add", 1, idempotency_key=idem) == 1
     assert ok(stack, f"Counter/{key}/add", 1, idempotency_key=idem) == 1
@@ -226,7 +233,7 @@ def test_ingress_idempotency_key(request: pytest.FixtureRequest, stack: Stack) -
 
 
 def test_cancel_through_admin_api(request: pytest.FixtureRequest, stack: Stack) -> None:
-    unsupported_on_our_server(request, stack, "cancel via the admin API not implemented yet")
+    needs_server_feature(request, stack, "admin-cancel")
     key = _key()
     sent = call(stack, "Calls/victim/send", key)
     assert sent.status_code == 202, sent.text
@@ -234,26 +241,26 @@ def test_cancel_through_admin_api(request: pytest.FixtureRequest, stack: Stack) 
     time.sleep(0.3)
     resp = stack.server.client.patch(f"{stack.server.admin_url}/invocations/{invocation_id}/cancel")
     assert resp.status_code in (200, 202), resp.text
-    deadline = UNSUPPORTED_DEADLINE_S if stack.ours else 20.0
+    deadline = _deadline(stack)
     assert eventually(lambda: recorded(stack, key), bool, deadline) == ["cancelled 409"]
 
 
 def test_awakeable_resolved_through_ingress(request: pytest.FixtureRequest, stack: Stack) -> None:
-    unsupported_on_our_server(request, stack, "ingress awakeable resolve route not implemented yet")
+    needs_server_feature(request, stack, "ingress-awakeables")
     key = _key()
     assert call(stack, "Calls/awake_external/send", key).status_code == 202
     awakeable_id = eventually(lambda: recorded(stack, key), bool)[0]
-    resp = call(stack, f"restate/awakeables/{awakeable_id}/resolve", "hi", timeout=UNSUPPORTED_DEADLINE_S)
+    resp = call(stack, f"restate/awakeables/{awakeable_id}/resolve", "hi", timeout=_deadline(stack))
     assert resp.status_code in (200, 202), resp.text
-    deadline = UNSUPPORTED_DEADLINE_S if stack.ours else 20.0
+    deadline = _deadline(stack)
     assert eventually(lambda: recorded(stack, key), lambda v: len(v) == 2, deadline) == [awakeable_id, "got hi"]
 
 
 def test_ingress_invocation_output(request: pytest.FixtureRequest, stack: Stack) -> None:
-    unsupported_on_our_server(request, stack, "ingress attach/output routes not implemented yet")
+    needs_server_feature(request, stack, "ingress-attach")
     sent = call(stack, "Greeter/greet/send", "Out")
     assert sent.status_code == 202, sent.text
     url = f"{stack.server.ingress_url}/restate/invocation/{sent.json()['invocationId']}/attach"
-    resp = stack.server.client.get(url, timeout=UNSUPPORTED_DEADLINE_S)
+    resp = stack.server.client.get(url, timeout=_deadline(stack))
     assert resp.status_code == 200, resp.text
     assert resp.json() == "Hello Out!"

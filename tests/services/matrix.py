@@ -7,13 +7,13 @@ the point: a user service written for the official SDK must run on ours as is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
+
+from restate.exceptions import RetryableError
+from restate.serde import BytesSerde
 
 import restate
 from restate import TerminalError
-from restate.exceptions import RetryableError
-from restate.serde import BytesSerde
 
 _attempts: dict[str, int] = {}
 
@@ -131,7 +131,9 @@ async def run_retry(ctx: restate.Context, key: str) -> str:
             raise ValueError(f"step failed {n}")
         return f"step ok after {n}"
 
-    opts: restate.RunOptions[str] = restate.RunOptions(max_attempts=5, initial_retry_interval=timedelta(milliseconds=50))
+    opts: restate.RunOptions[str] = restate.RunOptions(
+        max_attempts=5, initial_retry_interval=timedelta(milliseconds=50)
+    )
     return await ctx.run_typed("step", step, opts)
 
 
@@ -302,12 +304,6 @@ async def lazy_keys(ctx: restate.ObjectContext) -> list[str]:
     return sorted(await ctx.state_keys())
 
 
-@dataclass
-class Item:
-    name: str
-    qty: int
-
-
 recorder = restate.VirtualObject("Recorder")
 
 
@@ -320,14 +316,6 @@ async def record(ctx: restate.ObjectContext, line: str) -> None:
 @recorder.handler(kind="shared")
 async def lines(ctx: restate.ObjectSharedContext) -> list[str]:
     return (await ctx.get("lines", type_hint=list[str])) or []
-
-
-@recorder.handler()
-async def put_item(ctx: restate.ObjectContext, item: Item) -> Item:
-    ctx.set("item", item)
-    stored = await ctx.get("item", type_hint=Item)
-    assert stored is not None
-    return Item(stored.name.upper(), stored.qty + 1)
 
 
 # --- Workflow --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from restate.ids import InvocationId, awakeable_id, partition_key_for
-from restate.ingress import routing
+from restate.ingress import errors, routing
 from restate.ingress.app import IngressApp
 from restate.ingress.responses import rfc3339_millis
 from restate.wire import Failure, Outcome
@@ -93,10 +93,34 @@ def test_output_not_ready_is_470() -> None:
 
 @pytest.mark.parametrize(
     "target",
-    [f"/restate/invocation/{INV}/output", f"/restate/attach/{INV}", "/restate/workflow/Signup/nokey/output"],
+    [f"/restate/invocation/{INV}/output", f"/restate/output/{INV}", "/restate/workflow/Signup/nokey/output"],
 )
-def test_unknown_invocation_is_404(target: str) -> None:
+def test_output_of_an_unknown_invocation_is_404_from_the_ingress(target: str) -> None:
     ingress_error(run("GET", target, dispatcher=FakeDispatcher(output_answer="not_found")), 404, "invocation not found")
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "body"),
+    [
+        ("GET", f"/restate/invocation/{INV}/attach", b""),
+        ("GET", f"/restate/attach/{INV}", b""),
+        ("POST", "/restate/attach", f'{{"target":"invocation","invocationId":"{INV}"}}'.encode()),
+    ],
+)
+def test_attach_to_an_unknown_invocation_is_404_from_the_invocation_side(method: str, target: str, body: bytes) -> None:
+    reply = run(method, target, body, [JSON], FakeDispatcher(output_answer="not_found"))
+    assert (reply.status, reply.body) == (404, b'{"code":404,"message":"not found","source":"invocation"}')
+    assert reply.names == ["x-restate-id", "x-restate-error-source", "content-type", *CORS, "content-length"]
+    assert (reply.header("x-restate-id"), reply.header("x-restate-error-source")) == (INV, "invocation")
+
+
+def test_attach_to_a_never_run_workflow_names_the_run_id() -> None:
+    fake = FakeDispatcher(output_answer="not_found")
+    reply = run("GET", "/restate/workflow/Signup/never/attach", dispatcher=fake)
+    assert (reply.status, json.loads(reply.body)["source"]) == (404, "invocation")
+    run_id = routing.invocation_id_for("Signup", "run", "never", None, workflow_run=True)
+    assert reply.header("x-restate-id") == str(run_id)
+    assert fake.outputs == [(run_id.to_bytes(), True)]
 
 
 def test_a_failed_invocation_replays_its_failure() -> None:
@@ -335,3 +359,18 @@ def test_bad_awakeable_ids_never_reach_the_partition() -> None:
         run("POST", "/restate/a/garbage/reject", b"x", dispatcher=fake), 400, "bad awakeable id 'garbage': bad format"
     )
     assert fake.awakeables == []
+
+
+def test_failure_body_field_order_with_a_stacktrace() -> None:
+    err = errors.invocation_failure(500, "boom", [("k", "v")], "Traceback ...")
+    assert err.body() == (
+        b'{"code":500,"message":"boom","stacktrace":"Traceback ...","metadata":{"k":"v"},"source":"invocation"}'
+    )
+    assert b"stacktrace" not in errors.invocation_failure(500, "boom").body()
+
+
+def test_the_sdk_stacktrace_is_shown_apart_from_the_message() -> None:
+    failure = Failure(500, "Exception('x')", stacktrace="Traceback (most recent call last): ...")
+    reply = run("POST", "/Greeter/greet", b'"x"', [JSON], FakeDispatcher(outcome=Outcome(failure=failure)))
+    assert list(json.loads(reply.body)) == ["code", "message", "stacktrace", "source"]
+    assert json.loads(reply.body)["stacktrace"] == "Traceback (most recent call last): ..."

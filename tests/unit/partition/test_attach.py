@@ -184,7 +184,7 @@ def test_repeated_idempotent_call_attaches_and_gets_the_result_replayed(partitio
     inv = req.invocation_id
     partition.apply(InvokeCmd(req, sink(1)))
     assert partition.apply(InvokeCmd(req, sink(2))) == [ReplyAccepted(sink(2), inv, True, None)]
-    attached = IngressSink("ingress-0", 2, True)
+    attached = IngressSink("ingress-0", 2)
     assert partition.status(inv).ingress_sinks == [sink(1), attached]
 
     later = NOW + 1_000
@@ -192,12 +192,12 @@ def test_repeated_idempotent_call_attaches_and_gets_the_result_replayed(partitio
     done = of_type(partition.apply(EndCmd(inv, partition.attempt(inv)), now_ms=later), ReplyDone)
     assert done == [
         ReplyDone(sink(1), inv, Outcome(value=b"5")),
-        ReplyDone(attached, inv, Outcome(value=b"5"), later + DEFAULT_RETENTION_MS, True),
+        ReplyDone(attached, inv, Outcome(value=b"5")),  # live: no expiry
     ]
     # after completion: replayed at once
     assert partition.apply(InvokeCmd(req, sink(3))) == [
         ReplyAccepted(sink(3), inv, True, None),
-        ReplyDone(IngressSink("ingress-0", 3, True), inv, Outcome(value=b"5"), later + DEFAULT_RETENTION_MS, True),
+        ReplyDone(IngressSink("ingress-0", 3), inv, Outcome(value=b"5"), later + DEFAULT_RETENTION_MS, True),
     ]
 
 

@@ -18,7 +18,7 @@ from restate.partition.model import (
 from restate.protocol import MessageType, pb
 from restate.schema import DEFAULT_RETENTION_MS
 from restate.storage import keys
-from restate.wire import Failure, IngressSink, Outcome
+from restate.wire import Failure, Outcome
 from tests.unit.partition.harness import DEPLOYMENT_ID, NOW, Partition, assert_actions, make_schema, request, sink
 
 T = MessageType
@@ -97,17 +97,16 @@ def test_resent_invoke_is_accepted_again_and_sink_not_duplicated(partition: Part
 
     other = partition.apply(InvokeCmd(req, sink(2)))
     assert other == [ReplyAccepted(sink(2), inv, True, None)]
-    attached = IngressSink(sink(2).node, sink(2).request_id, attached=True)  # joined an existing invocation
+    attached = sink(2)  # joined an existing invocation
     assert partition.status(inv).ingress_sinks == [sink(1), attached]
 
     # both are answered once the invocation completes
     partition.sdk(inv, pb.OutputCommandMessage(value=pb.Value(content=b"ok")))
     done = partition.apply(EndCmd(inv, partition.attempt(inv)))
     replies = [a for a in done if isinstance(a, ReplyDone)]
-    expires = partition.status(inv).expires_at_ms
     assert replies == [
         ReplyDone(sink(1), inv, Outcome(value=b"ok")),  # the original request: a live answer
-        ReplyDone(attached, inv, Outcome(value=b"ok"), expires, True),  # the attached one counts as replayed
+        ReplyDone(attached, inv, Outcome(value=b"ok")),  # a live answer: no expiry, not replayed
     ]
 
 
@@ -120,7 +119,7 @@ def test_invoke_after_completion_gets_the_result_at_once(partition: Partition) -
 
     actions = partition.apply(InvokeCmd(req, sink(9)))
     expires = partition.status(inv).expires_at_ms
-    replayed_sink = IngressSink(sink(9).node, sink(9).request_id, attached=True)
+    replayed_sink = sink(9)
     assert_actions(
         actions,
         ReplyAccepted(sink(9), inv, True, None),

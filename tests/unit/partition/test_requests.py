@@ -136,7 +136,7 @@ def test_output_of_a_scheduled_or_inboxed_invocation_is_not_ready(partition: Par
 def test_attach_to_a_running_invocation_answers_at_completion(partition: Partition) -> None:
     inv = _started(partition)
     assert _output(partition, inv, wait=True, request_id=4) == []
-    attached = IngressSink(NODE, 4, attached=True)
+    attached = IngressSink(NODE, 4)
     assert partition.status(inv).ingress_sinks == [sink(1), attached]
     assert _output(partition, inv, wait=True, request_id=4) == []  # the same request again: attached once
     assert partition.status(inv).ingress_sinks == [sink(1), attached]
@@ -147,7 +147,7 @@ def test_attach_to_a_running_invocation_answers_at_completion(partition: Partiti
     expires = later + DEFAULT_RETENTION_MS
     assert of_type(actions, ReplyDone) == [
         ReplyDone(sink(1), inv, Outcome(value=b'"hi"')),  # the original caller: not replayed, no expiry
-        ReplyDone(attached, inv, Outcome(value=b'"hi"'), expires, replayed=True),
+        ReplyDone(attached, inv, Outcome(value=b'"hi"')),  # attached while running: a live answer too
     ]
     assert partition.status(inv).expires_at_ms == expires
 
@@ -163,7 +163,7 @@ def test_output_of_a_completed_invocation_is_replayed_with_its_expiry(partition:
     expires = NOW + DEFAULT_RETENTION_MS
     for wait in (False, True):
         actions = _output(partition, inv, wait=wait, request_id=4)
-        assert actions == [ReplyDone(IngressSink(NODE, 4, True), inv, Outcome(value=b'"done"'), expires, True)]
+        assert actions == [ReplyDone(IngressSink(NODE, 4), inv, Outcome(value=b'"done"'), expires, True)]
     assert partition.status(inv).ingress_sinks == []  # nothing left waiting
 
 
@@ -270,7 +270,7 @@ NOT_COMPLETED = "The invocation '{}' is not yet completed."
 NOT_RUNNING = "The invocation '{}' is not running, cannot be paused."
 NOT_FOUND = "The requested invocation '{}' does not exist"
 RESUME_COMPLETED = "The invocation '{}' is completed, cannot be resumed."
-RESUME_NOT_STARTED = "The invocation '{}' is not running yet, cannot be resumed."
+RESUME_NOT_STARTED = "The invocation '{}' is either inboxed or scheduled, cannot be resumed."
 
 _EXPECTED: dict[InvocationOp, dict[str, tuple[int, str | None]]] = {
     "cancel": {
@@ -399,19 +399,19 @@ def test_cancel_inboxed_removes_it_and_keeps_the_queue(partition: Partition) -> 
     assert partition.tables.lock_holder("Counter", "k") is None
 
 
-def test_cancel_scheduled_deletes_its_start_timer(partition: Partition) -> None:
+def test_cancel_scheduled_forgets_it(partition: Partition) -> None:
     at = NOW + 10_000
     inv = _started(partition, execute_at_ms=at)
     assert (at, inv, START_TIMER) in partition.timers()
 
     actions = partition.manage(inv, "cancel")
     assert command_result(actions) == (200, None)
-    assert of_type(actions, ReplyDone) == [ReplyDone(sink(1), inv, CANCELED)]
-    assert partition.timers() == [(NOW + DEFAULT_RETENTION_MS, inv, PURGE_TIMER)]
-    assert partition.status(inv).status == "completed"
-    # the start timer fires anyway (it was armed before): nothing starts
+    assert of_type(actions, ReplyDone) == [ReplyDone(sink(1), inv, CANCELED)]  # the waiting caller learns it
+    assert partition.timers() == []  # start and purge timers gone: like the real server, it is forgotten
+    assert partition.tables.status(inv) is None
+    # the start timer fires anyway (it was armed in memory before): nothing starts
     assert partition.apply(TimerFiredCmd(at, inv, START_TIMER), now_ms=at) == []
-    assert partition.status(inv).status == "completed"
+    assert partition.tables.status(inv) is None
 
 
 def test_cancel_completed_or_unknown_changes_nothing(partition: Partition) -> None:
