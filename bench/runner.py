@@ -81,7 +81,7 @@ class LogWatch:
         """(number of error entries, the first distinct ones); a traceback is shortened to its last
         frame and exception line."""
         lines = self._new_text().splitlines()
-        count, entries, seen = 0, [], set()
+        count, entries, seen = 0, list[str](), set[str]()
         i = 0
         while i < len(lines):
             line = lines[i]

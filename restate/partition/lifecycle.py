@@ -184,8 +184,10 @@ def complete(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, outcome
         ctx.send(caller.invocation_id, InvocationResponse(caller, outcome))
     status.ingress_sinks = []
     status.callers = []
-    ctx.tables.delete_journal(inv_id)
-    status.journal_len = 0
+    if _journal_retention_ms(ctx, status) == 0:
+        ctx.tables.delete_journal(inv_id)
+        status.journal_len = 0
+    # otherwise the journal stays readable (introspection) until the invocation is purged
     _add_timer(ctx, status.expires_at_ms, inv_id, PURGE_TIMER)
     ctx.tables.put_status(inv_id, status)
     target = status.target
@@ -200,10 +202,21 @@ def _retention_ms(ctx: ApplyContext, status: InvocationStatus) -> int:
     if service is None:
         return DEFAULT_RETENTION_MS
     handler = service.handlers.get(status.target.handler)
-    if is_workflow_run(status):
-        found = (handler and handler.workflow_completion_retention_ms) or service.workflow_completion_retention_ms
-    else:
-        found = (handler and handler.idempotency_retention_ms) or service.idempotency_retention_ms
+    field = "workflow_completion_retention_ms" if is_workflow_run(status) else "idempotency_retention_ms"
+    found = getattr(handler, field) if handler is not None else None
+    if found is None:
+        found = getattr(service, field)
+    return DEFAULT_RETENTION_MS if found is None else found
+
+
+def _journal_retention_ms(ctx: ApplyContext, status: InvocationStatus) -> int:
+    service = ctx.schema.services.get(status.target.service)
+    if service is None:
+        return DEFAULT_RETENTION_MS
+    handler = service.handlers.get(status.target.handler)
+    found = handler.journal_retention_ms if handler is not None else None
+    if found is None:
+        found = service.journal_retention_ms
     return DEFAULT_RETENTION_MS if found is None else found
 
 

@@ -7,11 +7,12 @@ from typing import Any, NamedTuple
 
 from google.protobuf.message import Message
 
-from restate.protocol import REQUESTED_ACK, MessageType, pb
+from restate.protocol import MessageType, pb
 from restate.sdk.exceptions import VMFailure
 from restate.sdk.vm_journal import EagerState, Journal, MismatchError, mismatch_message
 from restate.sdk.vm_results import AsyncResults
-from restate.sdk.vm_types import Failure, Run, RunRetryConfig
+from restate.sdk.vm_run import RunSyscalls, failure_message
+from restate.sdk.vm_types import Failure
 
 __all__ = ["CallHandle", "Syscalls"]
 
@@ -26,18 +27,11 @@ class CallHandle(NamedTuple):
     result_handle: int
 
 
-def _failure(f: Failure, version: int) -> pb.Failure:
-    msg = pb.Failure(code=f.code, message=f.message)
-    if f.metadata and version >= 6:
-        msg.metadata.extend(pb.FailureMetadata(key=k, value=v) for k, v in f.metadata.items())
-    return msg
-
-
 def _headers(headers: list[tuple[str, str]] | None) -> list[pb.Header]:
     return [pb.Header(key=k, value=v) for k, v in headers or ()]
 
 
-class Syscalls:
+class Syscalls(RunSyscalls):
     """Mixed into VM: turns user operations into commands and notification handles."""
 
     # provided by VM
@@ -247,7 +241,7 @@ class Syscalls:
 
     def _complete(self, msg: Any, value: bytes | None, failure: Failure | None, fields: tuple[str, str]) -> None:
         if failure is not None:
-            getattr(msg, fields[1]).CopyFrom(_failure(failure, self.version))
+            getattr(msg, fields[1]).CopyFrom(failure_message(failure, self.version))
         else:
             target = getattr(msg, fields[0])
             target.SetInParent()
@@ -305,81 +299,6 @@ class Syscalls:
         msg = pb.GetInvocationOutputCommandMessage(invocation_id=invocation_id)
         return self._completable(T.GET_INVOCATION_OUTPUT, msg)
 
-    # --- ctx.run -------------------------------------------------------------------------------
-
-    def sys_run(self, name: str) -> Run:
-        """Register a ctx.run; `replayed` is True when its result is already journaled (do not execute)."""
-        self._check_open()
-        cid = self.journal.completion_id()
-        self._command(T.RUN, pb.RunCommandMessage(result_completion_id=cid, name=name))
-        handle = self.results.new_handle(cid)
-        self._run_info[handle] = (self.journal.command_index, name)
-        replayed = cid in self.results.known
-        if not replayed:
-            self._runs_pending.add(handle)
-        return Run(replayed, handle)
-
-    def _propose(self, handle: int, value: bytes | None, failure: Failure | None) -> None:
-        self._runs_executing.discard(handle)
-        try:
-            self._check_open()
-        except VMFailure:
-            return  # the attempt is over: the result is lost and the run executes again next attempt
-        cid = self.results.handles[handle]
-        assert isinstance(cid, int)
-        msg = pb.ProposeRunCompletionMessage(result_completion_id=cid)
-        if failure is not None:
-            msg.failure.CopyFrom(_failure(failure, self.version))
-        else:
-            msg.value = value or b""
-        if self.version >= 7:
-            self._proposals[cid] = failure if failure is not None else (value or b"")
-            self._write(T.PROPOSE_RUN_COMPLETION, msg, REQUESTED_ACK)
-        else:
-            self._write(T.PROPOSE_RUN_COMPLETION, msg)
-
-    def propose_run_completion_success(self, handle: int, value: bytes) -> None:
-        """The run closure returned `value` (serialized)."""
-        self._propose(handle, value, None)
-
-    def propose_run_completion_failure(self, handle: int, failure: Failure) -> None:
-        """The run closure failed terminally: journal the failure."""
-        self._propose(handle, None, failure)
-
-    def propose_run_completion_transient(
-        self,
-        handle: int,
-        failure: Failure,
-        attempt_duration_ms: int,
-        config: RunRetryConfig,
-        delay_override_ms: int | None = None,
-    ) -> None:
-        """The run closure failed retryably: fail this attempt (with a retry delay), or journal the failure
-        when the retry policy is exhausted (max attempts / max duration)."""
-        start = self.start
-        assert start is not None
-        first = self.journal.written == 0  # nothing new written: the start message counts this run's retries
-        retries = (start.retry_count_since_last_stored_entry if first else 0) + 1
-        elapsed = (start.duration_since_last_stored_entry if first else 0) + attempt_duration_ms
-        if (config.max_attempts is not None and config.max_attempts <= retries) or (
-            config.max_duration is not None and config.max_duration <= elapsed
-        ):
-            self._propose(handle, None, Failure(failure.code, failure.message))
-            return
-        self._runs_executing.discard(handle)
-        delay = delay_override_ms if delay_override_ms is not None else _retry_delay(config, retries)
-        index, name = self._run_info.get(handle, (0, ""))
-        if self.failure is None and not self._closed():
-            self._fail(failure.code, failure.message, (index, name, T.RUN), stacktrace=failure.stacktrace or "",
-                       delay_ms=delay)  # fmt: skip
-
-    def _closed(self) -> bool:
-        try:
-            self._check_open()
-        except VMFailure:
-            return True
-        return False
-
     # --- output --------------------------------------------------------------------------------
 
     def sys_write_output_success(self, value: bytes) -> None:
@@ -392,7 +311,7 @@ class Syscalls:
     def sys_write_output_failure(self, failure: Failure) -> None:
         """The handler's terminal failure."""
         msg = pb.OutputCommandMessage()
-        msg.failure.CopyFrom(_failure(failure, self.version))
+        msg.failure.CopyFrom(failure_message(failure, self.version))
         self._command(T.OUTPUT, msg)
 
     def sys_end(self) -> None:
@@ -403,14 +322,3 @@ class Syscalls:
 
     def _end(self) -> None:
         raise NotImplementedError
-
-
-def _retry_delay(config: RunRetryConfig, retries: int) -> int | None:
-    """Exponential delay of the `retries`-th retry; None (server policy) when no retry option was set."""
-    if config.initial_interval is None and config.interval_factor is None and config.max_interval is None:
-        if config.max_attempts is None and config.max_duration is None:
-            return None
-    initial = config.initial_interval if config.initial_interval is not None else 100
-    factor = config.interval_factor if config.interval_factor is not None else 2.0
-    cap = config.max_interval if config.max_interval is not None else 10_000
-    return int(min(cap, initial * factor ** (retries - 1)))
