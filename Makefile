@@ -8,6 +8,8 @@ OFFICIAL_VENV := .venv-official
 REFERENCE := .reference
 REAL_SERVER := $(REFERENCE)/node_modules/@restatedev/restate-server-linux-x64/bin/restate-server
 REAL_SERVER_VERSION := 1.7.12
+OFFICIAL_CLI := $(REFERENCE)/node_modules/@restatedev/restate-linux-x64/bin/restate
+OFFICIAL_CLI_VERSION := 1.7.12
 OFFICIAL_SDK := restate-sdk==1.3.0
 
 # Only the paths that exist (the code base grows while these targets are in use).
@@ -34,7 +36,12 @@ $(REAL_SERVER):
 	SCARF_ANALYTICS=false npm install --prefix $(REFERENCE) --no-audit --no-fund --ignore-scripts @restatedev/restate-server@$(REAL_SERVER_VERSION)
 	test -x $@
 
-setup: $(VENV)/.installed $(OFFICIAL_VENV)/.installed $(REAL_SERVER)
+# The official CLI, to check that it works against our admin API (tests/integration/test_official_cli.py).
+$(OFFICIAL_CLI):
+	SCARF_ANALYTICS=false npm install --prefix $(REFERENCE) --no-audit --no-fund --ignore-scripts @restatedev/restate@$(OFFICIAL_CLI_VERSION)
+	test -x $@
+
+setup: $(VENV)/.installed $(OFFICIAL_VENV)/.installed $(REAL_SERVER) $(OFFICIAL_CLI)
 
 ## Checks ----------------------------------------------------------------------------------
 

@@ -1,19 +1,29 @@
-"""The `restate` command line: `restate up` runs the server."""
+"""The `restate` command line: `restate up` runs the server; the other commands operate it via the admin API."""
 
 from __future__ import annotations
 
 import logging
+import sys
 
 import typer
 
+from cli.admin_client import DEFAULT_ADMIN_URL
+from cli.commands import dashboard, deployments, invocations, services, sql, state
+from cli.commands.common import Settings
 from restate.config import ConfigError, load
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="A Restate-compatible durable execution server.")
 
 
 @app.callback()
-def main() -> None:
+def main(
+    ctx: typer.Context,
+    admin_url: str = typer.Option(
+        DEFAULT_ADMIN_URL, "--admin-url", envvar="RESTATE_ADMIN_URL", help="Admin API of the server to operate"
+    ),
+) -> None:
     """Restate in Python: run the server, operate it."""
+    ctx.obj = Settings(admin_url=admin_url)
 
 
 @app.command()
@@ -29,6 +39,12 @@ def up(
         None, "--partitions", help="Partition count of a new data directory [env RESTATE_DEFAULT_NUM_PARTITIONS]"
     ),
     config_file: str | None = typer.Option(None, "--config-file", help="TOML config file [env RESTATE_CONFIG]"),
+    node_metrics_bind_address: str | None = typer.Option(
+        None, "--node-metrics-bind-address", help="HOST:PORT serving /metrics, '' for none [env RESTATE_BIND_ADDRESS]"
+    ),
+    dashboard: bool | None = typer.Option(
+        None, "--dashboard/--no-dashboard", help="Show the live dashboard (default: when stdout is a terminal)"
+    ),
 ) -> None:
     """Start the server: admin, ingress and the partition processes."""
     from restate.actors import supervisor
@@ -39,13 +55,22 @@ def up(
         "ingress_bind_address": ingress_bind_address,
         "admin_bind_address": admin_bind_address,
         "default_num_partitions": partitions,
+        "node_metrics_bind_address": node_metrics_bind_address,
     }
     try:
         config = load(config_file, overrides=overrides)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    supervisor.run(config)
+    supervisor.run(config, dashboard=sys.stdout.isatty() if dashboard is None else dashboard)
+
+
+app.add_typer(deployments.app, name="deployments")
+app.add_typer(services.app, name="services")
+app.add_typer(invocations.app, name="invocations")
+app.add_typer(state.app, name="state")
+app.command("sql")(sql.sql)
+app.command("dashboard")(dashboard.dashboard)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ SDK_NAMES = frozenset(
         "InvocationRetryPolicy", "JsonSerde", "KeyValueStore", "MsgspecJsonSerde", "ObjectContext",
         "ObjectSharedContext", "PydanticJsonSerde", "Request", "RestateClient", "RestateClientSendHandle",
         "RestateDurableCallFuture", "RestateDurableFuture", "RestateDurableSleepFuture", "RestateLoggingFilter",
-        "RetryableError", "RunOptions", "SdkInternalBaseException", "SendHandle", "Serde", "Service",
+        "RetryableError", "RunOptions", "ScopedContext", "SdkInternalBaseException", "SendHandle", "Serde", "Service",
         "TerminalError", "VirtualObject", "Workflow", "WorkflowContext", "WorkflowSharedContext", "app",
         "as_completed", "create_client", "create_test_harness", "gather", "getLogger", "is_internal_exception",
         "select", "serve", "test_harness", "wait_completed",

@@ -22,6 +22,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     base_dir: str = "restate-data"
     ingress_bind_address: str = "127.0.0.1:8080"
     admin_bind_address: str = "127.0.0.1:9070"
+    # Where the supervisor serves `/metrics` for the whole node (like the real node port); "" = off.
+    node_metrics_bind_address: str = "127.0.0.1:5122"
     default_num_partitions: int = 4
     # The invoker's defaults, overridable per service from discovery.
     inactivity_timeout_ms: int = 60_000
@@ -53,6 +55,7 @@ _TOML_KEYS = {
     ("default-num-partitions",): "default_num_partitions",
     ("ingress", "bind-address"): "ingress_bind_address",
     ("admin", "bind-address"): "admin_bind_address",
+    ("bind-address",): "node_metrics_bind_address",
     ("ingress", "request-size-limit"): "request_size_limit",
     ("worker", "invoker", "inactivity-timeout"): "inactivity_timeout_ms",
     ("worker", "invoker", "abort-timeout"): "abort_timeout_ms",
@@ -65,6 +68,7 @@ _ENV_KEYS = {
     "RESTATE_DEFAULT_NUM_PARTITIONS": "default_num_partitions",
     "RESTATE_INGRESS__BIND_ADDRESS": "ingress_bind_address",
     "RESTATE_ADMIN__BIND_ADDRESS": "admin_bind_address",
+    "RESTATE_BIND_ADDRESS": "node_metrics_bind_address",
     "RESTATE_INGRESS__REQUEST_SIZE_LIMIT": "request_size_limit",
     "RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7": "experimental_protocol_v7",
     "RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT": "inactivity_timeout_ms",
@@ -120,6 +124,8 @@ def load(
         raise ConfigError(f"invalid configuration: {exc}") from exc
     config.host_port("ingress")
     config.host_port("admin")
+    if config.node_metrics_bind_address:
+        parse_bind_address(config.node_metrics_bind_address, "bind-address")
     if not 1 <= config.default_num_partitions <= 1024:
         raise ConfigError("default-num-partitions must be between 1 and 1024")
     return config

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -236,6 +236,44 @@ class SchemaAck(msgspec.Struct, tag="schema_ack", frozen=True, array_like=True):
     version: int
 
 
+# --- admin (SQL introspection) <-> partition ---------------------------------------------------------
+
+ScanOp = Literal["in", "not_in", "prefix"]
+
+
+class ScanFilter(msgspec.Struct, frozen=True, array_like=True):
+    """A pushed-down condition on one column: it equals one of `values` (`in`), none of them (`not_in`),
+    or starts with `values[0]` (`prefix`). Partitions may return rows that fail it; never drop one that passes."""
+
+    column: str
+    op: ScanOp
+    values: list[str | int]
+
+
+class ScanTable(msgspec.Struct, tag="scan_table", frozen=True, array_like=True):
+    """Read one introspection table (`sys_invocation`, `sys_journal`, `state`, ...) from a store snapshot.
+
+    Read-only and answered directly (no state machine) with TableRows; `columns` None = all of them,
+    `limit` bounds the rows of this partition."""
+
+    request_id: int
+    table: str
+    filters: list[ScanFilter] = []
+    columns: list[str] | None = None
+    limit: int | None = None
+
+
+class TableRows(msgspec.Struct, tag="table_rows", frozen=True, array_like=True):
+    """The answer to ScanTable: column-major values (timestamps and durations as milliseconds).
+
+    `error` is set when the partition could not read the table (the values are then empty)."""
+
+    request_id: int
+    columns: list[str]
+    values: list[list[Any]]
+    error: str | None = None
+
+
 Message = (
     Invoke
     | Accepted
@@ -253,16 +291,32 @@ Message = (
     | GetSchema
     | SchemaUpdate
     | SchemaAck
+    | ScanTable
+    | TableRows
 )
 
+class Batch(msgspec.Struct, tag="batch", frozen=True, array_like=True):
+    """Several messages for the same peer in one transport message (each already encoded)."""
+
+    messages: list[msgspec.Raw]
+
+
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(Message)
+_decoder = msgspec.msgpack.Decoder(Message | Batch)
+_single_decoder = msgspec.msgpack.Decoder(Message)
 
 
 def encode(message: Message) -> bytes:
     return _encoder.encode(message)
 
 
-def decode(data: bytes) -> Message:
-    """Decodes one message; raises msgspec.DecodeError / ValidationError on bad input."""
-    return _decoder.decode(data)
+def encode_batch(encoded: list[bytes]) -> bytes:
+    return _encoder.encode(Batch([msgspec.Raw(m) for m in encoded]))
+
+
+def decode(data: bytes) -> list[Message]:
+    """Decodes one transport message (a single message or a batch); raises msgspec.DecodeError on bad input."""
+    decoded = _decoder.decode(data)
+    if isinstance(decoded, Batch):
+        return [_single_decoder.decode(raw) for raw in decoded.messages]
+    return [decoded]

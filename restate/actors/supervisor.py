@@ -12,12 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+from prometheus_client import start_http_server
 
-from restate.config import Config, ConfigError
+from restate import metrics
+from restate.config import Config, ConfigError, parse_bind_address
 from restate.storage.meta import MetaStore
+
+if TYPE_CHECKING:
+    from restate.dashboard.attach import AttachedDashboard
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +75,18 @@ def resolve_partitions(config: Config) -> Config:
 
 
 class Supervisor:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, dashboard: bool = False) -> None:
         Path(config.base_dir).mkdir(parents=True, exist_ok=True)
         self.config = resolve_partitions(config)
+        # Before any child exists: they inherit the directory every process records its metrics into.
+        metrics.setup_multiprocess(Path(self.config.base_dir) / "metrics")
+        metrics.num_partitions.labels("N1").set(self.config.default_num_partitions)
+        self._dashboard: AttachedDashboard | None = None
+        if dashboard:
+            from restate.dashboard.attach import AttachedDashboard
+
+            self._dashboard = AttachedDashboard(self.config)
+        self._metrics_server: Any = None
         self._mp = multiprocessing.get_context("spawn")
         self._stopping = False
         self._pid_dir = Path(self.config.base_dir) / "pids"
@@ -86,6 +100,9 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self._pid_dir.mkdir(parents=True, exist_ok=True)
+        self._serve_node_metrics()
+        if self._dashboard is not None:
+            self._dashboard.start()  # first: it sends the children's logs to a file
         for child in self.children:
             self._spawn(child)
         try:
@@ -95,7 +112,22 @@ class Supervisor:
                 if not self._stopping:
                     self._restart_dead()
         finally:
+            if self._dashboard is not None:
+                self._dashboard.stop()
             self._stop_all()
+            if self._metrics_server is not None:
+                self._metrics_server.shutdown()
+
+    def _serve_node_metrics(self) -> None:
+        """`/metrics` of every process on the node port; a busy port is logged, not fatal."""
+        address = self.config.node_metrics_bind_address
+        if not address:
+            return
+        host, port = parse_bind_address(address, "bind-address")
+        try:
+            self._metrics_server, _ = start_http_server(port, host, registry=metrics.registry())
+        except OSError as exc:
+            log.warning("cannot serve node metrics on %s: %s", address, exc)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self._stopping = True
@@ -106,6 +138,8 @@ class Supervisor:
         child.process = process
         child.started_at = time.monotonic()
         (self._pid_dir / f"{child.name}.pid").write_text(str(process.pid))
+        metrics.process_up.labels(child.name).set(1)
+        metrics.process_pid.labels(child.name).set(process.pid or 0)
         log.info("started %s (pid %s)", child.name, process.pid)
 
     def _restart_dead(self) -> None:
@@ -115,6 +149,10 @@ class Supervisor:
                 continue
             code = process.exitcode
             process.join()
+            metrics.process_up.labels(child.name).set(0)
+            metrics.process_restarts.labels(child.name).inc()
+            if process.pid is not None:
+                metrics.process_died(process.pid)
             # Back off when a child keeps dying right after starting.
             if time.monotonic() - child.started_at > 30:
                 child.restarts = 0
@@ -139,8 +177,8 @@ class Supervisor:
                 process.join()
 
 
-def run(config: Config) -> None:
+def run(config: Config, dashboard: bool = False) -> None:
     try:
-        Supervisor(config).run()
+        Supervisor(config, dashboard).run()
     except ConfigError as exc:
         raise SystemExit(f"configuration error: {exc}") from exc

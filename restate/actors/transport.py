@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import hashlib
 import logging
 import os
@@ -55,6 +57,9 @@ class Node:
         # DEALERs only ever send, without blocking (unbounded queue): plain synchronous sockets suffice.
         self._sync_ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.shadow(self._ctx.underlying)
         self._dealers: dict[str, zmq.Socket[bytes]] = {}
+        self._outgoing: dict[str, list[bytes]] = {}
+        self._flush_scheduled = False
+        self._incoming: collections.deque[tuple[str, wire.Message]] = collections.deque()
 
     def bind(self) -> None:
         os.makedirs(socket_dir(self.base_dir), exist_ok=True)
@@ -76,39 +81,65 @@ class Node:
 
     def send(self, peer: str, message: wire.Message) -> None:
         """Queues a message to a peer; never blocks (unbounded queue, delivered once the peer is up)."""
-        self._dealer(peer).send(wire.encode(message), zmq.NOBLOCK)
+        self._post(peer, wire.encode(message))
 
     def send_raw(self, peer: str, payload: bytes) -> None:
-        self._dealer(peer).send(payload, zmq.NOBLOCK)
+        self._post(peer, payload)
+
+    def _post(self, peer: str, payload: bytes) -> None:
+        """Messages posted to a peer in one event-loop pass leave as one transport message: every ZeroMQ
+        send wakes its I/O thread, which costs more than the message itself on a small machine."""
+        pending = self._outgoing.get(peer)
+        if pending is None:
+            self._outgoing[peer] = [payload]
+        else:
+            pending.append(payload)
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Sends everything posted so far, one transport message per peer, in posting order."""
+        self._flush_scheduled = False
+        outgoing, self._outgoing = self._outgoing, {}
+        for peer, payloads in outgoing.items():
+            data = payloads[0] if len(payloads) == 1 else wire.encode_batch(payloads)
+            self._dealer(peer).send(data, zmq.NOBLOCK)
 
     async def recv(self) -> tuple[str, wire.Message]:
         """Waits for the next well-formed message; malformed ones are logged and dropped."""
-        while True:
+        while not self._incoming:
             sender, payload = await self._router.recv_multipart(copy=True)
-            decoded = self._decode(sender, payload)
-            if decoded is not None:
-                return decoded
+            self._decode(sender, payload)
+        return self._incoming.popleft()
 
     def recv_nowait(self) -> tuple[str, wire.Message] | None:
         """Returns a queued message or None when nothing is waiting."""
-        while True:
+        while not self._incoming:
             try:
                 sender, payload = self._router_sync.recv_multipart(zmq.NOBLOCK, copy=True)
             except zmq.Again:
                 return None
-            decoded = self._decode(sender, payload)
-            if decoded is not None:
-                return decoded
+            self._decode(sender, payload)
+        return self._incoming.popleft()
 
-    @staticmethod
-    def _decode(sender: bytes, payload: bytes) -> tuple[str, wire.Message] | None:
+    def _decode(self, sender: bytes, payload: bytes) -> None:
         try:
-            return sender.decode(), wire.decode(payload)
+            name = sender.decode()
+            messages = wire.decode(payload)
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             log.warning("dropping malformed message from %r: %s", sender, exc)
-            return None
+            return
+        self._incoming.extend((name, m) for m in messages)
 
     def close(self) -> None:
+        self.flush()
         for sock in self._dealers.values():
             sock.close(0)
         self._router.close(0)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from restate import metrics
 from restate.admin import discovery, invocations, registry, services, views
 from restate.admin.errors import AdminError, PlainError, discovery_failed, not_found
 from restate.admin.http import Handler, Request, Response, error_response, json_response, require_json
@@ -56,6 +57,8 @@ class AdminHooks:
     now_ms: Callable[[], int] = _now_ms
     new_id: Callable[[], str] = new_deployment_id
     partitions: Partitions = field(default_factory=Unconnected)
+    # table scans for `POST /query` (restate.admin.query.scan.Scanner); None: over ZeroMQ, on first use
+    scanner: Any = None
 
 
 def _split(path: str) -> list[str]:
@@ -305,6 +308,19 @@ class AdminApp:
         return json_response(200, views.handler_metadata(handler, views.protocol_type_of(self.schema, svc)))
 
 
+async def metrics_endpoint(app: AdminApp, req: Request) -> Response:
+    """`GET /metrics`: the Prometheus text format of every process of this server."""
+    body = await asyncio.to_thread(metrics.exposition, metrics.registry())
+    return Response(200, body, metrics.CONTENT_TYPE)
+
+
+async def query(app: AdminApp, req: Request) -> Response:
+    """`POST /query` (SQL introspection). DataFusion is imported on the first query only."""
+    from restate.admin.query.route import post_query
+
+    return await post_query(app, req)
+
+
 async def _read_body(scope: dict[str, Any], receive: Asgi) -> bytes:
     """The whole request body, refused with 413 beyond MAX_BODY."""
     for key, value in scope.get("headers", []):
@@ -330,6 +346,7 @@ ROUTES: list[tuple[list[str], dict[str, Handler]]] = [
     (["health"], {"GET": AdminApp.health}),
     (["version"], {"GET": AdminApp.version}),
     (["cluster-health"], {"GET": AdminApp.cluster_health}),
+    (["metrics"], {"GET": metrics_endpoint}),
     (["deployments"], {"GET": AdminApp.list_deployments, "POST": AdminApp.register_deployment}),
     (["deployments", "{deployment}"], {
         "GET": AdminApp.get_deployment, "DELETE": AdminApp.delete_deployment, "PUT": AdminApp.put_deployment}),
@@ -346,4 +363,5 @@ ROUTES: list[tuple[list[str], dict[str, Handler]]] = [
     (["invocations", "{invocation}", "purge"], {"PATCH": invocations.purge}),
     (["invocations", "{invocation}", "purge-journal"], {"PATCH": invocations.purge_journal}),
     (["invocations", "{invocation}", "restart-as-new"], {"PATCH": invocations.restart_as_new}),
+    (["query"], {"POST": query}),
 ]  # fmt: skip

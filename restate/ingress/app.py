@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import msgspec
 
+from restate import metrics
 from restate.ids import InvocationId
 from restate.ingress import errors, invocations, routing
 from restate.ingress.errors import APPLICATION_JSON, Headers, IngressError
@@ -93,6 +94,7 @@ class IngressApp:
             response = await self._handle(scope, receive, headers)
         except IngressError as err:
             response = error_response(err, origin)
+            metrics.ingress_request(metrics.REJECTED)
         except _Disconnected:
             return
         await _respond(send, response)
@@ -151,6 +153,7 @@ class IngressApp:
             execute_at_ms=None if delay_ns is None else (time.time_ns() + delay_ns) // 1_000_000,
         )
         origin = headers.get(b"origin")
+        metrics.ingress_request(metrics.ADMITTED, route.service, "send" if route.send else "call")
         if route.send:
             return await self._send(request, origin)
         return await self._call(request, handler.output, origin)
@@ -161,6 +164,8 @@ class IngressApp:
             done = await self._dispatcher.call(request)
         except Exception as exc:
             raise errors.invocation_dispatch_error(exc) from exc
+        status = metrics.COMPLETED if done.outcome.failure is None else metrics.INVOCATION_ERROR
+        metrics.ingress_request(status, request.target.service, "call")
         return outcome_response(done, output, origin)
 
     async def _send(self, request: InvocationRequest, origin: bytes | None) -> Response:
@@ -168,6 +173,7 @@ class IngressApp:
             accepted = await self._dispatcher.send(request)
         except Exception as exc:
             raise errors.invocation_dispatch_error(exc) from exc
+        metrics.ingress_request(metrics.COMPLETED, request.target.service, "send")
         invocation_id = str(InvocationId.from_bytes(accepted.invocation_id))
         doc: dict[str, str] = {"invocationId": invocation_id}
         execute_at = accepted.execute_at_ms

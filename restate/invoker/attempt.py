@@ -53,6 +53,7 @@ class Attempt:
         self.task: asyncio.Task[None] | None = None
         self.inactivity_s = 60.0  # set by the invoker from the service's settings
         self.abort_s = 600.0
+        self.deployment_id = ""  # set by the invoker (metrics)
 
     # --- called by the invoker (partition actions, after commit)
 
@@ -114,6 +115,7 @@ class Attempt:
             response.close()
 
     def _check_head(self, head: ResponseHead) -> None:
+        self.invoker.metrics.response(self.deployment_id, head.status)
         if not 200 <= head.status < 300:
             raise AttemptError(f"the deployment answered with unexpected status code {head.status}", head.status)
         got = head.get("content-type")
@@ -157,11 +159,13 @@ class Attempt:
                     raise ProtocolError("suspension without anything to wait for")
             self.finished = True
             self.invoker.forget_retries(inv)
+            self.invoker.metrics.suspended.inc()
             self.invoker.emit(SuspendedCmd(inv, self.number, future.SerializeToString()))
             return True
         if t == T.END:
             self.finished = True
             self.invoker.forget_retries(inv)
+            self.invoker.metrics.completed.inc()
             self.invoker.emit(EndCmd(inv, self.number))
             return True
         if t == T.ERROR:
@@ -214,6 +218,9 @@ class Attempt:
         else:
             retry_in = self.invoker.retry_state(inv).on_failure(self.invoker.policy(inv), delay_ms)
             give_up = None if retry_in is not None else self.invoker.policy(inv).on_max_attempts
+        self.invoker.metrics.failed.inc()
+        if retry_in is not None:
+            self.invoker.metrics.retries.inc()
         self.invoker.emit(AttemptFailedCmd(inv, self.number, failure, retry_in, give_up))
 
     # --- request half and timeouts

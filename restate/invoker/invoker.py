@@ -13,6 +13,7 @@ from restate.invoker.attempt import Attempt, AttemptError
 from restate.invoker.http1 import Http1Client
 from restate.invoker.http2 import Http2Pool
 from restate.invoker.retry import Policy, RetryState, policy_for
+from restate.metrics import InvokerMetrics
 from restate.partition.model import AttemptFailedCmd, Command
 from restate.schema import HandlerSchema, Schema, ServiceSchema
 from restate.storage.partition_store import PartitionStore
@@ -30,8 +31,10 @@ class Invoker:
         store: PartitionStore,
         emit: Callable[[Command], None],
         schema: Callable[[], Schema],
+        partition: int | None = None,
     ) -> None:
         self.config = config
+        self.metrics = InvokerMetrics(partition)
         self.store = store
         self.emit = emit
         self.schema = schema
@@ -47,6 +50,7 @@ class Invoker:
     # --- partition actions
 
     def start(self, invocation_id: bytes, delay_ms: int = 0) -> None:
+        self.metrics.enqueue.inc()
         handle = self._delayed.pop(invocation_id, None)
         if handle is not None:
             handle.cancel()
@@ -143,6 +147,7 @@ class Invoker:
             attempt.fail_with(AttemptError(reason, 500))
             del self._attempts[invocation_id]
             return
+        attempt.deployment_id = deployment.id
         lazy = bool(service.enable_lazy_state) if service else False
         retry = self.retry_state(invocation_id).since_last_entry
         body = request.body(invocation_id, stored, now_ms=int(time.time() * 1000), retry_count=retry, lazy_state=lazy)
@@ -150,6 +155,7 @@ class Invoker:
         path = f"/invoke/{status.target.service}/{status.target.handler}"
         run = attempt.run_bidi if bidi else attempt.run_request_response
         attempt.task = asyncio.create_task(self._run(attempt, run(deployment.uri, path, headers, body)))
+        self.metrics.started.inc()
 
     def _timeouts(self, service: ServiceSchema | None, handler: HandlerSchema | None) -> tuple[float, float]:
         """Inactivity and abort timeouts in seconds: the handler's, else the service's, else the server's."""
@@ -163,6 +169,7 @@ class Invoker:
 
     async def _run(self, attempt: Attempt, work: object) -> None:
         self._running += 1
+        started = time.monotonic()
         try:
             await work  # type: ignore[misc]
         except asyncio.CancelledError:
@@ -170,6 +177,7 @@ class Invoker:
         except Exception as exc:  # every failure of an attempt is reported and retried
             attempt.fail_with(exc)
         finally:
+            self.metrics.duration.observe(time.monotonic() - started)
             self._running -= 1
             if self._attempts.get(attempt.invocation_id) is attempt:
                 del self._attempts[attempt.invocation_id]

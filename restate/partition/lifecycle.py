@@ -72,7 +72,9 @@ def on_invoke(ctx: ApplyContext, request: InvocationRequest, sink: IngressSink |
     else:
         status.execute_at_ms = None
         activate(ctx, inv_id, status)
-    if sink is not None:
+    if sink is not None and send:
+        # a call is answered by its result; the ingress re-sends a call that takes long, and that
+        # re-send is acknowledged (in _attach), so no Accepted message is spent on every call
         ctx.actions.append(ReplyAccepted(sink, inv_id, False, status.execute_at_ms))
 
 

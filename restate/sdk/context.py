@@ -35,6 +35,7 @@ __all__ = [
     "RestateDurableSleepFuture",
     "RunAction",
     "RunOptions",
+    "ScopedContext",
     "SendHandle",
     "WorkflowContext",
     "WorkflowSharedContext",
@@ -79,12 +80,56 @@ class KeyValueStore(abc.ABC):
         """Delete all state."""
 
 
+class ScopedContext(abc.ABC):
+    """Calls and sends within a scope (preview: needs protocol V7 and vqueues in the server); see Context.scope."""
+
+    @abc.abstractmethod
+    def service_call(self, tpe: HandlerType[O], arg: Any, limit_key: str | None = None,
+                     idempotency_key: str | None = None,
+                     headers: dict[str, str] | None = None) -> RestateDurableCallFuture[O]:  # fmt: skip
+        """Call a service handler within the scope."""
+
+    @abc.abstractmethod
+    def service_send(self, tpe: HandlerType[O], arg: Any, send_delay: timedelta | None = None,
+                     limit_key: str | None = None, idempotency_key: str | None = None,
+                     headers: dict[str, str] | None = None) -> SendHandle:  # fmt: skip
+        """Send to a service handler within the scope."""
+
+    @abc.abstractmethod
+    def object_call(self, tpe: HandlerType[O], key: str, arg: Any, limit_key: str | None = None,
+                    idempotency_key: str | None = None,
+                    headers: dict[str, str] | None = None) -> RestateDurableCallFuture[O]:  # fmt: skip
+        """Call a virtual object handler within the scope."""
+
+    @abc.abstractmethod
+    def object_send(self, tpe: HandlerType[O], key: str, arg: Any, send_delay: timedelta | None = None,
+                    limit_key: str | None = None, idempotency_key: str | None = None,
+                    headers: dict[str, str] | None = None) -> SendHandle:  # fmt: skip
+        """Send to a virtual object handler within the scope."""
+
+    @abc.abstractmethod
+    def workflow_call(self, tpe: HandlerType[O], key: str, arg: Any, limit_key: str | None = None,
+                      idempotency_key: str | None = None,
+                      headers: dict[str, str] | None = None) -> RestateDurableCallFuture[O]:  # fmt: skip
+        """Call a workflow handler within the scope."""
+
+    @abc.abstractmethod
+    def workflow_send(self, tpe: HandlerType[O], key: str, arg: Any, send_delay: timedelta | None = None,
+                      limit_key: str | None = None, idempotency_key: str | None = None,
+                      headers: dict[str, str] | None = None) -> SendHandle:  # fmt: skip
+        """Send to a workflow handler within the scope."""
+
+
 class Context(abc.ABC):
     """The context of an invocation: durable steps, timers, calls, awakeables and deterministic helpers."""
 
     @abc.abstractmethod
     def request(self) -> Request:
         """The invocation id, headers and raw body of this request."""
+
+    @abc.abstractmethod
+    def scope(self, scope: str) -> ScopedContext:
+        """Route the calls made through the returned context within `scope` (preview, protocol V7 only)."""
 
     @abc.abstractmethod
     def random(self) -> Random:

@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from restate.sdk.context import ScopedContext
 from restate.sdk.handler import handler_from_callable
 from restate.sdk.serde import BytesSerde, DefaultSerde, Serde
 from restate.sdk.server_futures import (
@@ -19,7 +20,7 @@ from restate.sdk.vm_types import Failure
 if TYPE_CHECKING:
     from restate.sdk.vm import VM
 
-__all__ = ["CallsMixin"]
+__all__ = ["CallsMixin", "ServerScopedContext"]
 
 T = TypeVar("T")
 _BYTES = BytesSerde()
@@ -102,6 +103,9 @@ class CallsMixin:
         return self.do_raw_call(service, handler, arg, _BYTES, _BYTES, key, send_delay, True, idempotency_key,
                                 headers, scope, limit_key)  # fmt: skip
 
+    def scope(self, scope: str) -> ServerScopedContext:
+        return ServerScopedContext(self, scope)
+
     # --- awakeables and signals ----------------------------------------------------------------
 
     def awakeable(self, serde: Serde[T] = DefaultSerde(), type_hint: type[T] | None = None) -> tuple[str, Any]:
@@ -139,3 +143,41 @@ class CallsMixin:
             raise ValueError("invocation_id cannot be None")
         handle = self.vm.sys_attach_invocation(invocation_id)
         return ServerDurableFuture(self, handle, _typed(serde, type_hint).deserialize)  # type: ignore[arg-type]
+
+
+class ServerScopedContext(ScopedContext):
+    """The calls of a context, within one scope."""
+
+    def __init__(self, context: CallsMixin, scope: str) -> None:
+        self.context = context
+        self.scope = scope
+
+    def _call(self, tpe: Any, arg: Any, key: str | None, delay: timedelta | None, send: bool, limit: str | None,
+              idempotency_key: str | None, headers: dict[str, str] | None) -> Any:  # fmt: skip
+        return self.context.do_call(tpe, arg, key, delay, send, idempotency_key, headers, self.scope, limit)
+
+    def service_call(self, tpe: Any, arg: Any, limit_key: str | None = None, idempotency_key: str | None = None,
+                     headers: dict[str, str] | None = None) -> Any:  # fmt: skip
+        return self._call(tpe, arg, None, None, False, limit_key, idempotency_key, headers)
+
+    def service_send(self, tpe: Any, arg: Any, send_delay: timedelta | None = None, limit_key: str | None = None,
+                     idempotency_key: str | None = None, headers: dict[str, str] | None = None) -> Any:  # fmt: skip
+        return self._call(tpe, arg, None, send_delay, True, limit_key, idempotency_key, headers)
+
+    def object_call(self, tpe: Any, key: str, arg: Any, limit_key: str | None = None,
+                    idempotency_key: str | None = None, headers: dict[str, str] | None = None) -> Any:  # fmt: skip
+        return self._call(tpe, arg, key, None, False, limit_key, idempotency_key, headers)
+
+    def object_send(self, tpe: Any, key: str, arg: Any, send_delay: timedelta | None = None,
+                    limit_key: str | None = None, idempotency_key: str | None = None,
+                    headers: dict[str, str] | None = None) -> Any:  # fmt: skip
+        return self._call(tpe, arg, key, send_delay, True, limit_key, idempotency_key, headers)
+
+    def workflow_call(self, tpe: Any, key: str, arg: Any, limit_key: str | None = None,
+                      idempotency_key: str | None = None, headers: dict[str, str] | None = None) -> Any:  # fmt: skip
+        return self.object_call(tpe, key, arg, limit_key, idempotency_key, headers)
+
+    def workflow_send(self, tpe: Any, key: str, arg: Any, send_delay: timedelta | None = None,
+                      limit_key: str | None = None, idempotency_key: str | None = None,
+                      headers: dict[str, str] | None = None) -> Any:  # fmt: skip
+        return self.object_send(tpe, key, arg, send_delay, limit_key, idempotency_key, headers)

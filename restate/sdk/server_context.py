@@ -102,6 +102,7 @@ class ServerInvocationContext(RunMixin, CallsMixin, WorkflowContext):
         vm = self.vm
         io = self.io
         while True:
+            seen = io.generation
             progress = vm.do_progress(fut)
             if progress is ANY_COMPLETED:
                 restate_context_is_replaying.set(vm.is_replaying())
@@ -110,7 +111,7 @@ class ServerInvocationContext(RunMixin, CallsMixin, WorkflowContext):
                 await io.flush()
                 if io.disconnected:
                     raise DisconnectedException()
-                await io.wait()
+                await io.wait(seen)
             elif type(progress) is ExecuteRun:
                 self.start_run(progress.handle)
             elif progress is CANCEL_SIGNALED:
@@ -143,9 +144,9 @@ class ServerInvocationContext(RunMixin, CallsMixin, WorkflowContext):
             restate_context_is_replaying.set(False)
             self.vm.sys_write_output_success(out)
             self.vm.sys_end()
-        except (SdkInternalBaseException, asyncio.CancelledError):
+        except SdkInternalBaseException:
             pass
-        except DisconnectedException:
+        except (DisconnectedException, asyncio.CancelledError):
             raise
         except Exception as e:  # noqa: BLE001 - every user error ends the attempt one way or another
             self._on_error(e)

@@ -21,7 +21,7 @@ class AttemptIO:
     graceful shutdown. Several tasks may wait at once; they share one asyncio future.
     """
 
-    __slots__ = ("_reader", "_receive", "_send", "_waiter", "disconnected", "input_closed", "vm")
+    __slots__ = ("_reader", "_receive", "_send", "_waiter", "disconnected", "generation", "input_closed", "vm")
 
     def __init__(self, vm: VM, receive: Receive, send: Send) -> None:
         self.vm = vm
@@ -31,6 +31,7 @@ class AttemptIO:
         self._reader: asyncio.Task[None] | None = None
         self.input_closed = asyncio.Event()
         self.disconnected = False
+        self.generation = 0  # bumped by every wake(); see wait()
 
     # --- input ---------------------------------------------------------------------------------
 
@@ -78,8 +79,14 @@ class AttemptIO:
 
     # --- waiting -------------------------------------------------------------------------------
 
-    async def wait(self) -> None:
-        """Wait until something may have changed (input, end of input, a run finished)."""
+    async def wait(self, seen: int) -> None:
+        """Wait until something may have changed since `generation` was `seen` (returns at once if it did).
+
+        Callers read `generation` before looking at the VM, so a wake-up that happens in between (for
+        instance while output is being flushed) is never lost.
+        """
+        if self.generation != seen:
+            return
         waiter = self._waiter
         if waiter is None or waiter.done():
             waiter = self._waiter = asyncio.get_running_loop().create_future()
@@ -87,6 +94,7 @@ class AttemptIO:
 
     def wake(self) -> None:
         """Wake every waiter."""
+        self.generation += 1
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

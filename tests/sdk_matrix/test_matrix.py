@@ -66,6 +66,10 @@ def test_steps_with_three_runs(stack: Stack) -> None:
     assert ok(stack, "Greeter/steps", 7) == 10
 
 
+def test_concurrent_awaits(stack: Stack) -> None:
+    assert ok(stack, "Greeter/parallel", 10) == [11, 12, 13, 14]
+
+
 def test_request_info(stack: Stack) -> None:
     info = ok(stack, "Greeter/info", None, x_matrix="hello")
     assert info["id"].startswith("inv_1") and len(info["id"]) == 38

@@ -21,6 +21,7 @@ TRANSPORTS = [("ours", "uvicorn-rr"), ("real", "uvicorn-rr"), ("ours", "h2c-v7")
 CASES: list[Callable[[Stack], None]] = [
     cases.test_greet,
     cases.test_steps_with_three_runs,
+    cases.test_concurrent_awaits,
     cases.test_void_output,
     cases.test_object_state,
     cases.test_lazy_state,

@@ -7,6 +7,7 @@ the point: a user service written for the official SDK must run on ours as is.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from restate.exceptions import RetryableError
@@ -40,6 +41,16 @@ async def steps(ctx: restate.Context, n: int) -> int:
     for k in (1, 2, 3):
         total += await ctx.run_typed(f"step{k}", lambda: 1)
     return total
+
+
+@greeter.handler()
+async def parallel(ctx: restate.Context, n: int) -> list[int]:
+    """Durable futures awaited concurrently: plain asyncio.gather, then restate.gather."""
+    a, b = ctx.run_typed("a", lambda: n + 1), ctx.run_typed("b", lambda: n + 2)
+    both = await asyncio.gather(a, b)
+    c, d = ctx.run_typed("c", lambda: n + 3), ctx.run_typed("d", lambda: n + 4)
+    await restate.gather(c, d)
+    return [*both, await c, await d]
 
 
 @greeter.handler()

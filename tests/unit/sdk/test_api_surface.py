@@ -12,7 +12,6 @@ from tests.support.paths import OFFICIAL_VENV
 
 #: Official names this SDK does not provide (documented gaps in docs/sdk.md).
 KNOWN_GAPS = {
-    "ScopedContext",  # preview scopes (needs vqueues in the server)
     "JournalValueCodec",  # experimental journal encryption
     "JournalValueCodecProvider",
     "connect",  # Restate Cloud tunnel
@@ -21,7 +20,7 @@ KNOWN_GAPS = {
     "logging",  # the module; getLogger / RestateLoggingFilter are provided
 }
 #: Official Context methods that are not provided.
-CONTEXT_GAPS = {"scope"}
+CONTEXT_GAPS: set[str] = set()
 
 PROBE = r"""
 import inspect, json, restate
@@ -40,11 +39,11 @@ targets = {
 }
 for name, fn in targets.items():
     out[name] = params(fn)
-for cls in ("Context", "ObjectContext", "ObjectSharedContext", "WorkflowContext", "WorkflowSharedContext",
-            "DurablePromise", "RestateDurableCallFuture", "SendHandle"):
+for cls in ("ScopedContext", "Context", "ObjectContext", "ObjectSharedContext", "WorkflowContext",
+            "WorkflowSharedContext", "DurablePromise", "RestateDurableCallFuture", "SendHandle"):
     klass = getattr(restate, cls)
-    methods = {m: params(getattr(klass, m)) for m in dir(klass) if not m.startswith("_") and callable(getattr(klass, m))}
-    out[cls] = methods
+    public = [m for m in dir(klass) if not m.startswith("_") and callable(getattr(klass, m))]
+    out[cls] = {m: params(getattr(klass, m)) for m in public}
 print(json.dumps(out))
 """
 
@@ -82,8 +81,8 @@ def test_parameters(surfaces: tuple[dict[str, object], dict[str, object]], name:
 
 @pytest.mark.parametrize(
     "cls",
-    ["Context", "ObjectContext", "ObjectSharedContext", "WorkflowContext", "WorkflowSharedContext", "DurablePromise",
-     "RestateDurableCallFuture", "SendHandle"],
+    ["ScopedContext", "Context", "ObjectContext", "ObjectSharedContext", "WorkflowContext", "WorkflowSharedContext",
+     "DurablePromise", "RestateDurableCallFuture", "SendHandle"],
 )  # fmt: skip
 def test_context_methods(surfaces: tuple[dict[str, object], dict[str, object]], cls: str) -> None:
     ours, official = surfaces

@@ -12,7 +12,7 @@ import pydantic
 import restate
 from restate.sdk.discovery import compute_manifest
 from restate.sdk.handler import handler_from_callable
-from restate.serde import BytesSerde, DefaultSerde, JsonSerde, MsgspecJsonSerde, PydanticJsonSerde
+from restate.sdk.serde import BytesSerde, DefaultSerde, JsonSerde, MsgspecJsonSerde, PydanticJsonSerde
 from tests.unit.sdk.test_asgi import Exchange, _scope
 from tests.unit.sdk.vmkit import input_cmd, start
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from restate.protocol import content_type, pb
 from restate.sdk.vm import VM
-from restate.sdk.vm_types import ANY_COMPLETED, CANCEL_SIGNALED, SUSPENDED, WAIT_EXTERNAL, ExecuteRun, Failure, RunRetryConfig
+from restate.sdk.vm_types import (
+    ANY_COMPLETED,
+    CANCEL_SIGNALED,
+    SUSPENDED,
+    WAIT_EXTERNAL,
+    ExecuteRun,
+    Failure,
+    RunRetryConfig,
+)
 from tests.unit.protocol import golden as g
 from tests.unit.sdk.vmkit import T, cmd, frames, input_cmd, start, types, vm
 

@@ -92,7 +92,8 @@ def test_journal_mismatch_is_error_570_with_the_related_command() -> None:
     assert error.code == 570
     assert error.message.startswith("Found a mismatch between the code paths taken during the previous execution")
     assert "'sleep' (index '1')" in error.message and "'run'" in error.message
-    assert (error.related_command_index, error.related_command_type, error.related_command_name) == (1, 0x0411, "changed")
+    related = (error.related_command_index, error.related_command_type, error.related_command_name)
+    assert related == (1, 0x0411, "changed")
     with pytest.raises(VMFailure):  # sticky
         machine.sys_sleep(1, now_ms=0)
 
@@ -143,7 +144,8 @@ def test_v7_suspension_tree_for_gather_and_select() -> None:
     assert machine.do_progress(race) is SUSPENDED
     suspension = frames(machine.take_output())[-1][1]
     expected = pb.Future(waiting_signals=[1], combinator_type=pb.Future.FIRST_COMPLETED)
-    expected.nested_futures.add(waiting_completions=[1], waiting_signals=[17], combinator_type=pb.Future.FIRST_COMPLETED)
+    nested = expected.nested_futures.add(waiting_completions=[1], waiting_signals=[17])
+    nested.combinator_type = pb.Future.FIRST_COMPLETED
     assert suspension.awaiting_on == expected
 
 

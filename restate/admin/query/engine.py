@@ -1,0 +1,260 @@
+"""Runs one SQL query: plan it, fetch the rows it needs from the partitions, execute it in DataFusion.
+
+1. Plan against empty tables (cheap, and it rejects bad SQL before anything is read). Every table of
+   the real server is registered with its exact schema, so `information_schema` probes see them all.
+2. From the optimized plan, take each scanned table's pushed-down filters, columns and row limit
+   (`pushdown.scan_specs`) and read it: from the partitions that can hold matching rows (an invocation
+   id, a partition key or an object key routes to one partition; otherwise all, in parallel), or from
+   admin's registry (`sys_service`, `sys_deployment`).
+3. Register what was read as in-memory tables and run the same SQL again in a fresh context.
+
+DataFusion's work runs in a worker thread, so admin's event loop keeps serving meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from datafusion import SessionConfig, SessionContext, SQLOptions
+
+from restate import ids
+from restate.admin.query.pushdown import ScanSpec, scan_specs
+from restate.admin.query.scan import Scanner, ScanUnavailable
+from restate.admin.query.schemas import ADMIN_TABLES, PARTITION_TABLES, SCHEMAS
+from restate.partition.introspect import ID_COLUMN, KEY_COLUMN
+from restate.schema import Schema
+from restate.wire import ScanFilter, TableRows
+
+MAX_CONCURRENT_QUERIES = 4
+#: Columns admin fills in from its registry after the partitions answered (never pushed down).
+_ENRICHED = {"last_attempt_server"}
+_SERVICE_TY = {"Service": "service", "VirtualObject": "virtual_object", "Workflow": "workflow"}
+
+
+class QueryError(Exception):
+    """A query that failed: the HTTP status and the `message` of the JSON error body."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class QueryResult:
+    schema: pa.Schema
+    batches: list[pa.RecordBatch]
+
+
+def _options() -> SQLOptions:
+    return SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+
+
+def _context() -> SessionContext:
+    return SessionContext(SessionConfig().with_information_schema(True).with_target_partitions(1))
+
+
+def datafusion_error(exc: Exception) -> QueryError:
+    """The real server's answer to a DataFusion error: 400 for SQL and planning errors, else 500.
+
+    (An unknown column is a schema error: the real server answered 500 for it, and so do we.)"""
+    text = str(exc).removeprefix("DataFusion error: ")
+    status = 400 if text.startswith(("SQL error", "Error during planning")) else 500
+    return QueryError(status, f"Datafusion error: {text}")
+
+
+class QueryEngine:
+    """Answers SQL over the partitions' tables (through `scanner`) and admin's registry (`registry()`)."""
+
+    def __init__(self, scanner: Scanner, num_partitions: int, registry: Callable[[], Schema]) -> None:
+        self.scanner = scanner
+        self.num_partitions = num_partitions
+        self.registry = registry
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_QUERIES)
+
+    async def execute(self, sql: str) -> QueryResult:
+        async with self._slots:
+            specs = await asyncio.to_thread(plan, sql)
+            tables = await self.read_tables(specs)
+            return await asyncio.to_thread(run, sql, tables)
+
+    async def read_tables(self, specs: dict[str, ScanSpec]) -> dict[str, pa.RecordBatch]:
+        registry = self.registry()
+        names = [name for name in specs if name in PARTITION_TABLES]
+        batches = await asyncio.gather(*(self._read_partitions(specs[name], registry) for name in names))
+        tables = dict(zip(names, batches, strict=True))
+        if "sys_service" in specs:
+            tables["sys_service"] = service_table(registry)
+        if "sys_deployment" in specs:
+            tables["sys_deployment"] = deployment_table(registry)
+        return tables
+
+    async def _read_partitions(self, spec: ScanSpec, registry: Schema) -> pa.RecordBatch:
+        table = spec.table
+        filters = [f for f in spec.filters if f.column not in _ENRICHED]
+        columns = _requested_columns(table, spec.columns)
+        partitions = route(table, spec.filters, self.num_partitions)
+        try:
+            answers = await asyncio.gather(
+                *(self.scanner.scan(p, table, filters, columns, spec.limit) for p in partitions)
+            )
+        except ScanUnavailable as exc:
+            raise QueryError(503, f"Query service not available: {exc}") from None
+        for partition, found in zip(partitions, answers, strict=True):
+            if found.error is not None:
+                raise QueryError(500, f"Datafusion error: External error: partition {partition}: {found.error}")
+        return to_batch(table, answers, registry)
+
+
+def route(table: str, filters: Iterable[ScanFilter], num_partitions: int) -> list[int]:
+    """The partitions that can hold rows passing the filters (an id, partition key or object key decides)."""
+    chosen: set[int] | None = None
+    for f in filters:
+        if f.op != "in":
+            continue
+        if f.column == ID_COLUMN.get(table):
+            keys = [pk for v in f.values if (pk := _id_partition_key(v)) is not None]
+        elif f.column == "partition_key":
+            keys = [v for v in f.values if isinstance(v, int) and 0 <= v < 1 << 64]
+        elif f.column == KEY_COLUMN.get(table):
+            keys = [ids.partition_key_for(v) for v in f.values if isinstance(v, str)]
+        else:
+            continue
+        found = {ids.partition_for(pk, num_partitions) for pk in keys}
+        chosen = found if chosen is None else chosen & found
+    return sorted(chosen) if chosen is not None else list(range(num_partitions))
+
+
+def _id_partition_key(value: object) -> int | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return ids.InvocationId.parse(value).partition_key
+    except ids.IdError:
+        return None
+
+
+def _requested_columns(table: str, columns: list[str] | None) -> list[str] | None:
+    if columns is None:
+        return None
+    wanted = [c for c in columns if c not in _ENRICHED]
+    if "last_attempt_server" in columns and "last_attempt_deployment_id" not in wanted:
+        wanted.append("last_attempt_deployment_id")
+    if not wanted:  # e.g. COUNT(*): the rows still have to be counted
+        wanted = [SCHEMAS[table].names[0]]
+    return wanted
+
+
+# --- building the in-memory tables -------------------------------------------------------------------------------
+
+
+def to_batch(table: str, answers: Iterable[TableRows], registry: Schema) -> pa.RecordBatch:
+    """One record batch of `table` from the partitions' column-major answers."""
+    schema = SCHEMAS[table]
+    values: dict[str, list[Any]] = {}
+    rows = 0
+    for answer in answers:
+        count = len(answer.values[0]) if answer.values else 0
+        for name, column in zip(answer.columns, answer.values, strict=True):
+            values.setdefault(name, [None] * rows).extend(column)
+        rows += count
+        for column in values.values():  # columns one partition did not send
+            if len(column) < rows:
+                column.extend([None] * (rows - len(column)))
+    if "last_attempt_server" in schema.names and "last_attempt_deployment_id" in values:
+        servers = {d.id: d.sdk_version for d in registry.deployments.values()}
+        values["last_attempt_server"] = [
+            None if dp is None else servers.get(dp) for dp in values["last_attempt_deployment_id"]
+        ]  # fmt: skip
+    return from_columns(schema, values, rows)
+
+
+def from_columns(schema: pa.Schema, values: dict[str, list[Any]], rows: int) -> pa.RecordBatch:
+    arrays = []
+    for field in schema:
+        column = values.get(field.name)
+        if column is None:
+            column = [None if field.nullable else _placeholder(field.type)] * rows
+        arrays.append(pa.array(column, type=field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _placeholder(ty: pa.DataType) -> Any:
+    """A value for a non-nullable column that was not read (nothing refers to it)."""
+    if pa.types.is_boolean(ty):
+        return False
+    if pa.types.is_integer(ty) or pa.types.is_timestamp(ty) or pa.types.is_duration(ty):
+        return 0
+    return ""
+
+
+def service_table(registry: Schema) -> pa.RecordBatch:
+    services = sorted(registry.services.values(), key=lambda s: s.name)
+    values: dict[str, list[Any]] = {
+        "name": [s.name for s in services],
+        "revision": [s.revision for s in services],
+        "public": [s.public for s in services],
+        "ty": [_SERVICE_TY[s.ty] for s in services],
+        "deployment_id": [s.deployment_id for s in services],
+    }
+    return from_columns(SCHEMAS["sys_service"], values, len(services))
+
+
+def deployment_table(registry: Schema) -> pa.RecordBatch:
+    deployments = sorted(registry.deployments.values(), key=lambda d: d.created_at_ms)
+    values: dict[str, list[Any]] = {
+        "id": [d.id for d in deployments],
+        "ty": ["http" for _ in deployments],
+        "endpoint": [d.uri for d in deployments],
+        "created_at": [d.created_at_ms for d in deployments],
+        "min_service_protocol_version": [d.min_protocol_version for d in deployments],
+        "max_service_protocol_version": [d.max_protocol_version for d in deployments],
+        "services": [sorted(d.services) for d in deployments],
+    }
+    return from_columns(SCHEMAS["sys_deployment"], values, len(deployments))
+
+
+# --- the two DataFusion passes (run in a worker thread) ------------------------------------------------------------
+
+
+def _register(ctx: SessionContext, tables: dict[str, pa.RecordBatch]) -> None:
+    for name, schema in SCHEMAS.items():
+        batch = tables.get(name)
+        if batch is None:
+            batch = pa.RecordBatch.from_pylist([], schema=schema)
+        ctx.register_record_batches(name, [[batch]])
+
+
+def plan(sql: str) -> dict[str, ScanSpec]:
+    """What each table the query reads needs, from its plan over empty tables (raises QueryError)."""
+    ctx = _context()
+    _register(ctx, {})
+    try:
+        logical = ctx.sql_with_options(sql, _options()).optimized_logical_plan()
+    except Exception as exc:
+        raise datafusion_error(exc) from None
+    readable = set(PARTITION_TABLES) | set(ADMIN_TABLES)
+    specs = scan_specs(logical, readable)
+    # a table used only inside an expression (a subquery the optimizer kept) has no scan in the plan tree:
+    # read all of it when the query names it
+    words = set(re.findall(r"[a-z_]+", sql.lower()))
+    for name in sorted(readable & words):
+        specs.setdefault(name, ScanSpec(name))
+    return specs
+
+
+def run(sql: str, tables: dict[str, pa.RecordBatch]) -> QueryResult:
+    ctx = _context()
+    _register(ctx, tables)
+    try:
+        df = ctx.sql_with_options(sql, _options())
+        batches = df.collect()
+        schema = df.schema()
+    except Exception as exc:
+        raise datafusion_error(exc) from None
+    return QueryResult(schema, batches)

@@ -1,0 +1,163 @@
+"""What each table scan of a planned query needs: its filters, columns and row limit.
+
+The query is planned once against empty tables; DataFusion's optimizer has then pushed every filter it
+could right above the scan it applies to (`Filter -> TableScan`), pruned the columns and moved row limits
+into the scan (`fetch`). Reading those off the optimized plan tells which rows the partitions must send:
+only the conditions that are plain comparisons of a column with constants (`=`, `!=`, `IN`, `NOT IN`,
+`OR` of equalities, `LIKE 'prefix%'`) are used; anything else is left to DataFusion alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from datafusion import Expr, LogicalPlan
+
+from restate.wire import ScanFilter
+
+
+@dataclass
+class ScanSpec:
+    """What to read of one table: rows passing all `filters`, only `columns` (None: all), at most `limit`."""
+
+    table: str
+    filters: list[ScanFilter] = field(default_factory=list)
+    columns: list[str] | None = None
+    limit: int | None = None
+
+    def merge(self, other: ScanSpec) -> ScanSpec:
+        """The spec covering both scans (a table used twice in one query)."""
+        filters = self.filters if self.filters == other.filters else []
+        if self.columns is None or other.columns is None:
+            columns = None
+        else:
+            columns = self.columns + [c for c in other.columns if c not in self.columns]
+        limit = max(self.limit, other.limit) if self.limit is not None and other.limit is not None else None
+        return ScanSpec(self.table, filters, columns, limit)
+
+
+def scan_specs(plan: LogicalPlan, tables: set[str]) -> dict[str, ScanSpec]:
+    """The scans of `tables` in an optimized logical plan, merged per table."""
+    specs: dict[str, ScanSpec] = {}
+
+    def add(spec: ScanSpec) -> None:
+        specs[spec.table] = specs[spec.table].merge(spec) if spec.table in specs else spec
+
+    def walk(node: LogicalPlan) -> None:
+        variant = node.to_variant()
+        kind = type(variant).__name__
+        if kind == "Filter":
+            (child,) = node.inputs()
+            scan = child.to_variant()
+            if type(scan).__name__ == "TableScan":
+                table = _table_name(scan.table_name())
+                if table in tables:
+                    add(_spec(table, scan, variant.predicate()))
+                return
+        elif kind == "TableScan":
+            table = _table_name(variant.table_name())
+            if table in tables:
+                add(_spec(table, variant, None))
+            return
+        for child in node.inputs():
+            walk(child)
+
+    walk(plan)
+    return specs
+
+
+def _table_name(name: str) -> str:
+    """`sys_invocation` for `sys_invocation`, `public.sys_invocation` and `datafusion.public.sys_invocation`."""
+    parts = name.split(".")
+    if len(parts) == 1 or (parts[:-1] in (["public"], ["datafusion", "public"])):
+        return parts[-1]
+    return name
+
+
+def _spec(table: str, scan: Any, predicate: Expr | None) -> ScanSpec:
+    projection = scan.projection()
+    columns = [name for _, name in projection] if projection is not None else None
+    fetch = scan.fetch()
+    conditions = [*scan.filters()]
+    if predicate is not None and fetch is None:  # a filter above a limited scan must not narrow the scan
+        conditions.append(predicate)
+    filters = [f for expr in conditions for part in conjuncts(expr) if (f := to_filter(part)) is not None]
+    return ScanSpec(table, filters, columns, fetch)
+
+
+def conjuncts(expr: Expr) -> list[Expr]:
+    """`a AND b AND c` -> [a, b, c]."""
+    variant = expr.to_variant()
+    if type(variant).__name__ == "BinaryExpr" and variant.op().upper() == "AND":
+        return conjuncts(variant.left()) + conjuncts(variant.right())
+    return [expr]
+
+
+def to_filter(expr: Expr) -> ScanFilter | None:
+    """The ScanFilter equivalent to a condition, or None when it is not a simple one."""
+    variant = expr.to_variant()
+    kind = type(variant).__name__
+    if kind == "BinaryExpr":
+        return _binary(variant)
+    if kind == "InList":
+        column = _column(variant.expr())
+        values = [_literal(item) for item in variant.list()]
+        if column is None or any(v is None for v in values):
+            return None
+        return ScanFilter(column, "not_in" if variant.negated() else "in", values)  # type: ignore[arg-type]
+    if kind == "Like":
+        return _like(expr, variant)
+    return None
+
+
+def _binary(variant: Any) -> ScanFilter | None:
+    op = variant.op().upper()
+    if op == "OR":
+        left, right = to_filter(variant.left()), to_filter(variant.right())
+        if left is None or right is None or left.column != right.column or left.op != "in" or right.op != "in":
+            return None
+        return ScanFilter(left.column, "in", left.values + [v for v in right.values if v not in left.values])
+    if op not in ("=", "!="):
+        return None
+    column, value = _column(variant.left()), _literal(variant.right())
+    if column is None or value is None:
+        column, value = _column(variant.right()), _literal(variant.left())
+    if column is None or value is None:
+        return None
+    return ScanFilter(column, "in" if op == "=" else "not_in", [value])
+
+
+def _like(expr: Expr, variant: Any) -> ScanFilter | None:
+    column, pattern = _column(variant.expr()), _literal(variant.pattern())
+    if column is None or not isinstance(pattern, str) or variant.negated() or variant.escape_char() is not None:
+        return None
+    plain = f"{variant.expr().canonical_name()} LIKE {variant.pattern().canonical_name()}"
+    if expr.canonical_name() != plain:  # ILIKE has the same variant
+        return None
+    stem = pattern[:-1] if pattern.endswith("%") else pattern
+    if "%" in stem or "_" in stem or "\\" in stem:
+        return None
+    return ScanFilter(column, "prefix", [stem]) if pattern.endswith("%") else ScanFilter(column, "in", [stem])
+
+
+def _column(expr: Expr) -> str | None:
+    variant = expr.to_variant()
+    if type(variant).__name__ == "Column":
+        name: str = variant.name()
+        return name
+    return None
+
+
+def _literal(expr: Expr) -> str | int | None:
+    """A string or integer constant (not bool), else None."""
+    variant = expr.to_variant()
+    if type(variant).__name__ != "Literal":
+        return None
+    try:
+        value = expr.python_value().as_py()
+    except Exception:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return value

@@ -1,0 +1,797 @@
+"""SQL introspection of one partition's store (pure): the rows of the `sys_*` and `state` tables.
+
+Reads a consistent view (a LevelDB snapshot, or anything with `get` and `scan`) and builds the rows the
+real Restate 1.7 server shows in its SQL tables (`docs/reference/tables.txt`): timestamps and durations
+as milliseconds, binary columns as bytes. Admin's query engine (`restate.admin.query`) asks every
+partition (or only the owning ones) with `wire.ScanTable` and combines the answers in DataFusion.
+
+Pushed-down filters (`wire.ScanFilter`) narrow what is read where the keys allow it (invocation ids,
+service name and key) and drop rows early otherwise; the engine applies the whole WHERE clause again,
+so a filter here may only ever let too many rows through, never too few.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
+
+import msgspec
+
+from restate import ids
+from restate.partition.model import InvocationStatus, PromiseRecord
+from restate.protocol import MessageType, ProtocolError, decode_message, is_command, is_notification
+from restate.protocol._generated import service_protocol_pb2 as pb
+from restate.storage import keys
+from restate.wire import ScanFilter, ScanTable, TableRows
+
+Row = dict[str, Any]
+
+
+class Reader(Protocol):
+    """A consistent read view of a partition store (storage.db.Snapshot, a Transaction, a PartitionStore)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+
+
+_STATUS_COLUMNS = [
+    "id", "vqueue_id", "target", "target_service_name", "target_service_key", "target_handler_name",
+    "target_service_ty", "scope", "limit_key", "idempotency_key", "invoked_by", "invoked_by_service_name",
+    "invoked_by_id", "invoked_by_subscription_id", "invoked_by_target", "restarted_from", "pinned_deployment_id",
+    "pinned_service_protocol_version", "trace_id", "journal_size", "journal_commands_size", "created_at",
+    "created_using_restate_version", "modified_at", "inboxed_at", "scheduled_at", "scheduled_start_at",
+    "running_at", "completed_at", "completion_retention", "journal_retention", "suspended_waiting_for_completions",
+    "suspended_waiting_for_signals", "suspended_waiting_future_json",
+]  # fmt: skip
+_STATE_COLUMNS = [
+    "retry_count", "last_start_at", "next_retry_at", "last_attempt_deployment_id", "last_attempt_server",
+    "last_failure", "last_failure_error_code", "last_failure_related_entry_index", "last_failure_related_entry_name",
+    "last_failure_related_entry_type", "last_failure_related_command_index", "last_failure_related_command_name",
+    "last_failure_related_command_type", "last_awaiting_on_future_json",
+]  # fmt: skip
+
+#: The columns of every table a partition serves, in the real server's order (docs/reference/tables.txt).
+COLUMNS: dict[str, list[str]] = {
+    "sys_invocation": [*_STATUS_COLUMNS, *_STATE_COLUMNS, "status", "completion_result", "completion_failure"],
+    "sys_invocation_status": [
+        "partition_key", "id", "vqueue_id", "status", "completion_result", "completion_failure",
+        *_STATUS_COLUMNS[2:11], "invoked_by_id", "invoked_by_subscription_id", "invoked_by_service_name",
+        *_STATUS_COLUMNS[14:],
+    ],
+    "sys_invocation_state": [
+        "partition_key", "id", "in_flight", "retry_count", "last_start_at", "last_attempt_deployment_id",
+        "last_attempt_server", "next_retry_at", "last_failure", "last_failure_error_code",
+        "last_failure_related_command_index", "last_failure_related_command_name",
+        "last_failure_related_command_type", "last_failure_related_entry_index", "last_failure_related_entry_name",
+        "last_failure_related_entry_type", "last_awaiting_on_future_json",
+    ],
+    "sys_journal": [
+        "partition_key", "id", "index", "entry_type", "name", "completed", "invoked_id", "invoked_target",
+        "sleep_wakeup_at", "promise_name", "raw", "raw_length", "version", "entry_json", "entry_lite_json",
+        "appended_at",
+    ],
+    "state": [
+        "partition_key", "scope", "service_name", "service_key", "key", "key_length", "value_utf8", "value",
+        "value_length",
+    ],
+    "sys_inbox": ["partition_key", "service_name", "service_key", "id", "sequence_number", "created_at"],
+    "sys_promise": [
+        "partition_key", "scope", "service_name", "service_key", "key", "completed", "completion_success_value",
+        "completion_success_value_utf8", "completion_failure",
+    ],
+    "sys_keyed_service_status": ["partition_key", "service_name", "service_key", "invocation_id"],
+}  # fmt: skip
+
+#: Per table: the column holding an invocation id, the service name and the object/workflow key (the
+#: filters that narrow what is read, not only what is returned).
+ID_COLUMN = {
+    "sys_invocation": "id", "sys_invocation_status": "id", "sys_invocation_state": "id", "sys_journal": "id",
+    "sys_inbox": "id", "sys_keyed_service_status": "invocation_id",
+}  # fmt: skip
+SERVICE_COLUMN = {
+    "sys_invocation": "target_service_name", "sys_invocation_status": "target_service_name", "state": "service_name",
+    "sys_inbox": "service_name", "sys_promise": "service_name", "sys_keyed_service_status": "service_name",
+}  # fmt: skip
+KEY_COLUMN = {
+    "sys_invocation": "target_service_key", "sys_invocation_status": "target_service_key", "state": "service_key",
+    "sys_inbox": "service_key", "sys_promise": "service_key", "sys_keyed_service_status": "service_key",
+}  # fmt: skip
+
+_status_decoder = msgspec.msgpack.Decoder(InvocationStatus)
+_promise_decoder = msgspec.msgpack.Decoder(PromiseRecord)
+_INBOX_INVOCATION = b"I"  # the tag of an inboxed invocation (restate.partition.tables)
+_JOURNAL_VERSION = 2  # protocol V5+ journals are "v2" journals for the real server
+
+
+# --- filters ------------------------------------------------------------------------------------------------
+
+
+class Filters:
+    """The pushed-down conditions of one scan, limited to the table's columns (others are ignored)."""
+
+    def __init__(self, table: str, filters: Iterable[ScanFilter]) -> None:
+        known = set(COLUMNS.get(table, ()))
+        self.filters = [f for f in filters if f.column in known]
+
+    def allowed(self, column: str | None) -> set[Any] | None:
+        """The values `column` must take (the intersection of its `in` filters), or None if unconstrained."""
+        found: set[Any] | None = None
+        for f in self.filters:
+            if f.column == column and f.op == "in":
+                found = set(f.values) if found is None else found & set(f.values)
+        return found
+
+    def prefix(self, column: str | None) -> str | None:
+        for f in self.filters:
+            if f.column == column and f.op == "prefix" and f.values and isinstance(f.values[0], str):
+                return f.values[0]
+        return None
+
+    def admits(self, row: Row) -> bool:
+        for f in self.filters:
+            value = row.get(f.column)
+            if value is None:
+                return False  # NULL = x, NULL != x and NULL LIKE x are never true
+            if f.op == "in":
+                if value not in f.values:
+                    return False
+            elif f.op == "not_in":
+                if value in f.values:
+                    return False
+            elif f.op == "prefix":
+                if not (isinstance(value, str) and f.values and value.startswith(str(f.values[0]))):
+                    return False
+        return True
+
+
+# --- entry points -------------------------------------------------------------------------------------------
+
+
+def answer(db: Any, message: ScanTable) -> TableRows:
+    """Answers a ScanTable from a fresh snapshot of `db` (storage.db.Database); never raises."""
+    try:
+        snapshot = db.snapshot()
+        try:
+            columns, values = scan(snapshot, message.table, message.filters, message.columns, message.limit)
+        finally:
+            snapshot.close()
+        return TableRows(message.request_id, columns, values)
+    except Exception as exc:  # a bug or a closed store: the query fails with this message
+        return TableRows(message.request_id, [], [], f"{type(exc).__name__}: {exc}")
+
+
+def scan(
+    reader: Reader,
+    table: str,
+    filters: Iterable[ScanFilter] = (),
+    columns: Iterable[str] | None = None,
+    limit: int | None = None,
+) -> tuple[list[str], list[list[Any]]]:
+    """The table's rows as column-major values: (column names, one list of values per column)."""
+    if table not in COLUMNS:
+        raise ValueError(f"no partition table {table!r}")
+    names = COLUMNS[table] if columns is None else [c for c in columns if c in COLUMNS[table]]
+    values: list[list[Any]] = [[] for _ in names]
+    for count, row in enumerate(rows(reader, table, filters)):
+        if limit is not None and count >= limit:
+            break
+        for column, name in zip(values, names, strict=True):
+            column.append(row.get(name))
+    return names, values
+
+
+def rows(reader: Reader, table: str, filters: Iterable[ScanFilter] = ()) -> Iterator[Row]:
+    """The table's rows (dicts with every column that is not null) that pass the filters."""
+    f = Filters(table, filters)
+    produce = _PRODUCERS[table]
+    for row in produce(reader, f):
+        if f.admits(row):
+            yield row
+
+
+# --- invocations ----------------------------------------------------------------------------------------------
+
+
+def _statuses(reader: Reader, f: Filters, table: str) -> Iterator[tuple[bytes, InvocationStatus]]:
+    """(invocation id, status) of the invocations the id / service / key filters allow."""
+    wanted = f.allowed(ID_COLUMN.get(table))
+    services = f.allowed(SERVICE_COLUMN.get(table))
+    object_keys = f.allowed(KEY_COLUMN.get(table))
+    if wanted is not None:
+        found = []
+        for text in wanted:
+            inv_id = _parse_id(text)
+            raw = None if inv_id is None else reader.get(keys.status_key(inv_id))
+            if inv_id is not None and raw is not None:
+                found.append((inv_id, raw))
+        items: Iterable[tuple[bytes, bytes]] = sorted(found)
+    else:
+        prefix = keys.KeyKind.STATUS.value
+        items = ((bytes(k[len(prefix) :]), v) for k, v in reader.scan(prefix))
+    for inv_id, raw in items:
+        status = _status_decoder.decode(raw)
+        if services is not None and status.target.service not in services:
+            continue
+        if object_keys is not None and status.target.key not in object_keys:
+            continue
+        yield inv_id, status
+
+
+def _parse_id(text: object) -> bytes | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return ids.InvocationId.parse(text).to_bytes()
+    except ids.IdError:
+        return None
+
+
+def _id_text(inv_id: bytes) -> str:
+    return str(ids.InvocationId.from_bytes(inv_id))
+
+
+def _partition_key(inv_id: bytes) -> int:
+    return int.from_bytes(inv_id[:8], "big")
+
+
+def derived_status(status: InvocationStatus) -> str:
+    """`sys_invocation.status` from the stored status (HTTP-API.md 2.7)."""
+    raw = status.status
+    if raw == "inboxed":
+        return "pending"
+    if raw == "invoked":
+        return "backing-off" if status.retry_count > 0 else "running"
+    return raw
+
+
+def _status_row(inv_id: bytes, status: InvocationStatus) -> Row:
+    """The columns of `sys_invocation_status` (null ones left out)."""
+    target = status.target
+    row: Row = {
+        "partition_key": _partition_key(inv_id),
+        "id": _id_text(inv_id),
+        "status": status.status,
+        "target": str(target),
+        "target_service_name": target.service,
+        "target_handler_name": target.handler,
+        "target_service_ty": target.service_ty,
+        "created_at": status.created_at_ms,
+        "modified_at": status.modified_at_ms,
+    }
+    if target.key is not None:
+        row["target_service_key"] = target.key
+    if status.idempotency_key is not None:
+        row["idempotency_key"] = status.idempotency_key
+    if status.caller_id is not None:
+        row["invoked_by"] = "service"
+        row["invoked_by_id"] = _id_text(status.caller_id)
+    else:
+        row["invoked_by"] = "ingress"
+    if status.deployment_id is not None:
+        row["pinned_deployment_id"] = status.deployment_id
+    if status.protocol_version is not None:
+        row["pinned_service_protocol_version"] = status.protocol_version
+    if status.status in ("invoked", "suspended", "paused", "completed"):
+        row["journal_size"] = status.journal_len
+        row["journal_commands_size"] = status.command_count
+    if status.execute_at_ms is not None:
+        row["scheduled_start_at"] = status.execute_at_ms
+    if status.status == "suspended" and status.awaiting is not None:
+        completions, signals = _awaited(status.awaiting)
+        row["suspended_waiting_for_completions"] = completions
+        row["suspended_waiting_for_signals"] = signals
+    _completion_columns(row, status)
+    return row
+
+
+def _completion_columns(row: Row, status: InvocationStatus) -> None:
+    if status.status == "completed":
+        row["completed_at"] = status.modified_at_ms
+        if status.expires_at_ms is not None:
+            row["completion_retention"] = max(0, status.expires_at_ms - status.modified_at_ms)
+        outcome = status.outcome
+        if outcome is not None and outcome.failure is not None:
+            row["completion_result"] = "failure"
+            row["completion_failure"] = f"[{outcome.failure.code}] {outcome.failure.message}"
+        else:
+            row["completion_result"] = "success"
+
+
+def _awaited(raw: bytes) -> tuple[list[int], list[int]]:
+    """The completion and signal ids a suspended invocation waits for (from its serialized Future)."""
+    future = pb.Future()
+    try:
+        future.ParseFromString(raw)
+    except Exception:
+        return [], []
+    completions: list[int] = []
+    signals: list[int] = []
+    stack = [future]
+    while stack:
+        node = stack.pop()
+        completions.extend(node.waiting_completions)
+        signals.extend(node.waiting_signals)
+        stack.extend(node.nested_futures)
+    return sorted(set(completions)), sorted(set(signals))
+
+
+def _has_attempt_state(status: InvocationStatus) -> bool:
+    """Whether the invoker side of the invocation (`sys_invocation_state`) has a row for it."""
+    return status.status in ("invoked", "paused")
+
+
+def _attempt_row(inv_id: bytes, status: InvocationStatus) -> Row:
+    """The columns of `sys_invocation_state` (the invoker's view: attempts, retries, last failure)."""
+    row: Row = {
+        "partition_key": _partition_key(inv_id),
+        "id": _id_text(inv_id),
+        "in_flight": status.status == "invoked" and status.retry_count == 0,
+        "retry_count": status.retry_count,
+        "last_start_at": status.modified_at_ms,
+    }
+    if status.deployment_id is not None:
+        row["last_attempt_deployment_id"] = status.deployment_id
+    if status.last_failure is not None and status.retry_count > 0:
+        row["last_failure"] = status.last_failure
+    return row
+
+
+def _invocation_status_rows(reader: Reader, f: Filters) -> Iterator[Row]:
+    for inv_id, status in _statuses(reader, f, "sys_invocation_status"):
+        yield _status_row(inv_id, status)
+
+
+def _invocation_state_rows(reader: Reader, f: Filters) -> Iterator[Row]:
+    for inv_id, status in _statuses(reader, f, "sys_invocation_state"):
+        if _has_attempt_state(status):
+            yield _attempt_row(inv_id, status)
+
+
+def invocation_row(inv_id: bytes, status: InvocationStatus) -> Row:
+    """A `sys_invocation` row: the status joined with the attempt state, with the derived status."""
+    row = _status_row(inv_id, status)
+    del row["partition_key"]
+    if _has_attempt_state(status):
+        attempt = _attempt_row(inv_id, status)
+        for name in ("partition_key", "id", "in_flight"):
+            del attempt[name]
+        row.update(attempt)
+    row["status"] = derived_status(status)
+    return row
+
+
+def _invocation_rows(reader: Reader, f: Filters) -> Iterator[Row]:
+    for inv_id, status in _statuses(reader, f, "sys_invocation"):
+        yield invocation_row(inv_id, status)
+
+
+# --- journal ----------------------------------------------------------------------------------------------------
+
+
+def _journal_rows(reader: Reader, f: Filters) -> Iterator[Row]:
+    for inv_id, status in _statuses(reader, f, "sys_journal"):
+        yield from journal_rows(inv_id, status, reader.scan(keys.journal_prefix(inv_id)))
+
+
+def journal_rows(inv_id: bytes, status: InvocationStatus, entries: Iterable[tuple[bytes, bytes]]) -> Iterator[Row]:
+    """The `sys_journal` rows of one invocation from its stored (key, frame) entries."""
+    decoded: list[tuple[int, int, bytes, Any]] = []
+    invoked_ids: dict[int, str] = {}  # CallInvocationId notifications: completion id -> callee id
+    for key, frame in entries:
+        index = keys.read_u32(key, len(key) - 4)
+        msg_type = int.from_bytes(frame[:2], "big")
+        payload = bytes(frame[8:])
+        try:
+            msg = decode_message(msg_type, payload)
+        except ProtocolError:
+            msg = None
+        if msg_type == MessageType.CALL_INVOCATION_ID and msg is not None and msg.WhichOneof("id") == "completion_id":
+            invoked_ids[msg.completion_id] = msg.invocation_id
+        decoded.append((index, msg_type, payload, msg))
+    last = decoded[-1][0] if decoded else -1
+    base: Row = {"partition_key": _partition_key(inv_id), "id": _id_text(inv_id), "version": _JOURNAL_VERSION}
+    completions = set(status.completions)
+    for index, msg_type, payload, msg in decoded:
+        row = dict(base)
+        row["index"] = index
+        row["entry_type"] = entry_type(msg_type)
+        row["raw"] = payload
+        row["raw_length"] = len(payload)
+        if index == 0:
+            row["appended_at"] = status.created_at_ms
+        elif index == last and status.last_entry_at_ms:
+            row["appended_at"] = status.last_entry_at_ms
+        if msg is not None:
+            _describe_entry(row, msg_type, msg, completions, invoked_ids)
+        yield row
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def entry_type(msg_type: int) -> str:
+    """The real server's `sys_journal.entry_type`: "Command: Sleep", "Notification: Call", "Notification: Signal"."""
+    try:
+        name = MessageType(msg_type).name
+    except ValueError:
+        return f"Custom: 0x{msg_type:04x}" if is_command(msg_type) else f"Unknown: 0x{msg_type:04x}"
+    if is_notification(msg_type):
+        return "Notification: " + _camel(name.removesuffix("_COMPLETION"))
+    return "Command: " + _camel(name)
+
+
+def _describe_entry(row: Row, msg_type: int, msg: Any, completions: set[int], invoked_ids: dict[int, str]) -> None:
+    """Fills name, completed, invoked_id/target, sleep_wakeup_at, promise_name and entry_json."""
+    T = MessageType
+    if is_command(msg_type):
+        row["name"] = msg.entry_name if msg_type == T.SEND_SIGNAL else msg.name
+        cid = getattr(msg, "result_completion_id", None)
+        if cid is not None:
+            row["completed"] = cid in completions
+        if msg_type in (T.CALL, T.ONE_WAY_CALL):
+            callee = invoked_ids.get(msg.invocation_id_notification_idx)
+            if callee is not None:
+                row["invoked_id"] = callee
+            target = [msg.service_name, msg.key, msg.handler_name] if msg.key else [msg.service_name, msg.handler_name]
+            row["invoked_target"] = "/".join(target)
+        elif msg_type == T.SLEEP:
+            row["sleep_wakeup_at"] = msg.wake_up_time
+        elif msg_type in (T.GET_PROMISE, T.PEEK_PROMISE, T.COMPLETE_PROMISE):
+            row["promise_name"] = msg.key
+    builder = _ENTRY_JSON.get(msg_type)
+    if builder is not None:
+        try:
+            row["entry_json"] = json.dumps(builder(msg, invoked_ids), separators=(",", ":"))
+        except Exception:  # undecodable parts: the type is shown without details
+            pass
+
+
+# entry_json: the serde JSON of the real server's journal_v2::Entry (bytes as arrays of numbers), so that
+# the official CLI can show details (sleep deadline, callee, state key, ...). Best effort: the CLI shows
+# only the entry type when it cannot parse one.
+
+
+def _bytes(data: bytes) -> list[int]:
+    return list(data)
+
+
+def _text(data: bytes | str) -> str:
+    return data if isinstance(data, str) else data.decode("utf-8", "replace")
+
+
+def _failure(f: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": f.code, "message": f.message}
+    if len(f.metadata):
+        out["metadata"] = [{"key": m.key, "value": m.value} for m in f.metadata]
+    return out
+
+
+def _result(msg: Any, oneof: str = "result", value: str = "value", failure: str = "failure") -> Any:
+    which = msg.WhichOneof(oneof)
+    if which == value:
+        return {"Success": _bytes(getattr(msg, value).content)}
+    if which == failure:
+        return {"Failure": _failure(getattr(msg, failure))}
+    if which == "invocation_id":
+        return {"InvocationId": msg.invocation_id}
+    if which == "state_keys":
+        return {"StateKeys": [_text(k) for k in msg.state_keys.keys]}
+    return "Void"
+
+
+def _headers(headers: Iterable[Any]) -> list[dict[str, str]]:
+    return [{"name": h.key, "value": h.value} for h in headers]
+
+
+def _cmd(name: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"Command": {name: body}}
+
+
+def _completion(name: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"Notification": {"Completion": {name: body}}}
+
+
+def _attach_target(msg: Any) -> dict[str, Any]:
+    which = msg.WhichOneof("target")
+    if which == "invocation_id":
+        return {"InvocationId": msg.invocation_id}
+    if which == "workflow_target":
+        wf = msg.workflow_target
+        return {"Workflow": {"service_name": wf.workflow_name, "key": wf.workflow_key, "scope": None}}
+    t = msg.idempotent_request_target
+    return {
+        "IdempotentRequest": {
+            "service_name": t.service_name,
+            "service_key": t.service_key if t.HasField("service_key") else None,
+            "service_handler": t.handler_name,
+            "idempotency_key": t.idempotency_key,
+        }
+    }
+
+
+_EMPTY_SPAN = {"trace_id": [0] * 16, "span_id": [0] * 8, "trace_flags": 0, "is_remote": False, "trace_state": ""}
+
+
+def _call_request(msg: Any, invoked_ids: dict[int, str]) -> dict[str, Any]:
+    if msg.key:
+        target = {"VirtualObject": {"name": msg.service_name, "key": msg.key, "handler": msg.handler_name,
+                                    "handler_ty": "Exclusive", "scope": None}}  # fmt: skip
+    else:
+        target = {"Service": {"name": msg.service_name, "handler": msg.handler_name, "scope": None}}
+    return {
+        "invocation_id": invoked_ids.get(msg.invocation_id_notification_idx, ""),
+        "invocation_target": target,
+        "span_context": {"span_context": _EMPTY_SPAN, "cause": None},
+        "parameter": _bytes(msg.parameter),
+        "headers": _headers(msg.headers),
+        "idempotency_key": msg.idempotency_key if msg.HasField("idempotency_key") else None,
+        "completion_retention_duration": {"secs": 0, "nanos": 0},
+        "journal_retention_duration": {"secs": 0, "nanos": 0},
+    }
+
+
+def _sleep(m: Any, _: dict[int, str]) -> dict[str, Any]:
+    return _cmd("Sleep", {"wake_up_time": m.wake_up_time, "completion_id": m.result_completion_id, "name": m.name})
+
+
+def _input(m: Any, _: dict[int, str]) -> dict[str, Any]:
+    return _cmd("Input", {"headers": _headers(m.headers), "payload": _bytes(m.value.content), "name": m.name})
+
+
+def _output(m: Any, _: dict[int, str]) -> dict[str, Any]:
+    return _cmd("Output", {"result": _result(m), "name": m.name})
+
+
+def _keyed_completion(name: str) -> Callable[[Any, dict[int, str]], dict[str, Any]]:
+    def build(m: Any, _: dict[int, str]) -> dict[str, Any]:
+        return _cmd(name, {"key": _text(m.key), "completion_id": m.result_completion_id, "name": m.name})
+
+    return build
+
+
+def _completion_only(name: str) -> Callable[[Any, dict[int, str]], dict[str, Any]]:
+    def build(m: Any, _: dict[int, str]) -> dict[str, Any]:
+        return _cmd(name, {"completion_id": m.result_completion_id, "name": m.name})
+
+    return build
+
+
+def _notification(name: str) -> Callable[[Any, dict[int, str]], dict[str, Any]]:
+    def build(m: Any, _: dict[int, str]) -> dict[str, Any]:
+        body: dict[str, Any] = {"completion_id": m.completion_id}
+        which = m.WhichOneof("result")
+        if name == "CallInvocationId":
+            body["invocation_id"] = m.invocation_id
+        elif name == "GetLazyStateKeys":
+            body["state_keys"] = [_text(k) for k in m.state_keys.keys]
+        elif name != "Sleep" or which not in (None, "void"):
+            body["result"] = _result(m)
+        return _completion(name, body)
+
+    return build
+
+
+def _signal(m: Any, _: dict[int, str]) -> dict[str, Any]:
+    signal_id = {"Index": m.signal_id} if m.WhichOneof("id") == "signal_id" else {"Name": m.signal_name}
+    return {"Notification": {"Signal": {"id": signal_id, "result": _result(m)}}}
+
+
+def _set_state(m: Any, _: dict[int, str]) -> dict[str, Any]:
+    return _cmd("SetState", {"key": _text(m.key), "value": _bytes(m.value.content), "name": m.name})
+
+
+def _clear_state(m: Any, _: dict[int, str]) -> dict[str, Any]:
+    return _cmd("ClearState", {"key": _text(m.key), "name": m.name})
+
+
+def _clear_all_state(m: Any, _: dict[int, str]) -> dict[str, Any]:
+    return _cmd("ClearAllState", {"name": m.name})
+
+
+def _get_eager_state(m: Any, _: dict[int, str]) -> dict[str, Any]:
+    return _cmd("GetEagerState", {"key": _text(m.key), "result": _result(m), "name": m.name})
+
+
+def _get_eager_state_keys(m: Any, _: dict[int, str]) -> dict[str, Any]:
+    return _cmd("GetEagerStateKeys", {"state_keys": [_text(k) for k in m.value.keys], "name": m.name})
+
+
+def _complete_promise(m: Any, _: dict[int, str]) -> dict[str, Any]:
+    value = _result(m, "completion", "completion_value", "completion_failure")
+    return _cmd("CompletePromise", {"key": m.key, "value": value, "completion_id": m.result_completion_id,
+                                    "name": m.name})  # fmt: skip
+
+
+def _call(m: Any, invoked: dict[int, str]) -> dict[str, Any]:
+    return _cmd("Call", {
+        "request": _call_request(m, invoked), "invocation_id_completion_id": m.invocation_id_notification_idx,
+        "result_completion_id": m.result_completion_id, "name": m.name,
+    })  # fmt: skip
+
+
+def _one_way_call(m: Any, invoked: dict[int, str]) -> dict[str, Any]:
+    return _cmd("OneWayCall", {
+        "request": _call_request(m, invoked), "invoke_time": m.invoke_time,
+        "invocation_id_completion_id": m.invocation_id_notification_idx, "name": m.name,
+    })  # fmt: skip
+
+
+def _send_signal(m: Any, _: dict[int, str]) -> dict[str, Any]:
+    signal_id = {"Index": m.idx} if m.WhichOneof("signal_id") == "idx" else {"Name": m.name}
+    return _cmd("SendSignal", {"target_invocation_id": m.target_invocation_id, "signal_id": signal_id,
+                               "result": _result(m), "name": m.entry_name})  # fmt: skip
+
+
+def _attach(name: str) -> Callable[[Any, dict[int, str]], dict[str, Any]]:
+    def build(m: Any, _: dict[int, str]) -> dict[str, Any]:
+        return _cmd(name, {"target": _attach_target(m), "completion_id": m.result_completion_id, "name": m.name})
+
+    return build
+
+
+def _complete_awakeable(m: Any, _: dict[int, str]) -> dict[str, Any]:
+    return _cmd("CompleteAwakeable", {"id": m.awakeable_id, "result": _result(m), "name": m.name})
+
+
+_T = MessageType
+_ENTRY_JSON: dict[int, Callable[[Any, dict[int, str]], dict[str, Any]]] = {
+    _T.INPUT: _input,
+    _T.OUTPUT: _output,
+    _T.GET_LAZY_STATE: _keyed_completion("GetLazyState"),
+    _T.SET_STATE: _set_state,
+    _T.CLEAR_STATE: _clear_state,
+    _T.CLEAR_ALL_STATE: _clear_all_state,
+    _T.GET_LAZY_STATE_KEYS: _completion_only("GetLazyStateKeys"),
+    _T.GET_EAGER_STATE: _get_eager_state,
+    _T.GET_EAGER_STATE_KEYS: _get_eager_state_keys,
+    _T.GET_PROMISE: _keyed_completion("GetPromise"),
+    _T.PEEK_PROMISE: _keyed_completion("PeekPromise"),
+    _T.COMPLETE_PROMISE: _complete_promise,
+    _T.SLEEP: _sleep,
+    _T.CALL: _call,
+    _T.ONE_WAY_CALL: _one_way_call,
+    _T.SEND_SIGNAL: _send_signal,
+    _T.RUN: _completion_only("Run"),
+    _T.ATTACH_INVOCATION: _attach("AttachInvocation"),
+    _T.GET_INVOCATION_OUTPUT: _attach("GetInvocationOutput"),
+    _T.COMPLETE_AWAKEABLE: _complete_awakeable,
+    _T.GET_LAZY_STATE_COMPLETION: _notification("GetLazyState"),
+    _T.GET_LAZY_STATE_KEYS_COMPLETION: _notification("GetLazyStateKeys"),
+    _T.GET_PROMISE_COMPLETION: _notification("GetPromise"),
+    _T.PEEK_PROMISE_COMPLETION: _notification("PeekPromise"),
+    _T.COMPLETE_PROMISE_COMPLETION: _notification("CompletePromise"),
+    _T.SLEEP_COMPLETION: _notification("Sleep"),
+    _T.CALL_COMPLETION: _notification("Call"),
+    _T.CALL_INVOCATION_ID: _notification("CallInvocationId"),
+    _T.RUN_COMPLETION: _notification("Run"),
+    _T.ATTACH_INVOCATION_COMPLETION: _notification("AttachInvocation"),
+    _T.GET_INVOCATION_OUTPUT_COMPLETION: _notification("GetInvocationOutput"),
+    _T.SIGNAL: _signal,
+}
+
+
+# --- keyed tables: state, inbox, promises, locks ------------------------------------------------------------------
+
+
+def _keyed_items(reader: Reader, f: Filters, kind: keys.KeyKind, table: str) -> Iterator[tuple[str, str, bytes, bytes]]:
+    """(service, key, rest of the storage key, value) under a `kind + lp(service) + lp(key)` prefix,
+    reading only the services / keys the filters allow."""
+    services = f.allowed(SERVICE_COLUMN[table])
+    object_keys = f.allowed(KEY_COLUMN[table])
+    service_prefix = f.prefix(SERVICE_COLUMN[table])
+    if services is not None and object_keys is not None:
+        prefixes = [
+            keys.service_key_prefix(kind, s, k) for s in sorted(services) for k in sorted(object_keys)
+            if isinstance(s, str) and isinstance(k, str)
+        ]  # fmt: skip
+    elif services is not None:
+        prefixes = [kind.value + keys.lp(s) for s in sorted(services) if isinstance(s, str)]
+    else:
+        prefixes = [kind.value]
+    for prefix in prefixes:
+        for key, value in reader.scan(prefix):
+            service, key_text, offset = _split_service_key(key, len(kind.value))
+            if object_keys is not None and key_text not in object_keys:
+                continue
+            if service_prefix is not None and not service.startswith(service_prefix):
+                continue
+            yield service, key_text, bytes(key[offset:]), value
+
+
+def _split_service_key(key: bytes, offset: int) -> tuple[str, str, int]:
+    n = keys.read_u32(key, offset)
+    service = bytes(key[offset + 4 : offset + 4 + n]).decode("utf-8", "replace")
+    offset += 4 + n
+    m = keys.read_u32(key, offset)
+    object_key = bytes(key[offset + 4 : offset + 4 + m]).decode("utf-8", "replace")
+    return service, object_key, offset + 4 + m
+
+
+def _utf8(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _state_rows(reader: Reader, f: Filters) -> Iterator[Row]:
+    for service, key, name, value in _keyed_items(reader, f, keys.KeyKind.STATE, "state"):
+        row: Row = {
+            "partition_key": ids.partition_key_for(key),
+            "service_name": service,
+            "service_key": key,
+            "key_length": len(name),
+            "value": bytes(value),
+            "value_length": len(value),
+        }
+        name_text, value_text = _utf8(name), _utf8(bytes(value))
+        if name_text is not None:
+            row["key"] = name_text
+        if value_text is not None:
+            row["value_utf8"] = value_text
+        yield row
+
+
+def _inbox_rows(reader: Reader, f: Filters) -> Iterator[Row]:
+    for service, key, rest, value in _keyed_items(reader, f, keys.KeyKind.INBOX, "sys_inbox"):
+        if value[:1] != _INBOX_INVOCATION:
+            continue  # a queued state replacement, no invocation
+        inv_id = bytes(value[1:])
+        row: Row = {
+            "partition_key": _partition_key(inv_id),
+            "service_name": service,
+            "service_key": key,
+            "id": _id_text(inv_id),
+            "sequence_number": keys.read_u64(rest),
+        }
+        raw = reader.get(keys.status_key(inv_id))
+        if raw is not None:
+            row["created_at"] = _status_decoder.decode(raw).created_at_ms
+        yield row
+
+
+def _promise_rows(reader: Reader, f: Filters) -> Iterator[Row]:
+    for service, key, name, value in _keyed_items(reader, f, keys.KeyKind.PROMISE, "sys_promise"):
+        record = _promise_decoder.decode(value)
+        row: Row = {
+            "partition_key": ids.partition_key_for(key),
+            "service_name": service,
+            "service_key": key,
+            "key": name.decode("utf-8", "replace"),
+            "completed": record.outcome is not None,
+        }
+        outcome = record.outcome
+        if outcome is not None and outcome.failure is not None:
+            row["completion_failure"] = f"[{outcome.failure.code}] {outcome.failure.message}"
+        elif outcome is not None:
+            data = outcome.value or b""
+            row["completion_success_value"] = data
+            text = _utf8(data)
+            if text is not None:
+                row["completion_success_value_utf8"] = text
+        yield row
+
+
+def _lock_rows(reader: Reader, f: Filters) -> Iterator[Row]:
+    holders = f.allowed("invocation_id")
+    for service, key, _, value in _keyed_items(reader, f, keys.KeyKind.LOCK, "sys_keyed_service_status"):
+        holder = _id_text(bytes(value))
+        if holders is not None and holder not in holders:
+            continue
+        yield {"partition_key": ids.partition_key_for(key), "service_name": service, "service_key": key,
+               "invocation_id": holder}  # fmt: skip
+
+
+_PRODUCERS: dict[str, Callable[[Reader, Filters], Iterator[Row]]] = {
+    "sys_invocation": _invocation_rows,
+    "sys_invocation_status": _invocation_status_rows,
+    "sys_invocation_state": _invocation_state_rows,
+    "sys_journal": _journal_rows,
+    "state": _state_rows,
+    "sys_inbox": _inbox_rows,
+    "sys_promise": _promise_rows,
+    "sys_keyed_service_status": _lock_rows,
+}
