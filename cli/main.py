@@ -28,19 +28,19 @@ def main(
 
 @app.command()
 def up(
-    base_dir: str | None = typer.Option(None, "--base-dir", help="Data directory [env RESTATE_BASE_DIR]"),
+    base_dir: str | None = typer.Option(None, "--base-dir", help="Data directory (env RESTATE_BASE_DIR)"),
     ingress_bind_address: str | None = typer.Option(
-        None, "--ingress-bind-address", help="HOST:PORT of the ingress [env RESTATE_INGRESS__BIND_ADDRESS]"
+        None, "--ingress-bind-address", help="HOST:PORT of the ingress (env RESTATE_INGRESS__BIND_ADDRESS)"
     ),
     admin_bind_address: str | None = typer.Option(
-        None, "--admin-bind-address", help="HOST:PORT of the admin API [env RESTATE_ADMIN__BIND_ADDRESS]"
+        None, "--admin-bind-address", help="HOST:PORT of the admin API (env RESTATE_ADMIN__BIND_ADDRESS)"
     ),
     partitions: int | None = typer.Option(
-        None, "--partitions", help="Partition count of a new data directory [env RESTATE_DEFAULT_NUM_PARTITIONS]"
+        None, "--partitions", help="Partition count of a new data directory (env RESTATE_DEFAULT_NUM_PARTITIONS)"
     ),
-    config_file: str | None = typer.Option(None, "--config-file", help="TOML config file [env RESTATE_CONFIG]"),
+    config_file: str | None = typer.Option(None, "--config-file", help="TOML config file (env RESTATE_CONFIG)"),
     node_metrics_bind_address: str | None = typer.Option(
-        None, "--node-metrics-bind-address", help="HOST:PORT serving /metrics, '' for none [env RESTATE_BIND_ADDRESS]"
+        None, "--node-metrics-bind-address", help="HOST:PORT serving /metrics, '' for none (env RESTATE_BIND_ADDRESS)"
     ),
     dashboard: bool | None = typer.Option(
         None, "--dashboard/--no-dashboard", help="Show the live dashboard (default: when stdout is a terminal)"

@@ -41,6 +41,7 @@ class AttachedDashboard:
         fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(fd, 2)
         os.close(fd)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # the poller's requests are not server logs
         self._console.print(f"[dim]server logs: {self.log_path}   stop: Ctrl-C[/dim]")
         self._thread = threading.Thread(target=self._run, name="dashboard", daemon=True)
         self._thread.start()

@@ -103,6 +103,7 @@ _status_decoder = msgspec.msgpack.Decoder(InvocationStatus)
 _promise_decoder = msgspec.msgpack.Decoder(PromiseRecord)
 _INBOX_INVOCATION = b"I"  # the tag of an inboxed invocation (restate.partition.tables)
 _JOURNAL_VERSION = 2  # protocol V5+ journals are "v2" journals for the real server
+RESTATE_VERSION = "1.7.12"  # `created_using_restate_version`: the version admin reports
 
 
 # --- filters ------------------------------------------------------------------------------------------------
@@ -111,9 +112,14 @@ _JOURNAL_VERSION = 2  # protocol V5+ journals are "v2" journals for the real ser
 class Filters:
     """The pushed-down conditions of one scan, limited to the table's columns (others are ignored)."""
 
-    def __init__(self, table: str, filters: Iterable[ScanFilter]) -> None:
+    def __init__(self, table: str, filters: Iterable[ScanFilter], columns: Iterable[str] | None = None) -> None:
         known = set(COLUMNS.get(table, ()))
         self.filters = [f for f in filters if f.column in known]
+        # the columns someone needs (returned or filtered on): producers may skip computing the others
+        self.needed: set[str] | None = None if columns is None else set(columns) | {f.column for f in self.filters}
+
+    def needs(self, *columns: str) -> bool:
+        return self.needed is None or any(c in self.needed for c in columns)
 
     def allowed(self, column: str | None) -> set[Any] | None:
         """The values `column` must take (the intersection of its `in` filters), or None if unconstrained."""
@@ -130,20 +136,21 @@ class Filters:
         return None
 
     def admits(self, row: Row) -> bool:
-        for f in self.filters:
-            value = row.get(f.column)
-            if value is None:
-                return False  # NULL = x, NULL != x and NULL LIKE x are never true
-            if f.op == "in":
-                if value not in f.values:
-                    return False
-            elif f.op == "not_in":
-                if value in f.values:
-                    return False
-            elif f.op == "prefix":
-                if not (isinstance(value, str) and f.values and value.startswith(str(f.values[0]))):
-                    return False
-        return True
+        return all(_passes(f, row.get(f.column)) for f in self.filters)
+
+    def admits_value(self, column: str, value: Any) -> bool:
+        """Whether a row with this value in `column` can pass (checked before the row is built)."""
+        return all(_passes(f, value) for f in self.filters if f.column == column)
+
+
+def _passes(f: ScanFilter, value: Any) -> bool:
+    if value is None:
+        return False  # NULL = x, NULL != x and NULL LIKE x are never true
+    if f.op == "in":
+        return value in f.values
+    if f.op == "not_in":
+        return value not in f.values
+    return isinstance(value, str) and bool(f.values) and value.startswith(str(f.values[0]))
 
 
 # --- entry points -------------------------------------------------------------------------------------------
@@ -174,7 +181,7 @@ def scan(
         raise ValueError(f"no partition table {table!r}")
     names = COLUMNS[table] if columns is None else [c for c in columns if c in COLUMNS[table]]
     values: list[list[Any]] = [[] for _ in names]
-    for count, row in enumerate(rows(reader, table, filters)):
+    for count, row in enumerate(rows(reader, table, filters, names)):
         if limit is not None and count >= limit:
             break
         for column, name in zip(values, names, strict=True):
@@ -182,9 +189,13 @@ def scan(
     return names, values
 
 
-def rows(reader: Reader, table: str, filters: Iterable[ScanFilter] = ()) -> Iterator[Row]:
-    """The table's rows (dicts with every column that is not null) that pass the filters."""
-    f = Filters(table, filters)
+def rows(
+    reader: Reader, table: str, filters: Iterable[ScanFilter] = (), columns: Iterable[str] | None = None
+) -> Iterator[Row]:
+    """The table's rows (dicts with every column that is not null) that pass the filters.
+
+    With `columns`, expensive columns nobody asked for may be left out (the journal's decoded details)."""
+    f = Filters(table, filters, columns)
     produce = _PRODUCERS[table]
     for row in produce(reader, f):
         if f.admits(row):
@@ -228,8 +239,21 @@ def _parse_id(text: object) -> bytes | None:
         return None
 
 
+_B62 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_B62_PAIRS = [a + b for a in _B62 for b in _B62]  # two digits per division: ids are formatted per row
+
+
+def _b62(value: int, width: int) -> str:
+    pairs: list[str] = []
+    while value:
+        value, rem = divmod(value, 3844)
+        pairs.append(_B62_PAIRS[rem])
+    return "".join(reversed(pairs)).lstrip("0").rjust(width, "0")
+
+
 def _id_text(inv_id: bytes) -> str:
-    return str(ids.InvocationId.from_bytes(inv_id))
+    """`inv_1...` of a 24-byte invocation id (as ids.InvocationId.__str__, faster)."""
+    return "inv_1" + _b62(int.from_bytes(inv_id[:8], "little"), 11) + _b62(int.from_bytes(inv_id[8:24], "little"), 22)
 
 
 def _partition_key(inv_id: bytes) -> int:
@@ -259,9 +283,14 @@ def _status_row(inv_id: bytes, status: InvocationStatus) -> Row:
         "target_service_ty": target.service_ty,
         "created_at": status.created_at_ms,
         "modified_at": status.modified_at_ms,
+        "created_using_restate_version": RESTATE_VERSION,
     }
     if target.key is not None:
         row["target_service_key"] = target.key
+    if status.status == "scheduled":
+        row["scheduled_at"] = status.created_at_ms  # only delayed invocations start out scheduled
+    elif status.status == "inboxed" and status.execute_at_ms is None:
+        row["inboxed_at"] = status.created_at_ms  # queued when it arrived (not after a delay)
     if status.idempotency_key is not None:
         row["idempotency_key"] = status.idempotency_key
     if status.caller_id is not None:
@@ -322,13 +351,15 @@ def _has_attempt_state(status: InvocationStatus) -> bool:
     return status.status in ("invoked", "paused")
 
 
-def _attempt_row(inv_id: bytes, status: InvocationStatus) -> Row:
+def _attempt_row(inv_id: bytes, status: InvocationStatus, id_text: str | None = None) -> Row:
     """The columns of `sys_invocation_state` (the invoker's view: attempts, retries, last failure)."""
+    running = status.status == "invoked" and status.retry_count == 0
     row: Row = {
         "partition_key": _partition_key(inv_id),
-        "id": _id_text(inv_id),
-        "in_flight": status.status == "invoked" and status.retry_count == 0,
-        "retry_count": status.retry_count,
+        "id": id_text or _id_text(inv_id),
+        "in_flight": running,
+        # the real server counts attempts: 1 while the first one runs, N after N failed ones
+        "retry_count": status.retry_count + (1 if running else 0),
         "last_start_at": status.modified_at_ms,
     }
     if status.deployment_id is not None:
@@ -340,7 +371,8 @@ def _attempt_row(inv_id: bytes, status: InvocationStatus) -> Row:
 
 def _invocation_status_rows(reader: Reader, f: Filters) -> Iterator[Row]:
     for inv_id, status in _statuses(reader, f, "sys_invocation_status"):
-        yield _status_row(inv_id, status)
+        if f.admits_value("status", status.status):  # the CLI's usual `status != 'completed'`, early
+            yield _status_row(inv_id, status)
 
 
 def _invocation_state_rows(reader: Reader, f: Filters) -> Iterator[Row]:
@@ -354,7 +386,7 @@ def invocation_row(inv_id: bytes, status: InvocationStatus) -> Row:
     row = _status_row(inv_id, status)
     del row["partition_key"]
     if _has_attempt_state(status):
-        attempt = _attempt_row(inv_id, status)
+        attempt = _attempt_row(inv_id, status, row["id"])
         for name in ("partition_key", "id", "in_flight"):
             del attempt[name]
         row.update(attempt)
@@ -364,7 +396,8 @@ def invocation_row(inv_id: bytes, status: InvocationStatus) -> Row:
 
 def _invocation_rows(reader: Reader, f: Filters) -> Iterator[Row]:
     for inv_id, status in _statuses(reader, f, "sys_invocation"):
-        yield invocation_row(inv_id, status)
+        if f.admits_value("status", derived_status(status)):
+            yield invocation_row(inv_id, status)
 
 
 # --- journal ----------------------------------------------------------------------------------------------------
@@ -372,21 +405,38 @@ def _invocation_rows(reader: Reader, f: Filters) -> Iterator[Row]:
 
 def _journal_rows(reader: Reader, f: Filters) -> Iterator[Row]:
     for inv_id, status in _statuses(reader, f, "sys_journal"):
-        yield from journal_rows(inv_id, status, reader.scan(keys.journal_prefix(inv_id)))
+        details = f.needs(*_JOURNAL_DETAILS)
+        entries = reader.scan(keys.journal_prefix(inv_id))
+        yield from journal_rows(inv_id, status, entries, details, f.needs("entry_json"))
 
 
-def journal_rows(inv_id: bytes, status: InvocationStatus, entries: Iterable[tuple[bytes, bytes]]) -> Iterator[Row]:
-    """The `sys_journal` rows of one invocation from its stored (key, frame) entries."""
+_JOURNAL_DETAILS = (
+    "name", "completed", "invoked_id", "invoked_target", "sleep_wakeup_at", "promise_name", "entry_json",
+)  # fmt: skip
+
+
+def journal_rows(
+    inv_id: bytes,
+    status: InvocationStatus,
+    entries: Iterable[tuple[bytes, bytes]],
+    details: bool = True,
+    entry_json: bool = True,
+) -> Iterator[Row]:
+    """The `sys_journal` rows of one invocation from its stored (key, frame) entries.
+
+    `details`: decode the entries for the columns that need it (name, ...); `entry_json`: render them."""
     decoded: list[tuple[int, int, bytes, Any]] = []
     invoked_ids: dict[int, str] = {}  # CallInvocationId notifications: completion id -> callee id
     for key, frame in entries:
         index = keys.read_u32(key, len(key) - 4)
         msg_type = int.from_bytes(frame[:2], "big")
         payload = bytes(frame[8:])
-        try:
-            msg = decode_message(msg_type, payload)
-        except ProtocolError:
-            msg = None
+        msg = None
+        if details:
+            try:
+                msg = decode_message(msg_type, payload)
+            except ProtocolError:
+                pass
         if msg_type == MessageType.CALL_INVOCATION_ID and msg is not None and msg.WhichOneof("id") == "completion_id":
             invoked_ids[msg.completion_id] = msg.invocation_id
         decoded.append((index, msg_type, payload, msg))
@@ -404,7 +454,7 @@ def journal_rows(inv_id: bytes, status: InvocationStatus, entries: Iterable[tupl
         elif index == last and status.last_entry_at_ms:
             row["appended_at"] = status.last_entry_at_ms
         if msg is not None:
-            _describe_entry(row, msg_type, msg, completions, invoked_ids)
+            _describe_entry(row, msg_type, msg, completions, invoked_ids, entry_json)
         yield row
 
 
@@ -423,7 +473,9 @@ def entry_type(msg_type: int) -> str:
     return "Command: " + _camel(name)
 
 
-def _describe_entry(row: Row, msg_type: int, msg: Any, completions: set[int], invoked_ids: dict[int, str]) -> None:
+def _describe_entry(
+    row: Row, msg_type: int, msg: Any, completions: set[int], invoked_ids: dict[int, str], entry_json: bool
+) -> None:
     """Fills name, completed, invoked_id/target, sleep_wakeup_at, promise_name and entry_json."""
     T = MessageType
     if is_command(msg_type):
@@ -441,7 +493,7 @@ def _describe_entry(row: Row, msg_type: int, msg: Any, completions: set[int], in
             row["sleep_wakeup_at"] = msg.wake_up_time
         elif msg_type in (T.GET_PROMISE, T.PEEK_PROMISE, T.COMPLETE_PROMISE):
             row["promise_name"] = msg.key
-    builder = _ENTRY_JSON.get(msg_type)
+    builder = _ENTRY_JSON.get(msg_type) if entry_json else None
     if builder is not None:
         try:
             row["entry_json"] = json.dumps(builder(msg, invoked_ids), separators=(",", ":"))

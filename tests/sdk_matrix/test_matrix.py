@@ -202,7 +202,7 @@ def test_awakeable_rejected_by_another_handler(stack: Stack) -> None:
 def test_cancel_from_a_handler(stack: Stack) -> None:
     key = _key()
     assert ok(stack, "Calls/cancel_victim", key) is True
-    assert eventually(lambda: recorded(stack, key), bool) == ["cancelled 409"]
+    assert eventually(lambda: recorded(stack, key), lambda v: len(v) == 2) == ["started", "cancelled 409"]
 
 
 # --- features that needed the issue-4 server work (see conftest.OUR_SERVER_GAPS) -----------
@@ -242,11 +242,11 @@ def test_cancel_through_admin_api(request: pytest.FixtureRequest, stack: Stack) 
     sent = call(stack, "Calls/victim/send", key)
     assert sent.status_code == 202, sent.text
     invocation_id = sent.json()["invocationId"]
-    time.sleep(0.3)
+    assert eventually(lambda: recorded(stack, key), bool) == ["started"]
     resp = stack.server.client.patch(f"{stack.server.admin_url}/invocations/{invocation_id}/cancel")
     assert resp.status_code in (200, 202), resp.text
     deadline = _deadline(stack)
-    assert eventually(lambda: recorded(stack, key), bool, deadline) == ["cancelled 409"]
+    assert eventually(lambda: recorded(stack, key), lambda v: len(v) == 2, deadline) == ["started", "cancelled 409"]
 
 
 def test_awakeable_resolved_through_ingress(request: pytest.FixtureRequest, stack: Stack) -> None:

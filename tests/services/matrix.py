@@ -227,7 +227,8 @@ async def send_id(ctx: restate.Context, name: str) -> bool:
 
 @calls.handler()
 async def victim(ctx: restate.Context, key: str) -> str:
-    """Sleeps long; on cancellation records it in Recorder/<key>."""
+    """Records "started", sleeps long; on cancellation records it in Recorder/<key>."""
+    ctx.object_send(record, key=key, arg="started")
     try:
         await ctx.sleep(timedelta(seconds=60))
     except TerminalError as e:
@@ -238,10 +239,11 @@ async def victim(ctx: restate.Context, key: str) -> str:
 
 @calls.handler()
 async def cancel_victim(ctx: restate.Context, key: str) -> bool:
-    """Starts Calls/victim, then cancels it through a SendSignal command."""
+    """Starts Calls/victim, waits until it runs, then cancels it through a SendSignal command."""
     handle = ctx.service_send(victim, arg=key)
     invocation_id = await handle.invocation_id()
-    await ctx.sleep(timedelta(milliseconds=300))
+    while "started" not in await ctx.object_call(lines, key=key, arg=None):
+        await ctx.sleep(timedelta(milliseconds=50))
     ctx.cancel_invocation(invocation_id)
     return True
 

@@ -33,6 +33,9 @@ from restate.wire import ScanFilter, TableRows
 MAX_CONCURRENT_QUERIES = 4
 #: Columns admin fills in from its registry after the partitions answered (never pushed down).
 _ENRICHED = {"last_attempt_server"}
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 _SERVICE_TY = {"Service": "service", "VirtualObject": "virtual_object", "Workflow": "workflow"}
 
 
@@ -52,20 +55,28 @@ class QueryResult:
 
 
 def _options() -> SQLOptions:
-    return SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+    """Queries only: no DDL or DML (SET, SHOW and EXPLAIN are fine, as on the real server)."""
+    return SQLOptions().with_allow_ddl(False).with_allow_dml(False)
 
 
 def _context() -> SessionContext:
-    return SessionContext(SessionConfig().with_information_schema(True).with_target_partitions(1))
+    config = SessionConfig().with_information_schema(True).with_target_partitions(1)
+    return SessionContext(config.with_default_catalog_and_schema("restate", "public"))
+
+
+# The errors the real server answers with 400: DataFusion's plain Plan/SQL errors. Most planning errors
+# (unknown table, column or function, GROUP BY violations, bad coercions) reach it wrapped with
+# diagnostics, which its error mapping does not recognise: those are 500s (observed on 1.7.12).
+_BAD_REQUEST = re.compile(
+    r"^(SQL error|Error during planning: (DDL|DML|Statement) not supported"
+    r"|Error during planning: Internal error: Function '[^']*' failed to match any signature)"
+)
 
 
 def datafusion_error(exc: Exception) -> QueryError:
-    """The real server's answer to a DataFusion error: 400 for SQL and planning errors, else 500.
-
-    (An unknown column is a schema error: the real server answered 500 for it, and so do we.)"""
+    """The real server's answer to a DataFusion error: `Datafusion error: ...`, 400 or 500 as above."""
     text = str(exc).removeprefix("DataFusion error: ")
-    status = 400 if text.startswith(("SQL error", "Error during planning")) else 500
-    return QueryError(status, f"Datafusion error: {text}")
+    return QueryError(400 if _BAD_REQUEST.match(text) else 500, f"Datafusion error: {text}")
 
 
 class QueryEngine:
@@ -240,11 +251,13 @@ def plan(sql: str) -> dict[str, ScanSpec]:
         raise datafusion_error(exc) from None
     readable = set(PARTITION_TABLES) | set(ADMIN_TABLES)
     specs = scan_specs(logical, readable)
-    # a table used only inside an expression (a subquery the optimizer kept) has no scan in the plan tree:
-    # read all of it when the query names it
-    words = set(re.findall(r"[a-z_]+", sql.lower()))
-    for name in sorted(readable & words):
-        specs.setdefault(name, ScanSpec(name))
+    # A table used inside an expression (a subquery the optimizer kept) has no scan in the plan tree: a
+    # table the query names more often than the plan scans it is read whole.
+    names = _IDENTIFIER.findall(_LITERAL.sub("''", _COMMENT.sub(" ", sql)).lower())
+    for name in sorted(readable):
+        mentions = names.count(name)
+        if mentions and (name not in specs or specs[name].scans < mentions):
+            specs[name] = ScanSpec(name, scans=mentions)
     return specs
 
 

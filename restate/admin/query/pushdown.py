@@ -25,16 +25,27 @@ class ScanSpec:
     filters: list[ScanFilter] = field(default_factory=list)
     columns: list[str] | None = None
     limit: int | None = None
+    scans: int = 1  # how many scans of the table the plan has
 
     def merge(self, other: ScanSpec) -> ScanSpec:
-        """The spec covering both scans (a table used twice in one query)."""
-        filters = self.filters if self.filters == other.filters else []
+        """The spec covering both scans (a table used twice in one query): the filters both have, and
+        the union of two `in` filters on the same column (when each scan has one there)."""
+        filters = [f for f in self.filters if f in other.filters]
+        for column in {f.column for f in self.filters}:
+            mine, theirs = _in_filters(self.filters, column), _in_filters(other.filters, column)
+            if len(mine) == 1 and len(theirs) == 1 and mine[0] != theirs[0]:
+                values = mine[0].values + [v for v in theirs[0].values if v not in mine[0].values]
+                filters.append(ScanFilter(column, "in", values))
         if self.columns is None or other.columns is None:
             columns = None
         else:
             columns = self.columns + [c for c in other.columns if c not in self.columns]
         limit = max(self.limit, other.limit) if self.limit is not None and other.limit is not None else None
-        return ScanSpec(self.table, filters, columns, limit)
+        return ScanSpec(self.table, filters, columns, limit, self.scans + other.scans)
+
+
+def _in_filters(filters: list[ScanFilter], column: str) -> list[ScanFilter]:
+    return [f for f in filters if f.column == column and f.op == "in"]
 
 
 def scan_specs(plan: LogicalPlan, tables: set[str]) -> dict[str, ScanSpec]:
@@ -45,12 +56,11 @@ def scan_specs(plan: LogicalPlan, tables: set[str]) -> dict[str, ScanSpec]:
         specs[spec.table] = specs[spec.table].merge(spec) if spec.table in specs else spec
 
     def walk(node: LogicalPlan) -> None:
-        variant = node.to_variant()
-        kind = type(variant).__name__
+        kind, variant = _node(node)
         if kind == "Filter":
             (child,) = node.inputs()
-            scan = child.to_variant()
-            if type(scan).__name__ == "TableScan":
+            child_kind, scan = _node(child)
+            if child_kind == "TableScan":
                 table = _table_name(scan.table_name())
                 if table in tables:
                     add(_spec(table, scan, variant.predicate()))
@@ -65,6 +75,15 @@ def scan_specs(plan: LogicalPlan, tables: set[str]) -> dict[str, ScanSpec]:
 
     walk(plan)
     return specs
+
+
+def _node(plan: LogicalPlan) -> tuple[str, Any]:
+    """(kind, variant) of a plan node; kind "" for those the Python bindings cannot convert."""
+    try:
+        variant = plan.to_variant()
+    except Exception:
+        return "", None
+    return type(variant).__name__, variant
 
 
 def _table_name(name: str) -> str:
@@ -86,18 +105,26 @@ def _spec(table: str, scan: Any, predicate: Expr | None) -> ScanSpec:
     return ScanSpec(table, filters, columns, fetch)
 
 
+def _variant(expr: Expr) -> tuple[str, Any]:
+    """(kind, variant) of an expression; kind "" for those the Python bindings cannot convert."""
+    try:
+        variant = expr.to_variant()
+    except Exception:
+        return "", None
+    return type(variant).__name__, variant
+
+
 def conjuncts(expr: Expr) -> list[Expr]:
     """`a AND b AND c` -> [a, b, c]."""
-    variant = expr.to_variant()
-    if type(variant).__name__ == "BinaryExpr" and variant.op().upper() == "AND":
+    kind, variant = _variant(expr)
+    if kind == "BinaryExpr" and variant.op().upper() == "AND":
         return conjuncts(variant.left()) + conjuncts(variant.right())
     return [expr]
 
 
 def to_filter(expr: Expr) -> ScanFilter | None:
     """The ScanFilter equivalent to a condition, or None when it is not a simple one."""
-    variant = expr.to_variant()
-    kind = type(variant).__name__
+    kind, variant = _variant(expr)
     if kind == "BinaryExpr":
         return _binary(variant)
     if kind == "InList":
@@ -142,8 +169,8 @@ def _like(expr: Expr, variant: Any) -> ScanFilter | None:
 
 
 def _column(expr: Expr) -> str | None:
-    variant = expr.to_variant()
-    if type(variant).__name__ == "Column":
+    kind, variant = _variant(expr)
+    if kind == "Column":
         name: str = variant.name()
         return name
     return None
@@ -151,8 +178,8 @@ def _column(expr: Expr) -> str | None:
 
 def _literal(expr: Expr) -> str | int | None:
     """A string or integer constant (not bool), else None."""
-    variant = expr.to_variant()
-    if type(variant).__name__ != "Literal":
+    kind, _ = _variant(expr)
+    if kind != "Literal":
         return None
     try:
         value = expr.python_value().as_py()

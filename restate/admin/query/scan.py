@@ -22,8 +22,8 @@ from restate.wire import ScanFilter, ScanTable, TableRows
 log = logging.getLogger(__name__)
 
 QUERY_NODE = "admin-query"
-RESEND_S = 2.0
-TIMEOUT_S = 15.0
+RESEND_S = 5.0  # a scan of a large table takes a while: re-send rarely (each copy is answered)
+TIMEOUT_S = 10.0  # below the official CLI's 13 s request timeout, so it sees our 503
 
 
 class ScanUnavailable(Exception):

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from restate import metrics
 from restate.dashboard.live import Poller, SourceError
-from restate.dashboard.model import Histogram, build_view, parse
+from restate.dashboard.model import Histogram, View, build_view, parse
 from restate.dashboard.view import render
 
 WALL = 1_800_000_000.0
@@ -76,14 +76,12 @@ restate_ingress_requests_total{{rpc_service="",rpc_type="",status="rejected"}} {
 """
 
 
-def two_frames(**later: float) -> tuple[str, str]:
+def two_frames() -> tuple[str, str]:
     first = scrape(commands=100, fsync_fast=10, fsync_slow=0, ingress_ok=50, ingress_errors=0)
-    values = {"commands": 300, "fsync_fast": 60, "fsync_slow": 40, "ingress_ok": 150, "ingress_errors": 10}
-    values.update(later)
-    return first, scrape(**values)  # type: ignore[arg-type]
+    return first, scrape(commands=300, fsync_fast=60, fsync_slow=40, ingress_ok=150, ingress_errors=10)
 
 
-def view_of(first: str, second: str, seconds: float = 2.0):  # type: ignore[no-untyped-def]
+def view_of(first: str, second: str, seconds: float = 2.0) -> View:
     return build_view(parse(second, 10.0 + seconds, WALL), parse(first, 10.0, WALL - seconds))
 
 
@@ -173,6 +171,7 @@ def test_poller_computes_rates_between_polls() -> None:
     poller = Poller("http://admin.test/", client, clock=lambda: next(clock), wall=lambda: WALL)
     assert poller.poll().ingress_rps is None
     view = poller.poll()
+    poller.close()
     assert view.ingress_rps == pytest.approx(55.0)
     assert (view.source, view.deployments_registered) == ("http://admin.test", 1)
 
@@ -184,3 +183,4 @@ def test_poller_reports_an_unreachable_admin() -> None:
     poller = Poller("http://admin.test", httpx.Client(transport=httpx.MockTransport(handler)))
     with pytest.raises(SourceError, match="cannot reach the admin API at http://admin.test"):
         poller.poll()
+    poller.close()
