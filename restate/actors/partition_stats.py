@@ -29,10 +29,6 @@ class _StatusView(msgspec.Struct):
 _decode_status = msgspec.msgpack.Decoder(_StatusView).decode
 
 
-def _writes(txn: Transaction) -> dict[bytes, bytes | None]:
-    # The transaction's write set (None = delete). Read, never changed, between apply and commit.
-    return txn._writes
-
 
 class PartitionStats:
     """Counts invocations per status, inbox entries and timers by diffing each batch's writes.
@@ -69,7 +65,7 @@ class PartitionStats:
     def on_batch(self, txn: Transaction, commands: int) -> None:
         """Records one applied batch; call it before the commit (it compares with the stored values)."""
         self.metrics.commands.inc(commands)
-        writes = _writes(txn)
+        writes = txn.writes
         if not writes:
             return
         self.metrics.batch_size.observe(commands)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from restate.storage.db import Database
 
@@ -52,6 +53,11 @@ class Transaction:
     def delete_prefix(self, prefix: bytes) -> None:
         for key, _ in list(self.scan(prefix)):
             self._writes[key] = None
+
+    @property
+    def writes(self) -> Mapping[bytes, bytes | None]:
+        """The pending writes (None = delete), read-only: for metrics taken before the commit."""
+        return MappingProxyType(self._writes)
 
     @property
     def is_empty(self) -> bool:
