@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import struct
 from dataclasses import dataclass
@@ -20,12 +21,16 @@ class IdError(ValueError):
     """A string is not a well-formed Restate identifier; the message is the reason Restate gives."""
 
 
+# Two base62 digits per step: every id is formatted on the hot path, and big-int divmod is the cost.
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+
+
 def _b62_encode(value: int, width: int) -> str:
-    digits = []
+    pairs = []
     while value:
-        value, rem = divmod(value, 62)
-        digits.append(_ALPHABET[rem])
-    return "".join(reversed(digits)).rjust(width, "0")
+        value, rem = divmod(value, 3844)
+        pairs.append(_PAIRS[rem])
+    return "".join(reversed(pairs)).lstrip("0").rjust(width, "0")
 
 
 def _b62_decode(text: str) -> int:
@@ -117,8 +122,7 @@ class InvocationId:
         return struct.pack(">Q", self.partition_key & _U64) + self.uuid
 
     def __str__(self) -> str:
-        pk_raw = struct.pack(">Q", self.partition_key & _U64)
-        return "inv_1" + _encode_bytes(pk_raw, _PK_CHARS) + _encode_bytes(self.uuid, _UUID_CHARS)
+        return _format_invocation_id(self.partition_key, self.uuid)
 
 
 def workflow_run_id(workflow: str, key: str) -> InvocationId:
@@ -130,6 +134,12 @@ def idempotent_id(service: str, key: str | None, handler: str, idempotency_key: 
     """The id of a request with an idempotency key: the same (target, key) always maps to it."""
     pk = partition_key_for(key if key is not None else idempotency_key)
     return InvocationId.deterministic(pk, service, key or "", handler, idempotency_key)
+
+
+@functools.lru_cache(maxsize=4096)  # an id is printed several times while its invocation is in flight
+def _format_invocation_id(partition_key: int, uuid: bytes) -> str:
+    pk_raw = struct.pack(">Q", partition_key & _U64)
+    return "inv_1" + _encode_bytes(pk_raw, _PK_CHARS) + _encode_bytes(uuid, _UUID_CHARS)
 
 
 def new_deployment_id() -> str:

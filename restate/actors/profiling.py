@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cProfile
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ def run_profiled(name: str, base_dir: str, main: Callable[[], None]) -> None:
     if not os.environ.get("RESTATE_PROFILE"):
         main()
         return
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)  # CPU time: unaffected by other load on the machine
     try:
         profiler.runcall(main)
     finally:

@@ -122,7 +122,7 @@ async def _serve_http(app: AdminApp, config: Config) -> None:
     server = uvicorn.Server(
         uvicorn.Config(
             app, host=host, port=port, loop="uvloop", http="httptools", lifespan="off",
-            access_log=False, log_level="warning",
+            access_log=False, log_level="warning", proxy_headers=False,
         )
     )  # fmt: skip
 

@@ -49,6 +49,7 @@ async def _serve(config: Config) -> None:
             lifespan="off",
             access_log=False,
             server_header=False,
+            proxy_headers=False,  # we trust no forwarding proxy, and the middleware costs on every request
             log_level="warning",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )

@@ -58,8 +58,8 @@ class ServerDurableFuture(RestateDurableFuture[T]):
         return self._get().__await__()
 
     async def _get(self) -> T:
-        if self._state == _PENDING:
-            if self._inflight is not None:  # another task is resolving it: wait for that one
+        while self._state == _PENDING:
+            if self._inflight is not None:  # another task is resolving it: wait for that one, then look again
                 await asyncio.shield(self._inflight)
             else:
                 await self._resolve()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 import restate
 from restate.protocol import FrameDecoder, decode_message
-from restate.sdk.exceptions import TerminalError
+from restate.sdk.exceptions import RetryableError, TerminalError
 from tests.unit.protocol import golden as g
 from tests.unit.sdk.vmkit import T, input_cmd, sleep_done, start
 
@@ -43,6 +44,35 @@ async def refuse(ctx: restate.Context) -> None:
 @svc.handler()
 async def crash(ctx: restate.Context) -> None:
     raise ValueError("boom")
+
+
+EVENTS: list[str] = []
+
+
+@contextlib.asynccontextmanager
+async def traced() -> AsyncIterator[None]:
+    EVENTS.append("enter")
+    yield
+    EVENTS.append("exit")
+
+
+@svc.handler(invocation_context_managers=[traced])
+async def twice(ctx: restate.Context, ms: int) -> list[str]:
+    """The same durable future awaited by two tasks at once, and again afterwards."""
+    timer = ctx.sleep(timedelta(milliseconds=ms))
+    await asyncio.gather(timer, timer)
+    await timer
+    return ["done"]
+
+
+@svc.handler()
+async def later(ctx: restate.Context) -> None:
+    raise RetryableError("later", retry_after=timedelta(milliseconds=250))
+
+
+@svc.handler()
+async def tagged(ctx: restate.Context) -> None:
+    raise TerminalError("tagged", 400, metadata={"k": "v"})
 
 
 obj = restate.VirtualObject("Obj", invocation_retry_policy=restate.InvocationRetryPolicy(max_attempts=3))
@@ -254,5 +284,34 @@ def test_lifespan() -> None:
 
         await APP({"type": "lifespan"}, receive, send)
         assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+    run(main)
+
+
+def test_context_managers_and_a_future_awaited_twice() -> None:
+    async def main() -> None:
+        EVENTS.clear()
+        ex = Exchange()
+        ex.push(start() + input_cmd(b"10"))
+        task = asyncio.create_task(APP(_scope("/invoke/Svc/twice", content_type=V6), ex.receive, ex.send))
+        await ex.until(lambda: [t for t, _ in ex.frames()] == [T.SLEEP])
+        ex.push(sleep_done(1))
+        await ex.until(lambda: ex.body.endswith(g.END))
+        assert ex.frames()[1][1].value.content == b'["done"]'
+        ex.push(b"", more=False)
+        await task
+        assert EVENTS == ["enter", "exit"]
+
+    run(main)
+
+
+def test_retryable_error_and_failure_metadata() -> None:
+    async def main() -> None:
+        later = await _request("/invoke/Svc/later", start() + input_cmd(b""), content_type=V6)
+        ((_, error),) = later.frames()
+        assert (error.code, error.message, error.next_retry_delay) == (500, "later", 250)
+        tagged = await _request("/invoke/Svc/tagged", start() + input_cmd(b""), content_type=V6)
+        failure = tagged.frames()[0][1].failure
+        assert (failure.code, [(m.key, m.value) for m in failure.metadata]) == (400, [("k", "v")])
 
     run(main)
