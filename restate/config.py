@@ -24,7 +24,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     admin_bind_address: str = "127.0.0.1:9070"
     # Where the supervisor serves `/metrics` for the whole node (like the real node port); "" = off.
     node_metrics_bind_address: str = "127.0.0.1:5122"
-    default_num_partitions: int = 4
+    # One process per partition: as many as cores keeps every core busy without context-switch churn.
+    default_num_partitions: int = msgspec.field(default_factory=lambda: max(2, os.cpu_count() or 2))
     # The invoker's defaults, overridable per service from discovery.
     inactivity_timeout_ms: int = 60_000
     abort_timeout_ms: int = 600_000
