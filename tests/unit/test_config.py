@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def config_file(tmp_path: Path) -> Path:
 def test_defaults() -> None:
     config = load(env={})
     assert config == Config()
-    assert config.default_num_partitions == 4
+    assert config.default_num_partitions == max(2, os.cpu_count() or 2)  # one partition process per core
     assert config.host_port("ingress") == ("127.0.0.1", 8080)
     assert config.host_port("admin") == ("127.0.0.1", 9070)
 
