@@ -6,45 +6,11 @@ import json
 
 from restate.admin.errors import PlainError
 from restate.durations import DurationError, parse_duration_ns
+from restate.serde_json_errors import position, skip_whitespace, syntax_message, unexpected
 
 PARSE = "Failed to parse the request body as JSON: "
 DESERIALIZE = "Failed to deserialize the JSON body into the target type: "
-_SYNTAX = {
-    "Expecting value": "expected value",
-    "Expecting property name enclosed in double quotes": "key must be a string",
-    "Expecting ',' delimiter": "expected `,` or `}`",
-    "Expecting ':' delimiter": "expected `:`",
-    "Extra data": "trailing characters",
-    "Unterminated string starting at": "EOF while parsing a string",
-}
 _MISSING = object()
-
-
-def _position(text: str, offset: int) -> str:
-    line = text.count("\n", 0, offset) + 1
-    column = offset - (text.rfind("\n", 0, offset) + 1)
-    return f"at line {line} column {column}"
-
-
-def unexpected(value: object) -> str:
-    """serde's `Unexpected` description of a JSON value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean `{'true' if value else 'false'}`"
-    if isinstance(value, int):
-        return f"integer `{value}`"
-    if isinstance(value, float):
-        return f"floating point `{value}`"
-    if isinstance(value, str):
-        return f'string "{value}"'
-    return "sequence" if isinstance(value, list) else "map"
-
-
-def _skip_ws(text: str, pos: int) -> int:
-    while text[pos] in " \t\r\n":
-        pos += 1
-    return pos
 
 
 class JsonObject:
@@ -57,27 +23,27 @@ class JsonObject:
         except json.JSONDecodeError as exc:
             raise _syntax_error(text, exc) from None
         if not isinstance(doc, dict):
-            at = _position(text, len(text.rstrip()))
+            at = position(text, len(text.rstrip()))
             raise PlainError(422, f"{DESERIALIZE}invalid type: {unexpected(doc)}, expected struct {struct} {at}")
         self.members: dict[str, tuple[object, int]] = {}
         decoder = json.JSONDecoder()
-        pos = _skip_ws(text, 0) + 1  # the `{`
+        pos = skip_whitespace(text, 0) + 1  # the `{`
         while True:
-            pos = _skip_ws(text, pos)
+            pos = skip_whitespace(text, pos)
             if text[pos] == "}":
                 self.end = pos + 1
                 return
             if text[pos] == ",":
-                pos = _skip_ws(text, pos + 1)
+                pos = skip_whitespace(text, pos + 1)
             key, pos = decoder.raw_decode(text, pos)
-            value, pos = decoder.raw_decode(text, _skip_ws(text, _skip_ws(text, pos) + 1))
+            value, pos = decoder.raw_decode(text, skip_whitespace(text, skip_whitespace(text, pos) + 1))
             self.members.setdefault(key, (value, pos))
 
     def error(self, field: str | None, message: str, end: int | None = None) -> PlainError:
         """A 422 for a member (positioned after its value) or for the whole object (after its `}`)."""
         prefix = f"{field}: " if field else ""
         return PlainError(
-            422, f"{DESERIALIZE}{prefix}{message} {_position(self.text, self.end if end is None else end)}"
+            422, f"{DESERIALIZE}{prefix}{message} {position(self.text, self.end if end is None else end)}"
         )
 
     def _get(self, name: str) -> tuple[object, int]:
@@ -141,9 +107,4 @@ class JsonObject:
 
 
 def _syntax_error(text: str, exc: json.JSONDecodeError) -> PlainError:
-    if not text.strip():
-        return PlainError(400, f"{PARSE}EOF while parsing a value {_position(text, len(text))}")
-    message = _SYNTAX.get(exc.msg, exc.msg[:1].lower() + exc.msg[1:])
-    if exc.pos >= len(text) and message != "trailing characters":
-        message = "EOF while parsing a value"
-    return PlainError(400, f"{PARSE}{message} {_position(text, exc.pos + 1)}")
+    return PlainError(400, f"{PARSE}{syntax_message(text, exc)}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from restate.ingress import errors, routing
 from restate.ingress.routing import ById, ByIdempotencyKey, ByWorkflow, InvocationQuery
+from restate.serde_json_errors import position, skip_whitespace, syntax_message, unexpected
 
 _VARIANTS = "`workflow`, `idempotentInvocation`, `invocation`"
 _FIELDS = {
@@ -27,44 +28,8 @@ class TargetBody:
     scope: str | None = None
 
 
-def _position(text: str, offset: int) -> str:
-    line = text.count("\n", 0, offset) + 1
-    column = offset - (text.rfind("\n", 0, offset) + 1)
-    return f"at line {line} column {column}"
-
-
-def unexpected(value: object) -> str:
-    """serde's `Unexpected` description of a JSON value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean `{'true' if value else 'false'}`"
-    if isinstance(value, int):
-        return f"integer `{value}`"
-    if isinstance(value, float):
-        return f"floating point `{value}`"
-    if isinstance(value, str):
-        return f'string "{value}"'
-    return "sequence" if isinstance(value, list) else "map"
-
-
-_SYNTAX = {
-    "Expecting value": "expected value",
-    "Expecting property name enclosed in double quotes": "key must be a string",
-    "Expecting ',' delimiter": "expected `,` or `}`",
-    "Expecting ':' delimiter": "expected `:`",
-    "Extra data": "trailing characters",
-    "Unterminated string starting at": "EOF while parsing a string",
-}
-
-
 def _syntax_error(text: str, exc: json.JSONDecodeError) -> TargetBodyError:
-    if not text.strip():
-        return TargetBodyError(f"EOF while parsing a value {_position(text, len(text))}")
-    message = _SYNTAX.get(exc.msg, exc.msg[:1].lower() + exc.msg[1:])
-    if exc.pos >= len(text) and message != "trailing characters":
-        message = "EOF while parsing a value"
-    return TargetBodyError(f"{message} {_position(text, exc.pos + 1)}")
+    return TargetBodyError(syntax_message(text, exc))
 
 
 def _members(text: str) -> tuple[list[tuple[str, object, int]], int]:
@@ -74,21 +39,15 @@ def _members(text: str) -> tuple[list[tuple[str, object, int]], int]:
     pos += 1  # the `{`
     members: list[tuple[str, object, int]] = []
     while True:
-        pos = _skip_ws(text, pos)
+        pos = skip_whitespace(text, pos)
         if text[pos] == "}":
             return members, pos + 1
         if text[pos] == ",":
-            pos = _skip_ws(text, pos + 1)
+            pos = skip_whitespace(text, pos + 1)
         key, pos = decoder.raw_decode(text, pos)
-        pos = _skip_ws(text, pos)
-        value, pos = decoder.raw_decode(text, _skip_ws(text, pos + 1))  # after the `:`
+        pos = skip_whitespace(text, pos)
+        value, pos = decoder.raw_decode(text, skip_whitespace(text, pos + 1))  # after the `:`
         members.append((key, value, pos))
-
-
-def _skip_ws(text: str, pos: int) -> int:
-    while text[pos] in " \t\r\n":
-        pos += 1
-    return pos
 
 
 def parse_target_body(body: bytes) -> TargetBody:
@@ -102,7 +61,7 @@ def parse_target_body(body: bytes) -> TargetBody:
         end = len(text.rstrip())
         raise TargetBodyError(
             f"invalid type: {unexpected(doc)}, expected internally tagged enum InvocationTargetRequest "
-            f"{_position(text, end)}"
+            f"{position(text, end)}"
         )
     members, end = _members(text)
     variant = None
@@ -110,24 +69,24 @@ def parse_target_body(body: bytes) -> TargetBody:
         if key == "target":  # the tag is checked as soon as it is read
             if not isinstance(value, str):
                 raise TargetBodyError(
-                    f"invalid type: {unexpected(value)}, expected variant identifier {_position(text, value_end)}"
+                    f"invalid type: {unexpected(value)}, expected variant identifier {position(text, value_end)}"
                 )
             if value not in _FIELDS:
                 raise TargetBodyError(
-                    f"unknown variant `{value}`, expected one of {_VARIANTS} {_position(text, value_end)}"
+                    f"unknown variant `{value}`, expected one of {_VARIANTS} {position(text, value_end)}"
                 )
             variant = variant or value
     if variant is None:
-        raise TargetBodyError(f"missing field `target` {_position(text, end)}")
+        raise TargetBodyError(f"missing field `target` {position(text, end)}")
     fields: dict[str, str | None] = {}
     for name in _FIELDS[variant] + _OPTIONAL[variant]:
         value = doc.get(name)
         if name not in doc or (value is None and name in _OPTIONAL[variant]):
             if name not in _OPTIONAL[variant]:
-                raise TargetBodyError(f"missing field `{name}` {_position(text, end)}")
+                raise TargetBodyError(f"missing field `{name}` {position(text, end)}")
             fields[name] = None
         elif not isinstance(value, str):
-            raise TargetBodyError(f"invalid type: {unexpected(value)}, expected a string {_position(text, end)}")
+            raise TargetBodyError(f"invalid type: {unexpected(value)}, expected a string {position(text, end)}")
         else:
             fields[name] = value
     return _to_query(variant, fields)
