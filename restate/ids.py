@@ -142,6 +142,11 @@ def _format_invocation_id(partition_key: int, uuid: bytes) -> str:
     return "inv_1" + _encode_bytes(pk_raw, _PK_CHARS) + _encode_bytes(uuid, _UUID_CHARS)
 
 
+def invocation_id_text(raw: bytes) -> str:
+    """The `inv_1...` form of a 24-byte binary invocation id."""
+    return _format_invocation_id(int.from_bytes(raw[:8], "big"), bytes(raw[8:24]))
+
+
 def new_deployment_id() -> str:
     return "dp_1" + _encode_bytes(os.urandom(16), _UUID_CHARS)
 
