@@ -46,6 +46,7 @@ class RestateServer:
         return f"http://127.0.0.1:{self.admin_port}"
 
     _client: httpx.Client | None = None
+    reused_connection_may_close = False  # ours must never drop a kept-alive connection under a request
 
     @property
     def client(self) -> httpx.Client:
@@ -132,7 +133,15 @@ class RestateServer:
             if not any(k.lower() == "content-type" for k in hdrs):
                 hdrs["content-type"] = "application/json"
         url = f"{self.ingress_url}/{path.lstrip('/')}"
-        return self.client.request(method, url, content=content, headers=hdrs)
+        try:
+            return self.client.request(method, url, content=content, headers=hdrs)
+        except httpx.RemoteProtocolError:
+            if not self.reused_connection_may_close:
+                raise
+            # The pooled connection was closed by the server while idle (see reused_connection_may_close):
+            # nothing reached it, so the same request goes again on a fresh connection.
+            self.close_client()
+            return self.client.request(method, url, content=content, headers=hdrs)
 
     def send(
         self,
@@ -148,6 +157,10 @@ class RestateServer:
 
 class RealRestateServer(RestateServer):
     """The reference restate-server 1.7.12 (npm binary under .reference/)."""
+
+    # After answering an error before reading the request body, the real server (hyper) closes the
+    # keep-alive connection; httpx may reuse it first and get "disconnected without a response".
+    reused_connection_may_close = True
 
     def __init__(self, base_dir: Path, log_dir: Path, partitions: int = 4, name: str = "real") -> None:
         assert REAL_SERVER_BIN.is_file(), f"{REAL_SERVER_BIN} missing: run `make test` (it installs it)"
