@@ -6,14 +6,15 @@ import base64
 import hashlib
 import os
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
+if TYPE_CHECKING:  # imported when a client is made: `restate up` (and every server child) never needs it
+    import httpx
 
 DEFAULT_ADMIN_URL = "http://localhost:9070"
 USER_AGENT = "restate-cli-py/0.1"
-TIMEOUT = httpx.Timeout(13.0, connect=3.0)  # the official CLI's request and connect timeouts
+TIMEOUT_S, CONNECT_TIMEOUT_S = 13.0, 3.0  # the official CLI's request and connect timeouts
 INVOCATION_OPS = ("cancel", "kill", "purge", "pause", "resume")
 
 Json = Any
@@ -76,7 +77,10 @@ class AdminClient:
         token = os.environ.get("RESTATE_AUTH_TOKEN")
         if token:
             headers["authorization"] = f"Bearer {token}"
-        self.http = http or httpx.Client(timeout=TIMEOUT, headers=headers)
+        import httpx
+
+        self._transport_error = httpx.TransportError
+        self.http = http or httpx.Client(timeout=httpx.Timeout(TIMEOUT_S, connect=CONNECT_TIMEOUT_S), headers=headers)
 
     def close(self) -> None:
         self.http.close()
@@ -91,7 +95,7 @@ class AdminClient:
         """Sends one request; a non-2xx answer raises ApiError."""
         try:
             response = self.http.request(method, f"{self.base_url}{path}", **kwargs)
-        except httpx.TransportError as exc:
+        except self._transport_error as exc:
             raise Unreachable(f"cannot reach the admin API at {self.base_url}: {exc or type(exc).__name__}") from exc
         if not 200 <= response.status_code < 300:
             raise _error_from(response)
