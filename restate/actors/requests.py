@@ -63,11 +63,12 @@ class Requests:
 
     Protocol, as the partitions implement it:
     1. Every request gets exactly one final answer, sent to the requesting node once its effect is
-       durable. An Invoke is first acknowledged with `Accepted` (the final answer of a send; a call
-       then waits for `InvocationDone`).
+       durable: `Accepted` for a send, `InvocationDone` for a call. A call is acknowledged with
+       `Accepted` only when it is re-sent while running, which stops further re-sends.
     2. A request neither answered nor acknowledged is re-sent unchanged (same request id) after
-       `resend_after_s`, then with doubling intervals capped at `max_resend_s`: the partitions treat
-       duplicates idempotently, so a partition that restarts loses nothing. An attach (OutputRequest
+       `resend_after_s` (short: a request sent into a partition that just died is lost with its
+       connection, and this bounds the recovery), then with doubling intervals capped at
+       `max_resend_s`: the partitions treat duplicates idempotently, so a restart loses nothing. An attach (OutputRequest
        with wait) is never acknowledged, so it keeps being re-sent at the cap until it completes.
     3. Request ids start from the wall clock in microseconds, so answers meant for a previous
        incarnation of the node cannot match a request of this one. Unknown ids are ignored.
@@ -78,7 +79,7 @@ class Requests:
         node: Node,
         num_partitions: int,
         *,
-        resend_after_s: float = 1.0,
+        resend_after_s: float = 0.25,
         max_resend_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -33,7 +33,7 @@ class PartitionClient:
         base_dir: str | Path,
         num_partitions: int,
         *,
-        resend_after_s: float = 1.0,
+        resend_after_s: float = 0.25,
         max_resend_s: float = 5.0,
         schema_retry_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
