@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--latency", help=f"latency handlers (default {','.join(LATENCY_HANDLERS)}; 'none')")
     p.add_argument("--throughput", help=f"throughput handlers among {','.join(HANDLERS)} ('none')")
     p.add_argument("--no-recovery", action="store_true", help="skip the kill/recovery figures")
-    p.add_argument("--partitions", type=int, help="partitions of both servers (default 4)")
+    p.add_argument("--partitions", type=int, help="partitions of both servers (default: CPU cores, at least 2)")
     p.add_argument("--servers", help="ours,real (default both; one of them for debugging)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results directory (default bench/results)")
     p.add_argument(

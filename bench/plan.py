@@ -8,6 +8,7 @@ summary holds the median over rounds per server and the ratio ours/real.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 
 
@@ -59,7 +60,8 @@ class Plan:
     throughput_handlers: list[str] = field(default_factory=lambda: list(THROUGHPUT_HANDLERS))
     idle_s: float = 2.0  # idle RSS / CPU window after start-up
     recovery: bool = True
-    partitions: int = 4
+    # Both servers get our server's default: one partition (process) per core, at least 2.
+    partitions: int = field(default_factory=lambda: max(2, os.cpu_count() or 2))
     wrk_threads: int = 2
     servers: list[str] = field(default_factory=lambda: list(SERVERS))
     quick: bool = False
