@@ -68,8 +68,9 @@ class Requests:
     2. A request neither answered nor acknowledged is re-sent unchanged (same request id) after
        `resend_after_s` (short: a request sent into a partition that just died is lost with its
        connection, and this bounds the recovery), then with doubling intervals capped at
-       `max_resend_s`: the partitions treat duplicates idempotently, so a restart loses nothing. An attach (OutputRequest
-       with wait) is never acknowledged, so it keeps being re-sent at the cap until it completes.
+       `max_resend_s`: the partitions treat duplicates idempotently, so a restart loses nothing.
+       An attach (OutputRequest with wait) is never acknowledged, so it keeps being re-sent at the
+       cap until it completes.
     3. Request ids start from the wall clock in microseconds, so answers meant for a previous
        incarnation of the node cannot match a request of this one. Unknown ids are ignored.
     """
