@@ -17,7 +17,7 @@ LINT_PATHS := $(wildcard restate cli tests bench)
 MYPY_PATHS := $(wildcard restate/protocol restate/storage restate/partition restate/invoker restate/actors restate/admin restate/ingress restate/ids.py restate/wire.py restate/schema.py restate/config.py restate/metrics.py restate/dashboard cli restate/sdk restate/__init__.py)
 PYTEST_ARGS ?=
 
-.PHONY: test setup lint typecheck pytest up clean-setup
+.PHONY: test setup lint typecheck pytest up clean-setup wrk
 
 ## Set-up ----------------------------------------------------------------------------------
 
@@ -41,7 +41,13 @@ $(OFFICIAL_CLI):
 	SCARF_ANALYTICS=false npm install --prefix $(REFERENCE) --no-audit --no-fund --ignore-scripts @restatedev/restate@$(OFFICIAL_CLI_VERSION)
 	test -x $@
 
-setup: $(VENV)/.installed $(OFFICIAL_VENV)/.installed $(REAL_SERVER) $(OFFICIAL_CLI)
+# wrk (Debian's package) drives the benchmark's throughput runs; its smoke test runs in `make test`.
+wrk:
+	@command -v wrk >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y wrk \
+	  || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }; }
+	@command -v wrk >/dev/null || { echo "wrk is required: apt-get install -y wrk" >&2; exit 1; }
+
+setup: $(VENV)/.installed $(OFFICIAL_VENV)/.installed $(REAL_SERVER) $(OFFICIAL_CLI) wrk
 
 ## Checks ----------------------------------------------------------------------------------
 

@@ -24,8 +24,8 @@ HARNESS_TIMEOUT_S = 110
 
 @pytest.mark.timeout(HARNESS_TIMEOUT_S + 20)
 def test_bench_quick_run_reports_both_servers(tmp_path: Path) -> None:
-    if shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed (apt-get install -y wrk); see README, Benchmarks")
+    # `make setup` installs wrk; without it this test must fail, not vanish
+    assert shutil.which("wrk") is not None, "wrk is not installed (apt-get install -y wrk); see README, Benchmarks"
     out = tmp_path / "results"
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--no-publish", "--out", str(out)],
