@@ -2,7 +2,11 @@
 
 CPU: utime + stime + cutime + cstime of every live process in the tree (the c* fields hold the
 time of reaped children, so a child that died and was waited for is still counted, once).
-Memory: the sum of VmRSS over the tree (shared pages are counted once per process, as `ps` does).
+Memory, two sums over the tree: VmRSS (a page shared by several processes counts once per process,
+as `ps` adds it up) and Pss from smaps_rollup (a shared page is split between the processes that map
+it, so the sum is the memory the tree occupies). For one process the two are nearly equal; for ours,
+whose children are forked from the supervisor and share its pages, the RSS sum counts those pages
+once per child.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PROC = Path("/proc")
@@ -71,6 +76,17 @@ def _rss_bytes(pid: int) -> int:
     return 0  # kernel threads / zombies have no VmRSS
 
 
+def _pss_bytes(pid: int) -> int:
+    try:
+        with open(_PROC / str(pid) / "smaps_rollup", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return 0
+    return 0
+
+
 def tree_cpu_seconds(root: int | None) -> float:
     return sum(_cpu_seconds(p) for p in tree_pids(root))
 
@@ -79,19 +95,38 @@ def tree_rss_bytes(root: int | None) -> int:
     return sum(_rss_bytes(p) for p in tree_pids(root))
 
 
-class RssSampler:
-    """Samples the tree RSS of `root()` every `interval_s` in a daemon thread.
+def tree_pss_bytes(root: int | None) -> int:
+    return sum(_pss_bytes(p) for p in tree_pids(root))
 
-    `peak_bytes` is the maximum since `start()`; `mark()` / `peak_since_mark()` give the
-    maximum over a shorter window (one workload). `root` is a callable because the server
+
+class Memory(NamedTuple):
+    """One sample of a tree's memory, in bytes."""
+
+    rss: int
+    pss: int
+
+    def max(self, other: Memory) -> Memory:
+        return Memory(max(self.rss, other.rss), max(self.pss, other.pss))
+
+
+def tree_memory(root: int | None) -> Memory:
+    pids = tree_pids(root)
+    return Memory(sum(_rss_bytes(p) for p in pids), sum(_pss_bytes(p) for p in pids))
+
+
+class RssSampler:
+    """Samples the tree memory (RSS and PSS sums) of `root()` every `interval_s` in a daemon thread.
+
+    `peak` is the maximum since `start()`, each sum on its own; `mark()` / `peak_since_mark()` give
+    the maximum over a shorter window (one workload). `root` is a callable because the server
     process may be replaced (kill + restart) during a round.
     """
 
     def __init__(self, root: Callable[[], int | None], interval_s: float = 0.1) -> None:
         self._root = root
         self.interval_s = interval_s
-        self.peak_bytes = 0
-        self._mark_peak = 0
+        self.peak = Memory(0, 0)
+        self._mark_peak = Memory(0, 0)
         self.samples = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -106,19 +141,19 @@ class RssSampler:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
-    def sample_now(self) -> int:
-        rss = tree_rss_bytes(self._root())
+    def sample_now(self) -> Memory:
+        memory = tree_memory(self._root())
         with self._lock:
             self.samples += 1
-            self.peak_bytes = max(self.peak_bytes, rss)
-            self._mark_peak = max(self._mark_peak, rss)
-        return rss
+            self.peak = self.peak.max(memory)
+            self._mark_peak = self._mark_peak.max(memory)
+        return memory
 
     def mark(self) -> None:
         with self._lock:
-            self._mark_peak = 0
+            self._mark_peak = Memory(0, 0)
 
-    def peak_since_mark(self) -> int:
+    def peak_since_mark(self) -> Memory:
         with self._lock:
             return self._mark_peak
 

@@ -194,6 +194,8 @@ def _throughput_sections(
 
 
 _OTHER_FIGURES = (
+    "resources.idle_pss_mb",
+    "resources.peak_pss_mb",
     "resources.idle_rss_mb",
     "resources.peak_rss_mb",
     "resources.idle_cpu_pct",
@@ -204,8 +206,12 @@ _OTHER_FIGURES = (
 )
 
 NOTES = (
-    "Notes: RSS is the sum of VmRSS over the server's process tree, sampled every 100 ms (peak over the "
-    "latency and throughput workloads). The real server is a single process, so its *recovery* figure is "
+    "Notes: memory is sampled every 100 ms over the server's process tree (peak: over the latency and "
+    "throughput workloads). PSS sum: each process's proportional set size (a page shared by k processes "
+    "counts 1/k in each), so the sum is the memory the tree occupies; RSS sum: VmRSS added up, which "
+    "counts a shared page once per process. The real server is one process (the two are close); ours "
+    "forks its children from the supervisor, which has loaded their code, so they share those pages "
+    "and the RSS sum counts them once per process. The real server is a single process, so its *recovery* figure is "
     "SIGKILL of the whole server + restart; ours is SIGKILL of one partition process (the supervisor "
     "restarts it), measured to the first successful call on an object key of that partition. "
     "`fanout10` counts as 11 invocations. A cell `x (k/n)` is the median of the k rounds out of n that "

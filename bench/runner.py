@@ -256,7 +256,8 @@ class Round:
                 self.latency(HANDLERS[name])
             for name in plan.throughput_handlers:
                 self.throughput_handler(HANDLERS[name])
-            self.record("resources.peak_rss_mb", self.sampler.peak_bytes / MiB)
+            self.record("resources.peak_rss_mb", self.sampler.peak.rss / MiB)
+            self.record("resources.peak_pss_mb", self.sampler.peak.pss / MiB)
             self.sampler.stop()
             if plan.recovery:
                 self.recovery()
@@ -307,17 +308,22 @@ class Round:
 
     def idle(self) -> None:
         assert self.sampler is not None
-        keys = ["resources.idle_rss_mb", "resources.idle_cpu_pct"]
+        keys = ["resources.idle_rss_mb", "resources.idle_pss_mb", "resources.idle_cpu_pct"]
         try:
             self.quiet()
             self.sampler.mark()
             cpu0, t0 = tree_cpu_seconds(self.server_pid()), time.monotonic()
             time.sleep(self.plan.idle_s)
             cpu1, t1 = tree_cpu_seconds(self.server_pid()), time.monotonic()
-            self.record("resources.idle_rss_mb", max(self.sampler.peak_since_mark(), self.sampler.sample_now()) / MiB)
+            memory = self.sampler.peak_since_mark().max(self.sampler.sample_now())
+            self.record("resources.idle_rss_mb", memory.rss / MiB)
+            self.record("resources.idle_pss_mb", memory.pss / MiB)
             self.record("resources.idle_cpu_pct", 100.0 * (cpu1 - cpu0) / (t1 - t0))
             fig = self.figures
-            self.say(f"    idle: RSS {fig['resources.idle_rss_mb']:.0f} MiB, CPU {fig['resources.idle_cpu_pct']:.1f}%")
+            self.say(
+                f"    idle: PSS {fig['resources.idle_pss_mb']:.0f} MiB (RSS sum {fig['resources.idle_rss_mb']:.0f}),"
+                f" CPU {fig['resources.idle_cpu_pct']:.1f}%"
+            )
         except Exception as exc:  # noqa: BLE001
             self.fail(keys, f"{type(exc).__name__}: {exc}", "idle")
 
@@ -434,7 +440,8 @@ class Round:
                 "server_cpu_s": cpu,
                 "service_cpu_s": svc,
                 "service_cpu_s_per_1k": 1000 * svc / invocations if invocations else None,
-                "peak_rss_mb": self.sampler.peak_since_mark() / MiB,
+                "peak_rss_mb": self.sampler.peak_since_mark().rss / MiB,
+                "peak_pss_mb": self.sampler.peak_since_mark().pss / MiB,
                 "non2xx_samples": res.samples,
             }
             errors = (

@@ -236,6 +236,13 @@ class SchemaAck(msgspec.Struct, tag="schema_ack", frozen=True, array_like=True):
     version: int
 
 
+class PeerReady(msgspec.Struct, tag="peer_ready", frozen=True, array_like=True):
+    """A partition process has (re)started and recovered: what was sent to it and not answered may have
+    died with its predecessor, so its peers re-send that now instead of waiting for their re-send timers."""
+
+    name: str
+
+
 # --- admin (SQL introspection) <-> partition ---------------------------------------------------------
 
 ScanOp = Literal["in", "not_in", "prefix"]
@@ -291,6 +298,7 @@ Message = (
     | GetSchema
     | SchemaUpdate
     | SchemaAck
+    | PeerReady
     | ScanTable
     | TableRows
 )

@@ -12,6 +12,7 @@ from pathlib import Path
 import msgspec
 
 from restate import wire
+from restate.actors import logs
 from restate.actors.partition_stats import PartitionStats
 from restate.actors.profiling import run_profiled
 from restate.actors.timers import TimerService, now_ms
@@ -77,6 +78,7 @@ class PartitionActor:
         tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._fetch_schema())]
         await self._schema_ready.wait()
         self._recover()
+        self._announce_ready()
         tasks.append(asyncio.create_task(self._resend_outbox()))
         tasks.append(asyncio.create_task(self.stats.heartbeat()))
         main = asyncio.create_task(self._main_loop())
@@ -112,6 +114,12 @@ class PartitionActor:
         for destination, seq, message in tables.outbox():
             self._ship(destination, seq, message)
 
+    def _announce_ready(self) -> None:
+        """Tells everybody who sends us requests that we are back (see wire.PeerReady)."""
+        others = (partition_name(i) for i in range(self.config.default_num_partitions) if i != self.index)
+        for peer in ("ingress", "admin", *others):
+            self.node.send(peer, wire.PeerReady(self.name))
+
     def _scan_timers(self, until_ms: int) -> Iterator[tuple[int, bytes, int]]:
         start = keys.KeyKind.TIMERS.value
         for key, _ in self.store.db.scan_range(start, start + keys.u64(until_ms + 1)):
@@ -143,6 +151,8 @@ class PartitionActor:
                     self.schema = message.schema
                 self._schema_ready.set()
                 self.node.send(sender, wire.SchemaAck(message.schema.version))
+            case wire.PeerReady():
+                self._reship_to(message.name)
             case wire.ScanTable():
                 # SQL introspection (admin's /query): read-only, from a store snapshot, off the event loop;
                 # no state machine involved. The answer goes back to the asking node.
@@ -226,6 +236,13 @@ class PartitionActor:
         self._unacked[(destination, seq)] = (message, time.monotonic())
         self.node.send(partition_name(destination), wire.OutboxEnvelope(self.index, seq, message))
 
+    def _reship_to(self, peer: str) -> None:
+        """A partition restarted: what it did not acknowledge may be lost, ship it again now."""
+        destination = _partition_index(peer)
+        for (to, seq), (message, _) in sorted(self._unacked.items()):
+            if to == destination:
+                self._ship(to, seq, message)
+
     async def _resend_outbox(self) -> None:
         """Re-ships envelopes that were not acknowledged in time (lost on a peer's restart)."""
         while True:
@@ -246,5 +263,5 @@ def run_partition(config: Config, index: int) -> None:
     """Process entry point of partition `index`."""
     import uvloop
 
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s p{index} %(levelname)s %(name)s: %(message)s")
+    logs.configure(f"p{index}")
     run_profiled(f"p{index}", config.base_dir, lambda: uvloop.run(PartitionActor(config, index).run()))

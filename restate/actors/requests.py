@@ -38,7 +38,7 @@ OutputAnswer = InvocationDone | NotReady | NotFound
 class _Pending:
     """One request in flight: its encoded message (re-sent as is) and the future its caller awaits."""
 
-    __slots__ = ("acked", "final", "future", "interval", "payload", "peer", "sent_at")
+    __slots__ = ("acked", "due_at", "final", "future", "interval", "payload", "peer", "sent_at")
 
     def __init__(
         self,
@@ -56,6 +56,7 @@ class _Pending:
         self.acked = False
         self.sent_at = sent_at
         self.interval = interval
+        self.due_at = sent_at + interval  # of its entry in the re-send heap; other entries are stale
 
 
 class Requests:
@@ -90,7 +91,7 @@ class Requests:
         self._max_resend = max(max_resend_s, resend_after_s)
         self._clock = clock
         self._pending: dict[int, _Pending] = {}
-        self._due: list[tuple[float, int]] = []  # (next re-send time, request id); one entry per request
+        self._due: list[tuple[float, int]] = []  # (next re-send time, request id); stale entries are skipped
         self._next_request_id = time.time_ns() // 1000
 
     @property
@@ -169,8 +170,8 @@ class Requests:
         payload = wire.encode(build(request_id))
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         now = self._clock()
-        self._pending[request_id] = _Pending(future, peer, payload, final, now, self._resend_after)
-        heapq.heappush(self._due, (now + self._resend_after, request_id))
+        pending = self._pending[request_id] = _Pending(future, peer, payload, final, now, self._resend_after)
+        heapq.heappush(self._due, (pending.due_at, request_id))
         self._node.send_raw(peer, payload)
         try:
             return await future
@@ -180,7 +181,11 @@ class Requests:
     # --- answers and re-sends ---------------------------------------------------------------------------
 
     def on_message(self, message: wire.Message) -> bool:
-        """Resolves the request an answer belongs to. False when the message is not an answer at all."""
+        """Resolves the request an answer belongs to; re-sends to a partition that announced its restart.
+        False when the message is neither."""
+        if isinstance(message, wire.PeerReady):
+            self.resend_to(message.name, self._clock())
+            return True
         if not isinstance(message, ANSWER_TYPES):
             return False
         pending = self._pending.get(message.request_id)
@@ -198,15 +203,31 @@ class Requests:
         """Re-sends every request that is overdue and still neither answered nor acknowledged."""
         due = self._due
         while due and due[0][0] <= now:
-            _, request_id = heapq.heappop(due)
+            when, request_id = heapq.heappop(due)
             pending = self._pending.get(request_id)
-            if pending is None or pending.acked:
+            if pending is None or pending.acked or when != pending.due_at:
                 continue
             pending.sent_at = now
             pending.interval = min(pending.interval * 2, self._max_resend)
-            heapq.heappush(due, (now + pending.interval, request_id))
+            pending.due_at = now + pending.interval
+            heapq.heappush(due, (pending.due_at, request_id))
             log.debug("re-sending request %d to %s", request_id, pending.peer)
             self._node.send_raw(pending.peer, pending.payload)
+
+    def resend_to(self, peer: str, now: float) -> None:
+        """Re-sends at once every request to `peer` that is neither answered nor acknowledged."""
+        count = 0
+        for request_id, pending in self._pending.items():
+            if pending.peer != peer or pending.acked:
+                continue
+            pending.sent_at = now
+            pending.interval = self._resend_after
+            pending.due_at = now + pending.interval
+            heapq.heappush(self._due, (pending.due_at, request_id))  # its older entry is now stale
+            self._node.send_raw(peer, pending.payload)
+            count += 1
+        if count:
+            log.info("%s is back: re-sent %d requests", peer, count)
 
     @property
     def tick_interval(self) -> float:

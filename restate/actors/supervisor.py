@@ -1,8 +1,15 @@
-"""The supervisor: spawns admin, ingress and the partitions, restarts a child that dies, stops them all."""
+"""The supervisor: forks admin, ingress and the partitions, restarts a child that dies, stops them all.
+
+Important: children are forked, not spawned. The supervisor imports every child's modules once
+(`preload`) and freezes that heap, so the children start at once and share those pages instead of
+each loading its own copy. Forking is only safe from a single-threaded process: the supervisor runs
+no thread (the node metrics are served from its wait loop, the dashboard is a child process), and
+it creates no event loop, ZeroMQ context or open database before it forks.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -10,17 +17,17 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from prometheus_client import start_http_server
 
 from restate import metrics
-from restate.config import Config, ConfigError, parse_bind_address
+from restate.actors.node_metrics import NodeMetricsServer
+from restate.config import Config, ConfigError
 from restate.storage.meta import MetaStore
 
 if TYPE_CHECKING:
@@ -30,6 +37,23 @@ log = logging.getLogger(__name__)
 
 RESTART_BACKOFF_S = (0.05, 0.2, 0.5, 1.0, 2.0, 5.0)
 STOP_GRACE_S = 10.0
+
+
+def preload() -> None:
+    """Imports what every child runs, so that forked children share it (and need no imports of their own)."""
+    import restate.actors.partition  # noqa: F401
+    import restate.admin.process  # noqa: F401
+    import restate.ingress.process  # noqa: F401
+
+
+def _child_main(target: Callable[..., None], args: tuple[Any, ...], inherited_fds: list[int]) -> None:
+    """First code of a forked child: drop what it inherited from the supervisor, then run `target`."""
+    for fd in inherited_fds:  # e.g. the node metrics socket: only the supervisor answers on it
+        os.close(fd)
+    # The supervisor's handlers would only set a flag here: back to the defaults until the child installs its own.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    target(*args)
 
 
 def _run_admin(config: Config) -> None:
@@ -48,20 +72,6 @@ def _run_partition(config: Config, index: int) -> None:
     from restate.actors.partition import run_partition
 
     run_partition(config, index)
-
-
-@contextlib.contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """Spawned children re-run the parent's `__main__`, here the CLI (typer, rich, httpx: ~0.2 s and
-    memory per child), though they need nothing from it; hide it while a child starts."""
-    main = sys.modules["__main__"]
-    saved: dict[str, Any] = {n: main.__dict__[n] for n in ("__file__", "__spec__") if n in main.__dict__}
-    main.__dict__.pop("__file__", None)
-    main.__spec__ = None  # multiprocessing reads it: it must exist
-    try:
-        yield
-    finally:
-        main.__dict__.update(saved)
 
 
 @dataclass
@@ -102,8 +112,8 @@ class Supervisor:
             from restate.dashboard.attach import AttachedDashboard
 
             self._dashboard = AttachedDashboard(self.config)
-        self._metrics_server: Any = None
-        self._mp = multiprocessing.get_context("spawn")
+        self._metrics_server: NodeMetricsServer | None = None
+        self._mp = multiprocessing.get_context("fork")
         self._stopping = False
         self._pid_dir = Path(self.config.base_dir) / "pids"
         self.children = [
@@ -116,15 +126,15 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self._pid_dir.mkdir(parents=True, exist_ok=True)
-        self._serve_node_metrics()
+        preload()
+        self._metrics_server = NodeMetricsServer.open(self.config.node_metrics_bind_address)
         if self._dashboard is not None:
-            self._dashboard.start()  # first: it sends the children's logs to a file
+            self._dashboard.start(self._fork)  # first: it sends the children's logs to a file
         for child in self.children:
             self._spawn(child)
         try:
             while not self._stopping:
-                sentinels = [c.process.sentinel for c in self.children if c.process is not None]
-                multiprocessing.connection.wait(sentinels, timeout=0.5)
+                self._wait_and_serve()
                 if not self._stopping:
                     self._restart_dead()
         finally:
@@ -132,26 +142,32 @@ class Supervisor:
                 self._dashboard.stop()
             self._stop_all()
             if self._metrics_server is not None:
-                self._metrics_server.shutdown()
+                self._metrics_server.close()
 
-    def _serve_node_metrics(self) -> None:
-        """`/metrics` of every process on the node port; a busy port is logged, not fatal."""
-        address = self.config.node_metrics_bind_address
-        if not address:
-            return
-        host, port = parse_bind_address(address, "bind-address")
-        try:
-            self._metrics_server, _ = start_http_server(port, host, registry=metrics.registry())
-        except OSError as exc:
-            log.warning("cannot serve node metrics on %s: %s", address, exc)
+    def _wait_and_serve(self) -> None:
+        """Sleeps until a child dies, a metrics scrape arrives or half a second passes."""
+        waitables: list[Any] = [c.process.sentinel for c in self.children if c.process is not None]
+        if self._metrics_server is not None:
+            waitables.append(self._metrics_server)
+        ready = multiprocessing.connection.wait(waitables, timeout=0.5)
+        if self._metrics_server is not None and self._metrics_server in ready:
+            self._metrics_server.serve_one()
+
+    def _fork(self, target: Callable[..., None], args: tuple[Any, ...], name: str) -> BaseProcess:
+        """Starts `target(*args)` in a forked child sharing the supervisor's (frozen) heap."""
+        inherited = [] if self._metrics_server is None else [self._metrics_server.fileno()]
+        process = self._mp.Process(target=_child_main, args=(target, args, inherited), name=name, daemon=False)
+        sys.stdout.flush()  # or the child would write what is buffered here a second time
+        sys.stderr.flush()
+        gc.freeze()  # the collector leaves what exists now alone: those pages stay shared
+        process.start()
+        return process
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self._stopping = True
 
     def _spawn(self, child: Child) -> None:
-        process = self._mp.Process(target=child.target, args=child.args, name=f"restate-{child.name}", daemon=False)
-        with _main_module_hidden():
-            process.start()
+        process = self._fork(child.target, child.args, f"restate-{child.name}")
         child.process = process
         child.started_at = time.monotonic()
         (self._pid_dir / f"{child.name}.pid").write_text(str(process.pid))

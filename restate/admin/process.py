@@ -14,6 +14,7 @@ import uvicorn
 import uvloop
 
 from restate import wire
+from restate.actors import logs
 from restate.actors.requests import Requests
 from restate.actors.transport import Node, partition_name
 from restate.admin.app import AdminApp, AdminHooks
@@ -80,7 +81,7 @@ def peers_of(config: Config, num_partitions: int | None = None) -> list[str]:
 
 def run_admin(config: Config) -> None:
     """Main of the admin process; returns after SIGTERM/SIGINT once the server and the DB are closed."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s admin %(levelname)s %(name)s: %(message)s")
+    logs.configure("admin")
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(_main(config))
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -15,12 +19,29 @@ from restate.config import Config
 log = logging.getLogger(__name__)
 
 
-class AttachedDashboard:
-    """Runs the live view in a thread of the supervisor, polling its own admin API.
+ForkFn = Callable[[Callable[..., None], tuple[Any, ...], str], BaseProcess]
 
-    Important: `start` must come before the children are spawned. It points file descriptor 2
-    (stderr) at `<base-dir>/logs/server.log`, so the children inherit it and their log lines
-    do not scroll through the view. `stop` restores the terminal's stderr."""
+
+def _run_view(admin_url: str, refresh_s: float) -> None:
+    """Main of the dashboard process: redraws until SIGTERM or SIGINT (Ctrl-C reaches the whole group)."""
+    from restate.dashboard.live import run_live
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the poller's requests are not server logs
+    try:
+        run_live(admin_url, Console(file=sys.stdout), refresh_s, stop)
+    except Exception:  # the dashboard must never take the server down
+        log.exception("the dashboard failed")
+
+
+class AttachedDashboard:
+    """Runs the live view in a child process of the supervisor, polling the admin API.
+
+    Important: `start` must come before the server's children are started. It points file
+    descriptor 2 (stderr) at `<base-dir>/logs/server.log`, so the children inherit it and their
+    log lines do not scroll through the view. `stop` restores the terminal's stderr."""
 
     def __init__(self, config: Config, refresh_s: float = 1.0) -> None:
         host, port = config.host_port("admin")
@@ -29,35 +50,29 @@ class AttachedDashboard:
         self.admin_url = f"http://{host}:{port}"
         self.log_path = Path(config.base_dir) / "logs" / "server.log"
         self.refresh_s = refresh_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._process: BaseProcess | None = None
         self._saved_stderr: int | None = None
-        self._console = Console(file=sys.stdout)
 
-    def start(self) -> None:
+    def start(self, fork: ForkFn) -> None:
+        """Redirects stderr, then starts the view with `fork(target, args, name)`."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         sys.stderr.flush()
         self._saved_stderr = os.dup(2)
         fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(fd, 2)
         os.close(fd)
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # the poller's requests are not server logs
-        self._console.print(f"[dim]server logs: {self.log_path}   stop: Ctrl-C[/dim]")
-        self._thread = threading.Thread(target=self._run, name="dashboard", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        from restate.dashboard.live import run_live
-
-        try:
-            run_live(self.admin_url, self._console, self.refresh_s, self._stop)
-        except Exception:  # the dashboard must never take the server down
-            log.exception("the dashboard failed")
+        Console(file=sys.stdout).print(f"[dim]server logs: {self.log_path}   stop: Ctrl-C[/dim]")
+        self._process = fork(_run_view, (self.admin_url, self.refresh_s), "restate-dashboard")
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
+        process = self._process
+        if process is not None and process.pid is not None:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+            process.join(timeout=5.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
         if self._saved_stderr is not None:
             sys.stderr.flush()
             os.dup2(self._saved_stderr, 2)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import uvicorn
 import uvloop
 
+from restate.actors import logs
 from restate.actors.profiling import run_profiled
 from restate.config import Config
 from restate.ingress.app import IngressApp
@@ -31,6 +32,7 @@ class _Server(uvicorn.Server):
 
 def run_ingress(config: Config) -> None:
     """Runs the ingress until SIGTERM or SIGINT, then drains in-flight requests and exits."""
+    logs.configure("ingress")
     run_profiled("ingress", config.base_dir, lambda: uvloop.run(_serve(config)))
 
 

@@ -24,6 +24,7 @@ from restate.wire import (
     ManageInvocation,
     Message,
     NotFound,
+    PeerReady,
     ReplaceObjectState,
     SchemaAck,
     SchemaUpdate,
@@ -117,6 +118,59 @@ def test_unanswered_requests_are_resent_unchanged(tmp_path: Path) -> None:
             return elapsed
 
     assert 0.2 <= _run(tmp_path, scenario) < 1.0
+
+
+def test_a_restarted_partition_gets_its_unanswered_requests_at_once(tmp_path: Path) -> None:
+    async def scenario(base: Path) -> None:
+        async with _admin(base, partitions=2, resend_after_s=30.0) as (requests, nodes):
+            index = partition_for(INV.partition_key, 2)
+            task = asyncio.create_task(requests.manage(INV.to_bytes(), "cancel"))
+            _, first = await _recv(nodes[index])
+            nodes[1 - index].send("admin", PeerReady(f"p{1 - index}"))  # another partition: nothing to re-send
+            nodes[index].send("admin", PeerReady(f"p{index}"))
+            _, again = await _recv(nodes[index])  # long before the 30 s re-send timer
+            assert again == first
+            assert isinstance(first, ManageInvocation)
+            nodes[index].send("admin", CommandResult(first.request_id, 202))
+            assert (await asyncio.wait_for(task, TIMEOUT_S)).status == 202
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(nodes[1 - index].recv(), 0.2)
+
+    _run(tmp_path, scenario)
+
+
+class _SentLog:
+    """A node that only records what is sent (for the re-send timing, no transport)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    def send_raw(self, peer: str, payload: bytes) -> None:
+        self.sent.append((peer, payload))
+
+
+def test_a_peer_ready_resend_restarts_the_backoff_without_doubling_the_timers() -> None:
+    async def scenario() -> None:
+        clock = [100.0]
+        node = _SentLog()
+        requests = Requests(node, 1, resend_after_s=1.0, clock=lambda: clock[0])  # type: ignore[arg-type]
+        task = asyncio.create_task(requests.manage(INV.to_bytes(), "cancel"))
+        await asyncio.sleep(0)
+        assert len(node.sent) == 1
+        clock[0] = 100.5
+        requests.on_message(PeerReady("p0"))
+        assert len(node.sent) == 2
+        requests.tick(101.2)  # the first timer (due 101.0) is stale now: no re-send
+        assert len(node.sent) == 2
+        requests.tick(101.5)  # due 1.0 s after the PeerReady re-send
+        assert len(node.sent) == 3
+        requests.tick(102.0)
+        assert len(node.sent) == 3  # next one only 2 s later
+        requests.tick(103.5)
+        assert len(node.sent) == 4
+        task.cancel()
+
+    asyncio.run(scenario())
 
 
 def test_the_admin_loop_still_serves_the_schema(tmp_path: Path) -> None:
