@@ -24,7 +24,7 @@ PYTEST_ARGS ?=
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat  # a plain .pth path: no import hook on every start
 	touch $@
 
 $(OFFICIAL_VENV)/.installed:

@@ -7,15 +7,15 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 from cli.admin_client import DEFAULT_ADMIN_URL, AdminClient, ApiError, Unreachable
+
+if TYPE_CHECKING:  # rich is imported when something is printed: `restate up` (and its children) never need it
+    from rich.console import Console
+    from rich.table import Table
 
 # Exit codes (README "Operating"): typer's usage errors are 2 as well.
 EXIT_OK = 0
@@ -40,11 +40,22 @@ def settings(ctx: typer.Context) -> Settings:
 
 def stdout() -> Console:
     """A console on the current stdout (created per call so test runners can capture it)."""
+    from rich.console import Console
+
     return Console(file=sys.stdout, soft_wrap=False)
 
 
 def stderr() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stderr, soft_wrap=False)
+
+
+def escape(text: str) -> str:
+    """`text` with rich markup escaped."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
@@ -77,6 +88,9 @@ def print_json(data: Any) -> None:
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
     """A rich table; None cells print as '-'."""
+    from rich.table import Table
+    from rich.text import Text
+
     result = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
         result.add_column(column, overflow="fold")
@@ -87,6 +101,9 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | No
 
 def properties(pairs: Iterable[tuple[str, Any]], title: str | None = None) -> Table:
     """A two-column key/value table."""
+    from rich.table import Table
+    from rich.text import Text
+
     result = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
     result.add_column(style="bold")
     result.add_column(overflow="fold")

@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 import typer
-from rich.markup import escape
 
 from cli.admin_client import Json
 from cli.commands.common import (
@@ -14,6 +13,7 @@ from cli.commands.common import (
     JSON_OPTION,
     admin,
     check,
+    escape,
     fail,
     print_json,
     properties,

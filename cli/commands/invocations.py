@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from cli.admin_client import AdminClient, ApiError, Json, sql_literal
 from cli.commands.common import (
@@ -178,6 +177,8 @@ def _select(client: AdminClient, op: str, queries: list[str]) -> list[tuple[str,
 
 def _run(client: AdminClient, op: str, targets: list[tuple[str, str | None]], progress: bool) -> list[Outcome]:
     outcomes: list[Outcome] = []
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     columns = (TextColumn(f"{op}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=stderr(), transient=True, disable=not progress) as bar:
         task = bar.add_task(op, total=len(targets))

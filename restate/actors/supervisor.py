@@ -10,6 +10,7 @@ it creates no event loop, ZeroMQ context or open database before it forks.
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -39,11 +40,18 @@ RESTART_BACKOFF_S = (0.05, 0.2, 0.5, 1.0, 2.0, 5.0)
 STOP_GRACE_S = 10.0
 
 
-def preload() -> None:
-    """Imports what every child runs, so that forked children share it (and need no imports of their own)."""
-    import restate.actors.partition  # noqa: F401
-    import restate.admin.process  # noqa: F401
-    import restate.ingress.process  # noqa: F401
+ADMIN_MODULE = "restate.admin.process"
+INGRESS_MODULE = "restate.ingress.process"
+PARTITION_MODULE = "restate.actors.partition"
+
+
+def preload(module: str) -> None:
+    """Imports what a child runs before it is forked: children share those pages and import nothing.
+
+    Children are forked in the order admin, ingress, partitions, each right after its own code is
+    loaded: the health endpoints answer while the partitions' code (h2, protobuf, the state machine)
+    is still loading, and admin and ingress never hold the partitions' modules at all."""
+    importlib.import_module(module)
 
 
 def _child_main(target: Callable[..., None], args: tuple[Any, ...], inherited_fds: list[int]) -> None:
@@ -79,6 +87,7 @@ class Child:
     name: str
     target: Callable[..., None]
     args: tuple[Any, ...]
+    module: str  # what `target` runs: preloaded before the first fork
     process: BaseProcess | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -117,20 +126,23 @@ class Supervisor:
         self._stopping = False
         self._pid_dir = Path(self.config.base_dir) / "pids"
         self.children = [
-            Child("admin", _run_admin, (self.config,)),
-            Child("ingress", _run_ingress, (self.config,)),
-        ] + [Child(f"p{i}", _run_partition, (self.config, i)) for i in range(self.config.default_num_partitions)]
+            Child("admin", _run_admin, (self.config,), ADMIN_MODULE),
+            Child("ingress", _run_ingress, (self.config,), INGRESS_MODULE),
+        ] + [
+            Child(f"p{i}", _run_partition, (self.config, i), PARTITION_MODULE)
+            for i in range(self.config.default_num_partitions)
+        ]
 
     def run(self) -> None:
         """Blocks until SIGTERM/SIGINT, restarting children that die."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self._pid_dir.mkdir(parents=True, exist_ok=True)
-        preload()
         self._metrics_server = NodeMetricsServer.open(self.config.node_metrics_bind_address)
         if self._dashboard is not None:
             self._dashboard.start(self._fork)  # first: it sends the children's logs to a file
         for child in self.children:
+            preload(child.module)
             self._spawn(child)
         try:
             while not self._stopping:

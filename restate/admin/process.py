@@ -122,7 +122,7 @@ async def _serve_http(app: AdminApp, config: Config) -> None:
     host, port = config.host_port("admin")
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host=host, port=port, loop="uvloop", http="httptools", lifespan="off",
+            app, host=host, port=port, loop="uvloop", http="httptools", ws="none", lifespan="off",
             access_log=False, log_level="warning", proxy_headers=False,
         )
     )  # fmt: skip

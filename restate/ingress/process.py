@@ -48,6 +48,7 @@ async def _serve(config: Config) -> None:
             port=port,
             loop="uvloop",
             http="httptools",
+            ws="none",  # no WebSocket routes: and uvicorn would load a WebSocket implementation at start
             lifespan="off",
             access_log=False,
             server_header=False,
