@@ -233,7 +233,7 @@ def test_concurrent_streams_share_one_connection(run: Any) -> None:
     async def main() -> None:
         async with running_server() as server:
             pool = Http2Pool()
-            await asyncio.gather(*(one(pool, server.url, i) for i in range(50)))
+            await asyncio.gather(*(one(pool, server.url, i) for i in range(pool.max_streams_per_connection)))
             assert len(pool._all) == 1
             assert len({port for _, port, _ in server.log}) == 1
             await pool.close()
@@ -260,6 +260,33 @@ def test_peer_stream_limit_opens_more_connections(run: Any) -> None:
             assert len(pool._all) == 3
             gate.set()
             assert await asyncio.gather(*tasks) == [b""] * 30
+            await pool.close()
+
+    run(main())
+
+
+def test_own_stream_limit_opens_more_connections(run: Any) -> None:
+    """The peer allows 10,000 streams, the pool puts at most 4 on one connection (default: 32)."""
+
+    async def one(pool: Http2Pool, url: str, gate: asyncio.Event) -> bytes:
+        stream = await pool.open_stream(url, "POST", "/echo", [])
+        stream.write(b"x")
+        await read_n(stream, 1)
+        await gate.wait()  # keep all 10 streams open at once
+        stream.end()
+        return await read_all(stream)
+
+    async def main() -> None:
+        async with running_server(h2_max_concurrent_streams=10_000) as server:
+            pool = Http2Pool(max_streams_per_connection=4)
+            gate = asyncio.Event()
+            tasks = [asyncio.create_task(one(pool, server.url, gate)) for _ in range(10)]
+            while len(server.log) < 10:
+                await asyncio.sleep(0.01)
+            assert len(pool._all) == 3
+            assert len({port for _, port, _ in server.log}) == 3
+            gate.set()
+            assert await asyncio.gather(*tasks) == [b""] * 10
             await pool.close()
 
     run(main())
