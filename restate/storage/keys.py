@@ -6,6 +6,7 @@ Integers are big-endian so that LevelDB's byte order is their numeric order.
 
 from __future__ import annotations
 
+import functools
 import struct
 from enum import Enum
 
@@ -27,6 +28,10 @@ class KeyKind(bytes, Enum):
 
 
 RETIRED: frozenset[bytes] = frozenset()
+
+# The prefixes as plain bytes for the hot paths: `KeyKind.X.value` goes through a descriptor each time.
+_FSM, _DEDUP, _STATUS, _JOURNAL = KeyKind.FSM.value, KeyKind.DEDUP.value, KeyKind.STATUS.value, KeyKind.JOURNAL.value
+_TIMERS, _OUTBOX = KeyKind.TIMERS.value, KeyKind.OUTBOX.value
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -55,25 +60,26 @@ def lp(text: str | bytes) -> bytes:
 
 
 def fsm_key(name: str) -> bytes:
-    return KeyKind.FSM.value + name.encode()
+    return _FSM + name.encode()
 
 
 def dedup_key(producer: str) -> bytes:
-    return KeyKind.DEDUP.value + producer.encode()
+    return _DEDUP + producer.encode()
 
 
 def status_key(invocation_id: bytes) -> bytes:
-    return KeyKind.STATUS.value + invocation_id
+    return _STATUS + invocation_id
 
 
 def journal_key(invocation_id: bytes, index: int) -> bytes:
-    return KeyKind.JOURNAL.value + invocation_id + _U32.pack(index)
+    return _JOURNAL + invocation_id + _U32.pack(index)
 
 
 def journal_prefix(invocation_id: bytes) -> bytes:
-    return KeyKind.JOURNAL.value + invocation_id
+    return _JOURNAL + invocation_id
 
 
+@functools.lru_cache(maxsize=4096)  # the same few services and hot keys, many times per batch
 def service_key_prefix(kind: KeyKind, service: str, key: str) -> bytes:
     return kind.value + lp(service) + lp(key)
 
@@ -95,7 +101,7 @@ def promise_key(service: str, key: str, name: str) -> bytes:
 
 
 def timer_key(wake_up_ms: int, invocation_id: bytes, completion_id: int) -> bytes:
-    return KeyKind.TIMERS.value + _U64.pack(wake_up_ms) + invocation_id + _U32.pack(completion_id)
+    return _TIMERS + _U64.pack(wake_up_ms) + invocation_id + _U32.pack(completion_id)
 
 
 def parse_timer_key(key: bytes) -> tuple[int, bytes, int]:
@@ -103,7 +109,7 @@ def parse_timer_key(key: bytes) -> tuple[int, bytes, int]:
 
 
 def outbox_key(destination: int, seq: int) -> bytes:
-    return KeyKind.OUTBOX.value + _U32.pack(destination) + _U64.pack(seq)
+    return _OUTBOX + _U32.pack(destination) + _U64.pack(seq)
 
 
 def parse_outbox_key(key: bytes) -> tuple[int, int]:

@@ -14,11 +14,14 @@ _MISSING = object()
 class Transaction:
     """A read-your-writes overlay over the store; `commit` writes it as one synced batch (group commit)."""
 
-    __slots__ = ("_db", "_writes")
+    __slots__ = ("_by_kind", "_db", "_writes")
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._writes: dict[bytes, bytes | None] = {}
+        # Written keys by their 2-byte kind (keys.KeyKind): a scan looks at the writes of its kind only,
+        # not at every write of the batch (pop_inbox scans once per finished object invocation).
+        self._by_kind: dict[bytes, set[bytes]] = {}
 
     def get(self, key: bytes) -> bytes | None:
         value = self._writes.get(key, _MISSING)
@@ -27,14 +30,25 @@ class Transaction:
         return value  # type: ignore[return-value]
 
     def put(self, key: bytes, value: bytes) -> None:
-        self._writes[key] = value
+        self._write(key, value)
 
     def delete(self, key: bytes) -> None:
-        self._writes[key] = None
+        self._write(key, None)
+
+    def _write(self, key: bytes, value: bytes | None) -> None:
+        if key not in self._writes:
+            kind = self._by_kind.get(key[:2])
+            if kind is None:
+                self._by_kind[key[:2]] = {key}
+            else:
+                kind.add(key)
+        self._writes[key] = value
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Items under a prefix in key order, as this transaction sees them."""
-        pending = {k: v for k, v in self._writes.items() if k.startswith(prefix)}
+        writes = self._writes
+        written = self._by_kind.get(prefix[:2], ()) if len(prefix) >= 2 else writes.keys()
+        pending = {k: writes[k] for k in written if k.startswith(prefix)}
         if not pending:
             yield from self._db.scan(prefix)
             return
@@ -52,7 +66,7 @@ class Transaction:
 
     def delete_prefix(self, prefix: bytes) -> None:
         for key, _ in list(self.scan(prefix)):
-            self._writes[key] = None
+            self._write(key, None)
 
     @property
     def writes(self) -> Mapping[bytes, bytes | None]:

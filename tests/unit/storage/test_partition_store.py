@@ -140,3 +140,15 @@ def test_committed_writes_survive_reopening(tmp_path: Path) -> None:
         assert reopened.get(b"durable") == b"yes"
     finally:
         reopened.close()
+
+
+def test_scan_by_kind_sees_only_its_kind_and_later_writes(store: PartitionStore) -> None:
+    _seed(store, {b"ib\x00a1": b"stored", b"is\x00a": b"status"})
+    txn = store.transaction()
+    txn.put(b"is\x00b", b"other kind")
+    txn.put(b"ib\x00a0", b"pending")
+    assert list(txn.scan(b"ib\x00a")) == [(b"ib\x00a0", b"pending"), (b"ib\x00a1", b"stored")]
+    txn.delete(b"ib\x00a0")
+    txn.put(b"ib\x00a2", b"later")
+    assert list(txn.scan(b"ib")) == [(b"ib\x00a1", b"stored"), (b"ib\x00a2", b"later")]
+    assert list(txn.scan(b"is")) == [(b"is\x00a", b"status"), (b"is\x00b", b"other kind")]
