@@ -16,7 +16,6 @@ never `Counter(...)` or `.labels(...)` per event.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from pathlib import Path
@@ -111,71 +110,19 @@ process_pid = Gauge(PROCESS_PID, "The pid of the child process", ("process",), m
 process_restarts = Counter(_name(PROCESS_RESTARTS), "Restarts of a child process by the supervisor", ("process",))
 
 
-class Tally:
-    """A counter child whose increments add up in memory and reach the metric once per event-loop pass.
-
-    In multi-process mode every `inc` packs and writes the value into an mmap'd file under a lock; the
-    invoker and the partition count several events per invocation, so they count on tallies, written
-    (`flush_tallies`) right after the loop pass that counted them. Without a running loop an inc is
-    written at once."""
-
-    __slots__ = ("_child", "_pending", "_queued")
-
-    def __init__(self, child: Counter) -> None:
-        self._child = child
-        self._pending = 0.0
-        self._queued = False
-
-    def inc(self, amount: float = 1) -> None:
-        self._pending += amount
-        if not self._queued:
-            self._queued = True
-            _dirty.append(self)
-            _schedule_flush()
-
-    def flush(self) -> None:
-        pending, self._pending, self._queued = self._pending, 0.0, False
-        if pending:
-            self._child.inc(pending)
-
-
-_dirty: list[Tally] = []
-_flush_loop: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
-
-
-def _schedule_flush() -> None:
-    global _flush_loop
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        flush_tallies()
-        return
-    if _flush_loop is not loop:  # also when a loop closed before running its flush
-        _flush_loop = loop
-        loop.call_soon(flush_tallies)
-
-
-def flush_tallies() -> None:
-    """Writes every tally's pending increments to its metric."""
-    global _flush_loop
-    _flush_loop = None
-    while _dirty:
-        _dirty.pop().flush()
-
-
 class PartitionMetrics:
     """The children of one partition, bound once (the partition loop records per batch)."""
 
     def __init__(self, index: int) -> None:
         label = str(index)
         self.label = label
-        self.commands = Tally(partition_commands.labels(label))
+        self.commands = partition_commands.labels(label)
         self.batch_size = partition_batch_size.labels(label)
         self.fsync = partition_fsync.labels(label)
-        self.journal_entries = Tally(partition_journal_entries.labels(label))
+        self.journal_entries = partition_journal_entries.labels(label)
         self.invocations = {status: partition_invocations.labels(label, status) for status in LIVE_STATUSES}
-        self.success = Tally(partition_completed.labels(label, "success"))
-        self.failure = Tally(partition_completed.labels(label, "failure"))
+        self.success = partition_completed.labels(label, "success")
+        self.failure = partition_completed.labels(label, "failure")
         self.inbox = partition_inbox.labels(label)
         self.timers = partition_timers.labels(label)
         self.heartbeat = partition_heartbeat.labels(label)
@@ -188,25 +135,25 @@ class InvokerMetrics:
     def __init__(self, partition: int | None) -> None:
         label = "" if partition is None else str(partition)
         self.label = label
-        self.enqueue = Tally(invoker_enqueue.labels(label))
-        self.started = Tally(invoker_tasks.labels(label, TASK_STARTED))
-        self.completed = Tally(invoker_tasks.labels(label, TASK_COMPLETED))
-        self.suspended = Tally(invoker_tasks.labels(label, TASK_SUSPENDED))
-        self.failed = Tally(invoker_tasks.labels(label, TASK_FAILED))
-        self.retries = Tally(invoker_retries.labels(label))
+        self.enqueue = invoker_enqueue.labels(label)
+        self.started = invoker_tasks.labels(label, TASK_STARTED)
+        self.completed = invoker_tasks.labels(label, TASK_COMPLETED)
+        self.suspended = invoker_tasks.labels(label, TASK_SUSPENDED)
+        self.failed = invoker_tasks.labels(label, TASK_FAILED)
+        self.retries = invoker_retries.labels(label)
         self.duration = invoker_task_duration.labels(label)
-        self._responses: dict[tuple[str, int], Tally] = {}
+        self._responses: dict[tuple[str, int], Counter] = {}
 
     def response(self, deployment_id: str, status_code: int) -> None:
         """Counts one response head received from a deployment (it was reached)."""
         child = self._responses.get((deployment_id, status_code))
         if child is None:
-            child = Tally(invoker_client_requests.labels(self.label, deployment_id, str(status_code)))
+            child = invoker_client_requests.labels(self.label, deployment_id, str(status_code))
             self._responses[(deployment_id, status_code)] = child
         child.inc()
 
 
-_ingress_children: dict[tuple[str, str, str], Tally] = {}
+_ingress_children: dict[tuple[str, str, str], Counter] = {}
 
 
 def ingress_request(status: str, service: str = "", rpc_type: str = "") -> None:
@@ -214,7 +161,7 @@ def ingress_request(status: str, service: str = "", rpc_type: str = "") -> None:
     key = (status, service, rpc_type)
     child = _ingress_children.get(key)
     if child is None:
-        child = _ingress_children[key] = Tally(ingress_requests.labels(status, service, rpc_type))
+        child = _ingress_children[key] = ingress_requests.labels(status, service, rpc_type)
     child.inc()
 
 

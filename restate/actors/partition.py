@@ -11,7 +11,7 @@ from pathlib import Path
 
 import msgspec
 
-from restate import metrics, wire
+from restate import wire
 from restate.actors import logs
 from restate.actors.partition_stats import PartitionStats
 from restate.actors.profiling import run_profiled
@@ -89,7 +89,6 @@ class PartitionActor:
         await asyncio.gather(main, *tasks, return_exceptions=True)
         self.timers.stop()
         await self.invoker.close()
-        metrics.flush_tallies()
         self.store.close()
         self.node.close()
 

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import uvicorn
 import uvloop
 
-from restate import metrics
 from restate.actors import logs
 from restate.actors.profiling import run_profiled
 from restate.config import Config
@@ -77,5 +76,4 @@ async def _serve(config: Config) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await client.close()
-        metrics.flush_tallies()
     log.info("ingress stopped")
