@@ -45,13 +45,14 @@ INGRESS_MODULE = "restate.ingress.process"
 PARTITION_MODULE = "restate.actors.partition"
 
 
-def preload(module: str) -> None:
+def preload(modules: tuple[str, ...]) -> None:
     """Imports what a child runs before it is forked: children share those pages and import nothing.
 
-    Children are forked in the order admin, ingress, partitions, each right after its own code is
-    loaded: the health endpoints answer while the partitions' code (h2, protobuf, the state machine)
-    is still loading, and admin and ingress never hold the partitions' modules at all."""
-    importlib.import_module(module)
+    Admin and ingress are forked first, once both their codes are loaded (health needs both), then
+    the partitions: the health endpoints answer while the partitions' code (h2, protobuf, the state
+    machine) is still loading, and admin and ingress never hold the partitions' modules at all."""
+    for module in modules:
+        importlib.import_module(module)
 
 
 def _child_main(target: Callable[..., None], args: tuple[Any, ...], inherited_fds: list[int]) -> None:
@@ -87,7 +88,7 @@ class Child:
     name: str
     target: Callable[..., None]
     args: tuple[Any, ...]
-    module: str  # what `target` runs: preloaded before the first fork
+    modules: tuple[str, ...]  # preloaded before its first fork: what `target` runs (and what is forked next)
     process: BaseProcess | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -126,10 +127,10 @@ class Supervisor:
         self._stopping = False
         self._pid_dir = Path(self.config.base_dir) / "pids"
         self.children = [
-            Child("admin", _run_admin, (self.config,), ADMIN_MODULE),
-            Child("ingress", _run_ingress, (self.config,), INGRESS_MODULE),
+            Child("admin", _run_admin, (self.config,), (ADMIN_MODULE, INGRESS_MODULE)),
+            Child("ingress", _run_ingress, (self.config,), (INGRESS_MODULE,)),
         ] + [
-            Child(f"p{i}", _run_partition, (self.config, i), PARTITION_MODULE)
+            Child(f"p{i}", _run_partition, (self.config, i), (PARTITION_MODULE,))
             for i in range(self.config.default_num_partitions)
         ]
 
@@ -142,7 +143,7 @@ class Supervisor:
         if self._dashboard is not None:
             self._dashboard.start(self._fork)  # first: it sends the children's logs to a file
         for child in self.children:
-            preload(child.module)
+            preload(child.modules)
             self._spawn(child)
         try:
             while not self._stopping:
