@@ -9,8 +9,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import msgspec
-
 from restate import wire
 from restate.actors import logs
 from restate.actors.partition_stats import PartitionStats
@@ -26,7 +24,6 @@ from restate.partition.model import (
     ArmTimer,
     Command,
     ForwardEntry,
-    InvocationStatus,
     InvokeCmd,
     KillAttempt,
     OutboxAckCmd,
@@ -48,7 +45,6 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 OUTBOX_RESEND_S = 1.0
-_status_decoder = msgspec.msgpack.Decoder(InvocationStatus)
 
 
 class PartitionActor:
@@ -103,14 +99,16 @@ class PartitionActor:
 
     def _recover(self) -> None:
         """Resumes what was running before a restart: attempts, timers and the outbox (rule 4)."""
-        for key, raw in self.store.scan(keys.KeyKind.STATUS.value):
-            status = _status_decoder.decode(raw)
-            self.stats.recovered(key, status.status)
-            if status.status == "invoked":
-                self.invoker.start(bytes(key[len(keys.KeyKind.STATUS.value) :]))
+        tables = Tables(self.store.transaction())
+        if tables.ensure_live_index():
+            tables.txn.commit()
+            tables = Tables(self.store.transaction())
+        for invocation_id, status in tables.live():  # not the completed ones kept for their retention
+            self.stats.recovered(invocation_id, status)
+            if status == "invoked":
+                self.invoker.start(invocation_id)
         self.stats.count_queues()
         self.timers.start()
-        tables = Tables(self.store.transaction())
         for destination, seq, message in tables.outbox():
             self._ship(destination, seq, message)
 

@@ -17,6 +17,8 @@ _STATUS = keys.KeyKind.STATUS.value
 _JOURNAL = keys.KeyKind.JOURNAL.value
 _INBOX = keys.KeyKind.INBOX.value
 _TIMERS = keys.KeyKind.TIMERS.value
+_INBOX_COUNT = keys.fsm_key("stats/inbox")
+_TIMERS_COUNT = keys.fsm_key("stats/timers")
 
 
 class _StatusView(msgspec.Struct):
@@ -33,9 +35,11 @@ _decode_status = msgspec.msgpack.Decoder(_StatusView).decode
 class PartitionStats:
     """Counts invocations per status, inbox entries and timers by diffing each batch's writes.
 
-    The counts start from the recovery scan (`recovered`, `count_queues`) and change only with the
-    writes of committed batches, so nothing is rescanned while the partition runs. Inbox and timer
-    writes cost one point read each (did the key exist before this batch?)."""
+    The counts start from the recovery (`recovered`, `count_queues`) and change only with the writes of
+    committed batches, so nothing is rescanned while the partition runs. Inbox and timer writes cost
+    one point read each (did the key exist before this batch?). The inbox and timer counts are stored
+    with each batch that changes them: every completed invocation keeps a retention timer, and
+    counting those at every start would make a restart as slow as the retention is long."""
 
     def __init__(self, index: int, store: PartitionStore) -> None:
         self.metrics = PartitionMetrics(index)
@@ -47,16 +51,24 @@ class PartitionStats:
 
     # --- recovery
 
-    def recovered(self, status_key: bytes, status: str) -> None:
-        """One status record from the recovery scan."""
+    def recovered(self, invocation_id: bytes, status: str) -> None:
+        """One invocation not completed, found by the recovery."""
         if status in self._counts:
-            self._live[bytes(status_key[len(_STATUS) :])] = status
+            self._live[invocation_id] = status
             self._counts[status] += 1
 
     def count_queues(self) -> None:
-        """Counts the stored inbox entries and timers, then publishes every gauge (once, at start)."""
-        self._inbox = sum(1 for _ in self.store.scan(_INBOX))
-        self._timers = sum(1 for _ in self.store.scan(_TIMERS))
+        """Reads the stored inbox and timer counts (counts them once on a shard that has none), then
+        publishes every gauge (once, at start)."""
+        inbox, timers = self.store.get(_INBOX_COUNT), self.store.get(_TIMERS_COUNT)
+        if inbox is None or timers is None:
+            self._inbox = sum(1 for _ in self.store.scan(_INBOX))
+            self._timers = sum(1 for _ in self.store.scan(_TIMERS))
+            txn = self.store.transaction()
+            self._store_counts(txn)
+            txn.commit()
+        else:
+            self._inbox, self._timers = keys.read_u64(inbox), keys.read_u64(timers)
         self.metrics.start.inc()
         self._publish()
 
@@ -90,6 +102,8 @@ class PartitionStats:
         if timers:
             self._timers = max(0, self._timers + timers)
             self.metrics.timers.set(self._timers)
+        if inbox or timers:
+            self._store_counts(txn)
         if statuses:
             for status, gauge in self.metrics.invocations.items():
                 gauge.set(self._counts[status])
@@ -107,6 +121,10 @@ class PartitionStats:
             await asyncio.sleep(HEARTBEAT_S)
 
     # --- helpers
+
+    def _store_counts(self, txn: Transaction) -> None:
+        txn.put(_INBOX_COUNT, keys.u64(self._inbox))
+        txn.put(_TIMERS_COUNT, keys.u64(self._timers))
 
     def _on_status(self, key: bytes, raw: bytes | None) -> None:
         invocation_id = key[len(_STATUS) :]

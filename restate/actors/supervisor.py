@@ -83,6 +83,13 @@ def _run_partition(config: Config, index: int) -> None:
     run_partition(config, index)
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """Readers (tests, scripts) never see the file empty or half-written while a child restarts."""
+    partial = path.with_suffix(".tmp")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 @dataclass
 class Child:
     name: str
@@ -183,7 +190,7 @@ class Supervisor:
         process = self._fork(child.target, child.args, f"restate-{child.name}")
         child.process = process
         child.started_at = time.monotonic()
-        (self._pid_dir / f"{child.name}.pid").write_text(str(process.pid))
+        _write_atomically(self._pid_dir / f"{child.name}.pid", str(process.pid))
         metrics.process_up.labels(child.name).set(1)
         metrics.process_pid.labels(child.name).set(process.pid or 0)
         log.info("started %s (pid %s)", child.name, process.pid)

@@ -22,6 +22,7 @@ from restate.wire import (
 )
 
 Status = Literal["scheduled", "inboxed", "invoked", "suspended", "paused", "completed"]
+COMPLETED: Status = "completed"
 
 
 class InvocationStatus(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import msgspec
 
-from restate.partition.model import InvocationStatus, PromiseRecord, StateMutation
+from restate.partition.model import COMPLETED, InvocationStatus, PromiseRecord, StateMutation
 from restate.storage import keys
 from restate.storage.partition_store import Transaction
 from restate.wire import OutboxMessage
@@ -18,6 +18,7 @@ _mutation_decoder = msgspec.msgpack.Decoder(StateMutation)
 # Inbox values are tagged: an invocation id, or a queued state replacement (ids are arbitrary bytes).
 _INVOCATION_TAG = b"I"
 _MUTATION_TAG = b"M"
+LIVE_INDEX_MARKER = "live-index"  # FSM entry: the shard keeps KeyKind.LIVE up to date
 _outbox_decoder: msgspec.msgpack.Decoder[OutboxMessage] = msgspec.msgpack.Decoder(OutboxMessage)  # type: ignore[arg-type]
 
 
@@ -36,9 +37,35 @@ class Tables:
 
     def put_status(self, invocation_id: bytes, status: InvocationStatus) -> None:
         self.txn.put(keys.status_key(invocation_id), _status_encoder.encode(status))
+        # The live index: recovery resumes from it without reading the completed invocations kept
+        # for their retention (there are many more of those).
+        if status.status == COMPLETED:
+            self.txn.delete(keys.live_key(invocation_id))
+        else:
+            self.txn.put(keys.live_key(invocation_id), status.status.encode())
 
     def delete_status(self, invocation_id: bytes) -> None:
         self.txn.delete(keys.status_key(invocation_id))
+        self.txn.delete(keys.live_key(invocation_id))
+
+    def ensure_live_index(self) -> bool:
+        """Builds the live index from every status when the shard predates it; True when it did."""
+        marker = keys.fsm_key(LIVE_INDEX_MARKER)
+        if self.txn.get(marker) is not None:
+            return False
+        prefix_len = len(keys.KeyKind.STATUS.value)
+        for key, raw in self.txn.scan(keys.KeyKind.STATUS.value):
+            status = _status_decoder.decode(raw)
+            if status.status != COMPLETED:
+                self.txn.put(keys.live_key(bytes(key[prefix_len:])), status.status.encode())
+        self.txn.put(marker, b"1")
+        return True
+
+    def live(self) -> Iterator[tuple[bytes, str]]:
+        """(invocation id, status) of every invocation not completed."""
+        prefix_len = len(keys.KeyKind.LIVE.value)
+        for key, status in self.txn.scan(keys.KeyKind.LIVE.value):
+            yield bytes(key[prefix_len:]), status.decode()
 
     # --- journal: raw frames, header included (flags cleared), replayed byte for byte
     def append_entry(self, invocation_id: bytes, status: InvocationStatus, frame: bytes, now_ms: int) -> int:

@@ -23,6 +23,7 @@ class KeyKind(bytes, Enum):
     TIMERS = b"ti"  # durable timers by (wake-up time, invocation id, completion id)
     OUTBOX = b"ob"  # messages to other partitions by seq
     PROMISE = b"pr"  # workflow durable promises by (workflow, key, name)
+    LIVE = b"lv"  # invocations not completed, by invocation id -> status name (recovery reads only these)
     # metadata store
     META = b"me"  # schema and cluster settings
 
@@ -31,7 +32,7 @@ RETIRED: frozenset[bytes] = frozenset()
 
 # The prefixes as plain bytes for the hot paths: `KeyKind.X.value` goes through a descriptor each time.
 _FSM, _DEDUP, _STATUS, _JOURNAL = KeyKind.FSM.value, KeyKind.DEDUP.value, KeyKind.STATUS.value, KeyKind.JOURNAL.value
-_TIMERS, _OUTBOX = KeyKind.TIMERS.value, KeyKind.OUTBOX.value
+_TIMERS, _OUTBOX, _LIVE = KeyKind.TIMERS.value, KeyKind.OUTBOX.value, KeyKind.LIVE.value
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -69,6 +70,10 @@ def dedup_key(producer: str) -> bytes:
 
 def status_key(invocation_id: bytes) -> bytes:
     return _STATUS + invocation_id
+
+
+def live_key(invocation_id: bytes) -> bytes:
+    return _LIVE + invocation_id
 
 
 def journal_key(invocation_id: bytes, index: int) -> bytes:

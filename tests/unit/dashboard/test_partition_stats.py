@@ -104,10 +104,32 @@ def test_recovery_counts_what_is_stored(store: PartitionStore) -> None:
     apply(first, store, writes, commands=3)
     assert sample("restate_partition_journal_entries_written_total", 902) == 1
     again = PartitionStats(903, store)  # a restarted partition (another label, to read it apart)
-    for key, raw in store.scan(keys.KeyKind.STATUS.value):
-        again.recovered(key, msgspec.msgpack.decode(raw, type=InvocationStatus).status)
+    prefix = keys.KeyKind.STATUS.value
+    for key, raw in store.scan(prefix):
+        again.recovered(key[len(prefix) :], msgspec.msgpack.decode(raw, type=InvocationStatus).status)
     again.count_queues()
     assert sample("restate_partition_invocations", 903, status="suspended") == 1
     assert sample("restate_partition_invocations", 903, status="invoked") == 0
     assert (sample("restate_partition_inbox_depth", 903), sample("restate_partition_timers", 903)) == (1, 1)
     assert sample("restate_partition_start_total", 903) == 1
+
+
+def test_queue_counts_are_stored_with_the_batches_not_recounted(store: PartitionStore) -> None:
+    first = PartitionStats(904, store)
+    first.count_queues()  # a new shard: counted (nothing) and stored
+    apply(first, store, {keys.timer_key(5, A, 3): b"", keys.timer_key(6, B, 1): b"", keys.inbox_key("C", "k", 1): b"x"})
+    txn = store.transaction()
+    txn.delete(keys.timer_key(6, B, 1))  # behind the stats' back: a restart must not scan the timers again
+    txn.commit()
+    again = PartitionStats(905, store)
+    again.count_queues()
+    assert (sample("restate_partition_inbox_depth", 905), sample("restate_partition_timers", 905)) == (1, 2)
+
+
+def test_a_shard_without_stored_counts_is_counted_once(store: PartitionStore) -> None:
+    txn = store.transaction()
+    txn.put(keys.timer_key(5, A, 3), b"")
+    txn.commit()
+    PartitionStats(906, store).count_queues()
+    assert sample("restate_partition_timers", 906) == 1
+    assert store.get(keys.fsm_key("stats/timers")) == keys.u64(1)

@@ -102,3 +102,40 @@ def test_timers(store: PartitionStore) -> None:
     assert not tables.timer_exists(100, inv, 2)
     tables.delete_timer(100, inv, 1)
     assert not tables.timer_exists(100, inv, 1)
+
+
+def _status(name: str) -> InvocationStatus:
+    return InvocationStatus(status=name, target=GREETER, created_at_ms=1, modified_at_ms=1)  # type: ignore[arg-type]
+
+
+def test_live_index_follows_every_status_write(store: PartitionStore) -> None:
+    running, suspended, done, purged = new_id(), new_id(), new_id(), new_id()
+    tables = Tables(store.transaction())
+    assert tables.ensure_live_index()  # a new shard: nothing to index, the marker is set
+    tables.put_status(running, _status("invoked"))
+    tables.put_status(suspended, _status("suspended"))
+    tables.put_status(done, _status("invoked"))
+    tables.put_status(done, _status("completed"))
+    tables.put_status(purged, _status("scheduled"))
+    tables.delete_status(purged)
+    tables.txn.commit()
+    reread = Tables(store.transaction())
+    assert not reread.ensure_live_index()
+    assert sorted(reread.live()) == sorted([(running, "invoked"), (suspended, "suspended")])
+
+
+def test_live_index_is_built_once_for_a_shard_that_predates_it(store: PartitionStore) -> None:
+    from restate.storage import keys
+
+    running, done = new_id(), new_id()
+    txn = store.transaction()
+    tables = Tables(txn)
+    tables.put_status(running, _status("invoked"))
+    tables.put_status(done, _status("completed"))
+    txn.delete(keys.live_key(running))  # as an older version wrote it: statuses only
+    txn.commit()
+    tables = Tables(store.transaction())
+    assert list(tables.live()) == []
+    assert tables.ensure_live_index()
+    tables.txn.commit()
+    assert list(Tables(store.transaction()).live()) == [(running, "invoked")]
