@@ -22,6 +22,7 @@ from bench import wrk
 from bench.plan import HANDLERS, PERCENTILES, Handler, Plan
 from bench.procstats import RssSampler, tree_cpu_seconds, wait_quiet
 from tests.support import OurRestateServer, RealRestateServer, RestateServer, ServiceProcess
+from tests.support.net import free_port
 from tests.support.services import HYPERCORN_CONFIG
 
 MiB = 1024 * 1024
@@ -242,9 +243,8 @@ class Round:
         t_round = time.monotonic()
         self.info["loadavg_start"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         data_root = Path(tempfile.mkdtemp(prefix=f"bench-{self.server_kind}-"))
-        cls = OurRestateServer if self.server_kind == "ours" else RealRestateServer
         try:
-            self.server = cls(data_root / "data", self.log_dir, partitions=plan.partitions)
+            self.server = self.new_server(data_root / "data")
             self.service = BenchService(self.log_dir, name=f"svc-{self.server_kind}-r{self.index + 1}")
             self.sampler = RssSampler(self.server_pid)
             self.service.start()
@@ -276,6 +276,13 @@ class Round:
             shutil.rmtree(data_root, ignore_errors=True)
             self.info["round_wall_s"] = time.monotonic() - t_round
         return self.result()
+
+    def new_server(self, data_dir: Path) -> RestateServer:
+        """Each server as `restate up` / the real binary run by default: ours serves its node metrics too."""
+        if self.server_kind == "ours":
+            metrics = {"RESTATE_BIND_ADDRESS": f"127.0.0.1:{free_port()}"}
+            return OurRestateServer(data_dir, self.log_dir, partitions=self.plan.partitions, env=metrics)
+        return RealRestateServer(data_dir, self.log_dir, partitions=self.plan.partitions)
 
     def startup(self) -> bool:
         """Cold start: `up` → health → registration (h2c) → first successful invocation."""

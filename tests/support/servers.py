@@ -217,7 +217,12 @@ class OurRestateServer(RestateServer):
         ]  # fmt: skip
         base_dir.mkdir(parents=True, exist_ok=True)
         self.process = ManagedProcess(
-            label, argv, log_dir / f"{label}.log", env={**_clean_env(), **(env or {})}, cwd=base_dir
+            label,
+            argv,
+            log_dir / f"{label}.log",
+            # No node metrics port unless asked for: servers side by side would all want 5122.
+            env={**_clean_env(), "RESTATE_BIND_ADDRESS": "", **(env or {})},
+            cwd=base_dir,
         )
 
     def child_pid(self, name: str) -> int:
