@@ -65,26 +65,24 @@ def _cpu_seconds(pid: int) -> float:
     return (utime + stime + cutime + cstime) / _CLK_TCK
 
 
-def _rss_bytes(pid: int) -> int:
+def _kib_field(pid: int, filename: str, field: str) -> int:
+    """A "Field:   N kB" line of /proc/<pid>/<filename>, in bytes; 0 when absent (kernel threads, zombies)."""
     try:
-        with open(_PROC / str(pid) / "status", encoding="ascii", errors="replace") as f:
+        with open(_PROC / str(pid) / filename, encoding="ascii", errors="replace") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return 0
-    return 0  # kernel threads / zombies have no VmRSS
-
-
-def _pss_bytes(pid: int) -> int:
-    try:
-        with open(_PROC / str(pid) / "smaps_rollup", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("Pss:"):
+                if line.startswith(field):
                     return int(line.split()[1]) * 1024
     except OSError:
         return 0
     return 0
+
+
+def _rss_bytes(pid: int) -> int:
+    return _kib_field(pid, "status", "VmRSS:")
+
+
+def _pss_bytes(pid: int) -> int:
+    return _kib_field(pid, "smaps_rollup", "Pss:")
 
 
 def tree_cpu_seconds(root: int | None) -> float:

@@ -241,52 +241,33 @@ def test_concurrent_streams_share_one_connection(run: Any) -> None:
     run(main())
 
 
-def test_peer_stream_limit_opens_more_connections(run: Any) -> None:
+@pytest.mark.parametrize(
+    ("peer_limit", "own_limit", "streams"),
+    [(10, None, 30), (10_000, 4, 10)],
+    ids=["the peer's limit (10)", "the pool's own limit (4; default 32)"],
+)
+def test_a_stream_limit_opens_more_connections(
+    run: Any, peer_limit: int, own_limit: int | None, streams: int
+) -> None:
     async def one(pool: Http2Pool, url: str, gate: asyncio.Event) -> bytes:
         stream = await pool.open_stream(url, "POST", "/echo", [])
         stream.write(b"x")
         await read_n(stream, 1)
-        await gate.wait()  # keep all 30 streams open at once
+        await gate.wait()  # keep all streams open at once
         stream.end()
         return await read_all(stream)
 
     async def main() -> None:
-        async with running_server(h2_max_concurrent_streams=10) as server:
-            pool = Http2Pool()
+        async with running_server(h2_max_concurrent_streams=peer_limit) as server:
+            pool = Http2Pool() if own_limit is None else Http2Pool(max_streams_per_connection=own_limit)
             gate = asyncio.Event()
-            tasks = [asyncio.create_task(one(pool, server.url, gate)) for _ in range(30)]
-            while len(server.log) < 30:
-                await asyncio.sleep(0.01)
-            assert len(pool._all) == 3
-            gate.set()
-            assert await asyncio.gather(*tasks) == [b""] * 30
-            await pool.close()
-
-    run(main())
-
-
-def test_own_stream_limit_opens_more_connections(run: Any) -> None:
-    """The peer allows 10,000 streams, the pool puts at most 4 on one connection (default: 32)."""
-
-    async def one(pool: Http2Pool, url: str, gate: asyncio.Event) -> bytes:
-        stream = await pool.open_stream(url, "POST", "/echo", [])
-        stream.write(b"x")
-        await read_n(stream, 1)
-        await gate.wait()  # keep all 10 streams open at once
-        stream.end()
-        return await read_all(stream)
-
-    async def main() -> None:
-        async with running_server(h2_max_concurrent_streams=10_000) as server:
-            pool = Http2Pool(max_streams_per_connection=4)
-            gate = asyncio.Event()
-            tasks = [asyncio.create_task(one(pool, server.url, gate)) for _ in range(10)]
-            while len(server.log) < 10:
+            tasks = [asyncio.create_task(one(pool, server.url, gate)) for _ in range(streams)]
+            while len(server.log) < streams:
                 await asyncio.sleep(0.01)
             assert len(pool._all) == 3
             assert len({port for _, port, _ in server.log}) == 3
             gate.set()
-            assert await asyncio.gather(*tasks) == [b""] * 10
+            assert await asyncio.gather(*tasks) == [b""] * streams
             await pool.close()
 
     run(main())
