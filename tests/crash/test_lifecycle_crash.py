@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from restate.ids import partition_for, partition_key_for
-from tests.integration.test_lifecycle import (
+from tests.integration.lifecycle_support import (
     PARTITIONS,
     LifecycleStack,
     assert_accepted,

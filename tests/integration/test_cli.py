@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cli.main import app
-from tests.integration.test_lifecycle import SERVER_KINDS, LifecycleStack, start_stack, unique, wait_until
+from tests.integration.lifecycle_support import SERVER_KINDS, LifecycleStack, start_stack, unique, wait_until
 from tests.support import OUR_RESTATE_BIN, free_port
 
 

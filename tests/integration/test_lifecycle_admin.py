@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.test_lifecycle import (
+from tests.integration.lifecycle_support import (
     NOT_FOUND_INGRESS,
     NOT_READY,
     SERVER_KINDS,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_lifecycle import LifecycleStack, start_stack, unique, wait_until
+from tests.integration.lifecycle_support import LifecycleStack, start_stack, unique, wait_until
 from tests.support import REPO_ROOT, ServiceProcess
 
 CLI = REPO_ROOT / ".reference" / "node_modules" / "@restatedev" / "restate-linux-x64" / "bin" / "restate"

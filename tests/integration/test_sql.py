@@ -19,7 +19,7 @@ import pyarrow as pa
 import pytest
 
 from restate import ids
-from tests.integration.test_lifecycle import SERVER_KINDS, LifecycleStack, start_stack, unique, wait_until
+from tests.integration.lifecycle_support import SERVER_KINDS, LifecycleStack, start_stack, unique, wait_until
 
 PARTITIONS = 2
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$")
