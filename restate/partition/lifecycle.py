@@ -187,8 +187,7 @@ def complete(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, outcome
     status.ingress_sinks = []
     status.callers = []
     if _journal_retention_ms(ctx, status) == 0:
-        ctx.tables.delete_journal(inv_id)
-        status.journal_len = 0
+        drop_journal(ctx, inv_id, status)
     # otherwise the journal stays readable (introspection) until the invocation is purged
     _add_timer(ctx, status.expires_at_ms, inv_id, PURGE_TIMER)
     ctx.tables.put_status(inv_id, status)
@@ -196,6 +195,14 @@ def complete(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, outcome
     if target.exclusive and target.key is not None and ctx.tables.lock_holder(target.service, target.key) == inv_id:
         ctx.tables.unlock(target.service, target.key)
         _start_next_in_inbox(ctx, target.service, target.key)
+
+
+def drop_journal(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus) -> None:
+    """Deletes a completed invocation's journal; its sizes drop to 0 with it, as on the real server
+    (sys_invocation.journal_size and journal_commands_size); the caller stores the status."""
+    ctx.tables.delete_journal(inv_id)
+    status.journal_len = 0
+    status.command_count = 0
 
 
 def _retention_ms(ctx: ApplyContext, status: InvocationStatus) -> int:
@@ -410,17 +417,17 @@ def deliver_signal(ctx: ApplyContext, signal: Signal) -> None:
 
 
 def end_before_start(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, failure: Failure) -> None:
-    """Ends an invocation that never ran (inboxed or scheduled): cancel or kill."""
+    """Ends an invocation that never ran (inboxed or scheduled): cancel or kill. Like the real server,
+    it is forgotten at once: its output and attach answer 404, it has no sys_invocation row, and an
+    idempotency key it had is free again."""
     target = status.target
     if status.status == "inboxed" and status.inbox_seq is not None and target.key is not None:
         ctx.tables.remove_from_inbox(target.service, target.key, status.inbox_seq)
     if status.status == "scheduled" and status.execute_at_ms is not None:
         ctx.tables.delete_timer(status.execute_at_ms, inv_id, START_TIMER)
     status.inbox_seq = None
-    scheduled = status.status == "scheduled"
     complete(ctx, inv_id, status, Outcome(failure=failure))  # anyone waiting gets the failure
-    if scheduled:
-        purge(ctx, inv_id, status)  # the real server forgets a cancelled/killed delayed invocation at once
+    purge(ctx, inv_id, status)
 
 
 def purge(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus) -> None:

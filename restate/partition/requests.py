@@ -131,7 +131,8 @@ def _purge(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, name: str
 def _purge_journal(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, name: str) -> Result:
     if status.status != "completed":
         return 409, f"The invocation '{name}' is not yet completed."
-    ctx.tables.delete_journal(inv_id)
+    lifecycle.drop_journal(ctx, inv_id, status)
+    ctx.tables.put_status(inv_id, status)
     return 200, None
 
 

@@ -21,10 +21,12 @@ import httpx
 import pytest
 
 from tests.integration.lifecycle_support import (
+    NOT_FOUND_ATTACH,
     NOT_FOUND_INGRESS,
     NOT_READY,
     SERVER_KINDS,
     LifecycleStack,
+    assert_accepted,
     assert_empty_202,
     assert_expires_in_a_day,
     assert_ingress_error,
@@ -210,6 +212,78 @@ def test_ending_an_exclusive_invocation_releases_the_lock(
     assert_invocation_error(stack.attach(holder), 409, message, holder)
     assert_ok(stack.attach(queued), b'["b"]', queued)
     assert stack.lines(f"append {key} ") == [f"append {key} b"]
+
+
+def invocation_row(stack: LifecycleStack, inv: str) -> dict[str, Any] | None:
+    """The sys_invocation row of `inv` (None when there is none)."""
+    rows = sql_rows(stack, f"SELECT * FROM sys_invocation WHERE id = '{inv}'")
+    assert len(rows) <= 1, rows
+    return rows[0] if rows else None
+
+
+def sql_rows(stack: LifecycleStack, query: str) -> list[dict[str, Any]]:
+    resp = stack.admin("POST", "/query", json={"query": query}, headers={"accept": "application/json"})
+    assert resp.status_code == 200, resp.text
+    rows: list[dict[str, Any]] = resp.json()["rows"]
+    return rows
+
+
+def test_purge_journal_resets_the_journal_sizes(stack: LifecycleStack) -> None:
+    """Real: purge-journal of a completed invocation empties sys_journal and sets journal_size and
+    journal_commands_size to 0; the rest of its row and its output stay."""
+    inv, awakeable = waiting_invocation(stack)
+    assert_empty_202(stack.resolve(awakeable, "done"))
+    assert_ok(stack.attach(inv), b'"done"', inv)
+    before = invocation_row(stack, inv)
+    assert before is not None and before["journal_size"] > 0 and before["journal_commands_size"] > 0, before
+    assert_empty(stack.invocation_op(inv, "purge-journal"), 200)
+    after = invocation_row(stack, inv)
+    assert after == {**before, "journal_size": 0, "journal_commands_size": 0}
+    assert sql_rows(stack, f"SELECT index FROM sys_journal WHERE id = '{inv}'") == []
+    assert_ok(stack.output(inv), b'"done"', inv)
+    assert_empty(stack.invocation_op(inv, "purge-journal"), 200)  # again: nothing left, still 200
+
+
+def cancel_from_a_handler(stack: LifecycleStack, inv: str) -> None:
+    assert_ok(stack.call("Waiter/cancel", inv), b'"cancel sent"')
+
+
+ENDINGS = [("cancel", "canceled"), ("kill", "killed"), ("handler-cancel", "canceled")]
+
+
+@pytest.mark.parametrize(("op", "message"), ENDINGS)
+def test_ending_an_inboxed_invocation_forgets_it(stack: LifecycleStack, op: str, message: str) -> None:
+    """Real: a cancelled or killed invocation that still waited in its key's inbox is gone at once:
+    its caller gets the failure, then output and attach answer 404, it has no sys_invocation row, every
+    operation on it answers 404, and its idempotency key takes a new invocation."""
+    key, idem = unique("inbox"), unique("idem")
+    holder = stack.send(f"Locker/{key}/gated_append", "a")
+    stack.awakeable(f"{key}/a")
+    caller = stack.in_background(lambda: stack.call(f"Locker/{key}/append", "b", {"idempotency-key": idem}))
+    # the call created the invocation (so it waits for its answer) once the invocation has a row
+    query = f"SELECT id FROM sys_invocation WHERE target = 'Locker/{key}/append'"
+    inv = wait_until(partial(sql_rows, stack, query), lambda rows: len(rows) == 1, "queued")[0]["id"]
+    resend = partial(stack.server.send, f"Locker/{key}/append", "b", {"idempotency-key": idem})
+    assert_accepted(resend(), "PreviouslyAccepted", inv)
+    assert stack.output(inv).content == NOT_READY
+    if op == "handler-cancel":
+        cancel_from_a_handler(stack, inv)
+    else:
+        assert_empty(stack.invocation_op(inv, op), 200)
+    assert_invocation_error(caller(), 409, message, inv)
+    wait_until(partial(stack.output, inv), lambda r: r.status_code == 404, "forgotten")  # a handler's cancel is async
+    assert_ingress_error(stack.output(inv), 404, "invocation not found")
+    attached = stack.attach(inv)
+    assert (attached.status_code, attached.content) == (404, NOT_FOUND_ATTACH)
+    assert attached.headers["x-restate-id"] == inv and attached.headers["x-restate-error-source"] == "invocation"
+    assert invocation_row(stack, inv) is None
+    for again in ("cancel", "kill", "purge"):
+        assert_admin_error(stack.invocation_op(inv, again), 404, f"The requested invocation '{inv}' does not exist")
+    assert_accepted(resend(), "Accepted", inv)  # a new invocation under the same id, queued again
+    assert_empty_202(stack.resolve(stack.awakeable(f"{key}/a"), "go"))
+    assert_ok(stack.attach(holder), b'["a"]', holder)
+    assert_ok(stack.attach(inv), b'["a", "b"]', inv)
+    assert stack.lines(f"append {key} ") == [f"append {key} a", f"append {key} b"]
 
 
 # --- POST /services/{name}/state ------------------------------------------------------------------------

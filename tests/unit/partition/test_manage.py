@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import msgspec
 import pytest
 
 from restate.partition.lifecycle import PURGE_TIMER, START_TIMER
@@ -39,6 +41,7 @@ from tests.unit.partition.harness import (
     assert_actions,
     command_result,
     counter_add,
+    make_schema,
     new_id,
     of_type,
     only_forward,
@@ -204,17 +207,21 @@ def test_cancel_paused_resumes_it(partition: Partition) -> None:
     assert partition.journal_types(inv) == [T.INPUT, T.SIGNAL]
 
 
-def test_cancel_inboxed_removes_it_and_keeps_the_queue(partition: Partition) -> None:
+def test_cancel_inboxed_forgets_it_and_keeps_the_queue(partition: Partition) -> None:
     holder = started(partition, counter_add("k"))
     cancelled = started(partition, counter_add("k"), request_id=2)
     after = started(partition, counter_add("k"), request_id=3)
 
     actions = partition.manage(cancelled, "cancel")
     assert command_result(actions) == (200, None)
-    assert of_type(actions, ReplyDone) == [ReplyDone(sink(2), cancelled, CANCELED)]
+    assert of_type(actions, ReplyDone) == [ReplyDone(sink(2), cancelled, CANCELED)]  # the waiting caller learns it
     assert starts(actions) == []
-    status = partition.status(cancelled)
-    assert status.status == "completed" and status.outcome == CANCELED and status.inbox_seq is None
+    # like the real server, it is forgotten: no status, journal or retention timer; its output is unknown
+    assert partition.tables.status(cancelled) is None
+    assert partition.journal(cancelled) == []
+    assert [t for t in partition.timers() if t[1] == cancelled] == []
+    assert output(partition, cancelled, wait=False) == [Reply(NODE, NotFound(9))]
+    assert command_result(partition.manage(cancelled, "cancel")) == (404, NOT_FOUND.format(name_of(cancelled)))
     assert partition.tables.lock_holder("Counter", "k") == holder
     assert partition.status(after).status == "inboxed"
 
@@ -295,6 +302,7 @@ def test_kill_inboxed_or_scheduled_never_starts_them(partition: Partition) -> No
         assert command_result(actions) == (200, None)
         assert of_type(actions, KillAttempt) == []  # nothing runs
         assert of_type(actions, ReplyDone) == [ReplyDone(sink(request_id), inv, KILLED)]
+        assert partition.tables.status(inv) is None  # forgotten, as on the real server
     assert (at, scheduled, START_TIMER) not in partition.timers()
     assert starts(partition.finish(holder)) == []  # the killed one left the inbox
     assert partition.tables.lock_holder("Counter", "k") is None
@@ -420,6 +428,31 @@ def test_purge_journal_keeps_the_status(partition: Partition) -> None:
     assert isinstance(done, ReplyDone) and done.outcome == Outcome(value=b'"v"')
 
 
+def test_purge_journal_resets_the_journal_sizes(partition: Partition) -> None:
+    """Real 1.7.12: sys_invocation.journal_size and journal_commands_size read 0 after purge-journal."""
+    inv = completed(partition, b'"v"')
+    before = partition.status(inv)
+    assert before.journal_len == 2 and before.command_count == 1
+    assert command_result(partition.manage(inv, "purge_journal")) == (200, None)
+    after = partition.status(inv)
+    assert after.journal_len == 0 and after.command_count == 0
+    assert msgspec.structs.replace(after, journal_len=2, command_count=1) == before  # nothing else changed
+
+
+def test_journal_retention_zero_resets_the_journal_sizes(tmp_path: Path) -> None:
+    """Real 1.7.12 with journal_retention 0: the journal is gone at completion and both sizes read 0."""
+    base = make_schema()
+    greeter = msgspec.structs.replace(base.services["Greeter"], journal_retention_ms=0)
+    p = Partition(tmp_path / "p", schema=msgspec.structs.replace(base, services={**base.services, "Greeter": greeter}))
+    try:
+        inv = completed(p)
+        status = p.status(inv)
+        assert status.status == "completed" and p.journal(inv) == []
+        assert status.journal_len == 0 and status.command_count == 0
+    finally:
+        p.close()
+
+
 def test_kill_of_a_send_answers_only_the_admin(partition: Partition) -> None:
     """A send has no ingress sink waiting: kill answers the admin request and nobody else."""
     req = request(GREETER)
@@ -485,5 +518,5 @@ def test_cancel_signal_from_another_invocation_ends_inboxed_and_scheduled(partit
     assert of_type(actions, ReplyDone) == [ReplyDone(sink(3), scheduled, CANCELED)]
     assert (at, scheduled, START_TIMER) not in partition.timers()
     assert partition.tables.status(scheduled) is None  # a cancelled delayed invocation is forgotten
-    assert partition.status(inboxed).status == "completed"
+    assert partition.tables.status(inboxed) is None  # and so is an inboxed one
     assert starts(partition.finish(holder)) == []
