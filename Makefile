@@ -13,7 +13,7 @@ OFFICIAL_CLI_VERSION := 1.7.12
 OFFICIAL_SDK := restate-sdk==1.3.0
 
 # Only the paths that exist (the code base grows while these targets are in use).
-LINT_PATHS := $(wildcard restate cli tests bench)
+LINT_PATHS := $(wildcard restate cli tests bench examples)
 MYPY_PATHS := $(wildcard restate/protocol restate/storage restate/partition restate/invoker restate/actors restate/admin restate/ingress restate/ids.py restate/wire.py restate/schema.py restate/config.py restate/metrics.py restate/dashboard cli restate/sdk restate/__init__.py)
 PYTEST_ARGS ?=
 
