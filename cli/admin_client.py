@@ -113,6 +113,10 @@ class AdminClient:
     def version(self) -> Json:
         return self._json("GET", "/version")
 
+    def health(self) -> None:
+        """GET /health: returns when the admin service answers 2xx."""
+        self.request("GET", "/health")
+
     # --- deployments
 
     def list_deployments(self) -> list[Json]:

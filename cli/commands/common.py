@@ -12,10 +12,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 
 from cli.admin_client import DEFAULT_ADMIN_URL, AdminClient, ApiError, Unreachable
+from restate.dashboard.columns import Column
 
 if TYPE_CHECKING:  # rich is imported when something is printed: `restate up` (and its children) never need it
     from rich.console import Console
     from rich.table import Table
+
+    from restate.dashboard.fit_table import FitTable
 
 # Exit codes (README "Operating"): typer's usage errors are 2 as well.
 EXIT_OK = 0
@@ -24,6 +27,9 @@ EXIT_USAGE = 2  # the input is wrong (detected before asking the server)
 EXIT_UNREACHABLE = 3  # no answer from the admin API
 
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of tables (for scripts)")
+WIDE_OPTION = typer.Option(
+    False, "--wide", "-w", help="Show every column, however wide (default: the columns that fit the terminal)"
+)
 
 
 @dataclass
@@ -38,11 +44,13 @@ def settings(ctx: typer.Context) -> Settings:
     return obj if isinstance(obj, Settings) else Settings()
 
 
-def stdout() -> Console:
-    """A console on the current stdout (created per call so test runners can capture it)."""
+def stdout(width: int | None = None) -> Console:
+    """A console on the current stdout (created per call so test runners can capture it).
+
+    Its width is the terminal's, else COLUMNS, else 80 (a pipe): tables choose their columns for it."""
     from rich.console import Console
 
-    return Console(file=sys.stdout, soft_wrap=False)
+    return Console(file=sys.stdout, soft_wrap=False, width=width)
 
 
 def stderr() -> Console:
@@ -60,12 +68,13 @@ def escape(text: str) -> str:
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Prints `error: message` on stderr and exits with `code`."""
-    stderr().print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False)
+    # soft_wrap: a message is one line for the terminal to wrap, not cut at 80 columns in a log or pipe
+    stderr().print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def warn(message: str) -> None:
-    stderr().print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
+    stderr().print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -86,36 +95,54 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
-    """A rich table; None cells print as '-'."""
-    from rich.table import Table
-    from rich.text import Text
+def table(
+    columns: Sequence[Column | str], rows: Iterable[Sequence[Any]], title: str | None = None, wide: bool = False
+) -> FitTable:
+    """A table that shows the columns fitting the console it is printed on (all of them when `wide`).
 
-    result = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        result.add_column(column, overflow="fold")
-    for row in rows:
-        result.add_row(*(Text("-" if cell is None else str(cell)) for cell in row))
+    A plain string is a column that wraps and is always shown; None cells print as '-'."""
+    from restate.dashboard.fit_table import FitTable
+
+    result = FitTable([c if isinstance(c, Column) else Column(c) for c in columns], title=title, wide=wide)
+    result.add_rows(rows)
     return result
 
 
 def properties(pairs: Iterable[tuple[str, Any]], title: str | None = None) -> Table:
-    """A two-column key/value table."""
+    """A two-column key/value table: keys whole, values wrapped."""
     from rich.table import Table
     from rich.text import Text
 
     result = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
-    result.add_column(style="bold")
+    result.add_column(style="bold", no_wrap=True)
     result.add_column(overflow="fold")
     for key, value in pairs:
         result.add_row(Text(key), Text("-" if value is None or value == "" else str(value)))
     return result
 
 
-def show(*renderables: Any) -> None:
+def show(*renderables: Any, wide: bool = False) -> None:
+    """Prints tables and text on stdout; notes on stderr the columns a narrow console left out.
+
+    With `wide` the console is made as wide as the widest table, so every column shows unwrapped."""
+    from restate.dashboard.fit_table import FitTable
+
     console = stdout()
+    tables = [r for r in renderables if isinstance(r, FitTable)]
+    if wide and tables:
+        console = stdout(max(console.width, *(t.natural_width() for t in tables)))
     for renderable in renderables:
         console.print(renderable)
+    hidden = list(dict.fromkeys(h for t in tables for h in t.hidden(console.width)))
+    if hidden:
+        note_hidden(console.width, ", ".join(hidden))
+
+
+def note_hidden(width: int, what: str) -> None:
+    """Tells on stderr what a narrow console left out of the tables, and how to see it."""
+    sys.stdout.flush()  # the note comes after the tables on a terminal showing both streams
+    message = f"not shown at {width} columns: {what} (--wide shows every column)"
+    stderr().print(message, style="dim", markup=False, highlight=False, soft_wrap=True)
 
 
 def timestamp(value: Any) -> str | None:

@@ -6,7 +6,7 @@ import dataclasses
 
 import typer
 
-from cli.commands.common import EXIT_UNREACHABLE, JSON_OPTION, fail, print_json, settings, stdout
+from cli.commands.common import EXIT_UNREACHABLE, JSON_OPTION, WIDE_OPTION, fail, print_json, settings, show, stdout
 
 
 def dashboard(
@@ -15,10 +15,13 @@ def dashboard(
     once: bool = typer.Option(False, "--once", help="Print one frame (rates over --interval) and exit"),
     interval: float = typer.Option(1.0, "--interval", min=0.1, help="With --once: seconds between the two scrapes"),
     as_json: bool = JSON_OPTION,
+    wide: bool = WIDE_OPTION,
 ) -> None:
-    """Partitions (liveness, invocations, timers, commits, fsync latency, invoker), totals and ingress rates."""
+    """Partitions (liveness, invocations, timers, commits, fsync latency, invoker), totals and ingress rates.
+
+    The table shows the columns that fit the terminal (80 when piped); --wide shows every column."""
     from restate.dashboard.live import SourceError, run_live, snapshot
-    from restate.dashboard.view import render
+    from restate.dashboard.view import frame
 
     admin_url = settings(ctx).admin_url
     if once or as_json:
@@ -29,9 +32,9 @@ def dashboard(
         if as_json:
             print_json(dataclasses.asdict(view))
         else:
-            stdout().print(render(view))
+            show(*frame(view, wide), wide=wide)
         return
     try:
-        run_live(admin_url, stdout(), refresh)
+        run_live(admin_url, stdout(), refresh, wide=wide)
     except KeyboardInterrupt:
         pass

@@ -10,7 +10,9 @@ import typer
 from cli.admin_client import Json
 from cli.commands.common import (
     EXIT_FAILED,
+    EXIT_USAGE,
     JSON_OPTION,
+    WIDE_OPTION,
     admin,
     check,
     escape,
@@ -22,6 +24,7 @@ from cli.commands.common import (
     table,
     timestamp,
 )
+from restate.dashboard.columns import Column
 
 app = typer.Typer(no_args_is_help=True, help="Register, list, describe and remove service deployments.")
 
@@ -37,28 +40,58 @@ def _headers(values: list[str]) -> dict[str, str] | None:
     return headers or None
 
 
+SERVICE_COLUMNS = (
+    Column("service", ident=True), Column("type", ident=True), Column("revision", justify="right", drop=1),
+    Column("handlers", justify="right", drop=2), Column("public", drop=3),
+)  # fmt: skip
+LIST_COLUMNS = (
+    Column("id", ident=True), Column("endpoint", min_width=24), Column("protocol", ident=True, drop=3),
+    Column("status", ident=True), Column("created", ident=True, drop=2), Column("services", keep_words=True, drop=1),
+)  # fmt: skip
+
+
 def _service_rows(services: list[Json]) -> list[list[Any]]:
     return [
         [s.get("name"), s.get("ty"), s.get("revision"), len(s.get("handlers", [])), s.get("public")] for s in services
     ]
 
 
+def deployment_uri(uri: str) -> str:
+    """The deployment's URL; without a scheme (`localhost:9080`) http is assumed, as the official CLI does.
+
+    Raises ValueError when it is not an http(s) URL with a host (and a valid port, if any)."""
+    text = uri.strip()
+    if "://" not in text:
+        text = "http://" + text
+    parsed = urlparse(text)
+    if parsed.scheme not in ("http", "https"):
+        raise ValueError(f"the scheme must be http or https, not {parsed.scheme!r}")
+    if not parsed.hostname:
+        raise ValueError("no host")
+    try:
+        parsed.port  # noqa: B018  # urlparse checks the port only when it is read
+    except ValueError as exc:
+        raise ValueError(f"bad port: {exc}") from exc
+    return text
+
+
 @app.command()
 def register(
     ctx: typer.Context,
-    uri: str = typer.Argument(..., help="Base URL of the deployment, e.g. http://localhost:9080"),
+    uri: str = typer.Argument(..., help="Base URL of the deployment, e.g. http://localhost:9080 (http if no scheme)"),
     header: list[str] = typer.Option([], "--header", "-H", help="Extra header NAME: VALUE (repeatable)"),
     use_http_11: bool = typer.Option(False, "--use-http1.1", help="Talk HTTP/1.1 (request/response) instead of h2c"),
     force: bool = typer.Option(False, "--force", help="Overwrite a deployment with the same URI (new revision)"),
     breaking: bool = typer.Option(False, "--breaking", help="Accept breaking changes to existing services"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Discover and validate, but register nothing"),
     as_json: bool = JSON_OPTION,
+    wide: bool = WIDE_OPTION,
 ) -> None:
     """Register a deployment: the server discovers its services and handlers."""
-    parsed = urlparse(uri)
-    check(
-        parsed.scheme in ("http", "https") and bool(parsed.netloc), f"invalid URI {uri!r}: expected http(s)://HOST:PORT"
-    )
+    try:
+        uri = deployment_uri(uri)
+    except ValueError as exc:
+        fail(f"invalid URI {uri!r}: {exc}; expected [http(s)://]HOST[:PORT]", EXIT_USAGE)
     body = {
         "uri": uri,
         "additional_headers": _headers(header),
@@ -80,7 +113,8 @@ def register(
         verdict = "Updated" if force else "Already registered (no changes made; use --force to re-discover)"
     show(
         f"{verdict} deployment [bold]{result.get('id')}[/bold] at {escape(uri)}",
-        table(["service", "type", "revision", "handlers", "public"], _service_rows(result.get("services", []))),
+        table(SERVICE_COLUMNS, _service_rows(result.get("services", [])), wide=wide),
+        wide=wide,
     )
 
 
@@ -89,7 +123,7 @@ def _is_active(deployment_id: str, services: list[Json]) -> bool:
 
 
 @app.command("list")
-def list_(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+def list_(ctx: typer.Context, as_json: bool = JSON_OPTION, wide: bool = WIDE_OPTION) -> None:
     """List the registered deployments."""
     with admin(ctx) as client:
         services = client.list_services()
@@ -99,11 +133,11 @@ def list_(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         return
     rows = []
     for dep in deployments:
-        names = ", ".join(f"{s.get('name')}@{s.get('revision')}" for s in dep.get("services", []))
+        names = "\n".join(f"{s.get('name')}@{s.get('revision')}" for s in dep.get("services", []))
         state = "active" if _is_active(dep.get("id", ""), services) else "superseded"
         endpoint = dep.get("uri") or dep.get("arn")
         rows.append([dep.get("id"), endpoint, dep.get("protocol_type"), state, timestamp(dep.get("created_at")), names])
-    show(table(["id", "endpoint", "protocol", "status", "created", "services"], rows))
+    show(table(LIST_COLUMNS, rows, wide=wide), wide=wide)
 
 
 @app.command()
@@ -111,6 +145,7 @@ def describe(
     ctx: typer.Context,
     deployment_id: str = typer.Argument(..., help="Deployment id (dp_...)"),
     as_json: bool = JSON_OPTION,
+    wide: bool = WIDE_OPTION,
 ) -> None:
     """Show a deployment and the services it serves."""
     with admin(ctx) as client:
@@ -131,8 +166,8 @@ def describe(
     ]
     for name, value in (dep.get("additional_headers") or {}).items():
         pairs.append((f"header {name}", value))
-    services_table = table(["service", "type", "revision", "handlers", "public"], _service_rows(dep["services"]))
-    show(properties(pairs), services_table)
+    services_table = table(SERVICE_COLUMNS, _service_rows(dep.get("services", [])), wide=wide)
+    show(properties(pairs), services_table, wide=wide)
 
 
 @app.command()

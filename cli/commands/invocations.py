@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from enum import Enum
 
 import typer
 
+from cli import journal
 from cli.admin_client import AdminClient, ApiError, Json, sql_literal
 from cli.commands.common import (
     EXIT_FAILED,
+    EXIT_USAGE,
     JSON_OPTION,
+    WIDE_OPTION,
     admin,
     check,
     fail,
@@ -23,6 +29,7 @@ from cli.commands.common import (
     table,
     timestamp,
 )
+from restate.dashboard.columns import Column
 from restate.ids import IdError, InvocationId
 
 app = typer.Typer(no_args_is_help=True, help="List, inspect and manage invocations.")
@@ -40,7 +47,30 @@ OP_FILTER = {
 DONE = {
     "cancel": "Cancellation requested for", "kill": "Killed", "purge": "Purged", "pause": "Paused", "resume": "Resumed",
 }  # fmt: skip
-LIST_COLUMNS = "id, target, status, created_at, modified_at, retry_count, completion_result, last_failure"
+# sys_invocation statuses (HTTP-API.md 3), in lifecycle order.
+STATUSES = ("pending", "scheduled", "ready", "running", "backing-off", "suspended", "paused", "completed")
+Status = Enum("Status", {name: name for name in STATUSES}, type=str)  # type: ignore[misc]  # --status choices
+LIST_SQL_COLUMNS = "id, target, status, created_at, modified_at, retry_count, completion_result, last_failure"
+LIST_COLUMNS = (
+    Column("id", ident=True), Column("target", min_width=14), Column("status", ident=True),
+    Column("created", ident=True, drop=1), Column("modified", ident=True, drop=4),
+    Column("retries", justify="right", drop=3), Column("result / last failure", min_width=20, drop=2),
+)  # fmt: skip
+JOURNAL_SQL_COLUMNS = (
+    "index, entry_type, name, completed, invoked_id, invoked_target, sleep_wakeup_at, promise_name, version, "
+    "entry_json, appended_at"
+)
+# An awakeable id (44 characters) fits on a line of `details`: ids are never cut.
+JOURNAL_COLUMNS = (
+    Column("#", ident=True, justify="right"), Column("entry", keep_words=True), Column("details", min_width=46),
+    Column("appended", ident=True, drop=1),
+)  # fmt: skip
+FAILURE_COLUMNS = (
+    Column("id", ident=True), Column("target", min_width=10, drop=2), Column("status", ident=True, drop=1),
+    Column("error", min_width=20),
+)  # fmt: skip
+# Service and handler names: no '/', no white space (the filter is split on '/'; keys may hold anything).
+_NAME = re.compile(r"[^\s/]+")
 DESCRIBE_FIELDS = (
     "id", "target", "status", "target_service_ty", "idempotency_key", "invoked_by", "invoked_by_id",
     "invoked_by_target", "pinned_deployment_id", "created_at", "modified_at", "scheduled_start_at", "running_at",
@@ -53,14 +83,15 @@ def _check_id(text: str) -> str:
     try:
         InvocationId.parse(text)
     except IdError as exc:
-        fail(f"invalid invocation id {text!r}: {exc}", 2)
+        fail(f"invalid invocation id {text!r}: {exc}", EXIT_USAGE)
     return text
 
 
 def target_filter(query: str) -> str:
     """`Service`, `Service/handler` or `Object/key/handler` as a WHERE clause on sys_invocation."""
     parts = query.split("/")
-    valid = 1 <= len(parts) <= 3 and all(parts)
+    names = [parts[0], parts[-1]] if len(parts) > 1 else parts
+    valid = 1 <= len(parts) <= 3 and all(parts) and all(_NAME.fullmatch(name) for name in names)
     check(valid, f"invalid filter {query!r}: expected SERVICE[/HANDLER] or OBJECT/KEY/HANDLER")
     clauses = [f"target_service_name = {sql_literal(parts[0])}"]
     if len(parts) == 2:
@@ -77,21 +108,22 @@ def list_(
     service: str | None = typer.Option(None, "--service", "-s", help="Only this service"),
     handler: str | None = typer.Option(None, "--handler", help="Only this handler"),
     key: str | None = typer.Option(None, "--key", "-k", help="Only this virtual object / workflow key"),
-    status: str | None = typer.Option(None, "--status", help="pending, scheduled, ready, running, backing-off, ..."),
+    status: Status | None = typer.Option(None, "--status", case_sensitive=False, help="Only invocations in it"),
     include_completed: bool = typer.Option(False, "--all", "-a", help="Include completed invocations"),
     limit: int = typer.Option(100, "--limit", min=1, max=10000, help="At most this many"),
     as_json: bool = JSON_OPTION,
+    wide: bool = WIDE_OPTION,
 ) -> None:
     """List invocations, newest first (not completed ones, unless --all or --status completed)."""
     clauses = []
     for column, value in (("target_service_name", service), ("target_handler_name", handler),
-                          ("target_service_key", key), ("status", status)):  # fmt: skip
+                          ("target_service_key", key), ("status", status and status.value)):  # fmt: skip
         if value is not None:
             clauses.append(f"{column} = {sql_literal(value)}")
     if not include_completed and status is None:
         clauses.append("status != 'completed'")
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    sql = f"SELECT {LIST_COLUMNS} FROM sys_invocation{where} ORDER BY created_at DESC LIMIT {limit}"
+    sql = f"SELECT {LIST_SQL_COLUMNS} FROM sys_invocation{where} ORDER BY created_at DESC LIMIT {limit}"
     with admin(ctx) as client:
         rows = client.query(sql)
     if as_json:
@@ -102,7 +134,7 @@ def list_(
          timestamp(r.get("modified_at")), r.get("retry_count"), _failure_line(r)]
         for r in rows
     ]  # fmt: skip
-    show(table(["id", "target", "status", "created", "modified", "retries", "result / last failure"], lines))
+    show(table(LIST_COLUMNS, lines, wide=wide), wide=wide)
     stderr().print(f"{len(rows)} invocation(s)" + (f" (limit {limit} reached)" if len(rows) == limit else ""))
 
 
@@ -110,7 +142,7 @@ def _failure_line(row: Json) -> str | None:
     if row.get("completion_result"):
         return str(row["completion_result"])
     failure = row.get("last_failure")
-    return str(failure).splitlines()[0][:80] if failure else None
+    return journal.short(str(failure).splitlines()[0], 200) if failure else None
 
 
 @app.command()
@@ -118,26 +150,26 @@ def describe(
     ctx: typer.Context,
     invocation_id: str = typer.Argument(..., help="Invocation id (inv_...)"),
     as_json: bool = JSON_OPTION,
+    wide: bool = WIDE_OPTION,
 ) -> None:
-    """Show an invocation and its journal."""
+    """Show an invocation and its journal: calls and their callees, sleeps, state, promises, values."""
     _check_id(invocation_id)
     literal = sql_literal(invocation_id)
     with admin(ctx) as client:
         rows = client.query(f"SELECT * FROM sys_invocation WHERE id = {literal}")
         if not rows:
             fail(f"no invocation {invocation_id}", EXIT_FAILED)
-        journal = client.query(f"SELECT * FROM sys_journal WHERE id = {literal} ORDER BY index LIMIT 1000")
+        sql = f"SELECT {JOURNAL_SQL_COLUMNS} FROM sys_journal WHERE id = {literal} ORDER BY index LIMIT 1000"
+        entries = journal.decode(client.query(sql))
     if as_json:
-        print_json({"invocation": rows[0], "journal": journal})
+        print_json({"invocation": rows[0], "journal": [e.as_json() for e in entries]})
         return
     row = rows[0]
     pairs = [(k, timestamp(row[k]) if k.endswith("_at") else row[k]) for k in DESCRIBE_FIELDS if k in row]
-    entries = [
-        [e.get("index"), e.get("entry_type"), e.get("name"), e.get("completed"), timestamp(e.get("appended_at"))]
-        for e in journal
-    ]
-    journal_table = table(["#", "entry", "name", "completed", "appended"], entries, "Journal")
-    show(properties(pairs, title="Invocation"), journal_table)
+    now = datetime.now(UTC)
+    lines = [[e.index, e.entry_type, journal.details(e, now), timestamp(e.appended_at)] for e in entries]
+    journal_table = table(JOURNAL_COLUMNS, lines, "Journal", wide=wide)
+    show(properties(pairs, title="Invocation"), journal_table, wide=wide)
 
 
 # --- operations ------------------------------------------------------------------------------------------
@@ -161,15 +193,25 @@ def _apply(client: AdminClient, op: str, target: tuple[str, str | None]) -> Outc
     return Outcome(invocation_id, name, True, status)
 
 
-def _select(client: AdminClient, op: str, queries: list[str]) -> list[tuple[str, str | None]]:
-    """Ids as given, plus the invocations matching service/handler filters that `op` applies to."""
-    targets: dict[str, str | None] = {}
+def parse_targets(queries: list[str]) -> list[tuple[str, str | None]]:
+    """Each query as (invocation id, None) or (None, WHERE clause); exits 2 on the first malformed one."""
+    parsed: list[tuple[str, str | None]] = []
     for query in queries:
         if query.startswith("inv_"):
-            targets[_check_id(query)] = None
+            parsed.append((_check_id(query), None))
+        else:
+            parsed.append((query, target_filter(query)))
+    return parsed
+
+
+def _select(client: AdminClient, op: str, queries: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    """Ids as given, plus the invocations matching service/handler filters that `op` applies to."""
+    targets: dict[str, str | None] = {}
+    for query, where in queries:
+        if where is None:
+            targets[query] = None
             continue
-        where = f"({target_filter(query)}) AND {OP_FILTER[op]}"
-        sql = f"SELECT id, target FROM sys_invocation WHERE {where} LIMIT {BULK_LIMIT}"
+        sql = f"SELECT id, target FROM sys_invocation WHERE ({where}) AND {OP_FILTER[op]} LIMIT {BULK_LIMIT}"
         for row in client.query(sql):
             targets[str(row["id"])] = row.get("target")
     return list(targets.items())
@@ -193,8 +235,9 @@ def _run(client: AdminClient, op: str, targets: list[tuple[str, str | None]], pr
 
 def operate(ctx: typer.Context, op: str, queries: list[str], yes: bool, as_json: bool) -> None:
     """Selects the invocations, confirms a bulk operation on a terminal, runs it with a progress bar."""
+    parsed = parse_targets(queries)  # every target checked before the first request: bad input exits 2
     with admin(ctx) as client:
-        targets = _select(client, op, queries)
+        targets = _select(client, op, parsed)
         if not targets:
             fail(f"no invocation to {op} matches {' '.join(queries)}", EXIT_FAILED)
         bulk = len(targets) > 1
@@ -207,7 +250,7 @@ def operate(ctx: typer.Context, op: str, queries: list[str], yes: bool, as_json:
     else:
         stdout().print(f"{DONE[op]} {len(outcomes) - len(failed)} of {len(outcomes)} invocation(s)")
         if failed:
-            show(table(["id", "target", "status", "error"], [[o.id, o.target, o.status, o.error] for o in failed]))
+            show(table(FAILURE_COLUMNS, [[o.id, o.target, o.status, o.error] for o in failed]))
     if failed:
         raise typer.Exit(EXIT_FAILED)
 

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from cli.admin_client import Json, sql_literal
 from cli.commands.common import (
     JSON_OPTION,
+    WIDE_OPTION,
     admin,
     check,
+    note_hidden,
     parse_or_usage,
     print_json,
     properties,
     show,
+    stdout,
     table,
 )
+from restate.dashboard.columns import Column
 from restate.durations import parse_duration_ns
+
+if TYPE_CHECKING:
+    from restate.dashboard.fit_table import FitTable
 
 app = typer.Typer(no_args_is_help=True, help="Inspect services and change their settings.")
 config_app = typer.Typer(no_args_is_help=True, help="View or change a service's settings.")
@@ -29,10 +36,21 @@ CONFIG_FIELDS = (
 )  # fmt: skip
 # sys_invocation statuses, in the order a status table shows them.
 STATUSES = ("pending", "scheduled", "ready", "running", "backing-off", "suspended", "paused")
+LIST_COLUMNS = (
+    Column("name", ident=True), Column("type", ident=True), Column("revision", justify="right", drop=2),
+    Column("handlers", justify="right", drop=3), Column("public", drop=4), Column("deployment", ident=True, drop=1),
+)  # fmt: skip
+HANDLER_COLUMNS = (
+    Column("handler", ident=True), Column("type", ident=True, drop=2), Column("input", min_width=10),
+    Column("output", min_width=10), Column("public", drop=1),
+)  # fmt: skip
+STATUS_KEYS = (Column("service", ident=True), Column("handler", ident=True))
+# Narrower than a column per status: the total and the statuses that have invocations.
+STATUS_COMPACT = (*STATUS_KEYS, Column("not completed", justify="right"), Column("by status", min_width=13))
 
 
 @app.command("list")
-def list_(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+def list_(ctx: typer.Context, as_json: bool = JSON_OPTION, wide: bool = WIDE_OPTION) -> None:
     """List the registered services."""
     with admin(ctx) as client:
         services = client.list_services()
@@ -50,7 +68,7 @@ def list_(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         ]
         for s in sorted(services, key=lambda s: str(s.get("name")))
     ]
-    show(table(["name", "type", "revision", "handlers", "public", "deployment"], rows))
+    show(table(LIST_COLUMNS, rows, wide=wide), wide=wide)
 
 
 def _handler_rows(service: Json) -> list[list[Any]]:
@@ -63,7 +81,10 @@ def _handler_rows(service: Json) -> list[list[Any]]:
 
 @app.command()
 def describe(
-    ctx: typer.Context, name: str = typer.Argument(..., help="Service name"), as_json: bool = JSON_OPTION
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Service name"),
+    as_json: bool = JSON_OPTION,
+    wide: bool = WIDE_OPTION,
 ) -> None:
     """Show a service, its handlers and the deployment serving it."""
     with admin(ctx) as client:
@@ -81,7 +102,7 @@ def describe(
         ("endpoint", deployment.get("uri") or deployment.get("arn")),
         ("protocol", deployment.get("protocol_type")),
     ]
-    show(properties(pairs), table(["handler", "type", "input", "output", "public"], _handler_rows(service)))
+    show(properties(pairs), table(HANDLER_COLUMNS, _handler_rows(service), wide=wide), wide=wide)
 
 
 @app.command()
@@ -89,6 +110,7 @@ def status(
     ctx: typer.Context,
     name: str | None = typer.Argument(None, help="Only this service"),
     as_json: bool = JSON_OPTION,
+    wide: bool = WIDE_OPTION,
 ) -> None:
     """Invocations that are not completed, per handler and status (SQL on sys_invocation)."""
     where = "status != 'completed'"
@@ -111,8 +133,28 @@ def status(
     if as_json:
         print_json([{"service": s, "handler": h, "statuses": c} for (s, h), c in sorted(counts.items())])
         return
+    status_table = _status_table(counts, wide)
+    show(status_table, wide=wide)
+    if status_table.columns == list(STATUS_COMPACT):
+        note_hidden(stdout().width, "a column per status")
+
+
+def _status_order(item: tuple[str, int]) -> tuple[int, str]:
+    return (STATUSES.index(item[0]) if item[0] in STATUSES else len(STATUSES), item[0])
+
+
+def _status_table(counts: dict[tuple[str, str], dict[str, int]], wide: bool) -> FitTable:
+    """A column per status when they fit (or with --wide); else a total and the statuses that have some."""
+    columns = (*STATUS_KEYS, *(Column(st, justify="right", drop=1) for st in STATUSES))
     lines = [[s, h, *(c.get(st, 0) for st in STATUSES)] for (s, h), c in sorted(counts.items())]
-    show(table(["service", "handler", *STATUSES], lines))
+    full = table(columns, lines, wide=wide)
+    if wide or not full.hidden(stdout().width):
+        return full
+    compact = [
+        [s, h, sum(c.values()), ", ".join(f"{st} {n}" for st, n in sorted(c.items(), key=_status_order) if n)]
+        for (s, h), c in sorted(counts.items())
+    ]
+    return table(STATUS_COMPACT, compact)
 
 
 @config_app.command("view")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import typer
 
@@ -11,6 +10,7 @@ from cli.admin_client import AdminClient, ApiError, sql_literal, state_version
 from cli.commands.common import (
     EXIT_FAILED,
     JSON_OPTION,
+    WIDE_OPTION,
     admin,
     check,
     fail,
@@ -20,10 +20,13 @@ from cli.commands.common import (
     table,
     warn,
 )
+from cli.journal import decode_value as decode
+from restate.dashboard.columns import Column
 
 app = typer.Typer(no_args_is_help=True, help="Read or clear the state of a virtual object or workflow key.")
 
 KEYED = ("VirtualObject", "Workflow")
+STATE_COLUMNS = (Column("key", keep_words=True), Column("value", min_width=20))
 
 
 def split_target(service: str, key: str | None) -> tuple[str, str]:
@@ -57,24 +60,13 @@ def read_state(client: AdminClient, service: str, key: str) -> dict[str, bytes]:
     return entries
 
 
-def decode(value: bytes) -> Any:
-    """A state value for display: its JSON if it is JSON, else its text, else `hex:...`."""
-    try:
-        text = value.decode()
-    except UnicodeDecodeError:
-        return "hex:" + value.hex()
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 @app.command()
 def get(
     ctx: typer.Context,
     service: str = typer.Argument(..., help="Virtual object or workflow name (or SERVICE/KEY)"),
     key: str | None = typer.Argument(None, help="The object / workflow key"),
     as_json: bool = JSON_OPTION,
+    wide: bool = WIDE_OPTION,
 ) -> None:
     """Show every state entry of one key."""
     service, key = split_target(service, key)
@@ -86,7 +78,7 @@ def get(
         print_json(values)
         return
     rows = [[name, json.dumps(value) if not isinstance(value, str) else value] for name, value in values.items()]
-    show(table(["key", "value"], rows, title=f"{service}/{key}"))
+    show(table(STATE_COLUMNS, rows, title=f"{service}/{key}", wide=wide), wide=wide)
 
 
 @app.command()

@@ -83,8 +83,16 @@ def _waiting(admin_url: str, error: str) -> Text:
     return Text(f"restate dashboard: waiting for {admin_url}  ({error})", style="yellow")
 
 
-def run_live(admin_url: str, console: Console, refresh_s: float = 1.0, stop: threading.Event | None = None) -> None:
-    """Redraws the dashboard every `refresh_s` until `stop` is set (or Ctrl-C in the calling thread)."""
+def run_live(
+    admin_url: str,
+    console: Console,
+    refresh_s: float = 1.0,
+    stop: threading.Event | None = None,
+    wide: bool = False,
+) -> None:
+    """Redraws the dashboard every `refresh_s` until `stop` is set (or Ctrl-C in the calling thread).
+
+    Each frame fits the terminal's width at the time; `wide` shows every column however narrow it is."""
     stop = stop or threading.Event()
     poller = Poller(admin_url)
     last: View | None = None
@@ -93,13 +101,13 @@ def run_live(admin_url: str, console: Console, refresh_s: float = 1.0, stop: thr
             while True:
                 try:
                     last = poller.poll()
-                    live.update(render(last), refresh=True)
+                    live.update(render(last, wide), refresh=True)
                 except SourceError as exc:
                     if last is None:
                         live.update(_waiting(admin_url, str(exc)), refresh=True)
                     else:
                         last.note = str(exc)
-                        live.update(render(last), refresh=True)
+                        live.update(render(last, wide), refresh=True)
                 if stop.wait(refresh_s):
                     return
     finally:

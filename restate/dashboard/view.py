@@ -1,17 +1,31 @@
-"""Renders a dashboard View as rich renderables: a header, the partition table with totals, the ingress line."""
+"""Renders a dashboard View as rich renderables: a header, the partition table with totals, the ingress line.
+
+The partition table fits the width it is drawn at (restate/dashboard/fit_table.py): at 80 columns it keeps
+partition, liveness, running, suspended, commands/s, fsync p99 and failures; `wide` shows every column.
+"""
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
-from rich.table import Table
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.text import Text
 
+from restate.dashboard.columns import Column
+from restate.dashboard.fit_table import FitTable
 from restate.dashboard.model import Row, View
 
 _LIVENESS_STYLE = {"up": "green", "down": "bold red", "stalled": "yellow", "starting": "cyan"}
+
+
+def _number(header: str, drop: int) -> Column:
+    return Column(header, ident=True, justify="right", drop=drop)
+
+
+# `drop`: which columns give way first at narrow widths (the highest first).
 COLUMNS = (
-    "partition", "pid", "live", "running", "suspended", "inboxed", "scheduled", "timers",
-    "cmd/s", "batch", "fsync p50", "fsync p99", "attempts", "failures", "deployments",
+    Column("partition", ident=True), _number("pid", 12), Column("live", ident=True), _number("running", 0),
+    _number("suspended", 1), _number("inboxed", 5), _number("scheduled", 6), _number("timers", 8),
+    _number("cmd/s", 2), _number("batch", 9), _number("fsync p50", 10), _number("fsync p99", 4),
+    _number("attempts", 7), _number("failures", 3), _number("deployments", 11),
 )  # fmt: skip
 
 
@@ -54,47 +68,75 @@ def _cells(row: Row) -> list[str | Text]:
     ]
 
 
-def partition_table(view: View) -> Table:
+def partition_table(view: View, wide: bool = False) -> FitTable:
     """One row per partition, then the totals."""
-    table = Table(header_style="bold")
-    for name in COLUMNS:
-        table.add_column(name, justify="left" if name in ("partition", "live") else "right", no_wrap=True)
-    for row in view.rows:
-        table.add_row(*_cells(row))
-    table.add_section()
+    table = FitTable(COLUMNS, wide=wide)
+    for i, row in enumerate(view.rows):
+        table.add_row(*_cells(row), end_section=i == len(view.rows) - 1)
     table.add_row(*_cells(view.totals), style="bold")
     return table
 
 
-def _header(view: View) -> Text:
-    text = Text("restate", style="bold magenta")
+class Line:
+    """Pieces of text on one line, separated by `gap`; where the width ends, the next piece starts a new line
+    (a piece such as `admin up` is never split)."""
+
+    def __init__(self, pieces: list[Text], gap: str = "  ") -> None:
+        self.pieces = pieces
+        self.gap = gap
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        line = Text()
+        for piece in self.pieces:
+            if line and line.cell_len + len(self.gap) + piece.cell_len > options.max_width:
+                yield line
+                line = Text()
+            if line:
+                line.append(self.gap)
+            line.append_text(piece)
+        yield line
+
+    def __str__(self) -> str:
+        return self.gap.join(piece.plain for piece in self.pieces)
+
+
+def _header(view: View) -> Line:
+    pieces = [Text("restate", style="bold magenta")]
     if view.source:
-        text.append(f"  {view.source}")
-    text.append(f"  partitions {len(view.rows)}")
+        pieces.append(Text(view.source))
+    pieces.append(Text(f"partitions {len(view.rows)}"))
     if view.deployments_registered is not None:
-        text.append(f"  deployments registered {view.deployments_registered}")
+        pieces.append(Text(f"deployments registered {view.deployments_registered}"))
     for name, running in sorted(view.processes.items()):
-        text.append(f"  {name} ")
-        text.append("up" if running else "down", style="green" if running else "bold red")
-    return text
+        piece = Text(f"{name} ")
+        piece.append("up" if running else "down", style="green" if running else "bold red")
+        pieces.append(piece)
+    return Line(pieces)
 
 
-def _ingress(view: View) -> Text:
-    text = Text("ingress ", style="bold")
+def _ingress(view: View) -> Line:
     if view.ingress_rps is None or view.ingress_errors_rps is None:
-        text.append("- req/s (measuring)")
-        return text
-    text.append(f"{_rate(view.ingress_rps)} req/s")
+        return Line([Text.assemble(("ingress ", "bold"), "- req/s (measuring)")])
     share = view.ingress_errors_rps / view.ingress_rps if view.ingress_rps > 0 else 0.0
     style = "red" if view.ingress_errors_rps > 0 else ""
-    text.append(f"   errors {_rate(view.ingress_errors_rps)} req/s ({share:.1%})", style=style)
-    text.append(f"   rates over the last {view.window_s:.1f}s", style="dim")
-    return text
+    return Line(
+        [
+            Text.assemble(("ingress ", "bold"), f"{_rate(view.ingress_rps)} req/s"),
+            Text(f"errors {_rate(view.ingress_errors_rps)} req/s ({share:.1%})", style=style),
+            Text(f"rates over the last {view.window_s:.1f}s", style="dim"),
+        ],
+        gap="   ",
+    )
 
 
-def render(view: View) -> RenderableType:
-    """The whole frame."""
-    parts: list[RenderableType] = [_header(view), partition_table(view), _ingress(view)]
+def frame(view: View, wide: bool = False) -> list[RenderableType]:
+    """The frame's parts: header, partition table (the columns that fit; all when `wide`), ingress, note."""
+    parts: list[RenderableType] = [_header(view), partition_table(view, wide), _ingress(view)]
     if view.note:
         parts.append(Text(view.note, style="yellow"))
-    return Group(*parts)
+    return parts
+
+
+def render(view: View, wide: bool = False) -> RenderableType:
+    """The whole frame, as one renderable."""
+    return Group(*frame(view, wide))

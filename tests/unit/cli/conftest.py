@@ -72,3 +72,9 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAdmin]:
 def run(*args: str) -> Result:
     """Runs `restate <args>` in-process, 200 columns wide."""
     return CliRunner().invoke(app, list(args), env={"COLUMNS": "200", "RESTATE_ADMIN_URL": "http://admin.test"})
+
+
+def run_at(columns: int | None, *args: str) -> Result:
+    """Runs `restate <args>` in-process on a console `columns` wide; None: no COLUMNS, as in a pipe (80)."""
+    env = {"COLUMNS": None if columns is None else str(columns), "RESTATE_ADMIN_URL": "http://admin.test"}
+    return CliRunner().invoke(app, list(args), env=env)

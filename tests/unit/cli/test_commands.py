@@ -61,10 +61,72 @@ def test_bad_invocation_id_exits_2_before_any_request(fake: FakeAdmin) -> None:
 
 def test_bad_filter_and_bad_uri_exit_2(fake: FakeAdmin) -> None:
     assert run("invocations", "kill", "a/b/c/d").exit_code == 2
-    result = run("deployments", "register", "localhost:9080")
-    assert result.exit_code == 2
-    assert "expected http(s)://HOST:PORT" in result.stderr
+    for uri in ("ftp://localhost:9080", "https://", "localhost:port", "http://h:99999"):
+        result = run("deployments", "register", uri)
+        assert result.exit_code == 2, uri
+        assert "expected [http(s)://]HOST[:PORT]" in result.stderr
     assert fake.requests == []
+
+
+def test_a_uri_without_scheme_is_http(fake: FakeAdmin) -> None:
+    fake.on("POST", "/deployments", {"id": DEP, "services": [COUNTER]}, status=201)
+    result = run("deployments", "register", "localhost:9080")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(fake.requests[0].content)["uri"] == "http://localhost:9080"
+    assert "at http://localhost:9080" in result.stdout
+
+
+def test_a_malformed_filter_exits_2_before_any_request(fake: FakeAdmin) -> None:
+    for targets in (["Counter", "a/b/c/d"], ["Counter/add", "Coun ter"], [INV, "Counter/"], ["Counter/k/add", "/x"]):
+        result = run("invocations", "cancel", *targets)
+        assert result.exit_code == 2, targets
+        assert "invalid filter" in result.stderr
+    assert fake.requests == []
+
+
+def test_list_status_must_be_a_known_status(fake: FakeAdmin) -> None:
+    result = run("invocations", "list", "--status", "bogus")
+    assert result.exit_code == 2
+    assert "'bogus' is not one of" in result.stderr
+    for status in ("pending", "scheduled", "running", "backing-off", "suspended", "paused", "completed"):
+        assert status in result.stderr
+    assert fake.requests == []
+    assert run("invocations", "list", "--status", "Backing-Off").exit_code == 0
+    assert fake.sql[0].endswith("WHERE status = 'backing-off' ORDER BY created_at DESC LIMIT 100")
+
+
+def test_version_and_whoami(fake: FakeAdmin) -> None:
+    from importlib.metadata import version
+
+    shown = run("--version")
+    assert (shown.exit_code, shown.stdout) == (0, f"restate-cli-py {version('restate')}\n")
+    answer = {"version": "1.7.12", "min_admin_api_version": 2, "max_admin_api_version": 4,
+              "ingress_endpoint": "http://127.0.0.1:8080/"}  # fmt: skip
+    fake.on("GET", "/version", answer)
+    fake.on("GET", "/health", httpx.Response(200))
+    who = run("whoami")
+    assert who.exit_code == 0, who.stderr
+    lines = [" ".join(line.split()) for line in who.stdout.splitlines()]
+    assert "Admin base URL http://admin.test/" in lines
+    assert "Ingress base URL http://127.0.0.1:8080/" in lines
+    assert "Server version 1.7.12" in lines and "Admin API v2..v4" in lines
+    assert f"CLI version restate-cli-py {version('restate')}" in lines
+    assert "[OK]: Admin Service 'http://admin.test/' is healthy!" in lines
+    assert fake.paths() == ["/version", "/health"]
+    about = json.loads(run("whoami", "--json").stdout)
+    assert (about["server_version"], about["ingress_url"], about["healthy"]) == (
+        "1.7.12",
+        answer["ingress_endpoint"],
+        True,
+    )
+
+
+def test_whoami_of_an_unhealthy_server_exits_1(fake: FakeAdmin) -> None:
+    fake.on("GET", "/version", {"version": "1.7.12"})
+    fake.on("GET", "/health", httpx.Response(503, text="starting"))
+    result = run("whoami")
+    assert result.exit_code == 1
+    assert "[503] starting" in result.stderr
 
 
 def test_config_patch_needs_a_setting_and_valid_durations(fake: FakeAdmin) -> None:
@@ -228,6 +290,27 @@ def test_describe_shows_status_and_journal(fake: FakeAdmin) -> None:
     result = run("invocations", "describe", INV)
     assert result.exit_code == 0
     assert "Greeter/greet" in result.stdout and "Command: Output" in result.stdout
+
+
+def test_describe_shows_what_the_real_servers_entries_hold(fake: FakeAdmin) -> None:
+    """The real server's sys_journal has only `entry_json`: call targets, callees, deadlines, keys, values."""
+    from tests.unit.cli.test_journal import CALLEE, REAL_ROWS
+
+    fake.rows("FROM sys_invocation WHERE id", [{"id": INV, "target": "IdemCaller/call_twice", "status": "running"}])
+    fake.rows("FROM sys_journal", REAL_ROWS)
+    result = run("invocations", "describe", INV)
+    assert result.exit_code == 0, result.stderr
+    cells = [" ".join(cell.split()) for line in result.stdout.splitlines() for cell in line.split("│")]
+    for shown in ("Tally/t1/bump", CALLEE, "input one", "result one#1", "key b", 'value {"x": [1, 2]}',
+                  "promise approval", "[record]", "until 2026-12-02 06:45:27.077 UTC", "keys [a, b]",
+                  "failure [500] boom", "(waiting for its result)"):  # fmt: skip
+        assert any(cell.startswith(shown) for cell in cells), shown
+    assert "entry_json, appended_at FROM sys_journal" in fake.sql[1]
+    decoded = json.loads(run("invocations", "describe", INV, "--json").stdout)["journal"]
+    assert decoded[1] == {
+        "index": 1, "entry_type": "Command: Call", "appended_at": "2026-12-02T05:45:27.044Z",
+        "target": "Tally/t1/bump", "invocation_id": CALLEE, "value": "one", "completed": True,
+    }  # fmt: skip
 
 
 # --- state and sql ----------------------------------------------------------------------------------------

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
+
 import httpx
 import pytest
 from prometheus_client import REGISTRY, generate_latest
+from rich.cells import cell_len
 from rich.console import Console
 
 from restate import metrics
 from restate.dashboard.live import Poller, SourceError
 from restate.dashboard.model import Histogram, View, build_view, parse
-from restate.dashboard.view import render
+from restate.dashboard.view import COLUMNS, render
 
 WALL = 1_800_000_000.0
 
@@ -139,6 +142,34 @@ def test_render_has_one_row_per_partition_totals_and_ingress() -> None:
     assert any("│ p1" in line and "stalled" in line for line in lines)
     assert any("│ total" in line and "1/2 up" in line for line in lines)
     assert "ingress 55.0 req/s   errors 5.0 req/s (9.1%)   rates over the last 2.0s" in text
+
+
+def frame_lines(view: View, width: int, wide: bool = False) -> list[str]:
+    console = Console(file=io.StringIO(), record=True, width=width, color_system=None)
+    console.print(render(view, wide=wide))
+    return console.export_text().splitlines()
+
+
+def test_render_fits_80_columns_with_whole_headers_and_wide_shows_all() -> None:
+    view = view_of(*two_frames())
+    view.source = "http://127.0.0.1:9070"
+    view.deployments_registered = 3
+    lines = frame_lines(view, 80)
+    assert max(cell_len(line) for line in lines) <= 80
+    header = next(line for line in lines if "┃ partition" in line)
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == [
+        "partition", "live", "running", "suspended", "cmd/s", "fsync p99", "failures",
+    ]  # fmt: skip
+    p0 = next(line for line in lines if "│ p0" in line)
+    assert [cell.strip() for cell in p0.split("│")[1:-1]] == ["p0", "up", "3", "0", "100", "7.84ms", "2"]
+    # the header line breaks between its pieces, never inside one
+    assert lines[:2] == [
+        "restate  http://127.0.0.1:9070  partitions 2  deployments registered 3  admin up",
+        "ingress up",
+    ]
+    wide = frame_lines(view, 200, wide=True)
+    header = next(line for line in wide if "┃ partition" in line)
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == [column.header for column in COLUMNS]
 
 
 def test_metric_names_round_trip_from_the_definitions() -> None:
