@@ -8,7 +8,7 @@ import sys
 import typer
 
 from cli.admin_client import DEFAULT_ADMIN_URL
-from cli.commands import dashboard, deployments, invocations, services, sql, state
+from cli.commands import dashboard, deployments, invocations, services, sql, state, whoami
 from cli.commands.common import Settings
 from restate.config import ConfigError, load
 
@@ -20,6 +20,9 @@ def main(
     ctx: typer.Context,
     admin_url: str = typer.Option(
         DEFAULT_ADMIN_URL, "--admin-url", envvar="RESTATE_ADMIN_URL", help="Admin API of the server to operate"
+    ),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=whoami.print_version, help="Print the CLI's version and exit"
     ),
 ) -> None:
     """Restate in Python: run the server, operate it."""
@@ -71,6 +74,7 @@ app.add_typer(invocations.app, name="invocations")
 app.add_typer(state.app, name="state")
 app.command("sql")(sql.sql)
 app.command("dashboard")(dashboard.dashboard)
+app.command("whoami")(whoami.whoami)
 
 
 if __name__ == "__main__":
