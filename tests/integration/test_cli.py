@@ -14,10 +14,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from rich.cells import cell_len
 from typer.testing import CliRunner, Result
 
 from cli.main import app
-from tests.integration.lifecycle_support import SERVER_KINDS, LifecycleStack, start_stack, unique, wait_until
+from tests.integration.lifecycle_support import (
+    INV_ID_RE,
+    SERVER_KINDS,
+    LifecycleStack,
+    start_stack,
+    unique,
+    wait_until,
+)
 from tests.support import OUR_RESTATE_BIN, free_port
 
 
@@ -30,6 +38,15 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def cli(stack: LifecycleStack, *args: str) -> Result:
     env = {"COLUMNS": "250", "RESTATE_ADMIN_URL": stack.server.admin_url, "CI": "1"}
     return CliRunner().invoke(app, list(args), env=env)
+
+
+def narrow(stack: LifecycleStack, *args: str) -> list[str]:
+    """The stdout lines of a command run 80 columns wide; it must succeed and no line may be wider."""
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "80", "RESTATE_ADMIN_URL": stack.server.admin_url})
+    assert result.exit_code == 0, f"{args}: {result.stdout} {result.stderr}"
+    lines = result.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= 80, result.stdout
+    return lines
 
 
 def ok_json(stack: LifecycleStack, *args: str) -> Any:
@@ -74,6 +91,9 @@ def test_register_again_and_refused_remove(stack: LifecycleStack) -> None:
     again = cli(stack, "deployments", "register", stack.service.url)
     assert again.exit_code == 0, again.stderr
     assert "Already registered" in again.stdout
+    without_scheme = cli(stack, "deployments", "register", stack.service.url.removeprefix("http://"))
+    assert without_scheme.exit_code == 0, without_scheme.stderr  # http is assumed, as by the official CLI
+    assert "Already registered" in without_scheme.stdout
     dep_id = ok_json(stack, "deployments", "list")[0]["id"]
     refused = cli(stack, "deployments", "remove", dep_id)
     assert refused.exit_code == 1
@@ -101,6 +121,15 @@ def test_errors_and_exit_codes(stack: LifecycleStack) -> None:
     down = CliRunner().invoke(app, ["--admin-url", f"http://127.0.0.1:{free_port()}", "deployments", "list"])
     assert down.exit_code == 3
     assert "cannot reach the admin API" in down.stderr
+
+
+def test_whoami(stack: LifecycleStack) -> None:
+    about = ok_json(stack, "whoami")
+    assert about["admin_url"] == stack.server.admin_url + "/"
+    assert about["ingress_url"] == stack.server.ingress_url + "/"
+    assert about["server_version"] == "1.7.12" and about["healthy"] is True
+    lines = narrow(stack, "whoami")
+    assert f"[OK]: Admin Service '{stack.server.admin_url}/' is healthy!" in lines
 
 
 def test_entry_point_subprocess(stack: LifecycleStack) -> None:
@@ -158,6 +187,56 @@ def test_list_describe_and_bulk_cancel_kill_purge_by_filter(stack: LifecycleStac
     nothing = cli(stack, "invocations", "cancel", "Waiter/wait")
     assert nothing.exit_code == 1
     assert "no invocation to cancel matches Waiter/wait" in nothing.stderr
+
+
+def journal_of(stack: LifecycleStack, invocation_id: str) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = ok_json(stack, "invocations", "describe", invocation_id)["journal"]
+    return entries
+
+
+def test_describe_shows_calls_state_and_promises(stack: LifecycleStack) -> None:
+    """What each journal entry holds, decoded from sys_journal (the real server: its entry_json only)."""
+    key = unique("d")
+    caller = stack.call("IdemCaller/call_twice", {"key": key, "idem": key}).headers["x-restate-id"]
+    call = next(e for e in journal_of(stack, caller) if e["entry_type"] == "Command: Call")
+    assert (call["target"], call["value"], call["completed"]) == (f"Tally/{key}/bump", "one", True)
+    assert INV_ID_RE.fullmatch(call["invocation_id"]), call
+    lines = narrow(stack, "invocations", "describe", caller)
+    assert any(f"Tally/{key}/bump" in line for line in lines) and any(call["invocation_id"] in ln for ln in lines)
+
+    script = stack.call(f"StateBox/{key}/script").headers["x-restate-id"]
+    state = [(e["entry_type"], e.get("state_key"), e.get("value")) for e in journal_of(stack, script)]
+    assert ("Command: SetState", "b", {"x": [1, 2]}) in state and ("Command: GetEagerState", "a", 1) in state
+    assert any('value {"x": [1, 2]}' in line for line in narrow(stack, "invocations", "describe", script))
+
+    scheduler = stack.call("Stamp/schedule", key).headers["x-restate-id"]
+    send = next(e for e in journal_of(stack, scheduler) if e["entry_type"] == "Command: OneWayCall")
+    assert send["target"] == "Stamp/record" and send["wake_up_at"].endswith("Z")  # a send delayed by 500 ms
+
+    workflow = stack.send(f"Signup/{key}/run", "ann")
+    waiting = wait_until(
+        lambda: journal_of(stack, workflow), lambda j: any(e.get("promise") for e in j), "the workflow awaits"
+    )
+    promise = next(e for e in waiting if e.get("promise"))
+    assert (promise["entry_type"], promise["promise"]) == ("Command: GetPromise", "approval")
+    assert promise["completed"] is False
+    assert any("promise approval" in line for line in narrow(stack, "invocations", "describe", workflow))
+    assert stack.call(f"Signup/{key}/approve", "bob").status_code == 200
+
+
+def test_every_table_fits_80_columns_with_ids_whole(stack: LifecycleStack) -> None:
+    ids = {waiting(stack) for _ in range(2)}
+    listed = narrow(stack, "invocations", "list", "--service", "Waiter")
+    assert all(any(i in line for line in listed) for i in ids), listed
+    wide = cli(stack, "invocations", "list", "--service", "Waiter", "--wide")
+    assert "result / last failure" in wide.stdout and "modified" in wide.stdout
+    dep_id = ok_json(stack, "deployments", "list")[0]["id"]
+    assert any(dep_id in line for line in narrow(stack, "deployments", "list"))
+    assert any(dep_id in line for line in narrow(stack, "services", "list"))
+    narrow(stack, "services", "status")
+    sql = f"SELECT id, target, status, created_at, modified_at FROM sys_invocation WHERE id = '{sorted(ids)[0]}'"
+    assert any(sorted(ids)[0] in line for line in narrow(stack, "sql", sql))
+    assert ok_json(stack, "invocations", "kill", "Waiter/wait", "--yes")
 
 
 # --- state and sql ----------------------------------------------------------------------------------------
