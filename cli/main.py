@@ -65,7 +65,11 @@ def up(
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    supervisor.run(config, dashboard=sys.stdout.isatty() if dashboard is None else dashboard)
+    try:
+        supervisor.run(config, dashboard=sys.stdout.isatty() if dashboard is None else dashboard)
+    except supervisor.StartupError as exc:  # a busy port, a data directory in use: nothing was started
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 app.add_typer(deployments.app, name="deployments")

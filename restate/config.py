@@ -45,8 +45,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
 
 def parse_bind_address(value: str, setting: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit():
         raise ConfigError(f"{setting}: expected HOST:PORT, got {value!r}")
+    if not 0 < int(port) < 65536:
+        raise ConfigError(f"{setting}: port {port} is out of range (1-65535)")
     return host, int(port)
 
 
@@ -77,27 +79,74 @@ _ENV_KEYS = {
 }
 
 
-def _duration_ms(field: str, value: object) -> object:
+_SETTING_NAMES = {field: ".".join(keys) for keys, field in _TOML_KEYS.items()}
+_TYPE_NAMES = {int: "an integer", str: "a string", bool: "true or false", float: "a number"}
+_FIELD_TYPES = {f.name: f.type for f in msgspec.structs.fields(Config)}
+_RANGES: dict[str, tuple[int, int | None]] = {"default_num_partitions": (1, 1024), "request_size_limit": (1, None)}
+
+
+def _duration_ms(origin: str, value: object) -> int:
+    """A duration setting in ms: "1m", "PT30S", or a bare number of milliseconds (string or integer)."""
     if isinstance(value, str) and not value.strip().isdigit():
         try:
             return parse_duration_ns(value) // 1_000_000
         except DurationError as exc:
-            raise ConfigError(f"{field}: {exc}") from exc
+            raise ConfigError(f"{origin}: {exc}") from exc
+    if isinstance(value, str):
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f'{origin}: expected a duration such as "1m" or "500ms", got {value!r}')
     return value
 
 
-def _from_toml(path: Path) -> dict[str, object]:
+def _checked(field: str, value: object, origin: str) -> object:
+    """`value` converted to the field's type and validated; a ConfigError names `origin` (where it came from)."""
+    if field in _DURATION_FIELDS:
+        return _duration_ms(origin, value)
+    kind = _FIELD_TYPES.get(field)
+    if kind is None:
+        return value  # not a setting: msgspec ignores it, as before
+    try:
+        converted: object = msgspec.convert(value, kind, strict=False)
+    except msgspec.ValidationError:
+        raise ConfigError(f"{origin}: expected {_TYPE_NAMES.get(kind, kind)}, got {value!r}") from None
+    if isinstance(converted, int) and field in _RANGES:
+        _check_range(converted, *_RANGES[field], origin)
+    elif isinstance(converted, str):
+        _check_text(field, converted, origin)
+    return converted
+
+
+def _check_range(value: int, low: int, high: int | None, origin: str) -> None:
+    if value < low or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ConfigError(f"{origin}: must be {bounds}, got {value}")
+
+
+def _check_text(field: str, value: str, origin: str) -> None:
+    if field.endswith("_bind_address") and (value or field != "node_metrics_bind_address"):  # "" = no node port
+        parse_bind_address(value, origin)
+    elif field == "base_dir" and not value:
+        raise ConfigError(f"{origin}: must not be empty")
+
+
+def _from_toml(path: Path) -> dict[str, tuple[object, str]]:
+    """The settings found in the file: field -> (value, its key and the file, for messages)."""
     try:
         data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    found: dict[str, object] = {}
+    found: dict[str, tuple[object, str]] = {}
     for keys, field in _TOML_KEYS.items():
         node: object = data
-        for k in keys:
-            node = node.get(k) if isinstance(node, dict) else None
+        for depth, key in enumerate(keys):
+            if node is None:  # the table is absent
+                break
+            if not isinstance(node, dict):
+                raise ConfigError(f"{'.'.join(keys[:depth])} (in {path}): expected a table, got {node!r}")
+            node = node.get(key)
         if node is not None:
-            found[field] = node
+            found[field] = (node, f"{'.'.join(keys)} (in {path})")
     return found
 
 
@@ -106,27 +155,17 @@ def load(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, object] | None = None,
 ) -> Config:
-    """Builds the config from file < environment < explicit overrides (None values are ignored)."""
+    """Builds the config from file < environment < explicit overrides (None values are ignored).
+
+    A bad value is a ConfigError naming where it came from: the file's key, the variable, or the setting."""
     env = os.environ if env is None else env
-    values: dict[str, object] = {}
+    values: dict[str, tuple[object, str]] = {}
     config_file = config_file or env.get("RESTATE_CONFIG")
     if config_file:
         values.update(_from_toml(Path(config_file)))
-    for var, field in _ENV_KEYS.items():
-        if var in env:
-            values[field] = env[var]
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    for field in _DURATION_FIELDS:
-        if field in values:
-            values[field] = _duration_ms(field, values[field])
-    try:
-        config = msgspec.convert(values, Config, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"invalid configuration: {exc}") from exc
-    config.host_port("ingress")
-    config.host_port("admin")
-    if config.node_metrics_bind_address:
-        parse_bind_address(config.node_metrics_bind_address, "bind-address")
-    if not 1 <= config.default_num_partitions <= 1024:
-        raise ConfigError("default-num-partitions must be between 1 and 1024")
-    return config
+    values.update({field: (env[var], var) for var, field in _ENV_KEYS.items() if var in env})
+    for field, value in (overrides or {}).items():
+        if value is not None:
+            values[field] = (value, _SETTING_NAMES.get(field, field.replace("_", "-")))
+    checked = {field: _checked(field, value, origin) for field, (value, origin) in values.items()}
+    return msgspec.convert(checked, Config)

@@ -40,15 +40,11 @@ class NodeMetricsServer:
 
     @classmethod
     def open(cls, address: str) -> NodeMetricsServer | None:
-        """Listens on `address` (HOST:PORT); None when it is empty or busy (logged, not fatal)."""
+        """Listens on `address` (HOST:PORT); None when it is empty; OSError when it cannot (the caller warns)."""
         if not address:
             return None
         host, port = parse_bind_address(address, "bind-address")
-        try:
-            server = make_server(host, port, make_wsgi_app(metrics.registry()), _Server, _QuietHandler)
-        except OSError as exc:
-            log.warning("cannot serve node metrics on %s: %s", address, exc)
-            return None
+        server = make_server(host, port, make_wsgi_app(metrics.registry()), _Server, _QuietHandler)
         server.timeout = 0
         return cls(server)
 

@@ -5,6 +5,11 @@ Important: children are forked, not spawned. The supervisor imports every child'
 each loading its own copy. Forking is only safe from a single-threaded process: the supervisor runs
 no thread (the node metrics are served from its wait loop, the dashboard is a child process), and
 it creates no event loop, ZeroMQ context or open database before it forks.
+
+Start-up fails before anything is forked (`StartupError`, one line): the supervisor takes the data
+directory's lock and binds the ingress and admin sockets itself, and the HTTP children serve on
+inherited copies of them. So a busy port stops the server at once instead of a child dying and being
+restarted for ever, and a child restarted later never binds again (connections wait in the backlog).
 """
 
 from __future__ import annotations
@@ -16,19 +21,22 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
 from restate import metrics
 from restate.actors.node_metrics import NodeMetricsServer
+from restate.actors.startup import DataDirLock, StartupError, banner, listen
 from restate.config import Config, ConfigError
+from restate.storage.db import StorageError
 from restate.storage.meta import MetaStore
 
 if TYPE_CHECKING:
@@ -55,26 +63,30 @@ def preload(modules: tuple[str, ...]) -> None:
         importlib.import_module(module)
 
 
-def _child_main(target: Callable[..., None], args: tuple[Any, ...], inherited_fds: list[int]) -> None:
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+def _child_main(target: Callable[..., None], args: tuple[Any, ...], inherited: list[_Closable]) -> None:
     """First code of a forked child: drop what it inherited from the supervisor, then run `target`."""
-    for fd in inherited_fds:  # e.g. the node metrics socket: only the supervisor answers on it
-        os.close(fd)
+    for resource in inherited:  # the node metrics socket, and the listening sockets of the other children
+        resource.close()  # through its object, so that nothing closes the same descriptor number later
     # The supervisor's handlers would only set a flag here: back to the defaults until the child installs its own.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     target(*args)
 
 
-def _run_admin(config: Config) -> None:
+def _run_admin(config: Config, sockets: list[socket.socket]) -> None:
     from restate.admin.process import run_admin
 
-    run_admin(config)
+    run_admin(config, sockets)
 
 
-def _run_ingress(config: Config) -> None:
+def _run_ingress(config: Config, sockets: list[socket.socket]) -> None:
     from restate.ingress.process import run_ingress
 
-    run_ingress(config)
+    run_ingress(config, sockets)
 
 
 def _run_partition(config: Config, index: int) -> None:
@@ -96,6 +108,7 @@ class Child:
     target: Callable[..., None]
     args: tuple[Any, ...]
     modules: tuple[str, ...]  # preloaded before its first fork: what `target` runs (and what is forked next)
+    sockets: list[socket.socket] = field(default_factory=list)  # the listening sockets it serves on
     process: BaseProcess | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -118,51 +131,85 @@ def resolve_partitions(config: Config) -> Config:
 
 
 class Supervisor:
+    """Owns the node: the data directory's lock, the listening sockets, and the children it forks."""
+
     def __init__(self, config: Config, dashboard: bool = False) -> None:
-        Path(config.base_dir).mkdir(parents=True, exist_ok=True)
-        self.config = resolve_partitions(config)
-        # Before any child exists: they inherit the directory every process records its metrics into.
-        metrics.setup_multiprocess(Path(self.config.base_dir) / "metrics")
+        """Takes the data directory and binds the ports; StartupError, with nothing left held, when it cannot."""
+        self._lock = DataDirLock.acquire(config.base_dir)
+        self._listeners: dict[str, list[socket.socket]] = {}
+        self._metrics_server: NodeMetricsServer | None = None
+        try:
+            for name, address in (("ingress", config.ingress_bind_address), ("admin", config.admin_bind_address)):
+                self._listeners[name] = listen(address, name)
+            self.config = _prepare_data_dir(config, self._lock.base_dir)
+            self._node_metrics = self._open_node_metrics()
+        except BaseException:
+            self._release()
+            raise
         metrics.num_partitions.labels("N1").set(self.config.default_num_partitions)
         self._dashboard: AttachedDashboard | None = None
         if dashboard:
             from restate.dashboard.attach import AttachedDashboard
 
             self._dashboard = AttachedDashboard(self.config)
-        self._metrics_server: NodeMetricsServer | None = None
         self._mp = multiprocessing.get_context("fork")
         self._stopping = False
         self._pid_dir = Path(self.config.base_dir) / "pids"
+        admin, ingress = self._listeners["admin"], self._listeners["ingress"]
         self.children = [
-            Child("admin", _run_admin, (self.config,), (ADMIN_MODULE, INGRESS_MODULE)),
-            Child("ingress", _run_ingress, (self.config,), (INGRESS_MODULE,)),
+            Child("admin", _run_admin, (self.config, admin), (ADMIN_MODULE, INGRESS_MODULE), admin),
+            Child("ingress", _run_ingress, (self.config, ingress), (INGRESS_MODULE,), ingress),
         ] + [
             Child(f"p{i}", _run_partition, (self.config, i), (PARTITION_MODULE,))
             for i in range(self.config.default_num_partitions)
         ]
 
+    def _open_node_metrics(self) -> str:
+        """Serves `/metrics` on the node port if it can (a busy port only warns); the banner's words for it."""
+        address = self.config.node_metrics_bind_address
+        if not address:
+            return "off"
+        try:
+            self._metrics_server = NodeMetricsServer.open(address)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            log.warning("cannot serve node metrics on %s: %s", address, reason)
+            return f"not served ({address}: {reason})"
+        return f"http://{address}/metrics"
+
     def run(self) -> None:
         """Blocks until SIGTERM/SIGINT, restarting children that die."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        self._pid_dir.mkdir(parents=True, exist_ok=True)
-        self._metrics_server = NodeMetricsServer.open(self.config.node_metrics_bind_address)
-        if self._dashboard is not None:
-            self._dashboard.start(self._fork)  # first: it sends the children's logs to a file
-        for child in self.children:
-            preload(child.modules)
-            self._spawn(child)
+        print(banner(self.config, self._lock.base_dir, self._node_metrics), flush=True)
         try:
+            if self._dashboard is not None:
+                self._dashboard.start(self._fork)  # first: it sends the children's logs to a file
+            for child in self.children:
+                preload(child.modules)
+                self._spawn(child)
             while not self._stopping:
                 self._wait_and_serve()
                 if not self._stopping:
                     self._restart_dead()
         finally:
+            self._close_listeners()  # once the children have closed theirs too, new connections are refused
             if self._dashboard is not None:
                 self._dashboard.stop()
             self._stop_all()
-            if self._metrics_server is not None:
-                self._metrics_server.close()
+            self._release()
+
+    def _close_listeners(self) -> None:
+        for sockets in self._listeners.values():
+            for sock in sockets:
+                sock.close()
+
+    def _release(self) -> None:
+        """Closes what the supervisor holds; the data directory's lock goes last."""
+        self._close_listeners()
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+        self._lock.release()
 
     def _wait_and_serve(self) -> None:
         """Sleeps until a child dies, a metrics scrape arrives or half a second passes."""
@@ -173,9 +220,17 @@ class Supervisor:
         if self._metrics_server is not None and self._metrics_server in ready:
             self._metrics_server.serve_one()
 
-    def _fork(self, target: Callable[..., None], args: tuple[Any, ...], name: str) -> BaseProcess:
-        """Starts `target(*args)` in a forked child sharing the supervisor's (frozen) heap."""
-        inherited = [] if self._metrics_server is None else [self._metrics_server.fileno()]
+    def _fork(
+        self, target: Callable[..., None], args: tuple[Any, ...], name: str, keep: list[socket.socket] | None = None
+    ) -> BaseProcess:
+        """Starts `target(*args)` in a forked child sharing the supervisor's (frozen) heap.
+
+        The child closes the supervisor's sockets except `keep`, the listening sockets it serves on."""
+        inherited: list[_Closable] = [
+            sock for sockets in self._listeners.values() for sock in sockets if sock not in (keep or [])
+        ]
+        if self._metrics_server is not None:
+            inherited.append(self._metrics_server)
         process = self._mp.Process(target=_child_main, args=(target, args, inherited), name=name, daemon=False)
         sys.stdout.flush()  # or the child would write what is buffered here a second time
         sys.stderr.flush()
@@ -187,7 +242,7 @@ class Supervisor:
         self._stopping = True
 
     def _spawn(self, child: Child) -> None:
-        process = self._fork(child.target, child.args, f"restate-{child.name}")
+        process = self._fork(child.target, child.args, f"restate-{child.name}", child.sockets)
         child.process = process
         child.started_at = time.monotonic()
         _write_atomically(self._pid_dir / f"{child.name}.pid", str(process.pid))
@@ -197,6 +252,8 @@ class Supervisor:
 
     def _restart_dead(self) -> None:
         for child in self.children:
+            if self._stopping:  # a child that exits now is being stopped, not to be restarted
+                return
             process = child.process
             if process is None or process.is_alive():
                 continue
@@ -230,8 +287,22 @@ class Supervisor:
                 process.join()
 
 
-def run(config: Config, dashboard: bool = False) -> None:
+def _prepare_data_dir(config: Config, base_dir: Path) -> Config:
+    """Reads (or records) the partition count and empties the last run's metrics, once the directory is ours."""
     try:
-        Supervisor(config, dashboard).run()
+        resolved = resolve_partitions(config)
+        # Before any child exists: they inherit the directory every process records its metrics into.
+        metrics.setup_multiprocess(base_dir / "metrics")
+        (base_dir / "pids").mkdir(exist_ok=True)
+    except (OSError, StorageError) as exc:
+        raise StartupError(f"cannot use {base_dir}: {exc}") from exc
+    return resolved
+
+
+def run(config: Config, dashboard: bool = False) -> None:
+    """Runs the node until SIGTERM/SIGINT; StartupError (one line, nothing started) when it cannot start."""
+    try:
+        supervisor = Supervisor(config, dashboard)
     except ConfigError as exc:
-        raise SystemExit(f"configuration error: {exc}") from exc
+        raise StartupError(f"configuration error: {exc}") from exc
+    supervisor.run()

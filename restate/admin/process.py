@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -79,14 +80,16 @@ def peers_of(config: Config, num_partitions: int | None = None) -> list[str]:
     return ["ingress", *(partition_name(i) for i in range(count))]
 
 
-def run_admin(config: Config) -> None:
-    """Main of the admin process; returns after SIGTERM/SIGINT once the server and the DB are closed."""
+def run_admin(config: Config, sockets: list[socket.socket] | None = None) -> None:
+    """Main of the admin process; returns after SIGTERM/SIGINT once the server and the DB are closed.
+
+    It serves on `sockets` when given (the supervisor's, already listening), else binds the address itself."""
     logs.configure("admin")
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_main(config))
+        runner.run(_main(config, sockets))
 
 
-async def _main(config: Config) -> None:
+async def _main(config: Config, sockets: list[socket.socket] | None) -> None:
     store = MetaStore(Path(config.base_dir) / "meta")
     node: Node | None = None
     tasks: list[asyncio.Task[None]] = []
@@ -105,7 +108,7 @@ async def _main(config: Config) -> None:
             asyncio.create_task(publisher.serve(lambda: app.schema, requests.on_message)),
             asyncio.create_task(requests.run_resends()),
         ]
-        await _serve_http(app, config)
+        await _serve_http(app, config, sockets)
     finally:
         for task in tasks:
             task.cancel()
@@ -118,7 +121,7 @@ async def _main(config: Config) -> None:
         log.info("admin stopped")
 
 
-async def _serve_http(app: AdminApp, config: Config) -> None:
+async def _serve_http(app: AdminApp, config: Config, sockets: list[socket.socket] | None) -> None:
     host, port = config.host_port("admin")
     server = uvicorn.Server(
         uvicorn.Config(
@@ -135,5 +138,5 @@ async def _serve_http(app: AdminApp, config: Config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop)
     started = time.monotonic()
-    await server.serve()
+    await server.serve(sockets)
     log.info("admin HTTP server on %s:%d stopped after %.1fs", host, port, time.monotonic() - started)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Iterator
 
 import uvicorn
@@ -30,13 +31,15 @@ class _Server(uvicorn.Server):
         yield
 
 
-def run_ingress(config: Config) -> None:
-    """Runs the ingress until SIGTERM or SIGINT, then drains in-flight requests and exits."""
+def run_ingress(config: Config, sockets: list[socket.socket] | None = None) -> None:
+    """Runs the ingress until SIGTERM or SIGINT, then drains in-flight requests and exits.
+
+    It serves on `sockets` when given (the supervisor's, already listening), else binds the address itself."""
     logs.configure("ingress")
-    run_profiled("ingress", config.base_dir, lambda: uvloop.run(_serve(config)))
+    run_profiled("ingress", config.base_dir, lambda: uvloop.run(_serve(config, sockets)))
 
 
-async def _serve(config: Config) -> None:
+async def _serve(config: Config, sockets: list[socket.socket] | None) -> None:
     host, port = config.host_port("ingress")
     client = PartitionClient(config.base_dir, config.default_num_partitions)
     client.start()
@@ -71,7 +74,7 @@ async def _serve(config: Config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig)
     try:
-        await server.serve()
+        await server.serve(sockets)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -122,3 +122,78 @@ def test_parse_bind_address() -> None:
         parse_bind_address("8080", "ingress.bind-address")
     with pytest.raises(ConfigError):
         parse_bind_address("host:0", "x")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"RESTATE_DEFAULT_NUM_PARTITIONS": "many"}, "RESTATE_DEFAULT_NUM_PARTITIONS: expected an integer, got 'many'"),
+        ({"RESTATE_DEFAULT_NUM_PARTITIONS": "0"}, "RESTATE_DEFAULT_NUM_PARTITIONS: must be between 1 and 1024, got 0"),
+        (
+            {"RESTATE_INGRESS__BIND_ADDRESS": "nonsense"},
+            "RESTATE_INGRESS__BIND_ADDRESS: expected HOST:PORT, got 'nonsense'",
+        ),
+        (
+            {"RESTATE_ADMIN__BIND_ADDRESS": "h:70000"},
+            "RESTATE_ADMIN__BIND_ADDRESS: port 70000 is out of range (1-65535)",
+        ),
+        ({"RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT": "-5s"}, "RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT: cannot"),
+        (
+            {"RESTATE_WORKER__INVOKER__ABORT_TIMEOUT": "5 parsecs"},
+            "RESTATE_WORKER__INVOKER__ABORT_TIMEOUT: failed to parse",
+        ),
+        (
+            {"RESTATE_INGRESS__REQUEST_SIZE_LIMIT": "-1"},
+            "RESTATE_INGRESS__REQUEST_SIZE_LIMIT: must be at least 1, got -1",
+        ),
+        (
+            {"RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7": "maybe"},
+            "RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7: expected true or false",
+        ),
+        ({"RESTATE_BASE_DIR": ""}, "RESTATE_BASE_DIR: must not be empty"),
+    ],
+)
+def test_a_bad_environment_value_is_named_by_its_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(env=env)
+    assert str(raised.value).startswith(message), str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('default-num-partitions = "x"', "default-num-partitions (in {file}): expected an integer, got 'x'"),
+        ("default-num-partitions = true", "default-num-partitions (in {file}): expected an integer, got True"),
+        ("default-num-partitions = -1", "default-num-partitions (in {file}): must be between 1 and 1024, got -1"),
+        ("base-dir = 5", "base-dir (in {file}): expected a string, got 5"),
+        ("ingress = 5", "ingress (in {file}): expected a table, got 5"),
+        ("[ingress]\nbind-address = 8080", "ingress.bind-address (in {file}): expected a string, got 8080"),
+        ("[ingress]\nrequest-size-limit = 0", "ingress.request-size-limit (in {file}): must be at least 1, got 0"),
+        (
+            "[worker.invoker]\ninactivity-timeout = -5",
+            'worker.invoker.inactivity-timeout (in {file}): expected a duration such as "1m" or "500ms", got -5',
+        ),
+        (
+            "[worker.invoker]\nabort-timeout = 1.5",
+            'worker.invoker.abort-timeout (in {file}): expected a duration such as "1m" or "500ms", got 1.5',
+        ),
+    ],
+)
+def test_a_bad_file_value_is_named_by_its_key_and_file(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "restate.toml"
+    path.write_text(toml + "\n")
+    with pytest.raises(ConfigError) as raised:
+        load(str(path), env={})
+    assert str(raised.value) == message.format(file=path)
+
+
+def test_a_bad_override_is_named_by_its_setting() -> None:
+    with pytest.raises(ConfigError, match=r"^default-num-partitions: must be between 1 and 1024, got -1$"):
+        load(env={}, overrides={"default_num_partitions": -1})
+
+
+def test_durations_in_every_accepted_form() -> None:
+    env = {"RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT": "PT30S", "RESTATE_WORKER__INVOKER__ABORT_TIMEOUT": "2500"}
+    config = load(env=env)
+    assert (config.inactivity_timeout_ms, config.abort_timeout_ms) == (30_000, 2500)
+    assert load(env={}, overrides={"inactivity_timeout_ms": 0}).inactivity_timeout_ms == 0
