@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from restate import wire
-from restate.actors import logs
+from restate.actors import faults, logs
+from restate.actors.essential_tasks import EssentialTasks
 from restate.actors.partition_stats import PartitionStats
 from restate.actors.profiling import run_profiled
 from restate.actors.timers import TimerService, now_ms
@@ -45,6 +46,15 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 OUTBOX_RESEND_S = 1.0
+HEARTBEAT_S = 1.0
+
+
+class _HeartbeatRequest:
+    """Queued once a second; the main loop writes the heartbeat when it gets to it, after that batch's commit."""
+
+
+HEARTBEAT = _HeartbeatRequest()
+Queued = Command | _HeartbeatRequest
 
 
 class PartitionActor:
@@ -56,37 +66,60 @@ class PartitionActor:
         self.store = PartitionStore(Path(config.base_dir) / "partitions" / str(index))
         self.schema = Schema()
         self.state_machine = StateMachine(index, config.default_num_partitions, config.experimental_protocol_v7)
-        self.queue: asyncio.Queue[Command] = asyncio.Queue()
-        self.invoker = Invoker(config, self.store, self.queue.put_nowait, lambda: self.schema, partition=index)
+        self.queue: asyncio.Queue[Queued] = asyncio.Queue()
+        self._stopping = asyncio.Event()
+        self.tasks = EssentialTasks(self.name, self._stopping.set)
+        self.invoker = Invoker(
+            config, self.store, self.queue.put_nowait, lambda: self.schema, partition=index, on_failure=self.tasks.fail
+        )
         self.stats = PartitionStats(index, self.store)
-        self.timers = TimerService(self._scan_timers, self.queue.put_nowait)
+        fault = faults.commit_fault(config.base_dir, index)  # tests only: off unless its variable is set
+        self._commit = self.stats.commit if fault is None else fault.wrap(self.stats.commit)
+        self.timers = TimerService(self._scan_timers, self.queue.put_nowait, self.tasks.fail)
         self._unacked: dict[tuple[int, int], tuple[wire.OutboxMessage, float]] = {}
         self._schema_ready = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self._heartbeat_queued = False
 
     # --- lifecycle
 
-    async def run(self) -> None:
+    async def run(self) -> int:
+        """Runs until SIGTERM/SIGINT (returns 0) or until something it cannot run without fails: that is
+        logged and it returns 1, so the process exits and the supervisor restarts it (recovery replays)."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         self.node.bind()
-        tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._fetch_schema())]
-        await self._schema_ready.wait()
-        self._recover()
-        self._announce_ready()
-        tasks.append(asyncio.create_task(self._resend_outbox()))
-        tasks.append(asyncio.create_task(self.stats.heartbeat()))
-        main = asyncio.create_task(self._main_loop())
+        self.tasks.spawn("the receiver", self._receive())
+        self.tasks.spawn("the schema fetch", self._fetch_schema(), may_return=True)
+        await self._first_set(self._schema_ready, self._stopping)
+        if not self._stopping.is_set():
+            self._start()
         await self._stopping.wait()
-        main.cancel()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(main, *tasks, return_exceptions=True)
+        await self.tasks.cancel_all()
         self.timers.stop()
         await self.invoker.close()
         self.store.close()
         self.node.close()
+        return 1 if self.tasks.failed else 0
+
+    def _start(self) -> None:
+        """Recovers, tells the others it is back, then starts its loops."""
+        try:
+            self._recover()
+        except Exception as exc:  # e.g. a StorageError: a restart may well succeed
+            self.tasks.fail("the recovery", exc)
+            return
+        self._announce_ready()
+        self.tasks.spawn("the outbox re-sender", self._resend_outbox())
+        self.tasks.spawn("the heartbeat ticker", self._request_heartbeats())
+        self.tasks.spawn("the partition loop", self._main_loop())
+
+    @staticmethod
+    async def _first_set(*events: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(event.wait()) for event in events]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
 
     async def _fetch_schema(self) -> None:
         """Asks admin for the schema until it arrives (admin may start after us)."""
@@ -96,6 +129,19 @@ class PartitionActor:
                 await asyncio.wait_for(self._schema_ready.wait(), 1.0)
             except TimeoutError:
                 continue
+
+    async def _request_heartbeats(self) -> None:
+        """Queues a heartbeat request once a second (one at a time): the main loop writes the heartbeat
+        when it gets to it, so a loop that stopped taking commands stops beating (the dashboard's
+        "stalled" means just that)."""
+        while True:
+            self.request_heartbeat()
+            await asyncio.sleep(HEARTBEAT_S)
+
+    def request_heartbeat(self) -> None:
+        if not self._heartbeat_queued:
+            self._heartbeat_queued = True
+            self.queue.put_nowait(HEARTBEAT)
 
     def _recover(self) -> None:
         """Resumes what was running before a restart: attempts, timers and the outbox (rule 4)."""
@@ -169,18 +215,34 @@ class PartitionActor:
 
     async def _main_loop(self) -> None:
         while True:
-            batch = [await self.queue.get()]
-            while len(batch) < MAX_BATCH and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-            txn, actions = self._apply_batch(batch)
-            self.stats.on_batch(txn, len(batch))
-            if not txn.is_empty:
-                # Synchronous on purpose: handing the fsync to a thread costs two context switches per
-                # batch, more than the fsync itself on small machines; commands keep queueing meanwhile.
-                self.stats.commit(txn)
-            await asyncio.sleep(0)  # let the invoker's I/O and the receiver run between batches
-            for action in actions:
-                self._execute(action)
+            batch, heartbeat = self._take_batch(await self.queue.get())
+            if batch:
+                txn, actions = self._apply_batch(batch)
+                self.stats.on_batch(txn, len(batch))
+                if not txn.is_empty:
+                    # Synchronous on purpose: handing the fsync to a thread costs two context switches per
+                    # batch, more than the fsync itself on small machines; commands keep queueing meanwhile.
+                    self._commit(txn)
+                await asyncio.sleep(0)  # let the invoker's I/O and the receiver run between batches
+                for action in actions:
+                    self._execute(action)
+            if heartbeat:
+                self._heartbeat_queued = False
+                self.stats.beat()
+
+    def _take_batch(self, first: Queued) -> tuple[list[Command], bool]:
+        """The commands queued now (at most MAX_BATCH), and whether a heartbeat request was among them."""
+        batch: list[Command] = []
+        heartbeat = False
+        item = first
+        while True:
+            if isinstance(item, _HeartbeatRequest):
+                heartbeat = True
+            else:
+                batch.append(item)
+            if len(batch) >= MAX_BATCH or self.queue.empty():
+                return batch, heartbeat
+            item = self.queue.get_nowait()
 
     def _apply_batch(self, batch: list[Command]) -> tuple[Transaction, list[Action]]:
         """Applies a batch to one transaction. A command that raises (a bug) is logged and left out:
@@ -258,8 +320,16 @@ def _partition_index(name: str) -> int | None:
 
 
 def run_partition(config: Config, index: int) -> None:
-    """Process entry point of partition `index`."""
+    """Process entry point of partition `index`; exits with code 1 when the partition failed."""
     import uvloop
 
     logs.configure(f"p{index}")
-    run_profiled(f"p{index}", config.base_dir, lambda: uvloop.run(PartitionActor(config, index).run()))
+    exit_code = 0
+
+    def main() -> None:
+        nonlocal exit_code
+        exit_code = uvloop.run(PartitionActor(config, index).run())
+
+    run_profiled(f"p{index}", config.base_dir, main)
+    if exit_code:
+        raise SystemExit(exit_code)

@@ -21,9 +21,11 @@ class TimerService:
         self,
         scan: Callable[[int], Iterator[tuple[int, bytes, int]]],
         fire: Callable[[TimerFiredCmd], None],
+        on_failure: Callable[[str, BaseException], None],
     ) -> None:
         self._scan = scan  # all stored timers due before a given time, in order
         self._fire = fire
+        self._on_failure = on_failure  # a periodic reload that fails would leave later timers unfired
         self._heap: list[tuple[int, bytes, int]] = []
         self._known: set[tuple[int, bytes, int]] = set()
         self._handle: asyncio.TimerHandle | None = None
@@ -55,7 +57,13 @@ class TimerService:
                 heapq.heappush(self._heap, entry)
         self._schedule()
         loop = asyncio.get_running_loop()
-        self._refill = loop.call_later(HORIZON_MS / 2000, self._reload)
+        self._refill = loop.call_later(HORIZON_MS / 2000, self._periodic_reload)
+
+    def _periodic_reload(self) -> None:
+        try:
+            self._reload()
+        except Exception as exc:  # reading the shard failed (StorageError): the partition cannot go on
+            self._on_failure("the timer reload", exc)
 
     def _schedule(self) -> None:
         if not self._heap:

@@ -32,8 +32,11 @@ class Invoker:
         emit: Callable[[Command], None],
         schema: Callable[[], Schema],
         partition: int | None = None,
+        on_failure: Callable[[str, BaseException], None] | None = None,
     ) -> None:
         self.config = config
+        # What a failure outside any attempt (a bug, a broken store) ends: without it, logged only.
+        self.on_failure = on_failure or _log_failure
         self.metrics = InvokerMetrics(partition)
         self.store = store
         self.emit = emit
@@ -56,7 +59,7 @@ class Invoker:
             handle.cancel()
         if delay_ms > 0:
             loop = asyncio.get_running_loop()
-            self._delayed[invocation_id] = loop.call_later(delay_ms / 1000, self._launch, invocation_id)
+            self._delayed[invocation_id] = loop.call_later(delay_ms / 1000, self._launch_later, invocation_id)
         else:
             self._launch(invocation_id)
 
@@ -113,6 +116,19 @@ class Invoker:
             return
         self._start_attempt(invocation_id)
 
+    def _launch_later(self, invocation_id: bytes) -> None:
+        try:
+            self._launch(invocation_id)
+        except Exception as exc:  # e.g. reading it from the store failed: it would never run again
+            self.on_failure("a delayed attempt start", exc)
+
+    def _attempt_done(self, task: asyncio.Task[None]) -> None:
+        """`_run` reports every failure of an attempt; one that escapes it is a bug that left the
+        invocation without a running attempt."""
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            self.on_failure("an attempt task", exc)
+
     def _launch_waiting(self) -> None:
         while self._waiting and self._running < self.config.invoker_concurrency:
             invocation_id = next(iter(self._waiting))
@@ -155,6 +171,7 @@ class Invoker:
         path = f"/invoke/{status.target.service}/{status.target.handler}"
         run = attempt.run_bidi if bidi else attempt.run_request_response
         attempt.task = asyncio.create_task(self._run(attempt, run(deployment.uri, path, headers, body)))
+        attempt.task.add_done_callback(self._attempt_done)
         self.metrics.started.inc()
 
     def _timeouts(self, service: ServiceSchema | None, handler: HandlerSchema | None) -> tuple[float, float]:
@@ -189,3 +206,7 @@ class Invoker:
         for attempt in list(self._attempts.values()):
             attempt.kill()
         await self.h2.close()
+
+
+def _log_failure(what: str, exc: BaseException) -> None:
+    log.error("invoker: %s failed", what, exc_info=exc)
