@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -50,10 +50,10 @@ def heartbeat(partition: int = 0) -> float | None:
     return REGISTRY.get_sample_value(metrics.PARTITION_HEARTBEAT, {"partition_id": str(partition)})
 
 
-async def until(condition: object, what: str) -> None:
+async def until(condition: Callable[[], object], what: str) -> None:
     """Polls `condition()` on the event loop until it holds (bounded)."""
     deadline = time.monotonic() + DEADLINE_S
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, f"{what}: not within {DEADLINE_S}s"
         await asyncio.sleep(0.001)
 
