@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,15 @@ def _run_to_exit(process: ManagedProcess) -> tuple[int, list[str]]:
     return code, _output(process)
 
 
+def _pid_files(data: Path, count: int) -> dict[str, str]:
+    """The supervisor's pid files, once all `count` children have one (the partitions start last)."""
+    deadline = time.monotonic() + EXIT_DEADLINE_S
+    while len(files := {path.name: path.read_text() for path in (data / "pids").glob("*.pid")}) < count:
+        assert time.monotonic() < deadline, f"only {sorted(files)} after {EXIT_DEADLINE_S}s"
+        time.sleep(0.02)
+    return files
+
+
 def _restate_up(tmp_path: Path, base_dir: Path) -> ManagedProcess:
     ingress, admin = free_ports(2)
     argv = [
@@ -68,12 +78,12 @@ def test_a_data_directory_in_use_stops_the_second_server_and_is_left_alone(tmp_p
     assert isinstance(first, OurRestateServer)
     try:
         data = first.base_dir
-        pids = {path.name: path.read_text() for path in (data / "pids").iterdir()}
+        pids = _pid_files(data, count=4)  # admin, ingress, p0, p1: all started
         recorded = sorted(path.name for path in (data / "metrics").iterdir())
         code, lines = _run_to_exit(_server("ours", tmp_path, "second").process)
         assert code != 0
         assert lines == [f"error: another server is using {data.resolve()} (pid {first.process.pid})"]
-        assert {path.name: path.read_text() for path in (data / "pids").iterdir()} == pids
+        assert _pid_files(data, count=4) == pids
         assert set(recorded) <= {path.name for path in (data / "metrics").iterdir()}  # not emptied
         assert first.call("restate/health", method="GET").status_code == 200
     finally:
