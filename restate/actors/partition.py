@@ -18,21 +18,17 @@ from restate.actors.timers import TimerService, now_ms
 from restate.actors.transport import Node, partition_name
 from restate.config import Config
 from restate.invoker.invoker import Invoker
+from restate.partition.commands import Command, InvokeCmd, OutboxAckCmd, OutboxCmd, RequestCmd
 from restate.partition.model import (
     AbortAttempt,
     AckOutbox,
     Action,
     ArmTimer,
-    Command,
     ForwardEntry,
-    InvokeCmd,
     KillAttempt,
-    OutboxAckCmd,
-    OutboxCmd,
     Reply,
     ReplyAccepted,
     ReplyDone,
-    RequestCmd,
     ShipOutbox,
     StartAttempt,
 )

@@ -7,7 +7,7 @@ import heapq
 import time
 from collections.abc import Callable, Iterator
 
-from restate.partition.model import TimerFiredCmd
+from restate.partition.commands import TimerFiredCmd
 
 HORIZON_MS = 60_000  # only timers due within this window are held in memory; later ones are re-read
 

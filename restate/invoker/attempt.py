@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Literal
 
 from restate.invoker.http1 import Http1Response
 from restate.invoker.http2 import Http2Stream
-from restate.invoker.transport import ResponseHead, TransportError
-from restate.partition.model import AttemptFailedCmd, EndCmd, SdkMessageCmd, SuspendedCmd
+from restate.invoker.http_common import ResponseHead, TransportError
+from restate.partition.commands import AttemptFailedCmd, EndCmd, SdkMessageCmd, SuspendedCmd
 from restate.protocol import Frame, FrameDecoder, MessageType, ProtocolError, decode_message, is_command
 from restate.protocol._generated import service_protocol_pb2 as pb
 from restate.protocol.messages import content_type, suspension_future

@@ -8,13 +8,13 @@ import time
 from collections.abc import Callable
 
 from restate.config import Config
-from restate.invoker import request
+from restate.invoker import attempt_start
 from restate.invoker.attempt import Attempt, AttemptError
 from restate.invoker.http1 import Http1Client
 from restate.invoker.http2 import Http2Pool
 from restate.invoker.retry import Policy, RetryState, policy_for
 from restate.metrics import InvokerMetrics
-from restate.partition.model import AttemptFailedCmd, Command
+from restate.partition.commands import AttemptFailedCmd, Command
 from restate.schema import HandlerSchema, Schema, ServiceSchema
 from restate.storage.partition_store import PartitionStore
 from restate.wire import Failure
@@ -142,7 +142,7 @@ class Invoker:
             previous.kill()  # a finished one is only draining its response: let it end by itself
         snapshot = self.store.db.snapshot()
         try:
-            stored = request.load(snapshot, invocation_id)
+            stored = attempt_start.load(snapshot, invocation_id)
         finally:
             snapshot.close()
         if stored is None or stored.status.status != "invoked":
@@ -166,8 +166,9 @@ class Invoker:
         attempt.deployment_id = deployment.id
         lazy = bool(service.enable_lazy_state) if service else False
         retry = self.retry_state(invocation_id).since_last_entry
-        body = request.body(invocation_id, stored, now_ms=int(time.time() * 1000), retry_count=retry, lazy_state=lazy)
-        headers = request.headers(invocation_id, status, version, deployment.additional_headers)
+        now_ms = int(time.time() * 1000)
+        body = attempt_start.body(invocation_id, stored, now_ms=now_ms, retry_count=retry, lazy_state=lazy)
+        headers = attempt_start.headers(invocation_id, status, version, deployment.additional_headers)
         path = f"/invoke/{status.target.service}/{status.target.handler}"
         run = attempt.run_bidi if bidi else attempt.run_request_response
         attempt.task = asyncio.create_task(self._run(attempt, run(deployment.uri, path, headers, body)))

@@ -8,8 +8,9 @@ import xxhash
 
 from restate import ids
 from restate.partition import lifecycle, promises
+from restate.partition.commands import SdkMessageCmd
 from restate.partition.context import ApplyContext
-from restate.partition.model import AbortAttempt, ArmTimer, ForwardEntry, InvocationStatus, SdkMessageCmd
+from restate.partition.model import AbortAttempt, ArmTimer, ForwardEntry, InvocationStatus
 from restate.protocol import (
     REQUESTED_ACK,
     MessageType,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from restate.partition import awaiting
+from restate.partition.commands import AttemptFailedCmd
 from restate.partition.context import ApplyContext
 from restate.partition.model import (
     ArmTimer,
-    AttemptFailedCmd,
     ForwardEntry,
     InvocationStatus,
     ReplyAccepted,

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from restate import ids
 from restate.partition import lifecycle
+from restate.partition.commands import RequestCmd
 from restate.partition.context import ApplyContext
-from restate.partition.model import InvocationStatus, KillAttempt, Reply, RequestCmd, StateMutation
+from restate.partition.model import InvocationStatus, KillAttempt, Reply, StateMutation
 from restate.wire import (
     CommandResult,
     Done,

@@ -4,19 +4,7 @@ from __future__ import annotations
 
 from restate import ids
 from restate.partition import journal, requests
-from restate.partition.context import ApplyContext
-from restate.partition.lifecycle import (
-    complete,
-    current_attempt,
-    on_attempt_failed,
-    on_invoke,
-    on_suspended,
-    on_timer,
-    receive_outbox,
-)
-from restate.partition.model import (
-    AckOutbox,
-    Action,
+from restate.partition.commands import (
     AttemptFailedCmd,
     Command,
     EndCmd,
@@ -28,6 +16,17 @@ from restate.partition.model import (
     SuspendedCmd,
     TimerFiredCmd,
 )
+from restate.partition.context import ApplyContext
+from restate.partition.lifecycle import (
+    complete,
+    current_attempt,
+    on_attempt_failed,
+    on_invoke,
+    on_suspended,
+    on_timer,
+    receive_outbox,
+)
+from restate.partition.model import AckOutbox, Action
 from restate.schema import Schema
 from restate.storage.partition_store import Transaction
 

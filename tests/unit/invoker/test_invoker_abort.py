@@ -9,7 +9,7 @@ import pytest
 from restate.config import Config
 from restate.invoker.attempt import Attempt
 from restate.invoker.invoker import Invoker
-from restate.partition.model import AttemptFailedCmd, Command
+from restate.partition.commands import AttemptFailedCmd, Command
 from restate.schema import Schema
 from restate.storage.partition_store import PartitionStore
 

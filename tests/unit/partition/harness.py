@@ -7,19 +7,8 @@ from pathlib import Path
 from google.protobuf.message import Message
 
 from restate import ids
-from restate.partition.model import (
-    Action,
-    Command,
-    EndCmd,
-    ForwardEntry,
-    InvocationStatus,
-    Reply,
-    RequestCmd,
-    SdkMessageCmd,
-    ShipOutbox,
-    StartAttempt,
-    SuspendedCmd,
-)
+from restate.partition.commands import Command, EndCmd, RequestCmd, SdkMessageCmd, SuspendedCmd
+from restate.partition.model import Action, ForwardEntry, InvocationStatus, Reply, ShipOutbox, StartAttempt
 from restate.partition.state_machine import StateMachine
 from restate.partition.tables import Tables
 from restate.protocol import MESSAGE_TYPES, FrameDecoder, decode_message, pb, suspension_future

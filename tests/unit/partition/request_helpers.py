@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from restate import ids
-from restate.partition.model import (
-    AttemptFailedCmd,
-    InvokeCmd,
-    RequestCmd,
-)
+from restate.partition.commands import AttemptFailedCmd, InvokeCmd, RequestCmd
 from restate.protocol import MessageType, pb
 from restate.wire import (
     Failure,

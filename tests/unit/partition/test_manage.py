@@ -8,19 +8,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from restate.partition.commands import EndCmd, InvokeCmd, OutboxCmd, TimerFiredCmd
 from restate.partition.lifecycle import PURGE_TIMER, START_TIMER
-from restate.partition.model import (
-    ArmTimer,
-    EndCmd,
-    InvokeCmd,
-    KillAttempt,
-    OutboxCmd,
-    Reply,
-    ReplyAccepted,
-    ReplyDone,
-    StartAttempt,
-    TimerFiredCmd,
-)
+from restate.partition.model import ArmTimer, KillAttempt, Reply, ReplyAccepted, ReplyDone, StartAttempt
 from restate.protocol import pb
 from restate.schema import DEFAULT_RETENTION_MS
 from restate.wire import (

@@ -21,7 +21,7 @@ from restate.actors.partition import PartitionActor
 from restate.actors.timers import TimerService
 from restate.config import Config
 from restate.invoker.invoker import Invoker
-from restate.partition.model import InvokeCmd
+from restate.partition.commands import InvokeCmd
 from restate.partition.tables import Tables
 from restate.schema import Schema
 from restate.storage.db import StorageError

@@ -3,7 +3,8 @@ and wakes every listener of the workflow key."""
 
 from __future__ import annotations
 
-from restate.partition.model import AbortAttempt, ForwardEntry, InvokeCmd, PromiseRecord, StartAttempt
+from restate.partition.commands import InvokeCmd
+from restate.partition.model import AbortAttempt, ForwardEntry, PromiseRecord, StartAttempt
 from restate.protocol import MessageType, pb
 from restate.wire import Failure, Outcome
 from tests.unit.partition.harness import (

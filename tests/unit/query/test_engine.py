@@ -14,7 +14,7 @@ from restate import ids
 from restate.admin.query.encode import json_rows
 from restate.admin.query.engine import QueryEngine, QueryError, QueryResult
 from restate.admin.query.scan import ScanUnavailable
-from restate.partition.model import InvokeCmd
+from restate.partition.commands import InvokeCmd
 from restate.wire import ScanFilter, TableRows
 from tests.unit.partition.harness import GREETER, Partition, counter_add, make_schema, new_id, request, sink
 from tests.unit.query.scenario import LocalScanner, Scenario, text

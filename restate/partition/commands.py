@@ -1,0 +1,96 @@
+"""The commands the partition state machine applies: its only inputs (encoded for the log by command_codec)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from restate.wire import (
+    Failure,
+    IngressSink,
+    InvocationRequest,
+    ManageInvocation,
+    OutboxMessage,
+    OutputRequest,
+    ReplaceObjectState,
+    ResolveAwakeable,
+)
+
+
+class InvokeCmd(msgspec.Struct, frozen=True):
+    """A request to create or attach to an invocation (from ingress or another partition)."""
+
+    request: InvocationRequest
+    sink: IngressSink | None = None
+    send: bool = False
+
+
+class OutboxCmd(msgspec.Struct, frozen=True):
+    """An envelope from partition `source`; applied once thanks to (source, seq) dedup."""
+
+    source: int
+    seq: int
+    message: OutboxMessage
+
+
+class RequestCmd(msgspec.Struct, frozen=True):
+    """A request from ingress or admin about existing invocations or object state; always answered."""
+
+    node: str
+    message: OutputRequest | ResolveAwakeable | ManageInvocation | ReplaceObjectState
+
+
+class OutboxAckCmd(msgspec.Struct, frozen=True):
+    destination: int
+    seq: int
+
+
+class TimerFiredCmd(msgspec.Struct, frozen=True):
+    wake_up_ms: int
+    invocation_id: bytes
+    completion_id: int  # 0 = start a scheduled invocation
+
+
+class SdkMessageCmd(msgspec.Struct, frozen=True):
+    """A command or ProposeRunCompletion the deployment sent during an attempt."""
+
+    invocation_id: bytes
+    attempt: int
+    msg_type: int
+    flags: int
+    payload: bytes
+
+
+class SuspendedCmd(msgspec.Struct, frozen=True):
+    invocation_id: bytes
+    attempt: int
+    awaiting: bytes  # serialized protocol Future (V5/V6 lists become FIRST_COMPLETED)
+
+
+class EndCmd(msgspec.Struct, frozen=True):
+    invocation_id: bytes
+    attempt: int
+
+
+class AttemptFailedCmd(msgspec.Struct, frozen=True):
+    """An attempt failed; the invoker proposes when to retry (None = retries exhausted)."""
+
+    invocation_id: bytes
+    attempt: int
+    failure: Failure
+    retry_in_ms: int | None
+    give_up: Literal["pause", "kill"] | None = None
+
+
+Command = (
+    InvokeCmd
+    | RequestCmd
+    | OutboxCmd
+    | OutboxAckCmd
+    | TimerFiredCmd
+    | SdkMessageCmd
+    | SuspendedCmd
+    | EndCmd
+    | AttemptFailedCmd
+)
