@@ -9,7 +9,7 @@ from http import HTTPStatus
 
 from restate.admin.errors import AdminError, discovery_failed
 from restate.admin.manifest import ACCEPT, Discovered, HttpVersion, parse_manifest
-from restate.invoker.transport import ResponseHead, TransportError
+from restate.invoker.http_common import ResponseHead, TransportError
 
 log = logging.getLogger(__name__)
 

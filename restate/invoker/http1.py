@@ -6,7 +6,7 @@ import asyncio
 
 import h11
 
-from .transport import ResponseHead, TransportError, TransportTimeoutError, parse_base_url
+from .http_common import ResponseHead, TransportError, TransportTimeoutError, parse_base_url
 
 _READ_SIZE = 256 * 1024
 

@@ -16,7 +16,7 @@ from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 
 from .hpack_static import StaticTableEncoder
-from .transport import ResponseHead, Target, TransportError, TransportTimeoutError, parse_base_url
+from .http_common import DeploymentAddress, ResponseHead, TransportError, TransportTimeoutError, parse_base_url
 
 WINDOW = 16 * 1024 * 1024  # local flow-control window, per stream and for the connection
 MAX_RETAINED = 16 * 1024 * 1024  # request bytes kept (by reference) for a transparent retry
@@ -62,7 +62,7 @@ class _H2(h2.connection.H2Connection):
 class Http2Stream:
     """One request/response exchange; request and response bodies flow independently (bidirectional)."""
 
-    def __init__(self, pool: Http2Pool, target: Target, headers: _Headers, end: bool) -> None:
+    def __init__(self, pool: Http2Pool, target: DeploymentAddress, headers: _Headers, end: bool) -> None:
         self._pool, self._target, self._headers = pool, target, headers
         self._loop = asyncio.get_running_loop()
         self._conn: _Connection | None = None
@@ -230,7 +230,7 @@ class Http2Stream:
 class _Connection(asyncio.Protocol):
     """One TCP connection speaking h2c; owned by the pool."""
 
-    def __init__(self, pool: Http2Pool, target: Target) -> None:
+    def __init__(self, pool: Http2Pool, target: DeploymentAddress) -> None:
         self.pool, self.target, self.key = pool, target, (target.host, target.port)
         self.loop = asyncio.get_running_loop()
         self.h2 = _H2(config=_CONFIG)

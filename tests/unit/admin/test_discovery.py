@@ -15,7 +15,7 @@ from restate.admin.errors import AdminError
 from restate.admin.manifest import ACCEPT
 from restate.admin.process import SchemaPublisher, peers_of
 from restate.config import Config
-from restate.invoker.transport import ResponseHead, TransportError
+from restate.invoker.http_common import ResponseHead, TransportError
 from restate.schema import Schema
 from tests.unit.admin.helpers import SDK, V4, manifest_bytes
 

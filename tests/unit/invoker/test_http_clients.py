@@ -22,7 +22,7 @@ from hypercorn.config import Config
 
 from restate.invoker.http1 import Http1Client
 from restate.invoker.http2 import Http2Pool, Http2Stream
-from restate.invoker.transport import ResponseHead, TransportError, TransportTimeoutError, parse_base_url
+from restate.invoker.http_common import ResponseHead, TransportError, TransportTimeoutError, parse_base_url
 
 # hypercorn leaves an idle-timeout coroutine unawaited when its connections are torn down at shutdown
 pytestmark = pytest.mark.filterwarnings("ignore:coroutine 'TCPServer._idle_timeout' was never awaited")

@@ -31,7 +31,7 @@ class ResponseHead:
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class DeploymentAddress:
     """Where a deployment lives: host, port, `:authority` and the path prefix (no trailing slash)."""
 
     host: str
@@ -46,12 +46,12 @@ class Target:
         return self.prefix + path
 
 
-_TARGETS: dict[str, Target] = {}
+_ADDRESSES: dict[str, DeploymentAddress] = {}
 
 
-def parse_base_url(base_url: str) -> Target:
+def parse_base_url(base_url: str) -> DeploymentAddress:
     """Parse an `http://host:port/prefix/` deployment URL (cached; only cleartext http is supported)."""
-    target = _TARGETS.get(base_url)
+    target = _ADDRESSES.get(base_url)
     if target is not None:
         return target
     parts = urlsplit(base_url)
@@ -65,7 +65,7 @@ def parse_base_url(base_url: str) -> Target:
         raise TransportError(f"bad port in deployment URL {base_url!r}") from exc
     host = parts.hostname
     authority = parts.netloc.rpartition("@")[2]
-    target = Target(host=host, port=port, authority=authority, prefix=parts.path.rstrip("/"))
-    if len(_TARGETS) < 10_000:
-        _TARGETS[base_url] = target
+    target = DeploymentAddress(host=host, port=port, authority=authority, prefix=parts.path.rstrip("/"))
+    if len(_ADDRESSES) < 10_000:
+        _ADDRESSES[base_url] = target
     return target
