@@ -8,8 +8,10 @@ from typing import Literal
 import msgspec
 
 from restate.admin.errors import AdminError, PlainError, coded, invalid_field
+from restate.admin.jsonbody import PARSE
 from restate.admin.manifest import Discovered
 from restate.schema import Deployment, Schema, ServiceSchema
+from restate.serde_json_errors import scan
 
 RegistrationKind = Literal["created", "unchanged", "overwritten"]
 UNTAGGED = (
@@ -135,12 +137,18 @@ def _headers(raw: dict[str, str] | None) -> dict[str, str] | None:
 
 def parse_register_body(body: bytes) -> RegisterRequest | LambdaRequest:
     """Decodes the untagged RegisterDeploymentRequest union; raises PlainError/AdminError as Restate does."""
-    if not body.strip():
-        raise PlainError(400, "Failed to parse the request body as JSON: EOF while parsing a value at line 1 column 0")
-    try:
-        raw = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise PlainError(400, f"Failed to parse the request body as JSON: {exc}") from exc
+    # An untagged enum: serde reads the whole value first, tries each variant, and only then looks
+    # for trailing characters.
+    found = scan(body)
+    if found.error is not None and not found.trailing:
+        raise PlainError(400, f"{PARSE}{found.error.with_path()}")
+    request = _variant(found.value)
+    if found.error is not None:
+        raise PlainError(400, f"{PARSE}{found.error}")
+    return request
+
+
+def _variant(raw: object) -> RegisterRequest | LambdaRequest:
     parsed = _as_http(raw)
     if parsed is not None:
         return _check_http(*parsed)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 
-from restate.admin import views
+from restate.admin import jsonbody, views
 from restate.admin.errors import AdminError, not_found
 from restate.admin.http import Request, Response, json_response, require_json
-from restate.admin.jsonbody import JsonObject
+from restate.admin.jsonbody import Field, read_struct
 from restate.schema import Schema, ServiceSchema
 
 if TYPE_CHECKING:
@@ -37,11 +37,13 @@ class ModifyService:
         return self == ModifyService()
 
 
+_MODIFY_SERVICE = [Field("public", jsonbody.boolean), *(Field(name, jsonbody.duration_ms) for name in _DURATIONS)]
+
+
 def parse_modify_service(body: bytes) -> ModifyService:
-    obj = JsonObject(body, "ModifyServiceRequest")
-    public = obj.optional_bool("public")
-    durations = {name: obj.optional_duration_ms(name) for name in _DURATIONS}
-    return ModifyService(public, **durations)
+    values = read_struct(body, "ModifyServiceRequest", _MODIFY_SERVICE)
+    durations = {name: cast(int | None, values[name]) for name in _DURATIONS}
+    return ModifyService(cast(bool | None, values["public"]), **durations)
 
 
 def modify_service(svc: ServiceSchema, change: ModifyService) -> ServiceSchema:
@@ -93,13 +95,23 @@ class ModifyState:
     scope: str | None = None
 
 
+# Declaration order (a JSON array fills them in this order); `version` may only be left out of an object.
+_MODIFY_STATE = [
+    Field("version", jsonbody.string, default=False),
+    Field("object_key", jsonbody.string, optional=False, default=False),
+    Field("scope", jsonbody.string),
+    Field("new_state", jsonbody.byte_map, optional=False, default=False, map_typed=True),
+]
+
+
 def parse_modify_state(body: bytes) -> ModifyState:
-    obj = JsonObject(body, "ModifyServiceStateRequest")
-    version = obj.optional_str("version")
-    object_key = obj.required_str("object_key")
-    scope = obj.optional_str("scope")
-    new_state = obj.required_byte_map("new_state")
-    return ModifyState(object_key, new_state, version, scope)
+    values = read_struct(body, "ModifyServiceStateRequest", _MODIFY_STATE)
+    return ModifyState(
+        object_key=cast(str, values["object_key"]),
+        new_state=cast(dict[str, bytes], values["new_state"]),
+        version=cast(str | None, values["version"]),
+        scope=cast(str | None, values["scope"]),
+    )
 
 
 async def replace_state(app: AdminApp, req: Request) -> Response:

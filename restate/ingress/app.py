@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
@@ -24,6 +25,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_REQUEST_SIZE_LIMIT = 32 * 1024 * 1024
 _json = msgspec.json.Encoder()
@@ -97,6 +100,9 @@ class IngressApp:
             metrics.ingress_request(metrics.REJECTED)
         except _Disconnected:
             return
+        except Exception:  # a bug of ours: logged, and still answered in Restate's shape
+            log.exception("ingress request %s %s failed", scope.get("method"), scope.get("path"))
+            response = error_response(IngressError(500, errors.INTERNAL_ERROR), origin)
         await _respond(send, response)
 
     async def _handle(self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]) -> Response:

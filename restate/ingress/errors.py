@@ -99,6 +99,8 @@ SCHEMA_NOT_READY = (
     "internal routing error: the service registry is not available yet. You may safely retry the request."
 )
 BODY_TOO_LARGE = "cannot read body: LengthLimitError"
+# Not a real-server message: what a request that hit a bug of ours gets (it is logged with its traceback).
+INTERNAL_ERROR = "internal error while handling the request"
 INVOCATION_NOT_FOUND = "invocation not found"
 NOT_READY = "the invocation exists but has not completed yet"
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 from datafusion import SessionConfig, SessionContext, SQLOptions
 
 from restate import ids
+from restate.admin.query.errors import QueryError, datafusion_error
 from restate.admin.query.pushdown import ScanSpec, scan_specs
 from restate.admin.query.scan import Scanner, ScanUnavailable
 from restate.admin.query.schemas import ADMIN_TABLES, PARTITION_TABLES, SCHEMAS
@@ -39,15 +40,6 @@ _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 _SERVICE_TY = {"Service": "service", "VirtualObject": "virtual_object", "Workflow": "workflow"}
 
 
-class QueryError(Exception):
-    """A query that failed: the HTTP status and the `message` of the JSON error body."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 @dataclass
 class QueryResult:
     schema: pa.Schema
@@ -62,21 +54,6 @@ def _options() -> SQLOptions:
 def _context() -> SessionContext:
     config = SessionConfig().with_information_schema(True).with_target_partitions(1)
     return SessionContext(config.with_default_catalog_and_schema("restate", "public"))
-
-
-# The errors the real server answers with 400: DataFusion's plain Plan/SQL errors. Most planning errors
-# (unknown table, column or function, GROUP BY violations, bad coercions) reach it wrapped with
-# diagnostics, which its error mapping does not recognise: those are 500s (observed on 1.7.12).
-_BAD_REQUEST = re.compile(
-    r"^(SQL error|Error during planning: (DDL|DML|Statement) not supported"
-    r"|Error during planning: Internal error: Function '[^']*' failed to match any signature)"
-)
-
-
-def datafusion_error(exc: Exception) -> QueryError:
-    """The real server's answer to a DataFusion error: `Datafusion error: ...`, 400 or 500 as above."""
-    text = str(exc).removeprefix("DataFusion error: ")
-    return QueryError(400 if _BAD_REQUEST.match(text) else 500, f"Datafusion error: {text}")
 
 
 class QueryEngine:
@@ -248,7 +225,7 @@ def plan(sql: str) -> dict[str, ScanSpec]:
     try:
         logical = ctx.sql_with_options(sql, _options()).optimized_logical_plan()
     except Exception as exc:
-        raise datafusion_error(exc) from None
+        raise datafusion_error(exc, sql) from None
     readable = set(PARTITION_TABLES) | set(ADMIN_TABLES)
     specs = scan_specs(logical, readable)
     # A table used inside an expression (a subquery the optimizer kept) has no scan in the plan tree: a
@@ -269,5 +246,5 @@ def run(sql: str, tables: dict[str, pa.RecordBatch]) -> QueryResult:
         batches = df.collect()
         schema = df.schema()
     except Exception as exc:
-        raise datafusion_error(exc) from None
+        raise datafusion_error(exc, sql) from None
     return QueryResult(schema, batches)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from restate.admin.http import Request, Response, require_json
-from restate.admin.jsonbody import JsonObject
+from restate.admin.jsonbody import Field, read_struct, string
 from restate.admin.query import encode
 from restate.admin.query.engine import QueryEngine, QueryError
 from restate.admin.query.scan import Scanner, ZmqScanner
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 JSON = "application/json"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
+_QUERY_REQUEST = [Field("query", string, optional=False, default=False)]
 _engines: weakref.WeakKeyDictionary[AdminApp, QueryEngine] = weakref.WeakKeyDictionary()
 
 
@@ -45,7 +46,8 @@ def engine_of(app: AdminApp) -> QueryEngine:
 
 async def post_query(app: AdminApp, req: Request) -> Response:
     require_json(req)
-    sql = JsonObject(req.body, "QueryRequest").required_str("query")
+    sql = read_struct(req.body, "QueryRequest", _QUERY_REQUEST)["query"]
+    assert isinstance(sql, str)
     try:
         result = await engine_of(app).execute(sql)
     except QueryError as exc:

@@ -151,11 +151,45 @@ def test_nothing_to_change_returns_the_service_without_a_new_version() -> None:
             'Failed to deserialize the JSON body into the target type: public: invalid type: string "yes", '
             "expected a boolean at line 1 column 15",
         ),
+        # A JSON array fills the fields in declaration order (real 1.7.12)
         (
-            b"[]",
+            b"[null,null,null,null,null,null,null]",
+            400,
+            "Failed to parse the request body as JSON: trailing characters at line 1 column 32",
+        ),
+        (
+            b'[null,null,null,null,null,"1x"]',
             422,
-            "Failed to deserialize the JSON body into the target type: invalid type: sequence, "
-            "expected struct ModifyServiceRequest at line 1 column 2",
+            'Failed to deserialize the JSON body into the target type: [5]: failed to parse input in the "friendly" '
+            "duration format: expected to find unit designator suffix (e.g., `years` or `secs`) after parsing "
+            "integer at line 1 column 30",
+        ),
+        (
+            b'{"public":true,"public":false}',
+            422,
+            "Failed to deserialize the JSON body into the target type: duplicate field `public` at line 1 column 23",
+        ),
+        # an unknown member is skipped, but still read: serde_json's skipper has its own messages
+        (
+            b'{"public":true,"x":[1,}',
+            400,
+            "Failed to parse the request body as JSON: x: expected value at line 1 column 23",
+        ),
+        (
+            b'{"public":true,"x":[1 2]}',
+            400,
+            "Failed to parse the request body as JSON: x: expected `,` or `]` at line 1 column 23",
+        ),
+        (
+            b'{"public":[1],"x":[1,}',
+            422,
+            "Failed to deserialize the JSON body into the target type: public: invalid type: sequence, "
+            "expected a boolean at line 1 column 10",
+        ),
+        (
+            b'{"public":"\\ud800"}',
+            400,
+            "Failed to parse the request body as JSON: public: unexpected end of hex escape at line 1 column 18",
         ),
         (b"", 400, "Failed to parse the request body as JSON: EOF while parsing a value at line 1 column 0"),
         (b"{x", 400, "Failed to parse the request body as JSON: key must be a string at line 1 column 2"),
@@ -166,6 +200,13 @@ def test_bad_bodies_are_text(body: bytes, status: int, text: str) -> None:
     reply = request(app, "PATCH", "/services/Greeter", body, headers={"content-type": JSON})
     assert (reply.status, reply.headers["content-type"], reply.body.decode()) == (status, TEXT, text)
     assert fake.persisted == []
+
+
+def test_a_json_array_fills_the_fields_in_order() -> None:
+    _, app = registered()
+    assert request(app, "PATCH", "/services/Greeter", b"[]", headers={"content-type": JSON}).status == 200
+    reply = request(app, "PATCH", "/services/Greeter", b'[null, "2h"]', headers={"content-type": JSON})
+    assert (reply.status, reply.json()["idempotency_retention"]) == (200, "2h")
 
 
 def test_patch_needs_json() -> None:
@@ -222,7 +263,26 @@ def test_state_of_an_unknown_service_can_only_be_cleared() -> None:
         (b'{"new_state":{}}', "missing field `object_key` at line 1 column 16"),
         (b'{"object_key":"k"}', "missing field `new_state` at line 1 column 18"),
         (b'{"object_key":"k","new_state":{"a":[300]}}', "new_state.a[0]: invalid value: integer `300`, expected u8"),
-        (b'{"object_key":"k","new_state":{"a":"x"}}', 'new_state.a: invalid type: string "x", expected a sequence'),
+        (
+            b'{"object_key":"k","new_state":{"a":[[1]]}}',
+            "new_state.a[0]: invalid type: sequence, expected u8 at line 1 column 36",
+        ),
+        (
+            b'{"object_key":"k","new_state":{"a":[1,300]}}',
+            "new_state.a[1]: invalid value: integer `300`, expected u8 at line 1 column 41",
+        ),
+        (b'{"object_key":"k","new_state":null}', "new_state: invalid type: null, expected a map at line 1 column 34"),
+        (b'{"object_key":"k","object_key":"j","new_state":{}}', "duplicate field `object_key` at line 1 column 30"),
+        (
+            b'{"new_state":{},"object_key":5',
+            "object_key: invalid type: integer `5`, expected a string at line 1 column 30",
+        ),
+        (b"[]", "invalid length 0, expected struct ModifyServiceStateRequest with 4 elements at line 1 column 2"),
+        (
+            b'["v","k"]',
+            "invalid length 3, expected struct ModifyServiceStateRequest with 4 elements at line 1 column 9",
+        ),
+        (b"null", "invalid type: null, expected struct ModifyServiceStateRequest at line 1 column 4"),
         (b'{"object_key":5,"new_state":{}}', "object_key: invalid type: integer `5`, expected a string"),
     ],
 )
@@ -233,6 +293,14 @@ def test_bad_state_bodies_are_422(body: bytes, text: str) -> None:
     assert (reply.status, reply.headers["content-type"]) == (422, TEXT)
     assert reply.body.decode().startswith(f"Failed to deserialize the JSON body into the target type: {text}")
     assert parts.states == []
+
+
+def test_state_values_may_be_strings_and_arrays() -> None:
+    parts = FakePartitions()
+    _, app = registered(parts)
+    body = b'["v","k",null,{"a":"x\\u00e9","b":[1,2],"b":[3]}]'
+    assert request(app, "POST", "/services/Counter/state", body, headers={"content-type": JSON}).status == 202
+    assert parts.states == [("Counter", "k", [(b"a", "x\u00e9".encode()), (b"b", b"\x03")], "v")]
 
 
 def test_scoped_state_is_refused() -> None:

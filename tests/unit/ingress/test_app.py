@@ -494,3 +494,18 @@ def test_lifespan_is_acknowledged() -> None:
 
     asyncio.run(app({"type": "lifespan"}, receive, send))
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+class BrokenDispatcher(FakeDispatcher):
+    """A dispatcher with a bug: reading its schema raises."""
+
+    def __getattribute__(self, name: str) -> object:
+        if name == "schema":
+            raise RuntimeError("a bug")
+        return super().__getattribute__(name)
+
+
+def test_a_bug_is_answered_in_the_error_shape_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    reply = run("POST", "/Greeter/greet", b'"x"', [JSON], BrokenDispatcher())
+    ingress_error(reply, 500, "internal error while handling the request")
+    assert "ingress request POST /Greeter/greet failed" in caplog.text and "RuntimeError: a bug" in caplog.text
