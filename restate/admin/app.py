@@ -12,10 +12,12 @@ from urllib.parse import parse_qsl, unquote
 
 from restate import metrics
 from restate.admin import discovery, invocations, registry, services, views
+from restate.admin.admin_openapi import admin_openapi_json
 from restate.admin.errors import AdminError, PlainError, discovery_failed, not_found
 from restate.admin.http import Handler, Request, Response, error_response, json_response, require_json
 from restate.admin.invocations import Partitions, Unconnected
 from restate.admin.manifest import Discovered
+from restate.admin.openapi import openapi_json, service_openapi
 from restate.config import Config
 from restate.ids import IdError, check_deployment_id, new_deployment_id
 from restate.schema import Schema, ServiceSchema
@@ -207,15 +209,19 @@ class AdminApp:
     async def health(self, req: Request) -> Response:
         return Response(200)
 
-    async def version(self, req: Request) -> Response:
+    def ingress_endpoint(self) -> str:
+        """Where clients reach the ingress (a wildcard bind address is shown as 127.0.0.1)."""
         host, port = self.config.host_port("ingress")
         if host in ("0.0.0.0", "::", "[::]"):
             host = "127.0.0.1"
+        return f"http://{host}:{port}/"
+
+    async def version(self, req: Request) -> Response:
         return json_response(200, {
             "version": SERVER_VERSION,
             "min_admin_api_version": MIN_API_VERSION,
             "max_admin_api_version": MAX_API_VERSION,
-            "ingress_endpoint": f"http://{host}:{port}/",
+            "ingress_endpoint": self.ingress_endpoint(),
             "features": dict.fromkeys(FEATURES, False),
         })  # fmt: skip
 
@@ -294,6 +300,10 @@ class AdminApp:
         svc = self._service(req.params["service"])
         return json_response(200, views.service_view(self.schema, svc, self.config))
 
+    async def get_service_openapi(self, req: Request) -> Response:
+        svc = self._service(req.params["service"])
+        return Response(200, openapi_json(service_openapi(svc, self.ingress_endpoint())), "application/json")
+
     async def list_handlers(self, req: Request) -> Response:
         svc = self._service(req.params["service"])
         kind = views.protocol_type_of(self.schema, svc)
@@ -312,6 +322,15 @@ async def metrics_endpoint(app: AdminApp, req: Request) -> Response:
     """`GET /metrics`: the Prometheus text format of every process of this server."""
     body = await asyncio.to_thread(metrics.exposition, metrics.registry())
     return Response(200, body, metrics.CONTENT_TYPE)
+
+
+async def admin_openapi(app: AdminApp, req: Request) -> Response:
+    """`GET /openapi`: the admin API's OpenAPI document (the operations this server serves)."""
+    routes = tuple(
+        (tuple(pattern), tuple(m for m, handler in methods.items() if handler not in NOT_SUPPORTED))
+        for pattern, methods in ROUTES
+    )
+    return Response(200, admin_openapi_json(routes), "application/json")
 
 
 async def query(app: AdminApp, req: Request) -> Response:
@@ -342,9 +361,13 @@ async def _read_body(scope: dict[str, Any], receive: Asgi) -> bytes:
     return b"".join(chunks)
 
 
+# Routed (to answer as the real server would), but refused: left out of `GET /openapi`.
+NOT_SUPPORTED: frozenset[Handler] = frozenset({invocations.restart_as_new})
+
 ROUTES: list[tuple[list[str], dict[str, Handler]]] = [
     (["health"], {"GET": AdminApp.health}),
     (["version"], {"GET": AdminApp.version}),
+    (["openapi"], {"GET": admin_openapi}),
     (["cluster-health"], {"GET": AdminApp.cluster_health}),
     (["metrics"], {"GET": metrics_endpoint}),
     (["deployments"], {"GET": AdminApp.list_deployments, "POST": AdminApp.register_deployment}),
@@ -353,6 +376,7 @@ ROUTES: list[tuple[list[str], dict[str, Handler]]] = [
     (["services"], {"GET": AdminApp.list_services}),
     (["services", "{service}"], {"GET": AdminApp.get_service, "PATCH": services.patch_service}),
     (["services", "{service}", "state"], {"POST": services.replace_state}),
+    (["services", "{service}", "openapi"], {"GET": AdminApp.get_service_openapi}),
     (["services", "{service}", "handlers"], {"GET": AdminApp.list_handlers}),
     (["services", "{service}", "handlers", "{handler}"], {"GET": AdminApp.get_handler}),
     (["invocations", "{invocation}"], {"DELETE": invocations.delete}),
