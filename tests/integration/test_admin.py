@@ -1,8 +1,12 @@
-"""The admin process for real: run_admin in a subprocess, official-SDK services, and bus peers acking schemas."""
+"""The admin process for real: run_admin in a subprocess, official-SDK services, and bus peers acking schemas.
+
+Then error shapes and the OpenAPI documents of a whole server, compared with the real server's (ids real/ours).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -19,6 +23,7 @@ import pytest
 
 from restate import wire
 from restate.actors.transport import Node
+from tests.integration.lifecycle_support import SERVER_KINDS, LifecycleStack, start_stack
 from tests.support.net import free_ports, wait_http_ok
 from tests.support.paths import HYPERCORN_BIN, REPO_ROOT
 from tests.support.procs import ManagedProcess
@@ -249,3 +254,88 @@ def test_delete_then_restart_keeps_the_schema(env: Env) -> None:
     assert admin.stop() == 0
     admin.start()
     assert admin.get("/deployments").json() == before
+
+
+# --- Error shapes and OpenAPI documents, against the real server (issue 10, points 6 and 12) ------------------
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LifecycleStack]]:
+    """The real server and ours side by side, each with tests/services/lifecycle.py registered."""
+    with contextlib.ExitStack() as stack:
+        yield {
+            kind: stack.enter_context(start_stack(kind, tmp_path_factory.mktemp(f"errors-{kind}"), partitions=2))
+            for kind in SERVER_KINDS
+        }
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_a_lone_surrogate_in_a_target_body_is_a_json_500(stacks: dict[str, LifecycleStack], kind: str) -> None:
+    """It was an unhandled exception (a text/plain 500) on ours; the real server answers serde's error."""
+    server = stacks[kind].server
+    for verb, what in (("attach", "request"), ("output", "request"), ("lookup", "lookup")):
+        resp = server.call(f"restate/{verb}", b'"\\ud800"')
+        assert (resp.status_code, resp.headers["content-type"], resp.headers["x-restate-error-source"]) == (
+            500, "application/json", "ingress",
+        )  # fmt: skip
+        body = resp.json()
+        message = body["message"].split("\n\nStack backtrace:")[0]  # the real server appends a Rust backtrace
+        assert (body["code"], message, body["source"]) == (
+            500, f"cannot read body: invalid {what} body: unexpected end of hex escape at line 1 column 8", "ingress",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_unreachable_deployment_names_its_code_twice(stacks: dict[str, LifecycleStack], kind: str) -> None:
+    """Restate decorates a boxed discovery error twice: `[META0003] [META0003] ...` is its body too."""
+    resp = stacks[kind].admin("POST", "/deployments", json={"uri": "http://127.0.0.1:1/"})
+    assert (resp.status_code, resp.headers["content-type"]) == (500, "application/json")
+    body = resp.json()
+    assert body["restate_code"] == "META0003" and body["message"].count("[META0003]") == 2
+    assert body["message"].startswith("[META0003] [META0003] error when calling 'http://127.0.0.1:1/': ")
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_delete_deployment_ignores_a_body(stacks: dict[str, LifecycleStack], kind: str) -> None:
+    stack = stacks[kind]
+    unknown = "dp_10nkKoVeh1nvTe4KYSahBS1"
+    graceful = stack.admin("DELETE", f"/deployments/{unknown}", json={"force": True})  # force is a query parameter
+    assert (graceful.status_code, graceful.content, graceful.headers.get("content-type")) == (501, b"", None)
+    forced = stack.admin("DELETE", f"/deployments/{unknown}?force=true", content=b"garbage")
+    assert (forced.status_code, forced.json()) == (
+        404, {"message": f"not found in the schema registry: deployment with id '{unknown}'", "restate_code": None},
+    )  # fmt: skip
+
+
+def test_service_openapi_documents_equal_the_real_servers(stacks: dict[str, LifecycleStack]) -> None:
+    real, ours = stacks["real"], stacks["ours"]
+    services = [s["name"] for s in real.admin("GET", "/services").json()["services"]]
+    assert len(services) >= 10
+    for name in services:
+        expected = real.admin("GET", f"/services/{name}/openapi")
+        found = ours.admin("GET", f"/services/{name}/openapi")
+        assert (found.status_code, found.headers["content-type"]) == (200, "application/json"), name
+        # the same bytes, but for the ingress address each server advertises
+        assert found.content.replace(ours.server.ingress_url.encode(), real.server.ingress_url.encode()) == (
+            expected.content
+        ), name
+    for stack in (real, ours):
+        missing = stack.admin("GET", "/services/Nope/openapi")
+        assert (missing.status_code, missing.json()) == (
+            404, {"message": "The requested service 'Nope' does not exist", "restate_code": None},
+        )  # fmt: skip
+
+
+def test_admin_openapi_is_the_real_document_for_what_we_serve(stacks: dict[str, LifecycleStack]) -> None:
+    real = stacks["real"].admin("GET", "/openapi").json()
+    ours = stacks["ours"].admin("GET", "/openapi").json()
+    assert (ours["openapi"], ours["info"]) == (real["openapi"], real["info"])
+    for path, item in ours["paths"].items():
+        for method, operation in item.items():
+            assert operation == real["paths"][path][method], (method, path)
+    for kind, entries in ours["components"].items():
+        for name, value in entries.items():
+            assert value == real["components"][kind][name], (kind, name)
+    assert {("post", "/deployments"), ("post", "/query"), ("get", "/services/{service}/openapi")} <= {
+        (m, p) for p, item in ours["paths"].items() for m in item
+    }

@@ -280,6 +280,51 @@ def test_errors(known: Known) -> None:
     assert k.stack.admin("POST", "/query", json={"sql": "SELECT 1"}).status_code == 422
 
 
+# (query, status, the message or its start): what restate-server 1.7.12 answers (issue 10, point 6)
+SQL_ERRORS = [
+    ("SELECT * FROM nope", 500, "Datafusion error: Error during planning: table 'restate.public.nope' not found"),
+    ("SELECT nope FROM sys_invocation", 500,
+     "Datafusion error: Schema error: No field named nope. Valid fields are sys_invocation.id, "),
+    ("SELECT id FROM sys_invocation ORDER BY nope", 400,
+     "Datafusion error: Schema error: No field named nope. Valid fields are "),
+    ("SELECT 1 LIMIT -1", 500,
+     "Datafusion error: Optimizer rule 'eliminate_limit' failed\ncaused by\n"
+     "Error during planning: LIMIT must be >= 0, '-1' was provided"),
+    ("SELECT 1/0", 500, "Datafusion error: Arrow error: Divide by zero error"),
+    ("", 400, "Datafusion error: Error during planning: No SQL statements were provided in the query string"),
+    ("INSERT INTO state VALUES (1)", 400,
+     "Datafusion error: Error during planning: Inconsistent data length across values list: "
+     "got 1 values in row 0 but expected 9"),
+    ("INSERT INTO state SELECT * FROM state", 400,
+     "Datafusion error: Error during planning: DML not supported: Insert Into"),
+    ("SELECT abs()", 400, "Datafusion error: Error during planning: 'abs' does not support zero arguments."),
+    ("SELECT 1 2", 500, 'Datafusion error: SQL error: ParserError("Expected: end of statement, found: 2 at Line: 1'),
+]  # fmt: skip
+
+
+JSON_BODY = {"content-type": JSON}
+
+
+@pytest.mark.parametrize(("sql", "status", "message"), SQL_ERRORS)
+def test_sql_errors_answer_as_the_real_server(known: Known, sql: str, status: int, message: str) -> None:
+    resp = known.query(sql)
+    assert (resp.status_code, resp.headers["content-type"], list(resp.json())) == (status, JSON, ["message"])
+    assert resp.json()["message"].startswith(message), resp.json()["message"]
+
+
+def test_query_bodies_are_read_as_serde_reads_them(known: Known) -> None:
+    surrogate = known.stack.admin("POST", "/query", content=b'{"query":"\\ud800"}', headers=JSON_BODY)
+    assert (surrogate.status_code, surrogate.text) == (
+        400, "Failed to parse the request body as JSON: query: unexpected end of hex escape at line 1 column 17",
+    )  # fmt: skip
+    duplicate = known.stack.admin("POST", "/query", content=b'{"query":"1","query":"2"}', headers=JSON_BODY)
+    assert (duplicate.status_code, duplicate.text) == (
+        422, "Failed to deserialize the JSON body into the target type: duplicate field `query` at line 1 column 20",
+    )  # fmt: skip
+    array = known.stack.admin("POST", "/query", json=["SELECT 1 AS a"], headers={"accept": JSON})
+    assert (array.status_code, array.json()) == (200, {"rows": [{"a": 1}]})  # a struct may be a JSON array
+
+
 def test_accept_negotiation(known: Known) -> None:
     k = known
     for accept in (None, "*/*", "application/json; charset=utf-8", "text/csv"):

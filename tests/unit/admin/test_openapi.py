@@ -1,7 +1,7 @@
 """`GET /services/{name}/openapi` and `GET /openapi` through the admin app.
 
 The per-service documents follow what restate-server 1.7.12 served for the same services
-(tests/integration/test_admin_errors.py compares them with the real server's, byte for byte).
+(tests/integration/test_admin.py compares them with the real server's, byte for byte).
 """
 
 from __future__ import annotations
