@@ -32,7 +32,7 @@ from restate.partition.model import (
     ShipOutbox,
     StartAttempt,
 )
-from restate.partition.state_machine import StateMachine
+from restate.partition.state_machine import CommandFailed, StateMachine
 from restate.partition.tables import Tables
 from restate.schema import Schema
 from restate.storage import keys
@@ -241,21 +241,18 @@ class PartitionActor:
             item = self.queue.get_nowait()
 
     def _apply_batch(self, batch: list[Command]) -> tuple[Transaction, list[Action]]:
-        """Applies a batch to one transaction. A command that raises (a bug) is logged and left out:
-        the batch is re-applied without it, so its partial writes never reach the disk."""
-        now = now_ms()
+        """Applies a batch as one log entry (the clock read once, the schema version named) to one
+        transaction. A command that raises (a bug) is logged and left out: the entry is re-applied
+        without it, so its partial writes never reach the disk and the entry applied is the one a log
+        would hold (single-node: LevelDB is the log, the entry is not written anywhere)."""
+        entry = self.state_machine.entry(batch, now_ms(), self.schema.version)
         while True:
             txn = self.store.transaction()
-            actions: list[Action] = []
-            for position, command in enumerate(batch):
-                try:
-                    actions.extend(self.state_machine.apply(txn, command, now, self.schema))
-                except Exception:
-                    log.exception("%s: dropping command that failed to apply: %r", self.name, command)
-                    batch = batch[:position] + batch[position + 1 :]
-                    break
-            else:
-                return txn, actions
+            try:
+                return txn, self.state_machine.apply_entry(txn, entry, self.schema)
+            except CommandFailed as failed:
+                log.exception("%s: dropping command that failed to apply: %r", self.name, failed.command)
+                entry = entry.without(failed.position)
 
     def _execute(self, action: Action) -> None:
         match action:

@@ -34,11 +34,14 @@ class OutboxCmd(msgspec.Struct, frozen=True):
     message: OutboxMessage
 
 
+ClientRequest = OutputRequest | ResolveAwakeable | ManageInvocation | ReplaceObjectState
+
+
 class RequestCmd(msgspec.Struct, frozen=True):
     """A request from ingress or admin about existing invocations or object state; always answered."""
 
     node: str
-    message: OutputRequest | ResolveAwakeable | ManageInvocation | ReplaceObjectState
+    message: ClientRequest
 
 
 class OutboxAckCmd(msgspec.Struct, frozen=True):
@@ -94,3 +97,22 @@ Command = (
     | EndCmd
     | AttemptFailedCmd
 )
+
+
+class LogEntry(msgspec.Struct, frozen=True):
+    """One batch of commands and every input of their apply that is not in storage, so that applying
+    the same entries to the same store gives the same bytes and actions anywhere (command_log encodes it).
+
+    `now_ms` is the clock reading of the whole batch; `schema_version` names the schema it was applied
+    with; `partition`/`num_partitions` where it belongs; `protocol_v7` caps new invocations' protocol."""
+
+    partition: int
+    num_partitions: int
+    now_ms: int
+    schema_version: int
+    protocol_v7: bool
+    commands: list[Command]
+
+    def without(self, position: int) -> LogEntry:
+        """The same entry without its command at `position` (one that failed to apply)."""
+        return msgspec.structs.replace(self, commands=self.commands[:position] + self.commands[position + 1 :])

@@ -1,4 +1,7 @@
-"""The partition state machine: apply(txn, command) -> actions. Pure: no I/O, no clock, no randomness."""
+"""The partition state machine: apply_entry(txn, entry) -> actions.
+
+Deterministic: it reads and writes the store only through the given transaction and takes the clock,
+the schema version and the partition layout from the log entry; it draws no random numbers."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from restate.partition.commands import (
     Command,
     EndCmd,
     InvokeCmd,
+    LogEntry,
     OutboxAckCmd,
     OutboxCmd,
     RequestCmd,
@@ -31,18 +35,54 @@ from restate.schema import Schema
 from restate.storage.partition_store import Transaction
 
 
+class EntryMismatch(ValueError):
+    """A log entry that does not belong here: another partition, partition count or schema version."""
+
+
+class CommandFailed(Exception):
+    """The command at `position` of an entry raised (a bug); the transaction holds its partial writes."""
+
+    def __init__(self, position: int, command: Command) -> None:
+        super().__init__(f"command {position} ({type(command).__name__}) failed to apply")
+        self.position = position
+        self.command = command
+
+
 class StateMachine:
-    """Applies commands of one partition; every storage change goes through the given transaction."""
+    """Applies the log entries of one partition; every storage change goes through the given transaction.
+    `protocol_v7` is the setting the entries it builds carry: applying follows the entry's."""
 
     def __init__(self, partition_id: int, num_partitions: int, protocol_v7: bool = False) -> None:
         self.partition_id = partition_id
         self.num_partitions = num_partitions
         self.protocol_v7 = protocol_v7
 
-    def apply(self, txn: Transaction, command: Command, now_ms: int, schema: Schema) -> list[Action]:
-        ctx = ApplyContext(txn, now_ms, schema, self.partition_id, self.num_partitions, self.protocol_v7)
-        _dispatch(ctx, command)
-        return ctx.actions
+    def entry(self, commands: list[Command], now_ms: int, schema_version: int) -> LogEntry:
+        """The log entry of a batch about to be applied here, read at `now_ms` with that schema."""
+        return LogEntry(self.partition_id, self.num_partitions, now_ms, schema_version, self.protocol_v7, commands)
+
+    def apply_entry(self, txn: Transaction, entry: LogEntry, schema: Schema) -> list[Action]:
+        """Applies every command of the entry in order; `schema` must be the version the entry names.
+        Raises CommandFailed when one raises: the caller drops the transaction."""
+        self._check(entry, schema)
+        actions: list[Action] = []
+        for position, command in enumerate(entry.commands):
+            ctx = ApplyContext(txn, entry.now_ms, schema, self.partition_id, self.num_partitions, entry.protocol_v7)
+            try:
+                _dispatch(ctx, command)
+            except Exception as exc:
+                raise CommandFailed(position, command) from exc
+            actions.extend(ctx.actions)
+        return actions
+
+    def _check(self, entry: LogEntry, schema: Schema) -> None:
+        if (entry.partition, entry.num_partitions) != (self.partition_id, self.num_partitions):
+            raise EntryMismatch(
+                f"entry of partition {entry.partition}/{entry.num_partitions} applied to "
+                f"partition {self.partition_id}/{self.num_partitions}"
+            )
+        if entry.schema_version != schema.version:
+            raise EntryMismatch(f"entry needs schema version {entry.schema_version}, got {schema.version}")
 
     def owns(self, invocation_id: bytes) -> bool:
         pk = ids.InvocationId.from_bytes(invocation_id).partition_key

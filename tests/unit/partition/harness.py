@@ -7,7 +7,8 @@ from pathlib import Path
 from google.protobuf.message import Message
 
 from restate import ids
-from restate.partition.commands import Command, EndCmd, RequestCmd, SdkMessageCmd, SuspendedCmd
+from restate.partition.command_log import decode_entry, encode_entry
+from restate.partition.commands import Command, EndCmd, LogEntry, RequestCmd, SdkMessageCmd, SuspendedCmd
 from restate.partition.model import Action, ForwardEntry, InvocationStatus, Reply, ShipOutbox, StartAttempt
 from restate.partition.state_machine import StateMachine
 from restate.partition.tables import Tables
@@ -176,13 +177,20 @@ class Partition:
         self.machine = StateMachine(partition_id, num_partitions, protocol_v7)
         self.schema = schema if schema is not None else make_schema()
         self.now = NOW
+        self.entries: list[LogEntry] = []  # every entry applied, in order (replayed by the determinism test)
 
     def close(self) -> None:
         self.store.close()
 
     def apply(self, command: Command, now_ms: int | None = None) -> list[Action]:
+        """Applies the command as a log entry of its own, read back from its encoded bytes: every
+        partition test also checks that the command log format carries everything apply needs."""
+        entry = self.machine.entry([command], self.now if now_ms is None else now_ms, self.schema.version)
+        decoded = decode_entry(encode_entry(entry))
+        assert decoded == entry, f"the command log format lost something: {entry} != {decoded}"
+        self.entries.append(entry)
         txn = self.store.transaction()
-        actions = self.machine.apply(txn, command, self.now if now_ms is None else now_ms, self.schema)
+        actions = self.machine.apply_entry(txn, decoded, self.schema)
         txn.commit()
         return actions
 
