@@ -1,20 +1,22 @@
-"""The partition's invoker: starts attempts, routes live notifications to them, applies retry policy."""
+"""The partition's invoker: starts attempts, routes live entries to them, and alone applies the retry policy."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
 
 from restate.config import Config
 from restate.invoker import attempt_start
-from restate.invoker.attempt import Attempt, AttemptError
+from restate.invoker.attempt import AttemptMachine, Effect, Ended, Failed, GiveUp, JournalMessage, Suspended
+from restate.invoker.attempt_runner import AttemptRequest, AttemptRunner, DeploymentClients
 from restate.invoker.http1 import Http1Client
 from restate.invoker.http2 import Http2Pool
 from restate.invoker.retry import Policy, RetryState, policy_for
 from restate.metrics import InvokerMetrics
-from restate.partition.commands import AttemptFailedCmd, Command
+from restate.partition.commands import AttemptFailedCmd, Command, EndCmd, SdkMessageCmd, SuspendedCmd
 from restate.schema import HandlerSchema, Schema, ServiceSchema
 from restate.storage.partition_store import PartitionStore
 from restate.wire import Failure
@@ -41,9 +43,8 @@ class Invoker:
         self.store = store
         self.emit = emit
         self.schema = schema
-        self.h2 = Http2Pool()
-        self.h1 = Http1Client()
-        self._attempts: dict[bytes, Attempt] = {}
+        self.clients = DeploymentClients(Http2Pool(), Http1Client())
+        self._attempts: dict[bytes, AttemptRunner] = {}
         self._retries: dict[bytes, RetryState] = {}
         self._delayed: dict[bytes, asyncio.TimerHandle] = {}
         self._policies: dict[bytes, Policy] = {}
@@ -66,20 +67,16 @@ class Invoker:
     def forward(self, invocation_id: bytes, index: int, frame: bytes) -> None:
         attempt = self._attempts.get(invocation_id)
         if attempt is not None:
-            attempt.forward(index, frame)
+            attempt.deliver(index, frame)
 
     def abort(self, invocation_id: bytes, number: int, reason: str) -> None:
         """Fails attempt `number`, even when it already ended (its End/Suspension was refused)."""
         attempt = self._attempts.get(invocation_id)
         if attempt is not None and attempt.number == number:
-            attempt.abort(reason)
+            attempt.refuse(reason)
         elif attempt is None:
             # it drained and left already: report for it (a duplicate report is ignored by the partition)
-            retry = self.retry_state(invocation_id)
-            policy = self.policy(invocation_id)
-            delay = retry.on_failure(policy, None)
-            give_up = None if delay is not None else policy.on_max_attempts
-            self.emit(AttemptFailedCmd(invocation_id, number, Failure(500, reason), delay, give_up))
+            self._report_failure(invocation_id, number, Failed(500, reason))
 
     def kill(self, invocation_id: bytes) -> None:
         """Drops any running or scheduled attempt without reporting (the invocation was killed or paused)."""
@@ -90,21 +87,59 @@ class Invoker:
         attempt = self._attempts.pop(invocation_id, None)
         if attempt is not None:
             attempt.kill()
-        self.forget_retries(invocation_id)
+        self._forget_retries(invocation_id)
 
-    # --- retry bookkeeping used by attempts
+    # --- what attempts report, and the retry policy (decided here only)
 
-    def retry_state(self, invocation_id: bytes) -> RetryState:
+    def _on_effect(self, attempt: AttemptRunner, effect: Effect) -> None:
+        """Turns an attempt's effect into the partition's command (after the policy, for failures)."""
+        kind = type(effect)
+        inv, number = attempt.invocation_id, attempt.number
+        if kind is JournalMessage:
+            msg: JournalMessage = effect  # type: ignore[assignment]
+            self.emit(SdkMessageCmd(inv, number, msg.msg_type, msg.flags, msg.payload))
+        elif kind is Suspended:
+            self._forget_retries(inv)
+            self.metrics.suspended.inc()
+            self.emit(SuspendedCmd(inv, number, effect.awaiting))  # type: ignore[union-attr]
+        elif kind is Ended:
+            self._forget_retries(inv)
+            self.metrics.completed.inc()
+            self.emit(EndCmd(inv, number))
+        else:
+            self._report_failure(inv, number, effect)  # type: ignore[arg-type]
+
+    def _report_failure(self, invocation_id: bytes, number: int, failed: Failed) -> None:
+        """The one place that decides what follows a failed attempt: retry after a delay, pause or kill."""
+        if failed.related_command is not None:
+            log.info("attempt failed at command %s: [%s] %s", failed.related_command, failed.code, failed.message)
+        retry = self._retry_state(invocation_id)
+        if failed.made_progress:
+            retry.on_new_entry()
+        retry_in: int | None = None
+        give_up: GiveUp | None = failed.give_up  # the deployment's own decision (ErrorMessage behavior)
+        if give_up is None:
+            policy = self._policy(invocation_id)
+            retry_in = retry.on_failure(policy, failed.retry_delay_ms)
+            if retry_in is None:
+                give_up = policy.on_max_attempts
+        self.metrics.failed.inc()
+        if retry_in is not None:
+            self.metrics.retries.inc()
+        failure = Failure(failed.code, failed.message, [], failed.stacktrace)
+        self.emit(AttemptFailedCmd(invocation_id, number, failure, retry_in, give_up))
+
+    def _retry_state(self, invocation_id: bytes) -> RetryState:
         state = self._retries.get(invocation_id)
         if state is None:
             state = self._retries[invocation_id] = RetryState()
         return state
 
-    def forget_retries(self, invocation_id: bytes) -> None:
+    def _forget_retries(self, invocation_id: bytes) -> None:
         self._retries.pop(invocation_id, None)
         self._policies.pop(invocation_id, None)
 
-    def policy(self, invocation_id: bytes) -> Policy:
+    def _policy(self, invocation_id: bytes) -> Policy:
         return self._policies.get(invocation_id) or policy_for(self.config, None, None)
 
     # --- attempts
@@ -123,7 +158,7 @@ class Invoker:
             self.on_failure("a delayed attempt start", exc)
 
     def _attempt_done(self, task: asyncio.Task[None]) -> None:
-        """`_run` reports every failure of an attempt; one that escapes it is a bug that left the
+        """An attempt reports every way it ends; an exception that escapes it is a bug that left the
         invocation without a running attempt."""
         exc = None if task.cancelled() else task.exception()
         if exc is not None:
@@ -138,8 +173,10 @@ class Invoker:
     def _start_attempt(self, invocation_id: bytes) -> None:
         """Reads the invocation (consistently) and starts an attempt; synchronous up to the first await."""
         previous = self._attempts.pop(invocation_id, None)
-        if previous is not None and not previous.finished:
-            previous.kill()  # a finished one is only draining its response: let it end by itself
+        if previous is not None and not previous.machine.is_reported:
+            if previous.machine.made_progress:  # its commands were stored: a new entry for the retry count
+                self._retry_state(invocation_id).on_new_entry()
+            previous.kill()  # one that reported is only draining its response: let it end by itself
         snapshot = self.store.db.snapshot()
         try:
             stored = attempt_start.load(snapshot, invocation_id)
@@ -155,23 +192,25 @@ class Invoker:
         deployment = schema.deployments.get(status.deployment_id or "")
         version = status.protocol_version or 6
         bidi = deployment is not None and deployment.protocol_type == "BidiStream"
-        attempt = Attempt(self, invocation_id, status.attempt, len(stored.journal), version, bidi)
-        attempt.inactivity_s, attempt.abort_s = self._timeouts(service, handler)
-        self._attempts[invocation_id] = attempt
         if deployment is None:
             reason = f"no deployment found for service {status.target.service!r}"
-            attempt.fail_with(AttemptError(reason, 500))
-            del self._attempts[invocation_id]
+            self._report_failure(invocation_id, status.attempt, Failed(500, reason))
             return
-        attempt.deployment_id = deployment.id
+        inactivity_s, abort_s = self._timeouts(service, handler)
+        machine = AttemptMachine(
+            known_entries=len(stored.journal), version=version, bidi=bidi, inactivity_s=inactivity_s, abort_s=abort_s
+        )
+        observe_status = functools.partial(self.metrics.response, deployment.id)
+        attempt = AttemptRunner(invocation_id, status.attempt, machine, self.clients, self._on_effect, observe_status)
+        self._attempts[invocation_id] = attempt
         lazy = bool(service.enable_lazy_state) if service else False
-        retry = self.retry_state(invocation_id).since_last_entry
+        retry = self._retry_state(invocation_id).since_last_entry
         now_ms = int(time.time() * 1000)
         body = attempt_start.body(invocation_id, stored, now_ms=now_ms, retry_count=retry, lazy_state=lazy)
         headers = attempt_start.headers(invocation_id, status, version, deployment.additional_headers)
         path = f"/invoke/{status.target.service}/{status.target.handler}"
-        run = attempt.run_bidi if bidi else attempt.run_request_response
-        attempt.task = asyncio.create_task(self._run(attempt, run(deployment.uri, path, headers, body)))
+        request = AttemptRequest(deployment.uri, path, headers, body)
+        attempt.task = asyncio.create_task(self._run(attempt, request))
         attempt.task.add_done_callback(self._attempt_done)
         self.metrics.started.inc()
 
@@ -185,15 +224,12 @@ class Invoker:
                 abort = level.abort_timeout_ms if level.abort_timeout_ms is not None else abort
         return inactivity / 1000, abort / 1000
 
-    async def _run(self, attempt: Attempt, work: object) -> None:
+    async def _run(self, attempt: AttemptRunner, request: AttemptRequest) -> None:
+        """Runs an attempt within the concurrency bound and times it."""
         self._running += 1
         started = time.monotonic()
         try:
-            await work  # type: ignore[misc]
-        except asyncio.CancelledError:
-            pass
-        except Exception as exc:  # every failure of an attempt is reported and retried
-            attempt.fail_with(exc)
+            await attempt.run(request)
         finally:
             self.metrics.duration.observe(time.monotonic() - started)
             self._running -= 1
@@ -206,7 +242,7 @@ class Invoker:
             handle.cancel()
         for attempt in list(self._attempts.values()):
             attempt.kill()
-        await self.h2.close()
+        await self.clients.h2.close()
 
 
 def _log_failure(what: str, exc: BaseException) -> None:

@@ -1,0 +1,191 @@
+"""The I/O shell of one attempt: carries an AttemptMachine over an h2c stream or an HTTP/1.1 exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from restate.invoker.attempt import (
+    ArmTimer,
+    AttemptMachine,
+    CancelTimer,
+    CloseTransport,
+    Effect,
+    Ended,
+    Failed,
+    HalfCloseRequest,
+    JournalMessage,
+    SendFrames,
+    Suspended,
+)
+from restate.invoker.http1 import Http1Client, Http1Response
+from restate.invoker.http2 import Http2Pool, Http2Stream
+from restate.invoker.http_common import TransportError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRequest:
+    """What an attempt sends first: where, its headers, and StartMessage + the journal to replay."""
+
+    base_url: str
+    path: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentClients:
+    """The HTTP clients attempts reach deployments with (shared by every attempt of a partition)."""
+
+    h2: Http2Pool
+    h1: Http1Client
+
+
+class AttemptRunner:
+    """Runs one attempt: feeds transport events, entries and ticks to its machine and does what it asks.
+    Effects for the partition go to `report`; response status codes to `observe_status` (metrics)."""
+
+    def __init__(
+        self,
+        invocation_id: bytes,
+        number: int,
+        machine: AttemptMachine,
+        clients: DeploymentClients,
+        report: Callable[[AttemptRunner, Effect], None],
+        observe_status: Callable[[int], None],
+    ) -> None:
+        self.invocation_id = invocation_id
+        self.number = number  # the partition's attempt number: it ignores effects of other attempts
+        self.machine = machine
+        self.task: asyncio.Task[None] | None = None
+        self._clients = clients
+        self._observe_status = observe_status
+        self._stream: Http2Stream | None = None
+        self._response: Http1Response | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        report_effect = functools.partial(report, self)
+        self._carry: dict[type, Callable[[Any], None]] = {  # what to do for each kind of output
+            SendFrames: self._send,
+            HalfCloseRequest: self._half_close,
+            CloseTransport: self._close_transport,
+            ArmTimer: self._arm_timer,
+            CancelTimer: self._cancel_timer,
+            JournalMessage: report_effect,
+            Suspended: report_effect,
+            Ended: report_effect,
+            Failed: report_effect,
+        }
+
+    # --- called by the invoker
+
+    def deliver(self, index: int, frame: bytes) -> None:
+        """A journal entry or notification from the partition (after its commit)."""
+        data = self.machine.notify_entry(index, frame, time.monotonic())
+        if data is not None and self._stream is not None:
+            self._stream.write(data)
+
+    def refuse(self, reason: str) -> None:
+        """The partition refused one of this attempt's effects."""
+        self.machine.notify_refused(reason)
+        self._carry_out()
+
+    def kill(self) -> None:
+        """Drops the attempt without reporting anything."""
+        self.machine.notify_killed()
+        self._carry_out()
+
+    async def run(self, request: AttemptRequest) -> None:
+        """The whole attempt; every way it ends is reported through the machine."""
+        try:
+            if self.machine.bidi:
+                await self._run_bidi(request)
+            else:
+                await self._run_request_response(request)
+        except asyncio.CancelledError:
+            pass  # killed, or the machine closed the transport: it reported what it had to
+        except TransportError as exc:
+            self.machine.notify_transport_error(exc)
+            self._carry_out()
+        except Exception as exc:
+            log.exception("invocation attempt crashed", exc_info=exc)
+            self.machine.notify_crash(exc)
+            self._carry_out()
+        finally:
+            self._cancel_timer()
+            if self._response is not None:
+                self._response.close()
+
+    async def _run_bidi(self, request: AttemptRequest) -> None:
+        stream = await self._clients.h2.open_stream(request.base_url, "POST", request.path, request.headers)
+        self._stream = stream
+        if not self.machine.is_reported:  # else killed or refused while connecting: notify_opened closes it
+            stream.write(request.body)
+        self.machine.notify_opened(time.monotonic())
+        self._carry_out()
+        head = await stream.response_head()
+        await self._pump(head.status, head.get("content-type"), stream.read)
+
+    async def _run_request_response(self, request: AttemptRequest) -> None:
+        h1 = self._clients.h1
+        response = await h1.open(request.base_url, "POST", request.path, request.headers, request.body)
+        self._response = response
+        self.machine.notify_opened(time.monotonic())
+        self._carry_out()
+        await self._pump(response.head.status, response.head.get("content-type"), response.read)
+
+    async def _pump(self, status: int, content_type: str | None, read: Callable[[], Awaitable[bytes]]) -> None:
+        """Feeds the response to the machine until it ends (after the outcome, the rest is drained)."""
+        self._observe_status(status)
+        machine = self.machine
+        machine.notify_response_head(status, content_type)
+        self._carry_out()
+        while chunk := await read():
+            machine.notify_response_data(chunk, time.monotonic())
+            self._carry_out()
+        machine.notify_response_end()
+        self._carry_out()
+
+    # --- outputs
+
+    def _carry_out(self) -> None:
+        carry = self._carry
+        for output in self.machine.take_outputs():
+            carry[type(output)](output)
+
+    def _send(self, output: SendFrames) -> None:
+        if self._stream is not None:
+            self._stream.write(output.data)
+
+    def _half_close(self, _: object = None) -> None:
+        if self._stream is not None:
+            self._stream.end()
+
+    def _arm_timer(self, output: ArmTimer) -> None:
+        self._cancel_timer()
+        delay = max(0.0, output.at - time.monotonic())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.machine.notify_timer(time.monotonic())
+        self._carry_out()
+
+    def _cancel_timer(self, _: object = None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _close_transport(self, _: object = None) -> None:
+        if self._stream is not None:
+            self._stream.reset()
+        if self._response is not None:
+            self._response.close()
+        if self.task is not None and self.task is not asyncio.current_task():
+            self.task.cancel()
