@@ -76,24 +76,24 @@ class Http1Client:
         self, base_url: str, method: str, path: str, headers: list[tuple[str, str]], body: bytes = b""
     ) -> Http1Response:
         """Send the request with its whole body; return once the response head arrived."""
-        target = parse_base_url(base_url)
+        address = parse_base_url(base_url)
         try:
             async with asyncio.timeout(self.connect_timeout):
-                reader, writer = await asyncio.open_connection(target.host, target.port, limit=_READ_SIZE)
+                reader, writer = await asyncio.open_connection(address.host, address.port, limit=_READ_SIZE)
         except TimeoutError:
-            raise TransportError(f"connecting to {target.authority} timed out") from None
+            raise TransportError(f"connecting to {address.authority} timed out") from None
         except OSError as exc:
-            raise TransportError(f"cannot connect to {target.authority}: {exc}") from exc
+            raise TransportError(f"cannot connect to {address.authority}: {exc}") from exc
         names = {k.lower() for k, _ in headers}
         hdrs = list(headers)
         if "host" not in names:
-            hdrs.insert(0, ("host", target.authority))
+            hdrs.insert(0, ("host", address.authority))
         if "transfer-encoding" not in names and "content-length" not in names and (body or method != "GET"):
             hdrs.append(("content-length", str(len(body))))
         conn = h11.Connection(h11.CLIENT)
-        response = Http1Response(conn, reader, writer, target.authority)
+        response = Http1Response(conn, reader, writer, address.authority)
         try:
-            out = [conn.send(h11.Request(method=method, target=target.path(path), headers=hdrs))]
+            out = [conn.send(h11.Request(method=method, target=address.path(path), headers=hdrs))]
             if body:
                 out.append(conn.send(h11.Data(data=body)))
             out.append(conn.send(h11.EndOfMessage()))

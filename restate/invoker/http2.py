@@ -62,8 +62,8 @@ class _H2(h2.connection.H2Connection):
 class Http2Stream:
     """One request/response exchange; request and response bodies flow independently (bidirectional)."""
 
-    def __init__(self, pool: Http2Pool, target: DeploymentAddress, headers: _Headers, end: bool) -> None:
-        self._pool, self._target, self._headers = pool, target, headers
+    def __init__(self, pool: Http2Pool, address: DeploymentAddress, headers: _Headers, end: bool) -> None:
+        self._pool, self._address, self._headers = pool, address, headers
         self._loop = asyncio.get_running_loop()
         self._conn: _Connection | None = None
         self._id = self._replays = self._retained_size = 0
@@ -230,8 +230,8 @@ class Http2Stream:
 class _Connection(asyncio.Protocol):
     """One TCP connection speaking h2c; owned by the pool."""
 
-    def __init__(self, pool: Http2Pool, target: DeploymentAddress) -> None:
-        self.pool, self.target, self.key = pool, target, (target.host, target.port)
+    def __init__(self, pool: Http2Pool, address: DeploymentAddress) -> None:
+        self.pool, self.address, self.key = pool, address, (address.host, address.port)
         self.loop = asyncio.get_running_loop()
         self.h2 = _H2(config=_CONFIG)
         self.h2.local_settings = h2.settings.Settings(
@@ -262,7 +262,7 @@ class _Connection(asyncio.Protocol):
         }
 
     async def connect(self, timeout: float) -> None:
-        t = self.target
+        t = self.address
         try:
             async with asyncio.timeout(timeout):
                 await self.loop.create_connection(lambda: self, t.host, t.port)
@@ -289,7 +289,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         why = f"lost: {exc}" if exc else "closed by the peer"
-        self.fail(TransportError(f"HTTP/2 connection to {self.target.authority} {why}"))
+        self.fail(TransportError(f"HTTP/2 connection to {self.address.authority} {why}"))
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -299,7 +299,7 @@ class _Connection(asyncio.Protocol):
             events = self.h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
             self.flush()
-            self.fail(TransportError(f"HTTP/2 protocol error on connection to {self.target.authority}: {exc}"))
+            self.fail(TransportError(f"HTTP/2 protocol error on connection to {self.address.authority}: {exc}"))
             return
         handlers = self._handlers
         for ev in events:
@@ -343,7 +343,7 @@ class _Connection(asyncio.Protocol):
             if code == ErrorCodes.REFUSED_STREAM and stream._replayable(False):
                 self.pool._replay(stream)
             else:  # after a complete response (RST NO_ERROR = "stop sending") read() still returns the body
-                stream._fail(TransportError(f"stream reset by {self.target.authority}: {getattr(code, 'name', code)}"))
+                stream._fail(TransportError(f"stream reset by {self.address.authority}: {getattr(code, 'name', code)}"))
 
     def _on_goaway(self, ev: Any) -> None:
         first, self.goaway = not self.goaway, True
@@ -351,7 +351,7 @@ class _Connection(asyncio.Protocol):
         for sid in [sid for sid in self.streams if sid > last]:  # never processed by the peer: safe to retry
             stream = self.streams[sid]
             self.drop(stream)
-            err = TransportError(f"{self.target.authority} sent GOAWAY before stream {sid} was processed")
+            err = TransportError(f"{self.address.authority} sent GOAWAY before stream {sid} was processed")
             self.pool._replay(stream) if stream._replayable(True) else stream._fail(err)
         self.retire()
         if self.streams and first:
@@ -431,7 +431,7 @@ class _Connection(asyncio.Protocol):
             except _IGNORED_ERRORS:
                 pass
         self.flush()
-        self.fail(TransportError(f"HTTP/2 connection to {self.target.authority} was closed"))
+        self.fail(TransportError(f"HTTP/2 connection to {self.address.authority} was closed"))
 
     def fail(self, err: TransportError) -> None:
         """Tear the connection down; streams that got no response are retried elsewhere, others fail."""
@@ -484,15 +484,15 @@ class Http2Pool:
         self, base_url: str, method: str, path: str, headers: list[tuple[str, str]], *, end_stream: bool = False
     ) -> Http2Stream:
         """Open a stream; HEADERS go out at once, without waiting for the peer. Write and read concurrently."""
-        target = parse_base_url(base_url)
+        address = parse_base_url(base_url)
         hdrs: _Headers = [
             (b":method", method.encode()),
             (b":scheme", b"http"),
-            (b":authority", target.authority.encode()),
-            (b":path", target.path(path).encode()),
+            (b":authority", address.authority.encode()),
+            (b":path", address.path(path).encode()),
         ]
         hdrs += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-        stream = Http2Stream(self, target, hdrs, end_stream)
+        stream = Http2Stream(self, address, hdrs, end_stream)
         await self._attach(stream)
         if stream._error is not None:
             raise stream._error
@@ -537,7 +537,7 @@ class Http2Pool:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _attach(self, stream: Http2Stream) -> None:
-        key = (stream._target.host, stream._target.port)
+        key = (stream._address.host, stream._address.port)
         try:
             while not stream._done:
                 if self._closed:
@@ -555,7 +555,7 @@ class Http2Pool:
                             break
                 else:
                     if connecting is None:
-                        connecting = _Connection(self, stream._target)
+                        connecting = _Connection(self, stream._address)
                         self._conns.setdefault(key, []).append(connecting)
                         self._all.add(connecting)
                         self._spawn(connecting.connect(self.connect_timeout))

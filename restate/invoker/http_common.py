@@ -51,9 +51,9 @@ _ADDRESSES: dict[str, DeploymentAddress] = {}
 
 def parse_base_url(base_url: str) -> DeploymentAddress:
     """Parse an `http://host:port/prefix/` deployment URL (cached; only cleartext http is supported)."""
-    target = _ADDRESSES.get(base_url)
-    if target is not None:
-        return target
+    address = _ADDRESSES.get(base_url)
+    if address is not None:
+        return address
     parts = urlsplit(base_url)
     if parts.scheme != "http":
         raise TransportError(f"unsupported URL scheme in {base_url!r}: only http:// (h2c / HTTP/1.1) is supported")
@@ -65,7 +65,7 @@ def parse_base_url(base_url: str) -> DeploymentAddress:
         raise TransportError(f"bad port in deployment URL {base_url!r}") from exc
     host = parts.hostname
     authority = parts.netloc.rpartition("@")[2]
-    target = DeploymentAddress(host=host, port=port, authority=authority, prefix=parts.path.rstrip("/"))
+    address = DeploymentAddress(host=host, port=port, authority=authority, prefix=parts.path.rstrip("/"))
     if len(_ADDRESSES) < 10_000:
-        _ADDRESSES[base_url] = target
-    return target
+        _ADDRESSES[base_url] = address
+    return address
