@@ -39,6 +39,13 @@ _LABELS = sorted(
 )
 
 _FRIENDLY = 'failed to parse input in the "friendly" duration format: '
+_U64_MAX, _I64_MAX = 2**64 - 1, 2**63 - 1
+# jiff's span limits per unit (`Span` ranges). The real server answers an error beyond those of years to
+# days, and panics beyond those of hours to seconds: both are refused here with jiff's message.
+_SPAN_LIMIT = {
+    "year": 19_998, "month": 239_976, "week": 1_043_497, "day": 7_304_484,
+    "hour": 175_307_616, "minute": 10_518_456_960, "second": 631_107_417_600,
+}  # fmt: skip
 _WS = " \t\n\r\x0b\x0c"
 
 
@@ -54,7 +61,10 @@ def parse_duration_ns(text: str) -> int:
     milliseconds (what the official Python client sends; the real server rejects it).
     """
     if text.isascii() and text.isdigit():
-        return int(text) * 10**6
+        millis = int(text)
+        if millis > _I64_MAX:
+            raise DurationError("value for milliseconds is too big (or small) to fit into a signed 64-bit integer")
+        return millis * 10**6
     if not text:
         raise DurationError(
             'an empty string is not a valid duration in either the ISO 8601 format or Jiff\'s "friendly" format'
@@ -90,7 +100,12 @@ class _Cursor:
         start = self.pos
         while self.pos < len(self.text) and self.text[self.pos] in "0123456789":
             self.pos += 1
-        return int(self.text[start : self.pos]) if self.pos > start else None
+        if self.pos == start:
+            return None
+        digits = self.text[start : self.pos].lstrip("0")
+        if len(digits) > 20 or int(digits or "0") > _U64_MAX:
+            raise DurationError("number too big to parse into 64-bit integer")
+        return int(digits or "0")
 
     def fraction(self) -> int | None:
         """After a `.`/`,`: up to 9 digits, returned as nanoseconds of the unit's fraction."""
@@ -120,7 +135,19 @@ def _set(units: dict[str, int], unit: str, value: int, previous: str | None) -> 
             f"found value with unit {unit} after unit {previous}, but units must be written "
             "from largest to smallest (and they can't be repeated)"
         )
+    _check_range(unit, value)
     units[unit] = value
+
+
+def _check_range(unit: str, value: int) -> None:
+    if value > _I64_MAX:
+        raise DurationError(f"value for {_PLURAL[unit]} is too big (or small) to fit into a signed 64-bit integer")
+    limit = _SPAN_LIMIT.get(unit)
+    if limit is not None and value > limit:
+        raise DurationError(
+            f"failed to set value for {unit} unit on span: parameter '{_PLURAL[unit]}' is not in the required "
+            f"range of -{limit}..={limit}"
+        )
 
 
 def _add_fraction(units: dict[str, int], unit: str, fraction_ns: int) -> None:
@@ -216,6 +243,8 @@ def _hms(cur: _Cursor, units: dict[str, int], hour: int, previous: str | None) -
     second = cur.integer()
     if second is None:
         raise DurationError("when parsing the `HH:MM:SS` format, expected to parse second following minute")
+    for unit, value in (("hour", hour), ("minute", minute), ("second", second)):
+        _check_range(unit, value)
     units.update(hour=hour, minute=minute, second=second)
     if cur.peek() in (".", ","):
         units["nanosecond"] = cur.fraction() or 0

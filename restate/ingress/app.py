@@ -156,7 +156,7 @@ class IngressApp:
             input=body,
             headers=input_headers,
             idempotency_key=idempotency_key,
-            execute_at_ms=None if delay_ns is None else (time.time_ns() + delay_ns) // 1_000_000,
+            execute_at_ms=None if delay_ns is None else routing.execute_at_ms(time.time_ns(), delay_ns),
         )
         origin = headers.get(b"origin")
         metrics.ingress_request(metrics.ADMITTED, route.service, "send" if route.send else "call")

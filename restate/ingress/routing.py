@@ -356,6 +356,21 @@ def parse_delay(query: str) -> int | None:
         raise errors.bad_request(f"bad delay query parameter, must be a ISO8601 duration: {exc}") from None
 
 
+# The last instant a timestamp can show (9999-12-31T23:59:59.999Z): the real server panics beyond it.
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+
+
+def execute_at_ms(now_ns: int, delay_ns: int) -> int:
+    """When a delayed send runs, in ms since the epoch; a 400 when that is past the last timestamp."""
+    at_ms = (now_ns + delay_ns) // 1_000_000
+    if at_ms > MAX_TIMESTAMP_MS:
+        raise errors.bad_request(
+            "bad delay query parameter, must be a ISO8601 duration: the delay puts the execution time "
+            "after 9999-12-31T23:59:59.999Z"
+        )
+    return at_ms
+
+
 def check_limit_key(header: str | None, query: str, scope: str | None) -> None:
     """A limit key (header `x-restate-limit-key` or query `limit-key`) needs a scope, as in the real server."""
     value = header if header is not None else (_query_param(query, "limit-key") if query else None)

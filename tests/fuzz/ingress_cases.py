@@ -45,7 +45,10 @@ CHUNKED_BODIES = [b"zz\r\nabc\r\n0\r\n\r\n", b'7\r\n"Alice"\r\n', b'7\r\n"Alice"
 BAD_METHODS = [b"get", b"G@T", b"FOO", b""]
 BAD_VERSIONS = [b"HTTP/1.x", b"HTTP/2.0", b"HTTP/9.9", b"", b"FTP/1.1"]
 ODD_TARGETS = [b"http://x/restate/health", b"*", b"/rest\x00ate/health", b"/\xff\xfe", b"/a b"]
-QUERIES = ["", "", "", "?delay=1s", "?delay=garbage", "?delay=1000", "?limit-key=x", "?a=%ff&b", "?delay=PT1S&delay=x"]
+QUERIES = [
+    "", "", "", "?delay=1s", "?delay=garbage", "?delay=1000", "?limit-key=x", "?a=%ff&b", "?delay=PT1S&delay=x",
+    "?delay=9999999999999d", "?delay=7304484d", "?delay=99999999999999999999999999", "?delay=-1s",
+]  # fmt: skip
 
 
 class IngressCases:

@@ -109,6 +109,7 @@ BROKEN_JSON_BODIES = [
     b'{"query":"\\ud800"}', b'{"uri":"\\udc00"}', b'{"uri":"http://127.0.0.1:1/","x":"\\ud800"}',
     b'{"object_key":"\\ud800","new_state":{}}', b'{"object_key":"k","new_state":{"a":[1,' + b"[" * 3000 + b"}",
     b'{"public":"\\ud800\\u0041"}', b'["\\ud800"]', b'{"query":1e400}', b'{"x":' + b"{" * 100_000,
+    b'{"abort_timeout":"99999999999999999999999d"}', b'{"inactivity_timeout":"631107417601s"}', b'[null,"P7304485D"]',
 ]  # fmt: skip
 JSON = {"content-type": "application/json"}
 PATH_VALUES = {"deployment": "dp_10nkKoVeh1nvTe4KYSahBS1", "service": "Greeter", "handler": "greet",

@@ -202,6 +202,28 @@ def test_bad_bodies_are_text(body: bytes, status: int, text: str) -> None:
     assert fake.persisted == []
 
 
+@pytest.mark.parametrize(
+    ("duration", "column", "message"),
+    [  # what the real server answers; beyond the hours/minutes/seconds ranges it panics, ours refuses alike
+        ("P7304485D", 28, "failed to set value for day unit on span: parameter 'days' is not in the required range "
+         "of -7304484..=7304484"),
+        ("99999999999999999999999d", 43, 'failed to parse input in the "friendly" duration format: number too big '
+         "to parse into 64-bit integer"),
+        ("9223372036854775808s", 39, 'failed to parse input in the "friendly" duration format: value for seconds is '
+         "too big (or small) to fit into a signed 64-bit integer"),
+        ("175307617h", 29, 'failed to parse input in the "friendly" duration format: failed to set value for hour '
+         "unit on span: parameter 'hours' is not in the required range of -175307616..=175307616"),
+    ],
+)  # fmt: skip
+def test_durations_beyond_the_span_range_are_422(duration: str, column: int, message: str) -> None:
+    fake, app = registered()
+    body = json.dumps({"abort_timeout": duration}, separators=(",", ":")).encode()
+    reply = request(app, "PATCH", "/services/Greeter", body, headers={"content-type": JSON})
+    expected = f"Failed to deserialize the JSON body into the target type: abort_timeout: {message}"
+    assert (reply.status, reply.body.decode()) == (422, f"{expected} at line 1 column {column}")
+    assert fake.persisted == []  # an out of range value used to be stored, or crash the request
+
+
 def test_a_json_array_fills_the_fields_in_order() -> None:
     _, app = registered()
     assert request(app, "PATCH", "/services/Greeter", b"[]", headers={"content-type": JSON}).status == 200

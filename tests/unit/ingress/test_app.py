@@ -509,3 +509,32 @@ def test_a_bug_is_answered_in_the_error_shape_and_logged(caplog: pytest.LogCaptu
     reply = run("POST", "/Greeter/greet", b'"x"', [JSON], BrokenDispatcher())
     ingress_error(reply, 500, "internal error while handling the request")
     assert "ingress request POST /Greeter/greet failed" in caplog.text and "RuntimeError: a bug" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("delay", "message"),
+    [
+        # out of jiff's span range: the real server answers this (and panics for hours to seconds)
+        ("9999999999999d", "failed to set value for day unit on span: parameter 'days' is not in the required "
+         "range of -7304484..=7304484"),
+        ("99999999999999999999999999d", "number too big to parse into 64-bit integer"),
+        ("631107417601s", "failed to set value for second unit on span: parameter 'seconds' is not in the "
+         "required range of -631107417600..=631107417600"),
+    ],
+)  # fmt: skip
+def test_delays_beyond_the_duration_range_are_400(delay: str, message: str) -> None:
+    fake = FakeDispatcher()
+    reply = run("POST", f"/Greeter/greet/send?delay={delay}", b'"x"', [JSON], fake)
+    prefix = 'bad delay query parameter, must be a ISO8601 duration: failed to parse input in the "friendly" duration'
+    ingress_error(reply, 400, f"{prefix} format: {message}")
+    assert fake.requests == []  # they used to reach the partition, and then fail as a 503 or a 500
+
+
+def test_delays_past_the_last_timestamp_are_400() -> None:
+    fake = FakeDispatcher()
+    reply = run("POST", "/Greeter/greet/send?delay=7304484d", b'"x"', [JSON], fake)
+    ingress_error(
+        reply, 400, "bad delay query parameter, must be a ISO8601 duration: the delay puts the execution time "
+        "after 9999-12-31T23:59:59.999Z",
+    )  # fmt: skip
+    assert fake.requests == []
