@@ -4,29 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import msgspec
 import pytest
 
-from restate.partition.model import InvocationStatus
-from restate.storage import keys
-from restate.storage.partition_store import PartitionStore
-from tests.support import OurRestateServer, ServiceProcess
+from tests.support import OurRestateServer, RealRestateServer, RestateServer, ServiceProcess
 
 PARTITIONS = 2
+Server = RestateServer
 
 
-def _stored_statuses(base_dir: Path) -> list[InvocationStatus]:
-    """Reads every invocation status from the (stopped) server's partition stores."""
-    found = []
-    for i in range(PARTITIONS):
-        store = PartitionStore(base_dir / "partitions" / str(i))
-        try:
-            for _, raw in store.scan(keys.KeyKind.STATUS.value):
-                found.append(msgspec.msgpack.decode(raw, type=InvocationStatus))
-        finally:
-            store.close()
-    return found
+def _sql(server: Server, query: str) -> list[dict[str, Any]]:
+    resp = server.client.post(
+        f"{server.admin_url}/query", json={"query": query}, headers={"accept": "application/json"}
+    )
+    assert resp.status_code == 200, resp.text
+    rows: list[dict[str, Any]] = resp.json()["rows"]
+    return rows
 
 
 def _invoke_requests(service: ServiceProcess, handler_path: str) -> int:
@@ -34,26 +28,30 @@ def _invoke_requests(service: ServiceProcess, handler_path: str) -> int:
     return service.process.log_path.read_text().count(f"POST /invoke/{handler_path} ")
 
 
-@pytest.fixture(params=["v6", "v7"])
-def server_and_service(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[OurRestateServer, ServiceProcess, str]]:
-    env = {"RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT": "1s"}
-    if request.param == "v7":
-        env["RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7"] = "true"
-    server = OurRestateServer(tmp_path / "data", tmp_path / "logs", partitions=PARTITIONS, env=env).start()
+# V7 is our opt-in: the real server 1.7.12 negotiates V6 with the official SDK whatever the setting
+# (RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7, also under WORKER__INVOKER__ or COMMON__).
+@pytest.fixture(params=["real-v6", "ours-v6", "ours-v7"])
+def server_and_service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Server, ServiceProcess, str]]:
+    kind, version = request.param.split("-")
+    env = {"RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7": "true"} if version == "v7" else {}
+    server_class = RealRestateServer if kind == "real" else OurRestateServer
+    server = server_class(tmp_path / "data", tmp_path / "logs", partitions=PARTITIONS, env=env).start()
     service = ServiceProcess(tmp_path / "logs")
     try:
         service.start()
         server.register(service.url)
-        yield server, service, request.param
+        # The service's own setting: the real server 1.7.12 keeps 1m for a registered service even with
+        # RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT set.
+        patched = server.client.patch(f"{server.admin_url}/services/Sleeper", json={"inactivity_timeout": "1s"})
+        assert patched.status_code == 200, patched.text
+        yield server, service, version
     finally:
         service.stop()
         server.stop()
 
 
 def test_sleep_longer_than_inactivity_timeout_suspends_and_resumes(
-    server_and_service: tuple[OurRestateServer, ServiceProcess, str],
+    server_and_service: tuple[Server, ServiceProcess, str],
 ) -> None:
     server, service, version = server_and_service
     resp = server.call("Sleeper/sleep", 2500)
@@ -63,7 +61,7 @@ def test_sleep_longer_than_inactivity_timeout_suspends_and_resumes(
     assert _invoke_requests(service, "Sleeper/sleep") == 2
     steps = server.call("Steps/three", 1)
     assert steps.status_code == 200 and steps.json() == 4
-    server.stop()
-    versions = {s.target.handler: s.protocol_version for s in _stored_statuses(server.base_dir)}
+    rows = _sql(server, "SELECT target_handler_name, pinned_service_protocol_version FROM sys_invocation")
+    versions = {row["target_handler_name"]: row["pinned_service_protocol_version"] for row in rows}
     expected = 7 if version == "v7" else 6
     assert versions == {"sleep": expected, "three": expected}

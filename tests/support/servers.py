@@ -162,7 +162,14 @@ class RealRestateServer(RestateServer):
     # keep-alive connection; httpx may reuse it first and get "disconnected without a response".
     reused_connection_may_close = True
 
-    def __init__(self, base_dir: Path, log_dir: Path, partitions: int = 4, name: str = "real") -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        log_dir: Path,
+        partitions: int = 4,
+        name: str = "real",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         assert REAL_SERVER_BIN.is_file(), f"{REAL_SERVER_BIN} missing: run `make test` (it installs it)"
         self.ingress_port, self.admin_port, self.fabric_port = free_ports(3)
         node = f"{name}-{self.fabric_port}"
@@ -176,6 +183,7 @@ class RealRestateServer(RestateServer):
                 "RESTATE_LOG_DISABLE_ANSI_CODES": "true",
                 "RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE": "256MiB",
                 "DO_NOT_TRACK": "1",
+                **(env or {}),
             }
         )
         argv: list[str | os.PathLike[str]] = [
