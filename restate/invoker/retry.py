@@ -49,7 +49,8 @@ def policy_for(config: Config, service: ServiceSchema | None, handler_policy: Re
 
 
 class RetryState:
-    """Per-invocation counters kept in the invoker's memory (reset by suspension or a restart)."""
+    """Per-invocation counters kept in the invoker's memory; forgotten on End, Suspension, a kill or a
+    restart. Only the invoker's failure report (Invoker._report_failure) changes them."""
 
     __slots__ = ("failures", "since_last_entry")
 
