@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from restate.ids import InvocationId
 from restate.ingress import errors, routing
 from restate.ingress.errors import Headers, IngressError
@@ -12,26 +10,44 @@ from restate.wire import InvocationDone, Target
 
 Response = tuple[int, Headers, bytes]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What attach/output answer when the handler that produced the value is unknown (see `output_rules`).
 JSON_OUTPUT = OutputRules(content_type="application/json")
 
 
-def _split_ms(ms: int) -> tuple[datetime, int]:
+def _civil_date(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of a day counted from 1970-01-01, any year (Howard Hinnant's `civil_from_days`)."""
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, doy - (153 * mp + 2) // 5 + 1
+
+
+def _date_time(ms: int) -> tuple[str, int]:
+    """`YYYY-MM-DDTHH:MM:SS` and the milliseconds; a year past 9999 is written `+22025`, as chrono does.
+
+    A long enough retention puts an expiry there (the real server shows `+22025-...`)."""
     seconds, millis = divmod(ms, 1000)
-    return _EPOCH + timedelta(seconds=seconds), millis
+    days, second_of_day = divmod(seconds, 86_400)
+    year, month, day = _civil_date(days)
+    shown = f"{year:04d}" if 0 <= year <= 9999 else f"{'+' if year > 0 else '-'}{abs(year):04d}"
+    hour, rest = divmod(second_of_day, 3600)
+    return f"{shown}-{month:02d}-{day:02d}T{hour:02d}:{rest // 60:02d}:{rest % 60:02d}", millis
 
 
 def rfc3339_nanos(ms: int) -> str:
     """`2026-11-21T15:05:19.195000000Z`: the `executionTime` format of the real ingress."""
-    moment, millis = _split_ms(ms)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}000000Z"
+    moment, millis = _date_time(ms)
+    return f"{moment}.{millis:03d}000000Z"
 
 
 def rfc3339_millis(ms: int) -> str:
     """`2026-11-22T15:05:23.121+00:00`: the `idempotency-expires` header format."""
-    moment, millis = _split_ms(ms)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}+00:00"
+    moment, millis = _date_time(ms)
+    return f"{moment}.{millis:03d}+00:00"
 
 
 def error_response(err: IngressError, origin: bytes | None, invocation_id: str | None = None) -> Response:

@@ -538,3 +538,13 @@ def test_delays_past_the_last_timestamp_are_400() -> None:
         "after 9999-12-31T23:59:59.999Z",
     )  # fmt: skip
     assert fake.requests == []
+
+
+def test_expiries_past_year_9999_are_written_as_chrono_does() -> None:
+    """A retention of 7304484 days (the largest) puts the expiry in year 22025: `+22025-...` on the real server."""
+    expires = 1_796_192_258_696 + 7_304_484 * 86_400_000  # 2026-12-02T06:17:38.696Z + 7304484d
+    fake = FakeDispatcher(expires_at_ms=expires, replayed=True)
+    reply = run("POST", "/Greeter/greet", b'"x"', [JSON, ("idempotency-key", "big")], fake)
+    assert (reply.status, reply.header("idempotency-expires")) == (200, "+22025-12-01T06:17:38.696+00:00")
+    assert rfc3339_nanos(253_402_300_800_000) == "+10000-01-01T00:00:00.000000000Z"
+    assert rfc3339_nanos(1_795_273_519_195) == "2026-11-21T15:05:19.195000000Z"
