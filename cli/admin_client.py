@@ -32,7 +32,12 @@ class ApiError(AdminClientError):
     """The admin API answered with an error status; `message` is its `{"message": ...}` or its text."""
 
     def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(f"[{status}] {message}" if not code else f"[{status}] [{code}] {message}")
+        # The server decorates a discovery error twice (`[META0003] [META0003] ...`, as the real one does):
+        # the code is shown once.
+        shown = message
+        while code and shown.startswith(f"[{code}] "):
+            shown = shown[len(code) + 3 :]
+        super().__init__(f"[{status}] {message}" if not code else f"[{status}] [{code}] {shown}")
         self.status = status
         self.message = message
         self.code = code

@@ -22,6 +22,19 @@ def test_json_error_keeps_message_and_code() -> None:
     assert str(info.value) == "[500] [META0003] discovery failed"
 
 
+def test_a_code_the_message_repeats_is_shown_once() -> None:
+    """The real server (and ours) answer `[META0003] [META0003] ...`; the CLI printed the code three times."""
+    message = "[META0003] [META0003] error when calling 'http://127.0.0.1:1/': connection refused"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, json={"message": message, "restate_code": "META0003"})
+
+    with pytest.raises(ApiError) as info:
+        client_for(handler).list_services()
+    assert info.value.message == message  # kept as the server sent it (--json)
+    assert str(info.value) == "[500] [META0003] error when calling 'http://127.0.0.1:1/': connection refused"
+
+
 def test_text_error_is_the_body() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
