@@ -20,6 +20,7 @@ from restate.actors.requests import Requests
 from restate.actors.transport import Node, partition_name
 from restate.admin.app import AdminApp, AdminHooks
 from restate.config import Config
+from restate.ingress.http1 import BareBadRequestProtocol  # hyper's answer to what is not HTTP/1.1
 from restate.schema import Schema
 from restate.storage.meta import MetaStore
 
@@ -125,8 +126,8 @@ async def _serve_http(app: AdminApp, config: Config, sockets: list[socket.socket
     host, port = config.host_port("admin")
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host=host, port=port, loop="uvloop", http="httptools", ws="none", lifespan="off",
-            access_log=False, log_level="warning", proxy_headers=False,
+            app, host=host, port=port, loop="uvloop", http=BareBadRequestProtocol, ws="none", lifespan="off",
+            access_log=False, log_level="warning", proxy_headers=False, server_header=False,
         )
     )  # fmt: skip
 

@@ -17,7 +17,7 @@ from restate.actors.profiling import run_profiled
 from restate.config import Config
 from restate.ingress.app import IngressApp
 from restate.ingress.client import PartitionClient
-from restate.ingress.http1 import IngressHttpProtocol
+from restate.ingress.http1 import BareBadRequestProtocol
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ async def _serve(config: Config, sockets: list[socket.socket] | None) -> None:
             host=host,
             port=port,
             loop="uvloop",
-            http=IngressHttpProtocol,  # httptools, answering unparsable requests as hyper does
+            http=BareBadRequestProtocol,  # httptools, answering unparsable requests as hyper does
             ws="none",  # no WebSocket routes: and uvicorn would load a WebSocket implementation at start
             lifespan="off",
             access_log=False,

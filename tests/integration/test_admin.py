@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -339,3 +340,27 @@ def test_admin_openapi_is_the_real_document_for_what_we_serve(stacks: dict[str, 
     assert {("post", "/deployments"), ("post", "/query"), ("get", "/services/{service}/openapi")} <= {
         (m, p) for p, item in ours["paths"].items() for m in item
     }
+
+
+def _raw_exchange(port: int, request: bytes) -> bytes:
+    """Sends `request` and reads until the server closes the connection (bounded by the socket timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S) as conn:
+        conn.sendall(request)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_unparsable_requests_get_a_bare_400(stacks: dict[str, LifecycleStack], kind: str) -> None:
+    """hyper answers what is not HTTP/1.1 with a bare 400 and closes; uvicorn sent text/plain (and `server`)."""
+    server = stacks[kind].server
+    for port in (server.ingress_port, server.admin_port):
+        for request in (b"GARBAGE\r\n\r\n", b"GET /health HTTP/1.1\r\nhost x\r\n\r\n", b"GET /health HTTP/9.9\r\n\r\n"):
+            head, _, body = _raw_exchange(port, request).partition(b"\r\n\r\n")
+            status, *lines = head.decode("latin-1").split("\r\n")
+            headers = dict(line.split(": ", 1) for line in lines)
+            assert (status, body) == ("HTTP/1.1 400 Bad Request", b""), (port, request)
+            assert set(headers) == {"connection", "content-length", "date"}, headers
+            assert (headers["connection"], headers["content-length"]) == ("close", "0")

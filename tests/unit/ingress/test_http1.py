@@ -9,7 +9,7 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from restate.ingress.http1 import IngressHttpProtocol
+from restate.ingress.http1 import BareBadRequestProtocol
 
 
 class FakeTransport:
@@ -35,11 +35,11 @@ async def _unused_app(scope: Any, receive: Any, send: Any) -> None:
 
 
 async def feed(data: bytes) -> FakeTransport:
-    config = uvicorn.Config(_unused_app, http=IngressHttpProtocol, lifespan="off", log_level="critical")
+    config = uvicorn.Config(_unused_app, http=BareBadRequestProtocol, lifespan="off", log_level="critical")
     config.load()
     state = ServerState()
     state.default_headers = [(b"date", b"Wed, 02 Dec 2026 05:50:49 GMT")]
-    protocol = IngressHttpProtocol(config=config, server_state=state, app_state={})
+    protocol = BareBadRequestProtocol(config=config, server_state=state, app_state={})
     transport = FakeTransport()
     protocol.connection_made(transport)  # type: ignore[arg-type]
     protocol.data_received(data)
