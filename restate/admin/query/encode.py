@@ -3,7 +3,8 @@
 The JSON follows the arrow-json writer the real server uses (HTTP-API.md 2.7): null columns are left
 out of a row, binary is lowercase hex, timestamps are RFC 3339 with as many fraction digits as needed
 (`2026-11-21T15:05:51.153Z`), durations ISO 8601 (`PT86400S`), 64-bit integers plain numbers, lists
-arrays.
+arrays, structs and maps objects (without their nulls), decimals numbers as written (`1.50`). Dates
+and timestamps chrono cannot show are the writer's cast error as the value, as there.
 """
 
 from __future__ import annotations
