@@ -22,7 +22,6 @@ from schemathesis.generation import GenerationMode
 from tests.fuzz.conftest import FuzzTarget
 from tests.fuzz.ingress_cases import BAD_BODIES
 from tests.fuzz.shapes import Tally, admin_problem
-from tests.fuzz.test_ingress_fuzz import PROCESSES, check_health
 
 SEED = 20261202
 EXAMPLES = 10  # per operation and generation mode
@@ -34,8 +33,7 @@ CLOSED = "127.0.0.1:1"
 
 def test_admin_openapi_fuzz(target: FuzzTarget) -> None:
     server = target.server
-    log_offset = len(target.log_text())
-    pids = {name: server.child_pid(name) for name in PROCESSES}
+    before = target.before()
     schema = schemathesis.openapi.from_url(f"{server.admin_url}/openapi")
     tally = Tally("admin API (schemathesis)")
     operations, not_generated = 0, []
@@ -50,7 +48,7 @@ def test_admin_openapi_fuzz(target: FuzzTarget) -> None:
                 except hypothesis.errors.HypothesisException as exc:  # e.g. nothing to break in a GET without input
                     not_generated.append(f"{operation.method.upper()} {operation.path} {mode.value}: {exc!r}")
     elapsed = time.monotonic() - started
-    after = check_health(target, pids, log_offset)
+    after = target.problems_since(before)
     summary = (
         f"{tally.summary()}\n{operations} operations, {EXAMPLES} examples per operation and mode "
         f"({len(not_generated)} operation/mode pairs without negative examples)\n"
@@ -119,8 +117,7 @@ PATH_VALUES = {"deployment": "dp_10nkKoVeh1nvTe4KYSahBS1", "service": "Greeter",
 def test_admin_malformed_bodies(target: FuzzTarget) -> None:
     """Every operation that reads a body gets each broken body (under each of the API's versions)."""
     server = target.server
-    log_offset = len(target.log_text())
-    pids = {name: server.child_pid(name) for name in PROCESSES}
+    before = target.before()
     document = requests.get(f"{server.admin_url}/openapi", timeout=REQUEST_TIMEOUT_S).json()
     tally = Tally("admin API, broken bodies")
     with requests.Session() as session:
@@ -140,7 +137,7 @@ def test_admin_malformed_bodies(target: FuzzTarget) -> None:
                     headers = {k.lower(): v for k, v in resp.headers.items()}
                     problem = admin_problem(method.upper(), route, resp.status_code, headers, resp.content)
                     tally.record(str(resp.status_code), problem, what)
-    after = check_health(target, pids, log_offset)
+    after = target.problems_since(before)
     summary = f"{tally.summary()}\nafterwards: {after or 'healthy'}"
     print(f"\n{summary}")
     assert tally.sent > 100 and not tally.unhandled and not after, summary

@@ -15,7 +15,7 @@ import httpx
 
 from tests.fuzz.conftest import FuzzTarget
 from tests.fuzz.ingress_cases import IngressCases
-from tests.fuzz.shapes import Tally, ingress_problem, log_problems
+from tests.fuzz.shapes import Tally, ingress_problem
 
 SEED = 20261202
 HTTP_CASES = 300
@@ -23,19 +23,17 @@ RAW_CASES = 200
 RAW_BATCH = 25  # raw exchanges in flight at once (each waits for the server to go quiet)
 IDLE_S = 0.5  # no more bytes for this long: the server has answered (or waits for more request)
 EXCHANGE_DEADLINE_S = 10.0
-PROCESSES = ("admin", "ingress", "p0", "p1")
 
 
 def test_ingress_fuzz(target: FuzzTarget) -> None:
     server = target.server
-    log_offset = len(target.log_text())
-    pids = {name: server.child_pid(name) for name in PROCESSES}
+    before = target.before()
     cases = IngressCases(SEED)
     started = time.monotonic()
     http = fuzz_http(server.ingress_url, cases)
     raw = fuzz_raw(server.ingress_port, cases)
     elapsed = time.monotonic() - started
-    after = check_health(target, pids, log_offset)
+    after = target.problems_since(before)
     summary = f"{http.summary()}\n{raw.summary()}\nafterwards: {after or 'healthy'}; {elapsed:.1f}s"
     print(f"\n{summary}")
     assert not http.unhandled and not raw.unhandled and not after, summary
@@ -126,20 +124,3 @@ def parse_responses(data: bytes) -> list[tuple[int, dict[str, str], bytes]]:
         answers.append((int(status[:3]), headers, rest[:length]))
         data = rest[length:]
     return answers
-
-
-def check_health(target: FuzzTarget, pids: dict[str, int], log_offset: int) -> str:
-    """What is wrong with the server after the fuzzing ('' when nothing)."""
-    server = target.server
-    problems = []
-    restarted = [name for name in PROCESSES if server.child_pid(name) != pids[name]]
-    if restarted:
-        problems.append(f"restarted: {restarted}")
-    health = httpx.get(f"{server.ingress_url}/restate/health", timeout=10)
-    greeting = server.call("Greeter/greet", "fuzz")
-    if health.status_code != 200 or (greeting.status_code, greeting.content) != (200, b'"Hello fuzz!"'):
-        problems.append(f"health {health.status_code}, call {greeting.status_code} {greeting.content[:100]!r}")
-    logged = log_problems(target.log_text()[log_offset:])
-    if logged:
-        problems.append(f"{len(logged)} errors in the server log, first: " + " | ".join(logged[:5]))
-    return "; ".join(problems)
