@@ -11,10 +11,13 @@ REAL_SERVER_VERSION := 1.7.12
 OFFICIAL_CLI := $(REFERENCE)/node_modules/@restatedev/restate-linux-x64/bin/restate
 OFFICIAL_CLI_VERSION := 1.7.12
 OFFICIAL_SDK := restate-sdk==1.3.0
+# The official TypeScript SDK (pinned in its package-lock.json) for the SDK matrix's TS services.
+TS_SERVICES := tests/services/ts
+TS_SDK := $(TS_SERVICES)/node_modules/.installed
 
 # Only the paths that exist (the code base grows while these targets are in use).
 LINT_PATHS := $(wildcard restate cli tests bench examples)
-MYPY_PATHS := $(wildcard restate/protocol restate/storage restate/partition restate/invoker restate/actors restate/admin restate/ingress restate/ids.py restate/wire.py restate/schema.py restate/config.py restate/metrics.py restate/dashboard cli restate/sdk restate/__init__.py)
+MYPY_PATHS := $(wildcard restate/protocol restate/storage restate/partition restate/introspection restate/invoker restate/actors restate/admin restate/ingress restate/ids.py restate/wire.py restate/schema.py restate/config.py restate/metrics.py restate/dashboard cli restate/sdk restate/__init__.py)
 PYTEST_ARGS ?=
 
 .PHONY: test setup lint typecheck pytest up clean-setup wrk
@@ -41,13 +44,18 @@ $(OFFICIAL_CLI):
 	SCARF_ANALYTICS=false npm install --prefix $(REFERENCE) --no-audit --no-fund --ignore-scripts @restatedev/restate@$(OFFICIAL_CLI_VERSION)
 	test -x $@
 
+# `npm ci`: exactly the lock file's @restatedev/restate-sdk 1.17.2 and tsx, run by the machine's Node 20.
+$(TS_SDK): $(TS_SERVICES)/package.json $(TS_SERVICES)/package-lock.json
+	SCARF_ANALYTICS=false npm ci --prefix $(TS_SERVICES) --no-audit --no-fund --ignore-scripts
+	touch $@
+
 # wrk (Debian's package) drives the benchmark's throughput runs; its smoke test runs in `make test`.
 wrk:
 	@command -v wrk >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y wrk \
 	  || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }; }
 	@command -v wrk >/dev/null || { echo "wrk is required: apt-get install -y wrk" >&2; exit 1; }
 
-setup: $(VENV)/.installed $(OFFICIAL_VENV)/.installed $(REAL_SERVER) $(OFFICIAL_CLI) wrk
+setup: $(VENV)/.installed $(OFFICIAL_VENV)/.installed $(REAL_SERVER) $(OFFICIAL_CLI) $(TS_SDK) wrk
 
 ## Checks ----------------------------------------------------------------------------------
 
@@ -72,7 +80,7 @@ up: $(VENV)/.installed
 	$(VENV)/bin/restate up
 
 clean-setup:
-	rm -f $(VENV)/.installed $(OFFICIAL_VENV)/.installed
+	rm -f $(VENV)/.installed $(OFFICIAL_VENV)/.installed $(TS_SDK)
 
 ## Benchmarks ------------------------------------------------------------------------------
 

@@ -159,7 +159,11 @@ class EagerState:
         self.complete = True
 
     def keys(self) -> list[str] | None:
-        """The sorted keys if the map is complete, else None (ask the server)."""
+        """The sorted keys if the map is complete, else None (ask the server).
+
+        A key cleared in this invocation is still listed: the official SDKs' shared core keeps it in the
+        map as known-empty and lists every key of the map, so both official SDKs return it too.
+        """
         if not self.complete:
             return None
-        return sorted(k for k, v in self.values.items() if v is not None)
+        return sorted(self.values)

@@ -1,11 +1,15 @@
-"""The SDK matrix: {our SDK, official SDK} x {our server, real server 1.7.12}, same services, same tests.
+"""The SDK matrix: {our SDK, official Python SDK, official TypeScript SDK} x {our server, real server 1.7.12}.
 
-`tests/services/matrix.py` is ONE service module. It runs under `.venv-official/bin/hypercorn` (where
-`import restate` is the official restate-sdk 1.3.0) or under `.venv/bin/hypercorn` (where it is ours).
-Each stack is a fresh server + service process, registered over h2c (BIDI_STREAM). Both servers get a
-1 s inactivity timeout so that longer awaits exercise suspension and replay.
+`tests/services/matrix.py` is ONE Python service module. It runs under `.venv-official/bin/hypercorn`
+(where `import restate` is the official restate-sdk 1.3.0) or under `.venv/bin/hypercorn` (where it is
+ours), registered over h2c (BIDI_STREAM). `tests/services/ts/matrix.ts` has the same services and
+handlers on the official `@restatedev/restate-sdk` 1.17.2 (Node, tsx), served twice: over h2c
+(BIDI_STREAM) and over HTTP/1.1 registered with `use_http_11` (REQUEST_RESPONSE). Each stack is a fresh
+server + service process. Both servers get a 1 s inactivity timeout so that longer awaits exercise
+suspension and replay.
 
-Test ids contain `sdk_ours`/`sdk_official` and `server_ours`/`server_real` (`-k server_real`, ...).
+Test ids contain `sdk_ours`/`sdk_official`/`sdk_ts-bidi`/`sdk_ts-rr` and `server_ours`/`server_real`
+(`-k server_real`, `-k sdk_ts`, ...).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.sdk_matrix.ts_service import TsService
 from tests.support import OurRestateServer, RealRestateServer, RestateServer, ServiceProcess
 from tests.support.net import free_port, wait_http_ok
 from tests.support.paths import REPO_ROOT, SERVICES_DIR
@@ -30,18 +35,25 @@ EVENTUAL_DEADLINE_S = 20.0
 #: How long a test waits for something our server cannot do yet before it counts as failed (xfail).
 UNSUPPORTED_DEADLINE_S = 4.0
 
-SDKS = ("ours", "official")
+#: (SDK, transport): the Python SDKs over h2c, the TypeScript SDK over h2c and over HTTP/1.1.
+SDKS = (("ours", "bidi"), ("official", "bidi"), ("ts", "bidi"), ("ts", "rr"))
 SERVERS = ("ours", "real")
+
+
+def _sdk_id(sdk: str, transport: str) -> str:
+    """`sdk_ours`, `sdk_official` (bidi only, as always), `sdk_ts-bidi`, `sdk_ts-rr`."""
+    return f"sdk_{sdk}-{transport}" if sdk == "ts" else f"sdk_{sdk}"
 
 
 @dataclass
 class Stack:
-    """A server with the matrix services registered, and which SDK/server they are."""
+    """A server with the matrix services registered, and which SDK/server/transport they are."""
 
     sdk: str
     server_kind: str
     server: RestateServer
-    service: ServiceProcess
+    service: ServiceProcess | TsService | UvicornService
+    transport: str = "bidi"
 
     @property
     def ours(self) -> bool:
@@ -62,8 +74,9 @@ class UvicornService:
     def __init__(self, log_dir: Path, module: str = "matrix") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        argv = [OUR_VENV_BIN / "uvicorn", f"{module}:app", "--host", "127.0.0.1", "--port", str(self.port),
-                "--no-access-log", "--lifespan", "on"]  # fmt: skip
+        argv: list[str | os.PathLike[str]] = [OUR_VENV_BIN / "uvicorn", f"{module}:app", "--host", "127.0.0.1",
+                                              "--port", str(self.port), "--no-access-log",
+                                              "--lifespan", "on"]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         self.process = ManagedProcess(f"uvicorn-{self.port}", argv, log_dir / f"uvicorn-{self.port}.log", env=env,
                                       cwd=SERVICES_DIR)  # fmt: skip
@@ -94,25 +107,31 @@ def make_server(kind: str, root: Path, env: dict[str, str] | None = None) -> Res
     return server
 
 
+def matrix_service(sdk: str, transport: str, log_dir: Path) -> ServiceProcess | TsService:
+    """The matrix services under `sdk`, served for `transport` (rr exists for the TypeScript SDK only)."""
+    if sdk == "ts":
+        return TsService(log_dir, "http1" if transport == "rr" else "h2c")
+    if sdk == "ours":
+        return our_sdk_service(log_dir)
+    return ServiceProcess(log_dir, module="matrix", name="svc-official-matrix")
+
+
 @pytest.fixture(
     scope="session",
-    params=[(sdk, srv) for srv in SERVERS for sdk in SDKS],
-    ids=[f"sdk_{sdk}-server_{srv}" for srv in SERVERS for sdk in SDKS],
+    params=[(sdk, transport, srv) for srv in SERVERS for sdk, transport in SDKS],
+    ids=[f"{_sdk_id(sdk, transport)}-server_{srv}" for srv in SERVERS for sdk, transport in SDKS],
 )
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    sdk, server_kind = request.param
-    root = tmp_path_factory.mktemp(f"matrix-{sdk}-{server_kind}")
+    sdk, transport, server_kind = request.param
+    root = tmp_path_factory.mktemp(f"matrix-{sdk}-{transport}-{server_kind}")
     server = make_server(server_kind, root)
-    if sdk == "ours":
-        service = our_sdk_service(root / "logs")
-    else:
-        service = ServiceProcess(root / "logs", module="matrix", name="svc-official-matrix")
+    service = matrix_service(sdk, transport, root / "logs")
     server.start()
     try:
         service.start()
         try:
-            server.register(service.url)
-            yield Stack(sdk, server_kind, server, service)
+            server.register(service.url, use_http_11=transport == "rr")
+            yield Stack(sdk, server_kind, server, service, transport)
         finally:
             service.stop()
     finally:

@@ -50,7 +50,7 @@ def transport_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
         service.start()
         try:
             server.register(service.url, use_http_11=transport == "uvicorn-rr")
-            yield Stack("ours", server_kind, server, service)
+            yield Stack("ours", server_kind, server, service, "rr" if transport == "uvicorn-rr" else "bidi")
         finally:
             service.stop()
     finally:

@@ -2,7 +2,8 @@
 
 Under `.venv-official/bin/hypercorn` `import restate` is the official restate-sdk 1.3.0; under
 `.venv/bin/hypercorn` it is ours (restate/sdk). Only the official public API is used here, which is
-the point: a user service written for the official SDK must run on ours as is.
+the point: a user service written for the official SDK must run on ours as is. `ts/matrix.ts` has the
+same services and handlers on the official TypeScript SDK.
 """
 
 from __future__ import annotations
@@ -300,6 +301,19 @@ async def reset(ctx: restate.ObjectContext) -> int:
     ctx.clear("other")
     ctx.clear_all()
     return (await ctx.get("count", type_hint=int)) or 0
+
+
+@counter.handler()
+async def set_ab(ctx: restate.ObjectContext) -> None:
+    ctx.set("a", 1)
+    ctx.set("b", 2)
+
+
+@counter.handler()
+async def clear_b_then_keys(ctx: restate.ObjectContext) -> list[str]:
+    """Clears `b`, then lists the keys in the same invocation (from the eager state)."""
+    ctx.clear("b")
+    return sorted(await ctx.state_keys())
 
 
 lazy_counter = restate.VirtualObject("LazyCounter", enable_lazy_state=True)
