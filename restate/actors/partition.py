@@ -6,7 +6,6 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from restate import wire
@@ -18,6 +17,7 @@ from restate.actors.timers import TimerService, now_ms
 from restate.actors.transport import Node, partition_name
 from restate.config import Config
 from restate.invoker.invoker import Invoker
+from restate.partition import convert
 from restate.partition.commands import Command, InvokeCmd, OutboxAckCmd, OutboxCmd, RequestCmd
 from restate.partition.model import (
     AbortAttempt,
@@ -33,10 +33,10 @@ from restate.partition.model import (
     StartAttempt,
 )
 from restate.partition.state_machine import CommandFailed, StateMachine
-from restate.partition.tables import Tables
 from restate.schema import Schema
-from restate.storage import keys
 from restate.storage.partition_store import PartitionStore, Transaction
+from restate.storage.tables import Tables
+from restate.storage.view import PartitionView
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,11 @@ class PartitionActor:
         self.invoker = Invoker(
             config, self.store, self.queue.put_nowait, lambda: self.schema, partition=index, on_failure=self.tasks.fail
         )
-        self.stats = PartitionStats(index, self.store)
+        self.committed = PartitionView(self.store)  # what is durable (the batch being applied not yet)
+        self.stats = PartitionStats(index)
         fault = faults.commit_fault(config.base_dir, index)  # tests only: off unless its variable is set
-        self._commit = self.stats.commit if fault is None else fault.wrap(self.stats.commit)
-        self.timers = TimerService(self._scan_timers, self.queue.put_nowait, self.tasks.fail)
+        self._commit = self._timed_commit if fault is None else fault.wrap(self._timed_commit)
+        self.timers = TimerService(self.committed.timers_due, self.queue.put_nowait, self.tasks.fail)
         self._unacked: dict[tuple[int, int], tuple[wire.OutboxMessage, float]] = {}
         self._schema_ready = asyncio.Event()
         self._heartbeat_queued = False
@@ -141,29 +142,21 @@ class PartitionActor:
 
     def _recover(self) -> None:
         """Resumes what was running before a restart: attempts, timers and the outbox (rule 4)."""
-        tables = Tables(self.store.transaction())
-        if tables.ensure_live_index():
-            tables.txn.commit()
-            tables = Tables(self.store.transaction())
-        for invocation_id, status in tables.live():  # not the completed ones kept for their retention
+        view = self.committed
+        for invocation_id, status in view.live():  # not the completed ones kept for their retention
             self.stats.recovered(invocation_id, status)
             if status == "invoked":
                 self.invoker.start(invocation_id)
-        self.stats.count_queues()
+        self.stats.queues_recovered(view.queue_counts())
         self.timers.start()
-        for destination, seq, message in tables.outbox():
-            self._ship(destination, seq, message)
+        for destination, seq, message in view.outbox():
+            self._ship(destination, seq, convert.wire_outbox(message))
 
     def _announce_ready(self) -> None:
         """Tells everybody who sends us requests that we are back (see wire.PeerReady)."""
         others = (partition_name(i) for i in range(self.config.default_num_partitions) if i != self.index)
         for peer in ("ingress", "admin", *others):
             self.node.send(peer, wire.PeerReady(self.name))
-
-    def _scan_timers(self, until_ms: int) -> Iterator[tuple[int, bytes, int]]:
-        start = keys.KeyKind.TIMERS.value
-        for key, _ in self.store.db.scan_range(start, start + keys.u64(until_ms + 1)):
-            yield keys.parse_timer_key(key)
 
     # --- inputs
 
@@ -196,14 +189,14 @@ class PartitionActor:
             case wire.ScanTable():
                 # SQL introspection (admin's /query): read-only, from a store snapshot, off the event loop;
                 # no state machine involved. The answer goes back to the asking node.
-                from restate.partition import introspect
+                from restate.introspection import partition_tables
 
                 def reply(done: asyncio.Future[wire.TableRows], to: str = sender) -> None:
                     if not done.cancelled():
                         self.node.send(to, done.result())
 
                 loop = asyncio.get_running_loop()
-                loop.run_in_executor(None, introspect.answer, self.store.db, message).add_done_callback(reply)
+                loop.run_in_executor(None, partition_tables.answer, self.store.db, message).add_done_callback(reply)
             case _:
                 log.warning("%s: unexpected %s from %s", self.name, type(message).__name__, sender)
 
@@ -214,7 +207,8 @@ class PartitionActor:
             batch, heartbeat = self._take_batch(await self.queue.get())
             if batch:
                 txn, actions = self._apply_batch(batch)
-                self.stats.on_batch(txn, len(batch))
+                changes = Tables(txn).close_batch()
+                self.stats.on_batch(changes, len(batch), not txn.is_empty, self.committed)
                 if not txn.is_empty:
                     # Synchronous on purpose: handing the fsync to a thread costs two context switches per
                     # batch, more than the fsync itself on small machines; commands keep queueing meanwhile.
@@ -225,6 +219,12 @@ class PartitionActor:
             if heartbeat:
                 self._heartbeat_queued = False
                 self.stats.beat()
+
+    def _timed_commit(self, txn: Transaction) -> None:
+        """Commits a batch (its fsync) and records how long that took."""
+        started = time.perf_counter()
+        txn.commit()
+        self.stats.observe_fsync(time.perf_counter() - started)
 
     def _take_batch(self, first: Queued) -> tuple[list[Command], bool]:
         """The commands queued now (at most MAX_BATCH), and whether a heartbeat request was among them."""

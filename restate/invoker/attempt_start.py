@@ -5,19 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-import msgspec
 import xxhash
 
 from restate import ids
-from restate.partition.model import InvocationStatus
 from restate.protocol import encode_message
 from restate.protocol._generated import service_protocol_pb2 as pb
 from restate.protocol.messages import content_type
-from restate.storage import keys
-from restate.storage.db import Snapshot
+from restate.storage.records import InvocationStatus
+from restate.storage.view import PartitionView, Reader
 
 EAGER_STATE_LIMIT = 32 * 1024 * 1024
-_status_decoder = msgspec.msgpack.Decoder(InvocationStatus)
 
 
 @dataclass(slots=True)
@@ -29,18 +26,15 @@ class StoredInvocation:
     state: list[tuple[bytes, bytes]] | None  # None for plain services
 
 
-def load(snapshot: Snapshot, invocation_id: bytes) -> StoredInvocation | None:
-    raw = snapshot.get(keys.status_key(invocation_id))
-    if raw is None:
+def load(snapshot: Reader, invocation_id: bytes) -> StoredInvocation | None:
+    """The invocation's status, journal and (for keyed services) state, from one consistent snapshot."""
+    view = PartitionView(snapshot)
+    status = view.status(invocation_id)
+    if status is None:
         return None
-    status = _status_decoder.decode(raw)
-    journal = [frame for _, frame in snapshot.scan(keys.journal_prefix(invocation_id))]
-    state = None
     target = status.target
-    if target.key is not None:
-        prefix = keys.service_key_prefix(keys.KeyKind.STATE, target.service, target.key)
-        state = [(k[len(prefix) :], v) for k, v in snapshot.scan(prefix)]
-    return StoredInvocation(status, journal, state)
+    state = None if target.key is None else view.state(target.service, target.key)
+    return StoredInvocation(status, view.journal_frames(invocation_id), state)
 
 
 def headers(
@@ -73,7 +67,7 @@ def body(
         debug_id=str(ids.InvocationId.from_bytes(invocation_id)),
         known_entries=len(stored.journal),
         retry_count_since_last_stored_entry=retry_count,
-        duration_since_last_stored_entry=max(0, now_ms - status.last_entry_at_ms),
+        duration_since_last_stored_entry=max(0, now_ms - status.journal.last_appended_at_ms),
         random_seed=xxhash.xxh3_64_intdigest(invocation_id),
     )
     if status.target.key is not None:

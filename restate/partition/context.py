@@ -1,17 +1,25 @@
-"""The per-command view handlers work with: tables, time, schema, and the actions collected so far."""
+"""What a command's handlers work with: tables, time, schema, the statuses they changed, the actions so far."""
 
 from __future__ import annotations
 
 from restate import ids
+from restate.partition import convert
 from restate.partition.model import Action, ShipOutbox
-from restate.partition.tables import Tables
 from restate.schema import Schema
 from restate.storage.partition_store import Transaction
+from restate.storage.records import InvocationStatus
+from restate.storage.tables import Tables
 from restate.wire import OutboxMessage
 
 
 class ApplyContext:
-    __slots__ = ("tables", "now_ms", "schema", "partition_id", "num_partitions", "protocol_v7", "actions")
+    """One command's apply. Statuses are read once (`status`) and written once, when the command is done
+    (`write_statuses`): handlers change them only through restate.partition.transitions, which marks them."""
+
+    __slots__ = (
+        "tables", "now_ms", "schema", "partition_id", "num_partitions", "protocol_v7", "actions", "_statuses",
+        "_changed",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -29,7 +37,34 @@ class ApplyContext:
         self.num_partitions = num_partitions
         self.protocol_v7 = protocol_v7
         self.actions: list[Action] = []
+        self._statuses: dict[bytes, InvocationStatus | None] = {}  # read or changed by this command
+        self._changed: dict[bytes, None] = {}  # in the order they changed
 
+    # --- invocation statuses (the unit of work)
+    def status(self, invocation_id: bytes) -> InvocationStatus | None:
+        """The invocation's status as this command sees it (the same object on every call)."""
+        try:
+            return self._statuses[invocation_id]
+        except KeyError:
+            found = self._statuses[invocation_id] = self.tables.status(invocation_id)
+            return found
+
+    def changed(self, invocation_id: bytes, status: InvocationStatus | None) -> None:
+        """Marks a status to be written (None: deleted) when the command is done; for transitions only."""
+        self._statuses[invocation_id] = status
+        self._changed[invocation_id] = None
+
+    def write_statuses(self) -> None:
+        """Writes every status the command changed, once each."""
+        for invocation_id in self._changed:
+            status = self._statuses[invocation_id]
+            if status is None:
+                self.tables.delete_status(invocation_id)
+            else:
+                self.tables.put_status(invocation_id, status)
+        self._changed.clear()
+
+    # --- the outbox
     def partition_of(self, invocation_id: bytes) -> int:
         pk = ids.InvocationId.from_bytes(invocation_id).partition_key
         return ids.partition_for(pk, self.num_partitions)
@@ -37,5 +72,5 @@ class ApplyContext:
     def send(self, invocation_id: bytes, message: OutboxMessage) -> None:
         """Writes a message for the partition owning `invocation_id` into the outbox (shipped after commit)."""
         destination = self.partition_of(invocation_id)
-        seq = self.tables.add_outbox(destination, message)
+        seq = self.tables.add_outbox(destination, convert.outbox_item(message))
         self.actions.append(ShipOutbox(destination, seq, message))

@@ -1,72 +1,11 @@
-"""What the partition stores and what it asks for once a batch is durable (actions); commands are in commands.py."""
+"""What the state machine asks for once a batch is durable (actions); its inputs are in commands.py and
+what it stores in restate.storage.records."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 
-from restate.wire import (
-    CallerSink,
-    IngressSink,
-    Message,
-    OutboxMessage,
-    Outcome,
-    Target,
-)
-
-Status = Literal["scheduled", "inboxed", "invoked", "suspended", "paused", "completed"]
-COMPLETED: Status = "completed"
-
-
-class InvocationStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One invocation, stored under KeyKind.STATUS (format version `v`)."""
-
-    v: int = 1
-    status: Status
-    target: Target
-    created_at_ms: int
-    modified_at_ms: int
-    journal_len: int = 0
-    command_count: int = 0
-    last_entry_at_ms: int = 0
-    deployment_id: str | None = None
-    protocol_version: int | None = None
-    origin: IngressSink | None = None  # the ingress request that created it (re-sends are recognised)
-    ingress_sinks: list[IngressSink] = []
-    callers: list[CallerSink] = []
-    caller_id: bytes | None = None
-    idempotency_key: str | None = None
-    execute_at_ms: int | None = None
-    completions: list[int] = []  # completion ids that have a notification in the journal
-    failed_completions: list[int] = []  # those of them whose result is a failure
-    signals: list[int] = []
-    signal_names: list[str] = []
-    awaiting: bytes | None = None  # the serialized protocol Future a suspended invocation waits on
-    poisoned: bool = False  # the running attempt broke a precondition: ignore its messages until it ends
-    pending_output: Outcome | None = None  # the last OutputCommand seen, used at End
-    outcome: Outcome | None = None
-    expires_at_ms: int | None = None  # completed: when the retained result is purged
-    retry_count: int = 0
-    attempt: int = 0  # number of the current (or last) attempt; effects of older attempts are ignored
-    last_failure: str | None = None
-    inbox_seq: int | None = None  # set while inboxed
-
-
-class PromiseRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """A workflow's durable promise: its outcome once completed, else who waits for it."""
-
-    v: int = 1
-    outcome: Outcome | None = None
-    listeners: list[tuple[bytes, int]] = []  # (invocation id, completion id) of pending GetPromise
-
-
-class StateMutation(msgspec.Struct, kw_only=True):
-    """A whole-state replacement queued in an object's inbox behind the invocation holding its lock."""
-
-    new_state: list[tuple[bytes, bytes]]
-    version: str | None = None
-
+from restate.wire import IngressSink, Message, OutboxMessage, Outcome
 
 # --- actions: what to do once the batch is durable ------------------------------------------------------
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 from restate.partition import lifecycle
 from restate.partition.context import ApplyContext
-from restate.partition.model import InvocationStatus, PromiseRecord
 from restate.protocol import MessageType, notification
 from restate.protocol._generated import service_protocol_pb2 as pb
+from restate.storage.records import FailureRecord, InvocationStatus, OutcomeRecord, PromiseListener, PromiseRecord
 from restate.wire import Failure, Outcome
 
 T = MessageType
@@ -27,11 +27,12 @@ def _workflow_key(status: InvocationStatus) -> tuple[str, str]:
     return target.service, target.key
 
 
-def _outcome_of(msg: pb.CompletePromiseCommandMessage) -> Outcome:
+def _outcome_of(msg: pb.CompletePromiseCommandMessage) -> OutcomeRecord:
     if msg.WhichOneof("completion") == "completion_failure":
         f = msg.completion_failure
-        return Outcome(failure=Failure(f.code, f.message, [(m.key, m.value) for m in f.metadata]))
-    return Outcome(value=msg.completion_value.content)
+        metadata = [(m.key, m.value) for m in f.metadata]
+        return OutcomeRecord(failure=FailureRecord(code=f.code, message=f.message, metadata=metadata))
+    return OutcomeRecord(value=msg.completion_value.content)
 
 
 def get_promise(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, msg: object) -> FollowUp:
@@ -44,7 +45,7 @@ def get_promise(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, msg:
         if record.outcome is not None:
             _notify(ctx, inv_id, status, T.GET_PROMISE_COMPLETION, cid, record.outcome)
         else:
-            record.listeners.append((inv_id, cid))
+            record.listeners.append(PromiseListener(invocation_id=inv_id, completion_id=cid))
             ctx.tables.put_promise(service, key, msg.key, record)
 
     return follow_up
@@ -81,16 +82,22 @@ def complete_promise(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus,
         ctx.tables.put_promise(service, key, msg.key, record)
         frame = notification(T.COMPLETE_PROMISE_COMPLETION, completion_id=cid, void=True)
         lifecycle.notify(ctx, inv_id, status, frame, completion_id=cid)
-        for waiter, waiter_cid in listeners:  # all on this partition: they share the workflow key
-            waiter_status = status if waiter == inv_id else ctx.tables.status(waiter)
+        for waiter in listeners:  # all on this partition: they share the workflow key
+            waiter_status = ctx.status(waiter.invocation_id)
             if waiter_status is not None:
-                _notify(ctx, waiter, waiter_status, T.GET_PROMISE_COMPLETION, waiter_cid, record.outcome)
+                waiter_cid = waiter.completion_id
+                _notify(ctx, waiter.invocation_id, waiter_status, T.GET_PROMISE_COMPLETION, waiter_cid, record.outcome)
 
     return follow_up
 
 
 def _notify(
-    ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, msg_type: int, cid: int, outcome: Outcome
+    ctx: ApplyContext,
+    inv_id: bytes,
+    status: InvocationStatus,
+    msg_type: int,
+    cid: int,
+    outcome: Outcome | OutcomeRecord,
 ) -> None:
     frame = lifecycle.result_notification(msg_type, outcome, completion_id=cid)
     lifecycle.notify(ctx, inv_id, status, frame, completion_id=cid, failed=outcome.failure is not None)

@@ -6,7 +6,7 @@ the schema version and the partition layout from the log entry; it draws no rand
 from __future__ import annotations
 
 from restate import ids
-from restate.partition import journal, requests
+from restate.partition import client_requests, deployment_commands
 from restate.partition.commands import (
     AttemptFailedCmd,
     Command,
@@ -22,9 +22,8 @@ from restate.partition.commands import (
 )
 from restate.partition.context import ApplyContext
 from restate.partition.lifecycle import (
-    complete,
-    current_attempt,
     on_attempt_failed,
+    on_end,
     on_invoke,
     on_suspended,
     on_timer,
@@ -94,16 +93,13 @@ def _dispatch(ctx: ApplyContext, command: Command) -> None:
         case InvokeCmd():
             on_invoke(ctx, command.request, command.sink, command.send)
         case RequestCmd():
-            requests.on_request(ctx, command)
+            client_requests.on_request(ctx, command)
         case SdkMessageCmd():
-            journal.on_sdk_message(ctx, command)
+            deployment_commands.on_sdk_message(ctx, command)
         case SuspendedCmd():
             on_suspended(ctx, command.invocation_id, command.attempt, command.awaiting)
         case EndCmd():
-            status = ctx.tables.status(command.invocation_id)
-            if status is not None and current_attempt(status, command.attempt):
-                outcome = status.pending_output or journal.empty_outcome()
-                complete(ctx, command.invocation_id, status, outcome)
+            on_end(ctx, command.invocation_id, command.attempt)
         case AttemptFailedCmd():
             on_attempt_failed(ctx, command)
         case TimerFiredCmd():
@@ -113,3 +109,4 @@ def _dispatch(ctx: ApplyContext, command: Command) -> None:
                 ctx.actions.append(AckOutbox(command.source, command.seq))
         case OutboxAckCmd():
             ctx.tables.delete_outbox(command.destination, command.seq)
+    ctx.write_statuses()  # every status the command changed, once

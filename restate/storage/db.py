@@ -33,10 +33,7 @@ class Database:
         yield from self._db.iterator(start=start, stop=stop)
 
     def write(self, puts: dict[bytes, bytes | None], sync: bool = True) -> None:
-        """Applies puts (None = delete) as one atomic batch; with sync=True it is fsynced before returning.
-
-        plyvel releases the GIL during the write, so this may run in a worker thread.
-        """
+        """Applies puts (None = delete) as one atomic batch; with sync=True it is fsynced before returning."""
         try:
             with self._db.write_batch(transaction=True, sync=sync) as batch:
                 for key, value in puts.items():
@@ -67,6 +64,9 @@ class Snapshot:
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         yield from self._snap.iterator(prefix=prefix)
+
+    def scan_range(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        yield from self._snap.iterator(start=start, stop=stop)
 
     def close(self) -> None:
         self._snap.close()

@@ -1,4 +1,5 @@
-"""A partition's LevelDB shard and the transaction the state machine writes through."""
+"""A partition's LevelDB shard and the transaction the state machine writes through (raw keys and bytes;
+`restate.storage.tables` and `restate.storage.view` give them types)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
+from restate.storage import upgrade
 from restate.storage.db import Database
+from restate.storage.keys import KIND_LEN
 
 _MISSING = object()
 
@@ -19,8 +22,8 @@ class Transaction:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._writes: dict[bytes, bytes | None] = {}
-        # Written keys by their 2-byte kind (keys.KeyKind): a scan looks at the writes of its kind only,
-        # not at every write of the batch (pop_inbox scans once per finished object invocation).
+        # Written keys by their kind (keys.KeyKind): a scan looks at the writes of its kind only, not at
+        # every write of the batch (the inbox is scanned once per finished object invocation).
         self._by_kind: dict[bytes, set[bytes]] = {}
 
     def get(self, key: bytes) -> bytes | None:
@@ -37,9 +40,9 @@ class Transaction:
 
     def _write(self, key: bytes, value: bytes | None) -> None:
         if key not in self._writes:
-            kind = self._by_kind.get(key[:2])
+            kind = self._by_kind.get(key[:KIND_LEN])
             if kind is None:
-                self._by_kind[key[:2]] = {key}
+                self._by_kind[key[:KIND_LEN]] = {key}
             else:
                 kind.add(key)
         self._writes[key] = value
@@ -47,17 +50,20 @@ class Transaction:
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Items under a prefix in key order, as this transaction sees them."""
         writes = self._writes
-        written = self._by_kind.get(prefix[:2], ()) if len(prefix) >= 2 else writes.keys()
+        written = self._by_kind.get(prefix[:KIND_LEN], ()) if len(prefix) >= KIND_LEN else writes.keys()
         pending = {k: writes[k] for k in written if k.startswith(prefix)}
         if not pending:
             yield from self._db.scan(prefix)
             return
-        merged: dict[bytes, bytes | None] = dict(self._db.scan(prefix))
-        merged.update(pending)
-        for key in sorted(merged):
-            value = merged[key]
-            if value is not None:
-                yield key, value
+        yield from _merged(self._db.scan(prefix), pending)
+
+    def scan_range(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Items with start <= key < stop in key order, as this transaction sees them."""
+        pending = {k: v for k, v in self._writes.items() if start <= k < stop}
+        if not pending:
+            yield from self._db.scan_range(start, stop)
+            return
+        yield from _merged(self._db.scan_range(start, stop), pending)
 
     def first(self, prefix: bytes) -> tuple[bytes, bytes] | None:
         for item in self.scan(prefix):
@@ -70,24 +76,42 @@ class Transaction:
 
     @property
     def writes(self) -> Mapping[bytes, bytes | None]:
-        """The pending writes (None = delete), read-only: for metrics taken before the commit."""
+        """The pending writes (None = delete), read-only."""
         return MappingProxyType(self._writes)
+
+    def committed(self, key: bytes) -> bytes | None:
+        """The value as stored before this transaction."""
+        return self._db.get(key)
 
     @property
     def is_empty(self) -> bool:
         return not self._writes
 
     def commit(self) -> None:
-        """Writes everything atomically and fsyncs; safe to call from a worker thread."""
+        """Writes everything as one atomic batch and fsyncs it."""
         if self._writes:
             self._db.write(self._writes, sync=True)
 
 
+def _merged(stored: Iterator[tuple[bytes, bytes]], pending: dict[bytes, bytes | None]) -> Iterator[tuple[bytes, bytes]]:
+    merged: dict[bytes, bytes | None] = dict(stored)
+    merged.update(pending)
+    for key in sorted(merged):
+        value = merged[key]
+        if value is not None:
+            yield key, value
+
+
 class PartitionStore:
-    """One partition's shard: `<base>/partitions/<i>`."""
+    """One partition's shard: `<base>/partitions/<i>`, upgraded to the current store format on open."""
 
     def __init__(self, path: str | Path) -> None:
         self.db = Database(path)
+        try:
+            upgrade.open_partition(self.db, str(path))
+        except BaseException:
+            self.db.close()
+            raise
 
     def transaction(self) -> Transaction:
         return Transaction(self.db)
@@ -97,6 +121,9 @@ class PartitionStore:
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         return self.db.scan(prefix)
+
+    def scan_range(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return self.db.scan_range(start, stop)
 
     def close(self) -> None:
         self.db.close()

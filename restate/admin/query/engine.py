@@ -27,7 +27,7 @@ from restate.admin.query.errors import QueryError, datafusion_error
 from restate.admin.query.pushdown import ScanSpec, scan_specs
 from restate.admin.query.scan import Scanner, ScanUnavailable
 from restate.admin.query.schemas import ADMIN_TABLES, PARTITION_TABLES, SCHEMAS
-from restate.partition.introspect import ID_COLUMN, KEY_COLUMN
+from restate.introspection.partition_tables import ID_COLUMN, KEY_COLUMN
 from restate.schema import Schema
 from restate.wire import ScanFilter, TableRows
 

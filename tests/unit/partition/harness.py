@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 from google.protobuf.message import Message
 
 from restate import ids
+from restate.partition import convert
 from restate.partition.command_log import decode_entry, encode_entry
 from restate.partition.commands import Command, EndCmd, LogEntry, RequestCmd, SdkMessageCmd, SuspendedCmd
-from restate.partition.model import Action, ForwardEntry, InvocationStatus, Reply, ShipOutbox, StartAttempt
+from restate.partition.model import Action, ForwardEntry, Reply, ShipOutbox, StartAttempt
 from restate.partition.state_machine import StateMachine
-from restate.partition.tables import Tables
 from restate.protocol import MESSAGE_TYPES, FrameDecoder, decode_message, pb, suspension_future
 from restate.schema import Deployment, HandlerSchema, Schema, ServiceSchema
-from restate.storage import keys
+from restate.storage import records as r
 from restate.storage.partition_store import PartitionStore
+from restate.storage.records import InvocationStatus
+from restate.storage.tables import Tables
+from restate.storage.view import PartitionView
 from restate.wire import (
     CallerSink,
     CommandResult,
@@ -23,6 +27,8 @@ from restate.wire import (
     InvocationOp,
     InvocationRequest,
     ManageInvocation,
+    OutboxMessage,
+    Outcome,
     Target,
 )
 
@@ -221,35 +227,112 @@ class Partition:
     def tables(self) -> Tables:
         return Tables(self.store.transaction())
 
+    @property
+    def view(self) -> PartitionView:
+        return PartitionView(self.store)
+
     def attempt(self, invocation_id: bytes) -> int:
         """The current attempt number of an invocation (0 when it has none), as the invoker would send it."""
         found = self.tables.status(invocation_id)
         return 0 if found is None else found.attempt
 
-    def status(self, invocation_id: bytes) -> InvocationStatus:
+    def record(self, invocation_id: bytes) -> InvocationStatus:
+        """The stored status, typed."""
         found = self.tables.status(invocation_id)
         assert found is not None, "no status stored"
         return found
 
+    def status(self, invocation_id: bytes) -> StatusFields:
+        """The stored status as the flat fields the older tests check (derived from the typed record)."""
+        return StatusFields.of(self.record(invocation_id))
+
     def journal(self, invocation_id: bytes) -> list[tuple[int, Message]]:
         """The stored journal entries in order, as (type id, decoded message)."""
         out = []
-        for expected, (key, frame) in enumerate(self.store.scan(keys.journal_prefix(invocation_id))):
-            assert keys.read_u32(key, len(key) - 4) == expected, "journal indexes have a gap"
+        for expected, (index, frame) in enumerate(self.view.journal(invocation_id)):
+            assert index == expected, "journal indexes have a gap"
             msg_type, flags, msg = parse_frame(frame)
             assert flags == 0, "journal frames are stored with flags cleared"
             out.append((msg_type, msg))
         return out
 
+    def outbox(self) -> list[tuple[int, int, OutboxMessage]]:
+        """(destination, seq, message) of every stored outbox message, as shipped."""
+        return [(d, seq, convert.wire_outbox(item)) for d, seq, item in self.view.outbox()]
+
     def journal_types(self, invocation_id: bytes) -> list[int]:
         return [t for t, _ in self.journal(invocation_id)]
 
     def timers(self) -> list[tuple[int, bytes, int]]:
-        return [keys.parse_timer_key(k) for k, _ in self.store.scan(keys.KeyKind.TIMERS.value)]
+        return list(self.view.timers_due(2**63 - 2))
 
     def state(self, service: str, key: str) -> dict[bytes, bytes]:
-        prefix = keys.service_key_prefix(keys.KeyKind.STATE, service, key)
-        return {k[len(prefix) :]: v for k, v in self.store.scan(prefix)}
+        return dict(self.view.state(service, key))
+
+
+class StatusFields(msgspec.Struct, frozen=True, kw_only=True):
+    """What a test reads of a status, flat and in IPC types: each state's fields, or their empty value
+    when the state has none (a completed invocation has no waiters, a running one no outcome)."""
+
+    status: str
+    target: Target
+    created_at_ms: int
+    modified_at_ms: int
+    attempt: int
+    deployment_id: str | None
+    protocol_version: int | None
+    journal_len: int
+    command_count: int
+    last_entry_at_ms: int
+    completions: list[int]
+    failed_completions: list[int]
+    signals: list[int]
+    signal_names: list[str]
+    pending_output: Outcome | None
+    ingress_sinks: list[IngressSink]
+    callers: list[CallerSink]
+    execute_at_ms: int | None
+    inbox_seq: int | None
+    poisoned: bool
+    retry_count: int
+    last_failure: str | None
+    outcome: Outcome | None
+    expires_at_ms: int | None
+    awaiting: bytes | None
+
+    @classmethod
+    def of(cls, record: InvocationStatus) -> StatusFields:
+        state, journal = record.state, record.journal
+        waiting = record.waiting
+        attempts = getattr(state, "attempts", None)
+        completed = state if isinstance(state, r.Completed) else None
+        return cls(
+            status=record.status,
+            target=convert.wire_target(record.target),
+            created_at_ms=record.created_at_ms,
+            modified_at_ms=record.modified_at_ms,
+            attempt=record.attempt,
+            deployment_id=record.deployment_id,
+            protocol_version=record.protocol_version,
+            journal_len=journal.length,
+            command_count=journal.commands,
+            last_entry_at_ms=journal.last_appended_at_ms,
+            completions=journal.completions,
+            failed_completions=journal.failed_completions,
+            signals=journal.signals,
+            signal_names=journal.signal_names,
+            pending_output=None if journal.output is None else convert.wire_outcome(journal.output),
+            ingress_sinks=[] if waiting is None else [convert.wire_ingress(s) for s in waiting.ingress],
+            callers=[] if waiting is None else [convert.wire_caller(c) for c in waiting.callers],
+            execute_at_ms=state.execute_at_ms if isinstance(state, r.Scheduled) else None,
+            inbox_seq=state.inbox_seq if isinstance(state, r.Inboxed) else None,
+            poisoned=bool(getattr(state, "poisoned", False)),
+            retry_count=0 if attempts is None else attempts.retry_count,
+            last_failure=None if attempts is None else attempts.last_failure,
+            outcome=None if completed is None else convert.wire_outcome(completed.outcome),
+            expires_at_ms=None if completed is None else completed.expires_at_ms,
+            awaiting=state.awaiting if isinstance(state, r.Suspended) else None,
+        )
 
 
 def assert_actions(actions: list[Action], *expected: Action) -> None:

@@ -211,7 +211,7 @@ def test_attach_command_ships_attach_output_to_the_target_partition(partition: P
     assert ship.destination == _destination(target.to_bytes())
     assert ship.message == AttachOutput(target.to_bytes(), CallerSink(caller, 3, ATTACH_COMPLETION))
     assert ATTACH_COMPLETION == 0x8012 == T.ATTACH_INVOCATION_COMPLETION
-    assert list(partition.tables.outbox()) == [(ship.destination, ship.seq, ship.message)]
+    assert list(partition.outbox()) == [(ship.destination, ship.seq, ship.message)]
     assert partition.journal_types(caller) == [T.INPUT, T.ATTACH_INVOCATION]  # nothing to notify yet
     assert of_type(actions, ForwardEntry) == []
 
@@ -261,7 +261,7 @@ def test_attach_with_a_bad_or_missing_target_aborts(partition: Partition) -> Non
     [abort] = partition.sdk(caller, _output_cmd(1))
     assert isinstance(abort, AbortAttempt)
     assert partition.journal_types(caller) == [T.INPUT]
-    assert list(partition.tables.outbox()) == []
+    assert list(partition.outbox()) == []
 
 
 # --- the target's partition answers AttachOutput

@@ -72,7 +72,7 @@ def test_call_ships_a_request_to_the_callee_partition(partition: Partition) -> N
     assert req.execute_at_ms is None and req.idempotency_key is None
 
     # stored in the outbox under (destination, seq) in the same batch
-    assert list(partition.tables.outbox()) == [(ship.destination, ship.seq, req)]
+    assert list(partition.outbox()) == [(ship.destination, ship.seq, req)]
     assert ship.seq == 1
 
     # Call at index 1, then the CallInvocationId notification, forwarded live
@@ -109,7 +109,7 @@ def test_call_to_an_unknown_service_aborts_and_is_not_stored(partition: Partitio
     assert isinstance(abort, AbortAttempt) and abort.invocation_id == caller
     assert "NoSuchService/h" in abort.reason
     assert partition.journal_types(caller) == [T.INPUT]
-    assert list(partition.tables.outbox()) == []
+    assert list(partition.outbox()) == []
     status = partition.status(caller)
     assert status.command_count == 0 and status.poisoned
 
@@ -351,9 +351,9 @@ def test_cancel_signal_resumes_a_paused_invocation(partition: Partition) -> None
 def test_outbox_ack_deletes_the_row(partition: Partition) -> None:
     caller = _started(partition)
     [ship] = _shipped(partition.sdk(caller, _call()))
-    assert len(list(partition.tables.outbox())) == 1
+    assert len(list(partition.outbox())) == 1
     assert partition.apply(OutboxAckCmd(ship.destination, ship.seq)) == []
-    assert list(partition.tables.outbox()) == []
+    assert list(partition.outbox()) == []
     # a duplicate ack is harmless
     assert partition.apply(OutboxAckCmd(ship.destination, ship.seq)) == []
 
@@ -374,7 +374,7 @@ def test_call_round_trip_between_two_partitions(tmp_path: Path) -> None:
             acks = [a for a in remote.apply(OutboxCmd(0, ship.seq, ship.message)) if isinstance(a, AckOutbox)]
             assert acks == [AckOutbox(0, ship.seq)]
         home.apply(OutboxAckCmd(ship.destination, ship.seq))
-        assert list(home.tables.outbox()) == []
+        assert home.outbox() == []
 
         callee = ship.message.invocation_id  # type: ignore[union-attr]
         remote.sdk(callee, pb.OutputCommandMessage(value=pb.Value(content=b"done")))

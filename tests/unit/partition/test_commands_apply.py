@@ -11,13 +11,13 @@ import pytest
 
 from restate.actors.partition import PartitionActor
 from restate.config import Config
-from restate.partition import requests
+from restate.partition import client_requests as requests
 from restate.partition.commands import InvokeCmd, RequestCmd
 from restate.partition.context import ApplyContext
 from restate.partition.model import ReplyAccepted
 from restate.partition.state_machine import CommandFailed, EntryMismatch, StateMachine
-from restate.partition.tables import Tables
 from restate.storage.partition_store import PartitionStore
+from restate.storage.tables import Tables
 from restate.wire import ManageInvocation
 from tests.unit.partition.harness import NOW, NUM_PARTITIONS, make_schema, request, sink
 

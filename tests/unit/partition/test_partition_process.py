@@ -22,10 +22,10 @@ from restate.actors.timers import TimerService
 from restate.config import Config
 from restate.invoker.invoker import Invoker
 from restate.partition.commands import InvokeCmd
-from restate.partition.tables import Tables
 from restate.schema import Schema
 from restate.storage.db import StorageError
 from restate.storage.partition_store import PartitionStore
+from restate.storage.tables import Tables
 from tests.unit.partition.harness import make_schema, request, sink
 
 DEADLINE_S = 10.0

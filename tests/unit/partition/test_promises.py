@@ -4,9 +4,9 @@ and wakes every listener of the workflow key."""
 from __future__ import annotations
 
 from restate.partition.commands import InvokeCmd
-from restate.partition.model import AbortAttempt, ForwardEntry, PromiseRecord, StartAttempt
+from restate.partition.model import AbortAttempt, ForwardEntry, StartAttempt
 from restate.protocol import MessageType, pb
-from restate.wire import Failure, Outcome
+from restate.storage.records import FailureRecord, OutcomeRecord, PromiseListener, PromiseRecord
 from tests.unit.partition.harness import (
     GREETER,
     Partition,
@@ -22,6 +22,11 @@ from tests.unit.partition.harness import (
 )
 
 T = MessageType
+
+
+def waiting(invocation_id: bytes, completion_id: int = 1) -> PromiseRecord:
+    """A promise without outcome, one invocation listening."""
+    return PromiseRecord(listeners=[PromiseListener(invocation_id=invocation_id, completion_id=completion_id)])
 
 
 def _run(p: Partition, key: str = "alice") -> bytes:
@@ -71,7 +76,7 @@ def test_get_promise_before_completion_waits(partition: Partition) -> None:
     run = _run(partition)
     assert partition.sdk(run, _get("email", 1)) == []
     assert partition.journal_types(run) == [T.INPUT, T.GET_PROMISE]
-    assert partition.tables.promise("Signup", "alice", "email") == PromiseRecord(listeners=[(run, 1)])
+    assert partition.tables.promise("Signup", "alice", "email") == waiting(run)
     assert partition.status(run).completions == []
 
 
@@ -104,7 +109,7 @@ def test_complete_promise_wakes_every_listener(partition: Partition) -> None:
     assert stored.completion_id == 3 and stored.value.content == b'"a@b.c"'
 
     record = partition.tables.promise("Signup", "alice", "email")
-    assert record == PromiseRecord(outcome=Outcome(value=b'"a@b.c"'))
+    assert record == PromiseRecord(outcome=OutcomeRecord(value=b'"a@b.c"'))
 
 
 def test_an_invocation_can_complete_the_promise_it_waits_for(partition: Partition) -> None:
@@ -140,7 +145,7 @@ def test_second_complete_promise_fails_with_409(partition: Partition) -> None:
     assert (notif.failure.code, notif.failure.message) == (409, "promise was already completed")
     assert partition.status(other).failed_completions == [1]
     record = partition.tables.promise("Signup", "alice", "p")
-    assert record is not None and record.outcome == Outcome(value=b"first")
+    assert record is not None and record.outcome == OutcomeRecord(value=b"first")
 
 
 def test_rejected_promise_fails_its_listeners(partition: Partition) -> None:
@@ -153,7 +158,7 @@ def test_rejected_promise_fails_its_listeners(partition: Partition) -> None:
     assert (notif.failure.code, notif.failure.message) == (500, "no")
     assert partition.status(run).failed_completions == [1]
     record = partition.tables.promise("Signup", "alice", "p")
-    assert record is not None and record.outcome == Outcome(failure=Failure(500, "no"))
+    assert record is not None and record.outcome == OutcomeRecord(failure=FailureRecord(code=500, message="no"))
 
 
 def test_peek_promise_void_then_value(partition: Partition) -> None:
@@ -182,7 +187,7 @@ def test_promises_belong_to_one_workflow_key(partition: Partition) -> None:
     partition.sdk(bob, _get("p", 1))
     partition.sdk(alice, _resolve("p", 1, b"v"))
     assert partition.journal_types(bob) == [T.INPUT, T.GET_PROMISE]
-    assert partition.tables.promise("Signup", "bob", "p") == PromiseRecord(listeners=[(bob, 1)])
+    assert partition.tables.promise("Signup", "bob", "p") == waiting(bob)
 
 
 def test_promise_commands_outside_workflows_abort_the_attempt(partition: Partition) -> None:

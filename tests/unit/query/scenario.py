@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from restate import ids
+from restate.introspection.partition_tables import answer
 from restate.partition.commands import AttemptFailedCmd, InvokeCmd
-from restate.partition.introspect import answer
 from restate.protocol import pb
 from restate.storage.partition_store import PartitionStore
 from restate.wire import Failure, ScanFilter, TableRows

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from restate import ids
-from restate.partition import introspect
+from restate.introspection import partition_tables as introspect
 from restate.storage import keys
 from restate.wire import ScanFilter, ScanTable
 from tests.unit.partition.harness import DEPLOYMENT_ID, NOW
@@ -117,13 +117,12 @@ def test_invocation_state_only_for_the_invoker_side(scenario: Scenario) -> None:
 
 
 def test_invoked_by_another_invocation() -> None:
-    from restate.partition.model import InvocationStatus
-    from restate.wire import Target
+    from restate.storage import records as r
 
     caller = ids.InvocationId(42, b"\x01" * 16)
-    status = InvocationStatus(
-        status="scheduled", target=Target("Greeter", "greet"), created_at_ms=1, modified_at_ms=1,
-        caller_id=caller.to_bytes(),
+    status = r.InvocationStatus(
+        target=r.InvocationTarget(service="Greeter", handler="greet"), created_at_ms=1, modified_at_ms=1,
+        state=r.Scheduled(execute_at_ms=5), journal=r.JournalIndex(length=1), caller_id=caller.to_bytes(),
     )  # fmt: skip
     row = introspect.invocation_row(ids.InvocationId(7, b"\x02" * 16).to_bytes(), status)
     assert (row["invoked_by"], row["invoked_by_id"]) == ("service", str(caller))

@@ -1,6 +1,6 @@
 """SQL introspection of one partition's store (pure): the rows of the `sys_*` and `state` tables.
 
-Reads a consistent view (a LevelDB snapshot, or anything with `get` and `scan`) and builds the rows the
+Reads a consistent view (restate.storage.view over a LevelDB snapshot) and builds the rows the
 real Restate 1.7 server shows in its SQL tables (`docs/reference/tables.txt`): timestamps and durations
 as milliseconds, binary columns as bytes. Admin's query engine (`restate.admin.query`) asks every
 partition (or only the owning ones) with `wire.ScanTable` and combines the answers in DataFusion.
@@ -13,27 +13,18 @@ so a filter here may only ever let too many rows through, never too few.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol
-
-import msgspec
+from typing import Any
 
 from restate import ids
-from restate.partition.journal_view import describe_entry, entry_type
-from restate.partition.model import InvocationStatus, PromiseRecord
+from restate.introspection.journal_json import describe_entry, entry_type
 from restate.protocol import MessageType, ProtocolError, decode_message
 from restate.protocol._generated import service_protocol_pb2 as pb
-from restate.storage import keys
+from restate.storage import records as r
+from restate.storage.view import KeyScope, PartitionView, Reader
 from restate.wire import ScanFilter, ScanTable, TableRows
 
 Row = dict[str, Any]
-
-
-class Reader(Protocol):
-    """A consistent read view of a partition store (storage.db.Snapshot, a Transaction, a PartitionStore)."""
-
-    def get(self, key: bytes) -> bytes | None: ...
-
-    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+InvocationStatus = r.InvocationStatus
 
 
 _STATUS_COLUMNS = [
@@ -99,9 +90,6 @@ KEY_COLUMN = {
     "sys_inbox": "service_key", "sys_promise": "service_key", "sys_keyed_service_status": "service_key",
 }  # fmt: skip
 
-_status_decoder = msgspec.msgpack.Decoder(InvocationStatus)
-_promise_decoder = msgspec.msgpack.Decoder(PromiseRecord)
-_INBOX_INVOCATION = b"I"  # the tag of an inboxed invocation (restate.partition.tables)
 _JOURNAL_VERSION = 2  # protocol V5+ journals are "v2" journals for the real server
 RESTATE_VERSION = "1.7.12"  # `created_using_restate_version`: the version admin reports
 
@@ -197,7 +185,7 @@ def rows(
     With `columns`, expensive columns nobody asked for may be left out (the journal's decoded details)."""
     f = Filters(table, filters, columns)
     produce = _PRODUCERS[table]
-    for row in produce(reader, f):
+    for row in produce(PartitionView(reader), f):
         if f.admits(row):
             yield row
 
@@ -205,24 +193,13 @@ def rows(
 # --- invocations ----------------------------------------------------------------------------------------------
 
 
-def _statuses(reader: Reader, f: Filters, table: str) -> Iterator[tuple[bytes, InvocationStatus]]:
+def _statuses(view: PartitionView, f: Filters, table: str) -> Iterator[tuple[bytes, InvocationStatus]]:
     """(invocation id, status) of the invocations the id / service / key filters allow."""
     wanted = f.allowed(ID_COLUMN.get(table))
     services = f.allowed(SERVICE_COLUMN.get(table))
     object_keys = f.allowed(KEY_COLUMN.get(table))
-    if wanted is not None:
-        found = []
-        for text in wanted:
-            inv_id = _parse_id(text)
-            raw = None if inv_id is None else reader.get(keys.status_key(inv_id))
-            if inv_id is not None and raw is not None:
-                found.append((inv_id, raw))
-        items: Iterable[tuple[bytes, bytes]] = sorted(found)
-    else:
-        prefix = keys.KeyKind.STATUS.value
-        items = ((bytes(k[len(prefix) :]), v) for k, v in reader.scan(prefix))
-    for inv_id, raw in items:
-        status = _status_decoder.decode(raw)
+    only = None if wanted is None else [inv_id for inv_id in map(_parse_id, wanted) if inv_id is not None]
+    for inv_id, status in view.statuses(only):
         if services is not None and status.target.service not in services:
             continue
         if object_keys is not None and status.target.key not in object_keys:
@@ -244,22 +221,24 @@ def _id_text(inv_id: bytes) -> str:
 
 
 def _partition_key(inv_id: bytes) -> int:
-    return int.from_bytes(inv_id[:8], "big")
+    return ids.InvocationId.from_bytes(inv_id).partition_key
 
 
 def derived_status(status: InvocationStatus) -> str:
-    """`sys_invocation.status` from the stored status (HTTP-API.md 2.7)."""
-    raw = status.status
-    if raw == "inboxed":
-        return "pending"
-    if raw == "invoked":
-        return "backing-off" if status.retry_count > 0 else "running"
-    return raw
+    """`sys_invocation.status` from the stored state (HTTP-API.md 2.7)."""
+    match status.state:
+        case r.Inboxed():
+            return "pending"
+        case r.Invoked():
+            return "running"
+        case r.BackingOff():
+            return "backing-off"
+    return status.status
 
 
 def _status_row(inv_id: bytes, status: InvocationStatus) -> Row:
     """The columns of `sys_invocation_status` (null ones left out)."""
-    target = status.target
+    target, state = status.target, status.state
     row: Row = {
         "partition_key": _partition_key(inv_id),
         "id": _id_text(inv_id),
@@ -274,10 +253,11 @@ def _status_row(inv_id: bytes, status: InvocationStatus) -> Row:
     }
     if target.key is not None:
         row["target_service_key"] = target.key
-    if status.status == "scheduled":
+    if isinstance(state, r.Scheduled):
         row["scheduled_at"] = status.created_at_ms  # only delayed invocations start out scheduled
-    elif status.status == "inboxed" and status.execute_at_ms is None:
-        row["inboxed_at"] = status.created_at_ms  # queued when it arrived (not after a delay)
+        row["scheduled_start_at"] = state.execute_at_ms
+    elif isinstance(state, r.Inboxed):
+        row["inboxed_at"] = status.created_at_ms  # queued when it arrived (a delayed one was started then)
     if status.idempotency_key is not None:
         row["idempotency_key"] = status.idempotency_key
     if status.caller_id is not None:
@@ -289,30 +269,27 @@ def _status_row(inv_id: bytes, status: InvocationStatus) -> Row:
         row["pinned_deployment_id"] = status.deployment_id
     if status.protocol_version is not None:
         row["pinned_service_protocol_version"] = status.protocol_version
-    if status.status in ("invoked", "suspended", "paused", "completed"):
-        row["journal_size"] = status.journal_len
-        row["journal_commands_size"] = status.command_count
-    if status.execute_at_ms is not None:
-        row["scheduled_start_at"] = status.execute_at_ms
-    if status.status == "suspended" and status.awaiting is not None:
-        completions, signals = _awaited(status.awaiting)
+    if not isinstance(state, r.Scheduled | r.Inboxed):
+        row["journal_size"] = status.journal.length
+        row["journal_commands_size"] = status.journal.commands
+    if isinstance(state, r.Suspended):
+        completions, signals = _awaited(state.awaiting)
         row["suspended_waiting_for_completions"] = completions
         row["suspended_waiting_for_signals"] = signals
-    _completion_columns(row, status)
+    if isinstance(state, r.Completed):
+        _completion_columns(row, status, state)
     return row
 
 
-def _completion_columns(row: Row, status: InvocationStatus) -> None:
-    if status.status == "completed":
-        row["completed_at"] = status.modified_at_ms
-        if status.expires_at_ms is not None:
-            row["completion_retention"] = max(0, status.expires_at_ms - status.modified_at_ms)
-        outcome = status.outcome
-        if outcome is not None and outcome.failure is not None:
-            row["completion_result"] = "failure"
-            row["completion_failure"] = f"[{outcome.failure.code}] {outcome.failure.message}"
-        else:
-            row["completion_result"] = "success"
+def _completion_columns(row: Row, status: InvocationStatus, state: r.Completed) -> None:
+    row["completed_at"] = status.modified_at_ms
+    row["completion_retention"] = max(0, state.expires_at_ms - status.modified_at_ms)
+    failure = state.outcome.failure
+    if failure is not None:
+        row["completion_result"] = "failure"
+        row["completion_failure"] = f"[{failure.code}] {failure.message}"
+    else:
+        row["completion_result"] = "success"
 
 
 def _awaited(raw: bytes) -> tuple[list[int], list[int]]:
@@ -333,47 +310,50 @@ def _awaited(raw: bytes) -> tuple[list[int], list[int]]:
     return sorted(set(completions)), sorted(set(signals))
 
 
-def _has_attempt_state(status: InvocationStatus) -> bool:
-    """Whether the invoker side of the invocation (`sys_invocation_state`) has a row for it."""
-    return status.status in ("invoked", "paused")
+def _attempts(status: InvocationStatus) -> r.Attempts | None:
+    """The attempts of an invocation that has a row in `sys_invocation_state` (the invoker's side)."""
+    state = status.state
+    return state.attempts if isinstance(state, r.Invoked | r.BackingOff | r.Paused) else None
 
 
-def _attempt_row(inv_id: bytes, status: InvocationStatus, id_text: str | None = None) -> Row:
+def _attempt_row(inv_id: bytes, status: InvocationStatus, attempts: r.Attempts, id_text: str | None = None) -> Row:
     """The columns of `sys_invocation_state` (the invoker's view: attempts, retries, last failure)."""
-    running = status.status == "invoked" and status.retry_count == 0
+    running = isinstance(status.state, r.Invoked)
     row: Row = {
         "partition_key": _partition_key(inv_id),
         "id": id_text or _id_text(inv_id),
         "in_flight": running,
         # the real server counts attempts: 1 while the first one runs, N after N failed ones
-        "retry_count": status.retry_count + (1 if running else 0),
+        "retry_count": attempts.retry_count + (1 if running else 0),
         "last_start_at": status.modified_at_ms,
     }
     if status.deployment_id is not None:
         row["last_attempt_deployment_id"] = status.deployment_id
-    if status.last_failure is not None and status.retry_count > 0:
-        row["last_failure"] = status.last_failure
+    if attempts.last_failure is not None and attempts.retry_count > 0:
+        row["last_failure"] = attempts.last_failure
     return row
 
 
-def _invocation_status_rows(reader: Reader, f: Filters) -> Iterator[Row]:
-    for inv_id, status in _statuses(reader, f, "sys_invocation_status"):
+def _invocation_status_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
+    for inv_id, status in _statuses(view, f, "sys_invocation_status"):
         if f.admits_value("status", status.status):  # the CLI's usual `status != 'completed'`, early
             yield _status_row(inv_id, status)
 
 
-def _invocation_state_rows(reader: Reader, f: Filters) -> Iterator[Row]:
-    for inv_id, status in _statuses(reader, f, "sys_invocation_state"):
-        if _has_attempt_state(status):
-            yield _attempt_row(inv_id, status)
+def _invocation_state_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
+    for inv_id, status in _statuses(view, f, "sys_invocation_state"):
+        attempts = _attempts(status)
+        if attempts is not None:
+            yield _attempt_row(inv_id, status, attempts)
 
 
 def invocation_row(inv_id: bytes, status: InvocationStatus) -> Row:
     """A `sys_invocation` row: the status joined with the attempt state, with the derived status."""
     row = _status_row(inv_id, status)
     del row["partition_key"]
-    if _has_attempt_state(status):
-        attempt = _attempt_row(inv_id, status, row["id"])
+    attempts = _attempts(status)
+    if attempts is not None:
+        attempt = _attempt_row(inv_id, status, attempts, row["id"])
         for name in ("partition_key", "id", "in_flight"):
             del attempt[name]
         row.update(attempt)
@@ -381,8 +361,8 @@ def invocation_row(inv_id: bytes, status: InvocationStatus) -> Row:
     return row
 
 
-def _invocation_rows(reader: Reader, f: Filters) -> Iterator[Row]:
-    for inv_id, status in _statuses(reader, f, "sys_invocation"):
+def _invocation_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
+    for inv_id, status in _statuses(view, f, "sys_invocation"):
         if f.admits_value("status", derived_status(status)):
             yield invocation_row(inv_id, status)
 
@@ -390,11 +370,10 @@ def _invocation_rows(reader: Reader, f: Filters) -> Iterator[Row]:
 # --- journal ----------------------------------------------------------------------------------------------------
 
 
-def _journal_rows(reader: Reader, f: Filters) -> Iterator[Row]:
-    for inv_id, status in _statuses(reader, f, "sys_journal"):
+def _journal_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
+    for inv_id, status in _statuses(view, f, "sys_journal"):
         details = f.needs(*_JOURNAL_DETAILS)
-        entries = reader.scan(keys.journal_prefix(inv_id))
-        yield from journal_rows(inv_id, status, entries, details, f.needs("entry_json"))
+        yield from journal_rows(inv_id, status, view.journal(inv_id), details, f.needs("entry_json"))
 
 
 _JOURNAL_DETAILS = (
@@ -405,17 +384,16 @@ _JOURNAL_DETAILS = (
 def journal_rows(
     inv_id: bytes,
     status: InvocationStatus,
-    entries: Iterable[tuple[bytes, bytes]],
+    entries: Iterable[tuple[int, bytes]],
     details: bool = True,
     entry_json: bool = True,
 ) -> Iterator[Row]:
-    """The `sys_journal` rows of one invocation from its stored (key, frame) entries.
+    """The `sys_journal` rows of one invocation from its stored (index, frame) entries.
 
     `details`: decode the entries for the columns that need it (name, ...); `entry_json`: render them."""
     decoded: list[tuple[int, int, bytes, Any]] = []
     invoked_ids: dict[int, str] = {}  # CallInvocationId notifications: completion id -> callee id
-    for key, frame in entries:
-        index = keys.read_u32(key, len(key) - 4)
+    for index, frame in entries:
         msg_type = int.from_bytes(frame[:2], "big")
         payload = bytes(frame[8:])
         msg = None
@@ -429,7 +407,8 @@ def journal_rows(
         decoded.append((index, msg_type, payload, msg))
     last = decoded[-1][0] if decoded else -1
     base: Row = {"partition_key": _partition_key(inv_id), "id": _id_text(inv_id), "version": _JOURNAL_VERSION}
-    completions = set(status.completions)
+    completions = set(status.journal.completions)
+    last_appended = status.journal.last_appended_at_ms
     for index, msg_type, payload, msg in decoded:
         row = dict(base)
         row["index"] = index
@@ -438,8 +417,8 @@ def journal_rows(
         row["raw_length"] = len(payload)
         if index == 0:
             row["appended_at"] = status.created_at_ms
-        elif index == last and status.last_entry_at_ms:
-            row["appended_at"] = status.last_entry_at_ms
+        elif index == last and last_appended:
+            row["appended_at"] = last_appended
         if msg is not None:
             describe_entry(row, msg_type, msg, completions, invoked_ids, entry_json)
         yield row
@@ -448,38 +427,15 @@ def journal_rows(
 # --- keyed tables: state, inbox, promises, locks ------------------------------------------------------------------
 
 
-def _keyed_items(reader: Reader, f: Filters, kind: keys.KeyKind, table: str) -> Iterator[tuple[str, str, bytes, bytes]]:
-    """(service, key, rest of the storage key, value) under a `kind + lp(service) + lp(key)` prefix,
-    reading only the services / keys the filters allow."""
+def _scope(f: Filters, table: str) -> KeyScope:
+    """The object keys the filters allow (only strings can match a service name or key)."""
     services = f.allowed(SERVICE_COLUMN[table])
     object_keys = f.allowed(KEY_COLUMN[table])
-    service_prefix = f.prefix(SERVICE_COLUMN[table])
-    if services is not None and object_keys is not None:
-        prefixes = [
-            keys.service_key_prefix(kind, s, k) for s in sorted(services) for k in sorted(object_keys)
-            if isinstance(s, str) and isinstance(k, str)
-        ]  # fmt: skip
-    elif services is not None:
-        prefixes = [kind.value + keys.lp(s) for s in sorted(services) if isinstance(s, str)]
-    else:
-        prefixes = [kind.value]
-    for prefix in prefixes:
-        for key, value in reader.scan(prefix):
-            service, key_text, offset = _split_service_key(key, len(kind.value))
-            if object_keys is not None and key_text not in object_keys:
-                continue
-            if service_prefix is not None and not service.startswith(service_prefix):
-                continue
-            yield service, key_text, bytes(key[offset:]), value
-
-
-def _split_service_key(key: bytes, offset: int) -> tuple[str, str, int]:
-    n = keys.read_u32(key, offset)
-    service = bytes(key[offset + 4 : offset + 4 + n]).decode("utf-8", "replace")
-    offset += 4 + n
-    m = keys.read_u32(key, offset)
-    object_key = bytes(key[offset + 4 : offset + 4 + m]).decode("utf-8", "replace")
-    return service, object_key, offset + 4 + m
+    return KeyScope(
+        None if services is None else frozenset(s for s in services if isinstance(s, str)),
+        None if object_keys is None else frozenset(k for k in object_keys if isinstance(k, str)),
+        f.prefix(SERVICE_COLUMN[table]),
+    )
 
 
 def _utf8(data: bytes) -> str | None:
@@ -489,8 +445,8 @@ def _utf8(data: bytes) -> str | None:
         return None
 
 
-def _state_rows(reader: Reader, f: Filters) -> Iterator[Row]:
-    for service, key, name, value in _keyed_items(reader, f, keys.KeyKind.STATE, "state"):
+def _state_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
+    for service, key, name, value in view.state_entries(_scope(f, "state")):
         row: Row = {
             "partition_key": ids.partition_key_for(key),
             "service_name": service,
@@ -507,27 +463,27 @@ def _state_rows(reader: Reader, f: Filters) -> Iterator[Row]:
         yield row
 
 
-def _inbox_rows(reader: Reader, f: Filters) -> Iterator[Row]:
-    for service, key, rest, value in _keyed_items(reader, f, keys.KeyKind.INBOX, "sys_inbox"):
-        if value[:1] != _INBOX_INVOCATION:
+def _inbox_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
+    for service, key, seq, entry in view.inbox_entries(_scope(f, "sys_inbox")):
+        item = entry.item
+        if not isinstance(item, r.QueuedInvocation):
             continue  # a queued state replacement, no invocation
-        inv_id = bytes(value[1:])
+        inv_id = item.invocation_id
         row: Row = {
             "partition_key": _partition_key(inv_id),
             "service_name": service,
             "service_key": key,
             "id": _id_text(inv_id),
-            "sequence_number": keys.read_u64(rest),
+            "sequence_number": seq,
         }
-        raw = reader.get(keys.status_key(inv_id))
-        if raw is not None:
-            row["created_at"] = _status_decoder.decode(raw).created_at_ms
+        status = view.status(inv_id)
+        if status is not None:
+            row["created_at"] = status.created_at_ms
         yield row
 
 
-def _promise_rows(reader: Reader, f: Filters) -> Iterator[Row]:
-    for service, key, name, value in _keyed_items(reader, f, keys.KeyKind.PROMISE, "sys_promise"):
-        record = _promise_decoder.decode(value)
+def _promise_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
+    for service, key, name, record in view.promises(_scope(f, "sys_promise")):
         row: Row = {
             "partition_key": ids.partition_key_for(key),
             "service_name": service,
@@ -547,17 +503,17 @@ def _promise_rows(reader: Reader, f: Filters) -> Iterator[Row]:
         yield row
 
 
-def _lock_rows(reader: Reader, f: Filters) -> Iterator[Row]:
+def _lock_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
     holders = f.allowed("invocation_id")
-    for service, key, _, value in _keyed_items(reader, f, keys.KeyKind.LOCK, "sys_keyed_service_status"):
-        holder = _id_text(bytes(value))
+    for service, key, holder_id in view.locks(_scope(f, "sys_keyed_service_status")):
+        holder = _id_text(holder_id)
         if holders is not None and holder not in holders:
             continue
         yield {"partition_key": ids.partition_key_for(key), "service_name": service, "service_key": key,
                "invocation_id": holder}  # fmt: skip
 
 
-_PRODUCERS: dict[str, Callable[[Reader, Filters], Iterator[Row]]] = {
+_PRODUCERS: dict[str, Callable[[PartitionView, Filters], Iterator[Row]]] = {
     "sys_invocation": _invocation_rows,
     "sys_invocation_status": _invocation_status_rows,
     "sys_invocation_state": _invocation_state_rows,

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from restate import ids
-from restate.partition import lifecycle
+from restate.partition import convert, lifecycle, transitions
 from restate.partition.commands import RequestCmd
 from restate.partition.context import ApplyContext
-from restate.partition.model import InvocationStatus, KillAttempt, Reply, StateMutation
+from restate.partition.model import KillAttempt, Reply
+from restate.storage.records import InvocationStatus, QueuedStateReplacement
 from restate.wire import (
     CommandResult,
     Done,
@@ -44,7 +45,7 @@ def on_request(ctx: ApplyContext, cmd: RequestCmd) -> None:
 
 
 def _output(ctx: ApplyContext, node: str, request: OutputRequest) -> None:
-    status = ctx.tables.status(request.invocation_id)
+    status = ctx.status(request.invocation_id)
     if status is None:
         ctx.actions.append(Reply(node, NotFound(request.request_id)))
     elif request.wait or status.status == "completed":
@@ -55,11 +56,11 @@ def _output(ctx: ApplyContext, node: str, request: OutputRequest) -> None:
 
 
 def _replace_state(ctx: ApplyContext, request: ReplaceObjectState) -> None:
-    mutation = StateMutation(new_state=request.new_state, version=request.version)
+    mutation = QueuedStateReplacement(new_state=list(request.new_state), version=request.version)
     if ctx.tables.lock_holder(request.service, request.key) is not None:
-        ctx.tables.enqueue_mutation(request.service, request.key, mutation)  # after the lock holder
+        ctx.tables.enqueue(request.service, request.key, mutation)  # after the lock holder
     else:
-        lifecycle.apply_state_mutation(ctx, request.service, request.key, mutation)
+        lifecycle.apply_state_replacement(ctx, request.service, request.key, mutation)
 
 
 # --- invocation management (HTTP-API.md 2.2, 2.6)
@@ -70,7 +71,7 @@ Result = tuple[int, str | None]
 def _manage(ctx: ApplyContext, request: ManageInvocation) -> Result:
     inv_id = request.invocation_id
     name = str(ids.InvocationId.from_bytes(inv_id))
-    status = ctx.tables.status(inv_id)
+    status = ctx.status(inv_id)
     if status is None:
         return 404, f"The requested invocation '{name}' does not exist"
     return _OPS[request.op](ctx, inv_id, status, name)
@@ -94,7 +95,7 @@ def _kill(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, name: str)
         lifecycle.end_before_start(ctx, inv_id, status, Failure(409, "killed"))
         return 200, None
     ctx.actions.append(KillAttempt(inv_id))
-    lifecycle.complete(ctx, inv_id, status, Outcome(failure=Failure(409, "killed")))
+    lifecycle.complete(ctx, inv_id, status, convert.outcome(Outcome(failure=Failure(409, "killed"))))
     return 200, None
 
 
@@ -105,10 +106,7 @@ def _pause(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, name: str
         return 409, f"The invocation '{name}' is not running, cannot be paused."
     if status.status == "invoked":
         ctx.actions.append(KillAttempt(inv_id))
-    status.status = "paused"
-    status.poisoned = False
-    status.modified_at_ms = ctx.now_ms
-    ctx.tables.put_status(inv_id, status)
+    transitions.pause(ctx, inv_id, status)
     return 202, None
 
 
@@ -118,7 +116,7 @@ def _resume(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, name: st
     if status.status in ("inboxed", "scheduled"):
         return 425, f"The invocation '{name}' is either inboxed or scheduled, cannot be resumed."
     if status.status in ("paused", "suspended"):
-        lifecycle.start_attempt(ctx, inv_id, status)  # a suspended one is replayed and re-checks its await
+        transitions.start_attempt(ctx, inv_id, status)  # a suspended one is replayed and re-checks its await
     return 200, None
 
 
@@ -132,8 +130,7 @@ def _purge(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, name: str
 def _purge_journal(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, name: str) -> Result:
     if status.status != "completed":
         return 409, f"The invocation '{name}' is not yet completed."
-    lifecycle.drop_journal(ctx, inv_id, status)
-    ctx.tables.put_status(inv_id, status)
+    transitions.drop_journal(ctx, inv_id, status)
     return 200, None
 
 

@@ -1,4 +1,5 @@
-"""What the partition does with each command and run proposal a deployment sends (PROTOCOL.md 8.1)."""
+"""The interpreter of what a deployment sends during an attempt (PROTOCOL.md 8.1): each command is checked,
+stored in the journal and acted on; a run proposal becomes the run's completion."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from collections.abc import Callable
 import xxhash
 
 from restate import ids
-from restate.partition import lifecycle, promises
+from restate.partition import convert, lifecycle, promises, transitions
 from restate.partition.commands import SdkMessageCmd
 from restate.partition.context import ApplyContext
-from restate.partition.model import AbortAttempt, ArmTimer, ForwardEntry, InvocationStatus
+from restate.partition.model import AbortAttempt, ArmTimer, ForwardEntry
 from restate.protocol import (
     REQUESTED_ACK,
     MessageType,
@@ -22,6 +23,7 @@ from restate.protocol import (
 from restate.protocol._generated import service_protocol_pb2 as pb
 from restate.protocol.messages import command_ack, propose_run_completion_ack, run_completion_from_proposal
 from restate.schema import is_exclusive
+from restate.storage.records import InvocationStatus
 from restate.wire import (
     ATTACH_COMPLETION,
     GET_OUTPUT_COMPLETION,
@@ -44,12 +46,8 @@ class PreconditionFailed(Exception):
     """The command is refused: not stored, and the attempt fails and is retried (PROTOCOL.md 8.1)."""
 
 
-def empty_outcome() -> Outcome:
-    return Outcome(value=b"")
-
-
 def on_sdk_message(ctx: ApplyContext, cmd: SdkMessageCmd) -> None:
-    status = ctx.tables.status(cmd.invocation_id)
+    status = ctx.status(cmd.invocation_id)
     if status is None or not lifecycle.current_attempt(status, cmd.attempt):
         return  # the attempt is over (completed, killed, superseded) or was refused: its late messages are void
     try:
@@ -58,8 +56,7 @@ def on_sdk_message(ctx: ApplyContext, cmd: SdkMessageCmd) -> None:
         else:
             _on_command(ctx, cmd, status)
     except (PreconditionFailed, ProtocolError) as exc:
-        status.poisoned = True
-        ctx.tables.put_status(cmd.invocation_id, status)
+        transitions.poison(ctx, cmd.invocation_id, status)
         ctx.actions.append(AbortAttempt(cmd.invocation_id, cmd.attempt, str(exc)))
 
 
@@ -87,14 +84,11 @@ def _on_command(ctx: ApplyContext, cmd: SdkMessageCmd, status: InvocationStatus)
     message = None if cmd.msg_type >= 0xFC00 else decode_message(cmd.msg_type, cmd.payload)
     # validates (may raise PreconditionFailed: then nothing is stored) and returns what follows the store
     follow_up = handler(ctx, cmd.invocation_id, status, message) if handler is not None else None
-    command_index = status.command_count
-    status.command_count += 1
-    ctx.tables.append_entry(cmd.invocation_id, status, encode_frame(cmd.msg_type, cmd.payload), ctx.now_ms)
+    command_index = transitions.append_command(ctx, cmd.invocation_id, status, encode_frame(cmd.msg_type, cmd.payload))
     if follow_up is not None:
         follow_up()
     if cmd.flags & REQUESTED_ACK:
         ctx.actions.append(ForwardEntry(cmd.invocation_id, -1, command_ack(command_index)))
-    ctx.tables.put_status(cmd.invocation_id, status)
 
 
 # --- validation + effects that happen before the command is appended
@@ -137,7 +131,7 @@ def _notify(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, frame: b
 def _get_lazy_state(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, msg: object) -> FollowUp:
     assert isinstance(msg, pb.GetLazyStateCommandMessage)
     service, key = _keyed(status, write=False)
-    value = ctx.tables.get_state(service, key, msg.key)
+    value = ctx.tables.state_value(service, key, msg.key)
     cid = msg.result_completion_id
     if value is None:
         frame = notification(T.GET_LAZY_STATE_COMPLETION, completion_id=cid, void=True)
@@ -149,19 +143,20 @@ def _get_lazy_state(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, 
 def _get_lazy_state_keys(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, msg: object) -> FollowUp:
     assert isinstance(msg, pb.GetLazyStateKeysCommandMessage)
     service, key = _keyed(status, write=False)
-    names = sorted(ctx.tables.state_keys(service, key))
+    names = sorted(ctx.tables.state_names(service, key))
     cid = msg.result_completion_id
     frame = notification(T.GET_LAZY_STATE_KEYS_COMPLETION, completion_id=cid, state_keys=names)
     return lambda: _notify(ctx, inv_id, status, frame, cid)
 
 
-def _output(ctx: ApplyContext, _id: bytes, status: InvocationStatus, msg: object) -> None:
+def _output(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, msg: object) -> None:
     assert isinstance(msg, pb.OutputCommandMessage)
     if msg.WhichOneof("result") == "failure":
         f = msg.failure
-        status.pending_output = Outcome(failure=Failure(f.code, f.message, [(m.key, m.value) for m in f.metadata]))
+        outcome = Outcome(failure=Failure(f.code, f.message, [(m.key, m.value) for m in f.metadata]))
     else:
-        status.pending_output = Outcome(value=msg.value.content)
+        outcome = Outcome(value=msg.value.content)
+    transitions.set_output(ctx, inv_id, status, convert.outcome(outcome))
 
 
 def _sleep(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, msg: object) -> None:
@@ -189,7 +184,7 @@ def _callee_id(ctx: ApplyContext, caller: bytes, status: InvocationStatus, targe
         if idem == "":
             raise PreconditionFailed("the idempotency key must not be empty")
         return ids.idempotent_id(target.service, target.key, target.handler, idem).to_bytes()
-    seed = caller + status.command_count.to_bytes(4, "big")
+    seed = caller + status.journal.commands.to_bytes(4, "big")
     pk = ids.partition_key_for(target.key) if target.key is not None else xxhash.xxh3_64_intdigest(seed)
     return ids.InvocationId(pk, xxhash.xxh3_128_digest(seed)).to_bytes()
 

@@ -1,0 +1,338 @@
+"""The stored values of the current store format: one struct per kind of value, encoded as a msgpack map.
+
+Every top-level record carries its format version in the field `v` (a msgspec tag, written first and
+checked on decode). These structs belong to the storage layer alone: nothing here imports the IPC
+messages (`restate.wire`) or the state machine's commands, so a change to those cannot change what is on
+disk. The partition's state machine works on these structs directly (its model IS the stored model).
+
+Changing one: see docs/storage.md (copy the released struct to a `legacy` module, bump `v`, add a
+migration in `codec.py` and a golden fixture).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from restate.schema import Schema
+
+ServiceType = Literal["service", "virtual_object", "workflow"]
+StatusName = Literal["scheduled", "inboxed", "invoked", "suspended", "paused", "completed"]
+
+CALL_COMPLETION = 0x800D  # the notification type a caller waits for (a call's result)
+
+
+class _Value(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
+    """A value inside a record: a map of its field names (defaults left out)."""
+
+
+class _Mutable(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """A part of a record the state machine changes in place (through restate.partition.transitions)."""
+
+
+# --- values shared by several records ------------------------------------------------------------------
+
+
+class InvocationTarget(_Value, frozen=True):
+    """The handler an invocation runs; `key` is set for virtual objects and workflows."""
+
+    service: str
+    handler: str
+    key: str | None = None
+    service_ty: ServiceType = "service"
+    exclusive: bool = False
+
+    def __str__(self) -> str:
+        if self.key is None:
+            return f"{self.service}/{self.handler}"
+        return f"{self.service}/{self.key}/{self.handler}"
+
+
+class FailureRecord(_Value, frozen=True):
+    code: int
+    message: str
+    metadata: list[tuple[str, str]] = []
+    stacktrace: str | None = None
+
+
+class OutcomeRecord(_Value, frozen=True):
+    """An invocation's (or a promise's) result: a value, a failure, or neither (void)."""
+
+    value: bytes | None = None
+    failure: FailureRecord | None = None
+
+
+class IngressWaiter(_Value, frozen=True):
+    """An ingress request waiting for an invocation's outcome: the ingress node and its request id."""
+
+    node: str
+    request_id: int
+
+
+class CallerWaiter(_Value, frozen=True):
+    """An invocation waiting for another's outcome on one of its completion ids; `kind` is the
+    notification type it expects (a call's result, an attach, a get-output)."""
+
+    invocation_id: bytes
+    completion_id: int
+    kind: int = CALL_COMPLETION
+
+
+# --- the invocation status: common fields + one typed state ------------------------------------------------
+
+
+class JournalIndex(_Mutable):
+    """What the partition knows about an invocation's journal without reading it."""
+
+    length: int = 0  # entries stored, the input included
+    commands: int = 0  # of them commands sent by the deployment (the next command's index)
+    last_appended_at_ms: int = 0
+    completions: list[int] = []  # completion ids that have a notification in the journal
+    failed_completions: list[int] = []  # those of them whose result is a failure
+    signals: list[int] = []  # signal indexes notified (awakeables, cancel)
+    signal_names: list[str] = []
+    output: OutcomeRecord | None = None  # the last OutputCommand's result, the outcome once the attempt ends
+
+
+class Attempts(_Mutable):
+    """The attempts made so far, kept while the invocation runs, backs off, suspends or pauses."""
+
+    number: int = 0  # of the current (or last) attempt; effects of older attempts are void
+    retry_count: int = 0  # attempts that failed
+    last_failure: str | None = None  # "[code] message" of the last failed attempt
+
+
+class _Waiting(_Mutable):
+    """Who waits for the outcome of an invocation that has not completed."""
+
+    ingress: list[IngressWaiter] = []
+    callers: list[CallerWaiter] = []
+
+
+class Scheduled(_Waiting, tag="scheduled", tag_field="name", kw_only=True):
+    """Created with a delay: a start timer runs it at `execute_at_ms`."""
+
+    execute_at_ms: int
+
+
+class Inboxed(_Waiting, tag="inboxed", tag_field="name", kw_only=True):
+    """Waiting in its key's inbox for the invocation holding the key's lock."""
+
+    inbox_seq: int
+
+
+class Invoked(_Waiting, tag="invoked", tag_field="name", kw_only=True):
+    """An attempt runs; none has failed yet."""
+
+    attempts: Attempts
+    poisoned: bool = False  # the attempt broke a precondition: its messages are ignored until it ends
+
+
+class BackingOff(_Waiting, tag="backing-off", tag_field="name", kw_only=True):
+    """An attempt failed: the next one starts at `retry_at_ms` (and runs in this state: the invoker
+    does not tell the partition when a retry starts) until the invocation suspends, pauses or completes."""
+
+    attempts: Attempts
+    retry_at_ms: int
+    poisoned: bool = False
+
+
+class Suspended(_Waiting, tag="suspended", tag_field="name", kw_only=True):
+    """No attempt runs until a notification resolves `awaiting` (a serialized protocol Future)."""
+
+    attempts: Attempts
+    awaiting: bytes
+
+
+class Paused(_Waiting, tag="paused", tag_field="name", kw_only=True):
+    """Stopped by an operator or after its last retry; it runs again when resumed (or cancelled)."""
+
+    attempts: Attempts
+
+
+class Completed(_Mutable, tag="completed", tag_field="name", kw_only=True):
+    """Done: the outcome is kept for attach / idempotency until `expires_at_ms`."""
+
+    outcome: OutcomeRecord
+    expires_at_ms: int
+
+
+RunningState = Invoked | BackingOff
+WaitingState = Scheduled | Inboxed | Invoked | BackingOff | Suspended | Paused
+InvocationState = Scheduled | Inboxed | Invoked | BackingOff | Suspended | Paused | Completed
+
+_STATUS_NAMES: dict[type, StatusName] = {
+    Scheduled: "scheduled",
+    Inboxed: "inboxed",
+    Invoked: "invoked",
+    BackingOff: "invoked",  # the real server's partition status for a retrying invocation
+    Suspended: "suspended",
+    Paused: "paused",
+    Completed: "completed",
+}
+
+
+def status_name(state: InvocationState) -> StatusName:
+    return _STATUS_NAMES[type(state)]
+
+
+class InvocationStatus(_Mutable, tag=2, tag_field="v", kw_only=True):
+    """One invocation (KeyKind.STATUS): the fields every state has, and its typed `state`."""
+
+    target: InvocationTarget
+    created_at_ms: int
+    modified_at_ms: int
+    state: InvocationState
+    journal: JournalIndex
+    deployment_id: str | None = None  # pinned by the first attempt, with the protocol version
+    protocol_version: int | None = None
+    origin: IngressWaiter | None = None  # the ingress request that created it (a re-send is recognised)
+    caller_id: bytes | None = None  # the invocation that sent or called it
+    idempotency_key: str | None = None
+
+    @property
+    def status(self) -> StatusName:
+        """The partition's name of the state (`sys_invocation_status.status`)."""
+        return _STATUS_NAMES[type(self.state)]
+
+    @property
+    def waiting(self) -> WaitingState | None:
+        """The state while it has not completed (None once completed)."""
+        state = self.state
+        return None if isinstance(state, Completed) else state
+
+    @property
+    def attempt(self) -> int:
+        """The number of the current (or last) attempt; 0 before the first."""
+        state = self.state
+        return 0 if isinstance(state, Scheduled | Inboxed | Completed) else state.attempts.number
+
+
+class LiveRecord(_Value, frozen=True, tag=2, tag_field="v"):
+    """KeyKind.LIVE: an invocation not completed, by id (recovery reads only these)."""
+
+    status: StatusName
+
+
+# --- the other partition tables ------------------------------------------------------------------------------
+
+
+class QueuedInvocation(_Value, frozen=True, tag="invocation", tag_field="kind"):
+    invocation_id: bytes
+
+
+class QueuedStateReplacement(_Value, frozen=True, tag="state_replacement", tag_field="kind"):
+    """A whole-state replacement queued behind the invocation holding the key's lock."""
+
+    new_state: list[tuple[bytes, bytes]]
+    version: str | None = None  # the state's digest it expects (dropped when the state changed since)
+
+
+class InboxRecord(_Value, frozen=True, tag=2, tag_field="v"):
+    """KeyKind.INBOX: what waits for a key, in sequence order."""
+
+    item: QueuedInvocation | QueuedStateReplacement
+
+
+class LockRecord(_Value, frozen=True, tag=2, tag_field="v"):
+    """KeyKind.LOCK: the invocation holding a virtual object's or workflow's key."""
+
+    invocation_id: bytes
+
+
+class TimerRecord(_Value, frozen=True, tag=2, tag_field="v"):
+    """KeyKind.TIMERS: a durable timer; the key holds when it fires and for whom."""
+
+
+class PromiseListener(_Value, frozen=True):
+    invocation_id: bytes
+    completion_id: int
+
+
+class PromiseRecord(_Mutable, tag=2, tag_field="v"):
+    """KeyKind.PROMISE: a workflow's durable promise, its outcome once completed, else who waits for it."""
+
+    outcome: OutcomeRecord | None = None
+    listeners: list[PromiseListener] = []
+
+
+class OutboxInvocation(_Value, frozen=True, tag="invocation", tag_field="kind"):
+    """Create (or attach to) an invocation owned by another partition."""
+
+    invocation_id: bytes
+    target: InvocationTarget
+    input: bytes
+    headers: list[tuple[str, str]] = []
+    idempotency_key: str | None = None
+    execute_at_ms: int | None = None
+    caller: CallerWaiter | None = None
+    caller_id: bytes | None = None
+
+
+class OutboxResponse(_Value, frozen=True, tag="response", tag_field="kind"):
+    caller: CallerWaiter
+    outcome: OutcomeRecord
+
+
+class OutboxSignal(_Value, frozen=True, tag="signal", tag_field="kind"):
+    invocation_id: bytes
+    idx: int | None = None
+    name: str | None = None
+    outcome: OutcomeRecord | None = None  # None: void
+
+
+class OutboxAttach(_Value, frozen=True, tag="attach", tag_field="kind"):
+    invocation_id: bytes
+    caller: CallerWaiter
+
+
+OutboxItem = OutboxInvocation | OutboxResponse | OutboxSignal | OutboxAttach
+
+
+class OutboxRecord(_Value, frozen=True, tag=2, tag_field="v"):
+    """KeyKind.OUTBOX: a message for another partition, kept until it acknowledges it."""
+
+    message: OutboxItem
+
+
+class DedupRecord(_Value, frozen=True, tag=2, tag_field="v"):
+    """KeyKind.DEDUP: the last outbox sequence number applied from one producer."""
+
+    seq: int
+
+
+class SequenceRecord(_Value, frozen=True, tag=2, tag_field="v"):
+    """KeyKind.FSM: the last number a partition-wide sequence handed out (inbox, outbox per destination)."""
+
+    last: int
+
+
+class QueueCountsRecord(_Value, frozen=True, tag=2, tag_field="v"):
+    """KeyKind.FSM: how many inbox entries and timers the shard holds (so a restart need not count them)."""
+
+    inbox: int
+    timers: int
+
+
+class StoreFormatRecord(_Value, frozen=True):
+    """KeyKind.FSM / KeyKind.META `format`: the store-wide format version (raw values: journal frames,
+    state values, are covered by it). Its own encoding never changes."""
+
+    format: int
+
+
+# --- the metadata store ----------------------------------------------------------------------------------------
+
+
+class SettingsRecord(_Value, frozen=True, tag=2, tag_field="v"):
+    """The cluster-wide settings fixed when the data directory is created."""
+
+    num_partitions: int
+
+
+class SchemaRecord(_Value, frozen=True, tag=2, tag_field="v"):
+    """KeyKind.META `schema`: the registry. `Schema` (restate/schema.py) is map-encoded by field name and
+    pinned by the golden fixtures like every record: an incompatible change to it needs a bump here."""
+
+    schema: Schema

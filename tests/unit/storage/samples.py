@@ -1,0 +1,147 @@
+"""Canonical samples of every stored record: the golden fixtures (tests/fixtures/storage) are their bytes.
+
+A sample's name is `<kind>.<variant>`; its fixture for format version N is `<kind>.v<N>.<variant>.msgpack`
+(`.bin` for format 1, written by the release before versioned records: make_v1_fixtures.py). Changing a
+sample changes its fixture: only ever add samples, and bump the record's version when its bytes change.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from restate.schema import Deployment, HandlerSchema, RetryPolicy, Schema, ServiceSchema
+from restate.storage import records as r
+
+INV = bytes(range(24))
+OTHER = bytes(range(100, 124))
+NOW = 1_700_000_000_000
+FUTURE = b"\x08\x01\x10\x02"  # a serialized protocol Future (opaque to storage)
+
+TARGET = r.InvocationTarget(service="Counter", handler="add", key="k1", service_ty="virtual_object", exclusive=True)
+FAILURE = r.FailureRecord(code=500, message="boom", metadata=[("k", "v")], stacktrace="at line 1")
+INGRESS = [r.IngressWaiter(node="ingress", request_id=42)]
+CALLERS = [
+    r.CallerWaiter(invocation_id=OTHER, completion_id=3),
+    r.CallerWaiter(invocation_id=OTHER, completion_id=4, kind=0x8012),
+]
+RETRIED = r.Attempts(number=3, retry_count=2, last_failure="[500] boom")
+
+
+def journal() -> r.JournalIndex:
+    return r.JournalIndex(
+        length=7,
+        commands=4,
+        last_appended_at_ms=NOW + 5,
+        completions=[1, 2],
+        failed_completions=[2],
+        signals=[17],
+        signal_names=["go"],
+        output=r.OutcomeRecord(value=b'"out"'),
+    )
+
+
+def status(state: r.InvocationState | None = None) -> r.InvocationStatus:
+    """A status with every common field set (the backing-off state by default)."""
+    return r.InvocationStatus(
+        target=TARGET,
+        created_at_ms=NOW,
+        modified_at_ms=NOW + 10,
+        state=state if state is not None else backing_off(),
+        journal=journal(),
+        deployment_id="dp_12PgsFJ82wRXepxIaMzIdLr",
+        protocol_version=6,
+        origin=INGRESS[0],
+        caller_id=OTHER,
+        idempotency_key="idem",
+    )
+
+
+def backing_off() -> r.BackingOff:
+    # format 1 kept no retry time: the upgrade takes the last modification (NOW + 10)
+    return r.BackingOff(attempts=RETRIED, retry_at_ms=NOW + 10, poisoned=True, ingress=INGRESS, callers=CALLERS)
+
+
+def states() -> dict[str, r.InvocationState]:
+    return {
+        "scheduled": r.Scheduled(execute_at_ms=NOW + 60_000, ingress=INGRESS, callers=CALLERS),
+        "inboxed": r.Inboxed(inbox_seq=9, ingress=INGRESS, callers=CALLERS),
+        "invoked": r.Invoked(attempts=r.Attempts(number=1), poisoned=True, ingress=INGRESS, callers=CALLERS),
+        "backing-off": backing_off(),
+        "suspended": r.Suspended(attempts=RETRIED, awaiting=FUTURE, ingress=INGRESS, callers=CALLERS),
+        "paused": r.Paused(attempts=RETRIED, ingress=INGRESS, callers=CALLERS),
+        "completed": r.Completed(outcome=r.OutcomeRecord(failure=FAILURE), expires_at_ms=NOW + 86_400_000),
+    }
+
+
+def completed_status() -> r.InvocationStatus:
+    """Completed: its journal index keeps no output (the outcome holds it)."""
+    found = status(states()["completed"])
+    found.journal.output = None
+    return found
+
+
+def outbox_items() -> list[r.OutboxItem]:
+    return [
+        r.OutboxInvocation(
+            invocation_id=INV,
+            target=TARGET,
+            input=b'"in"',
+            headers=[("x-h", "1")],
+            idempotency_key="idem",
+            execute_at_ms=NOW + 1,
+            caller=CALLERS[0],
+            caller_id=OTHER,
+        ),
+        r.OutboxResponse(caller=CALLERS[1], outcome=r.OutcomeRecord(value=b"v")),
+        r.OutboxSignal(invocation_id=INV, idx=17, outcome=r.OutcomeRecord(failure=FAILURE)),
+        r.OutboxSignal(invocation_id=INV, name="go"),
+        r.OutboxAttach(invocation_id=INV, caller=CALLERS[1]),
+    ]
+
+
+def schema() -> Schema:
+    handler = HandlerSchema(name="add", ty="Exclusive", idempotency_retention_ms=60_000,
+                            retry_policy=RetryPolicy(max_attempts=3, on_max_attempts="Pause"))  # fmt: skip
+    service = ServiceSchema(name="Counter", ty="VirtualObject", handlers={"add": handler},
+                            deployment_id="dp_12PgsFJ82wRXepxIaMzIdLr", revision=2)  # fmt: skip
+    deployment = Deployment(
+        id="dp_12PgsFJ82wRXepxIaMzIdLr",
+        uri="http://localhost:9080/",
+        protocol_type="BidiStream",
+        http_version="HTTP/2.0",
+        created_at_ms=NOW,
+        min_protocol_version=5,
+        max_protocol_version=6,
+        services={"Counter": 2},
+    )
+    return Schema(version=3, deployments={deployment.id: deployment}, services={"Counter": service})
+
+
+def samples() -> dict[str, tuple[str, msgspec.Struct]]:
+    """Sample name -> (record kind, record)."""
+    found: dict[str, tuple[str, msgspec.Struct]] = {}
+    for name, state in states().items():
+        found[f"status.{name}"] = ("status", completed_status() if name == "completed" else status(state))
+    for name in ("invoked", "suspended"):
+        found[f"live.{name}"] = ("live", r.LiveRecord(status=name))  # type: ignore[arg-type]
+    found["inbox.invocation"] = ("inbox", r.InboxRecord(item=r.QueuedInvocation(invocation_id=INV)))
+    replacement = r.QueuedStateReplacement(new_state=[(b"a", b"1"), (b"b", b"")], version="digest")
+    found["inbox.state_replacement"] = ("inbox", r.InboxRecord(item=replacement))
+    found["lock.holder"] = ("lock", r.LockRecord(invocation_id=INV))
+    found["timer.any"] = ("timer", r.TimerRecord())
+    listeners = [
+        r.PromiseListener(invocation_id=INV, completion_id=1),
+        r.PromiseListener(invocation_id=OTHER, completion_id=2),
+    ]
+    found["promise.waiting"] = ("promise", r.PromiseRecord(listeners=listeners))
+    found["promise.resolved"] = ("promise", r.PromiseRecord(outcome=r.OutcomeRecord(value=b'"yes"')))
+    found["promise.rejected"] = ("promise", r.PromiseRecord(outcome=r.OutcomeRecord(failure=FAILURE)))
+    for name, item in zip(("invocation", "response", "signal", "named_signal", "attach"), outbox_items(), strict=True):
+        found[f"outbox.{name}"] = ("outbox", r.OutboxRecord(message=item))
+    found["dedup.row"] = ("dedup", r.DedupRecord(seq=2**40 + 1))
+    found["sequence.row"] = ("sequence", r.SequenceRecord(last=77))
+    found["queue_counts.row"] = ("queue_counts", r.QueueCountsRecord(inbox=3, timers=12))
+    found["store_format.row"] = ("store_format", r.StoreFormatRecord(format=2))
+    found["schema.registry"] = ("schema", r.SchemaRecord(schema=schema()))
+    found["settings.row"] = ("settings", r.SettingsRecord(num_partitions=4))
+    return found
