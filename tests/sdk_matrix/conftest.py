@@ -54,6 +54,7 @@ class Stack:
     server: RestateServer
     service: ServiceProcess | TsService | UvicornService
     transport: str = "bidi"
+    deployment_id: str = ""
 
     @property
     def ours(self) -> bool:
@@ -130,8 +131,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     try:
         service.start()
         try:
-            server.register(service.url, use_http_11=transport == "rr")
-            yield Stack(sdk, server_kind, server, service, transport)
+            registered = server.register(service.url, use_http_11=transport == "rr")
+            yield Stack(sdk, server_kind, server, service, transport, registered["id"])
         finally:
             service.stop()
     finally:

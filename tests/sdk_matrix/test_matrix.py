@@ -54,6 +54,19 @@ def recorded(stack: Stack, key: str) -> list[str]:
     return ok(stack, f"Recorder/{key}/lines")  # type: ignore[no-any-return]
 
 
+# --- deployment ------------------------------------------------------------------------------
+
+PROTOCOL_TYPES = {"bidi": "BidiStream", "rr": "RequestResponse"}
+
+
+def test_deployment_transport(stack: Stack) -> None:
+    deployment = stack.server.client.get(f"{stack.server.admin_url}/deployments/{stack.deployment_id}").json()
+    assert deployment["protocol_type"] == PROTOCOL_TYPES[stack.transport], deployment
+    assert deployment["http_version"] == ("HTTP/1.1" if stack.transport == "rr" else "HTTP/2.0"), deployment
+    if stack.sdk == "ts":
+        assert deployment["sdk_version"] == "restate-sdk-typescript/1.17.2", deployment
+
+
 # --- services --------------------------------------------------------------------------------
 
 
