@@ -11,6 +11,8 @@ from restate.storage.records import InvocationStatus
 from restate.storage.tables import Tables
 from restate.wire import OutboxMessage
 
+_UNREAD = object()
+
 
 class ApplyContext:
     """One command's apply. Statuses are read once (`status`) and written once, when the command is done
@@ -18,7 +20,7 @@ class ApplyContext:
 
     __slots__ = (
         "tables", "now_ms", "schema", "partition_id", "num_partitions", "protocol_v7", "actions", "_statuses",
-        "_changed",
+        "_stored", "_changed",
     )  # fmt: skip
 
     def __init__(
@@ -38,16 +40,18 @@ class ApplyContext:
         self.protocol_v7 = protocol_v7
         self.actions: list[Action] = []
         self._statuses: dict[bytes, InvocationStatus | None] = {}  # read or changed by this command
+        self._stored: dict[bytes, type] = {}  # the state type each status read had in the store
         self._changed: dict[bytes, None] = {}  # in the order they changed
 
     # --- invocation statuses (the unit of work)
     def status(self, invocation_id: bytes) -> InvocationStatus | None:
         """The invocation's status as this command sees it (the same object on every call)."""
-        try:
-            return self._statuses[invocation_id]
-        except KeyError:
+        found = self._statuses.get(invocation_id, _UNREAD)
+        if found is _UNREAD:
             found = self._statuses[invocation_id] = self.tables.status(invocation_id)
-            return found
+            if found is not None:
+                self._stored[invocation_id] = type(found.state)
+        return found  # type: ignore[return-value]
 
     def changed(self, invocation_id: bytes, status: InvocationStatus | None) -> None:
         """Marks a status to be written (None: deleted) when the command is done; for transitions only."""
@@ -61,7 +65,7 @@ class ApplyContext:
             if status is None:
                 self.tables.delete_status(invocation_id)
             else:
-                self.tables.put_status(invocation_id, status)
+                self.tables.put_status(invocation_id, status, self._stored.get(invocation_id))
         self._changed.clear()
 
     # --- the outbox

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import xxhash
 
 from restate import ids
-from restate.partition import convert, lifecycle, promises, transitions
+from restate.partition import lifecycle, promises, transitions
 from restate.partition.commands import SdkMessageCmd
 from restate.partition.context import ApplyContext
 from restate.partition.model import AbortAttempt, ArmTimer, ForwardEntry
@@ -23,7 +23,7 @@ from restate.protocol import (
 from restate.protocol._generated import service_protocol_pb2 as pb
 from restate.protocol.messages import command_ack, propose_run_completion_ack, run_completion_from_proposal
 from restate.schema import is_exclusive
-from restate.storage.records import InvocationStatus
+from restate.storage.records import FailureRecord, InvocationStatus, OutcomeRecord
 from restate.wire import (
     ATTACH_COMPLETION,
     GET_OUTPUT_COMPLETION,
@@ -153,10 +153,10 @@ def _output(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, msg: obj
     assert isinstance(msg, pb.OutputCommandMessage)
     if msg.WhichOneof("result") == "failure":
         f = msg.failure
-        outcome = Outcome(failure=Failure(f.code, f.message, [(m.key, m.value) for m in f.metadata]))
+        failure = FailureRecord(code=f.code, message=f.message, metadata=[(m.key, m.value) for m in f.metadata])
+        transitions.set_output(ctx, inv_id, status, OutcomeRecord(failure=failure))
     else:
-        outcome = Outcome(value=msg.value.content)
-    transitions.set_output(ctx, inv_id, status, convert.outcome(outcome))
+        transitions.set_output(ctx, inv_id, status, OutcomeRecord(value=msg.value.content))
 
 
 def _sleep(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, msg: object) -> None:

@@ -240,7 +240,7 @@ def notify(
         return False
     index = transitions.append_entry(ctx, inv_id, status, frame)
     state = status.state
-    if isinstance(state, r.Invoked | r.BackingOff):
+    if isinstance(state, r.RUNNING):
         ctx.actions.append(ForwardEntry(inv_id, index, forward_frame or frame))
     elif isinstance(state, r.Suspended):
         if awaiting.can_resume(state.awaiting, _seen(status.journal)):
@@ -255,7 +255,7 @@ def current_attempt(status: r.InvocationStatus | None, attempt: int) -> bool:
     if status is None:
         return False
     state = status.state
-    return isinstance(state, r.Invoked | r.BackingOff) and state.attempts.number == attempt and not state.poisoned
+    return isinstance(state, r.RUNNING) and state.attempts.number == attempt and not state.poisoned
 
 
 def on_suspended(ctx: ApplyContext, inv_id: bytes, attempt: int, future: bytes) -> None:
@@ -350,7 +350,7 @@ def deliver_signal(ctx: ApplyContext, signal: Signal) -> None:
     status = ctx.status(signal.invocation_id)
     if status is None:
         return
-    if signal.idx == CANCEL_SIGNAL and isinstance(status.state, r.Inboxed | r.Scheduled):
+    if signal.idx == CANCEL_SIGNAL and isinstance(status.state, r.NOT_STARTED):
         end_before_start(ctx, signal.invocation_id, status, Failure(409, "canceled"))
         return
     if signal.outcome is None:

@@ -65,7 +65,7 @@ def start_attempt(ctx: ApplyContext, inv_id: bytes, status: r.InvocationStatus, 
     state = status.state
     if isinstance(state, r.Completed):
         raise InvalidTransition("a completed invocation runs no attempt")
-    if isinstance(state, r.Scheduled | r.Inboxed):
+    if isinstance(state, r.NOT_STARTED):
         attempts = r.Attempts()
     else:
         attempts = state.attempts
@@ -177,9 +177,13 @@ def append_entry(ctx: ApplyContext, inv_id: bytes, status: r.InvocationStatus, f
 
 def append_command(ctx: ApplyContext, inv_id: bytes, status: r.InvocationStatus, frame: bytes) -> int:
     """Stores a command the deployment sent; returns its command index (what a CommandAck names)."""
-    command_index = status.journal.commands
-    status.journal.commands = command_index + 1
-    append_entry(ctx, inv_id, status, frame)
+    journal = status.journal
+    command_index = journal.commands
+    ctx.tables.put_entry(inv_id, journal.length, frame)
+    journal.commands = command_index + 1
+    journal.length += 1
+    journal.last_appended_at_ms = ctx.now_ms
+    ctx.changed(inv_id, status)
     return command_index
 
 
@@ -243,7 +247,7 @@ def _expect(status: r.InvocationStatus, kind: type[S]) -> S:
 
 def _running(status: r.InvocationStatus) -> r.Invoked | r.BackingOff:
     state = status.state
-    if not isinstance(state, r.Invoked | r.BackingOff):
+    if not isinstance(state, r.RUNNING):
         raise InvalidTransition(f"no attempt runs: the invocation is {status.status}")
     return state
 

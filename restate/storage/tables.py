@@ -26,7 +26,7 @@ _STATUS, _JOURNAL, _INBOX, _TIMERS = (
 _QUEUE_COUNTS = keys.fsm_key(keys.QUEUE_COUNTS)
 
 
-class _StateOnly(msgspec.Struct, tag=r.InvocationStatus.__struct_config__.tag, tag_field="v"):
+class _StateOnly(msgspec.Struct, tag=r.InvocationStatus.__struct_config__.tag, tag_field="v", rename=r.STATUS_TAGS):
     """The state of a stored status, the other fields skipped (the metrics need no more)."""
 
     state: r.InvocationState
@@ -61,19 +61,23 @@ class Tables(PartitionView):
     __slots__ = ("txn",)
 
     def __init__(self, txn: Transaction) -> None:
-        super().__init__(txn)
+        self.reader = txn  # PartitionView's reader, set here: one object per command, on the hot path
         self.txn = txn
 
     # --- invocation status
-    def put_status(self, invocation_id: bytes, status: r.InvocationStatus) -> None:
+    def put_status(self, invocation_id: bytes, status: r.InvocationStatus, stored: type | None = None) -> None:
+        """Writes a status; `stored` is the state type it had in the store (None: unknown or new), so that
+        the live index is only rewritten when the status name changes."""
         self.txn.put(keys.status_key(invocation_id), codec.encode(status))
         # The live index: recovery resumes from it without reading the completed invocations kept
         # for their retention (there are many more of those).
-        name = status.status
-        if name == "completed":
+        live = _LIVE_VALUES[type(status.state)]
+        if stored is not None and _LIVE_VALUES[stored] == live:
+            return
+        if live is None:
             self.txn.delete(keys.live_key(invocation_id))
         else:
-            self.txn.put(keys.live_key(invocation_id), _live_value(name))
+            self.txn.put(keys.live_key(invocation_id), live)
 
     def delete_status(self, invocation_id: bytes) -> None:
         self.txn.delete(keys.status_key(invocation_id))
@@ -193,11 +197,8 @@ def _status_change(key: bytes, value: bytes | None) -> StatusChange:
     return StatusChange(invocation_id, r.status_name(state), failed)
 
 
-_LIVE_VALUES: dict[str, bytes] = {}
-
-
-def _live_value(name: r.StatusName) -> bytes:
-    found = _LIVE_VALUES.get(name)
-    if found is None:
-        found = _LIVE_VALUES[name] = codec.encode(r.LiveRecord(status=name))
-    return found
+#: The live index's value for each state (None: completed, not in the index).
+_LIVE_VALUES: dict[type, bytes | None] = {
+    state: None if name == "completed" else codec.encode(r.LiveRecord(status=name))
+    for state, name in r.STATUS_NAMES.items()
+}
