@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from restate import ids
 from restate.partition import convert
-from restate.partition.model import Action, ShipOutbox
+from restate.partition.actions import Action, ShipOutbox
 from restate.schema import Schema
 from restate.storage.partition_store import Transaction
 from restate.storage.records import InvocationStatus

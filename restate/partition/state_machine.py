@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from restate import ids
 from restate.partition import client_requests, deployment_commands
+from restate.partition.actions import AckOutbox, Action
 from restate.partition.commands import (
     AttemptFailedCmd,
     Command,
@@ -29,7 +30,6 @@ from restate.partition.lifecycle import (
     on_timer,
     receive_outbox,
 )
-from restate.partition.model import AckOutbox, Action
 from restate.schema import Schema
 from restate.storage.partition_store import Transaction
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import TypeVar
 
 from restate.partition import convert
+from restate.partition.actions import StartAttempt
 from restate.partition.context import ApplyContext
-from restate.partition.model import StartAttempt
 from restate.protocol.messages import negotiate
 from restate.storage import records as r
 from restate.wire import IngressSink, InvocationRequest

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from restate.partition.actions import Action
 from restate.partition.commands import (
     AttemptFailedCmd,
     Command,
@@ -16,7 +17,6 @@ from restate.partition.commands import (
     RequestCmd,
     TimerFiredCmd,
 )
-from restate.partition.model import Action
 from restate.protocol import pb
 from restate.wire import (
     CallerSink,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 
-from restate.partition import commands, model
+from restate.partition import actions, commands
 from restate.partition.command_log import FORMAT_VERSION, decode_entry, encode_entry
 from tests.unit.command_log import fixtures
 from tests.unit.command_log.replay import Trace, replay
@@ -62,7 +62,7 @@ def test_the_recorded_run_uses_every_command_and_produces_every_action(tmp_path:
     assert used == set(commands.Command.__args__)  # type: ignore[attr-defined]
     trace: Trace = replay(entries, tmp_path / "store")
     produced = {name for actions in trace.actions for name, _ in actions}
-    every_action = {t.__name__ for t in model.Action.__args__}  # type: ignore[attr-defined]
+    every_action = {t.__name__ for t in actions.Action.__args__}  # type: ignore[attr-defined]
     assert produced == every_action, f"never produced: {every_action - produced}"
     assert any(len(e.commands) > 1 for e in entries), "no batch of several commands"
     assert len({e.now_ms for e in entries}) > 5, "the clock never moves"

@@ -9,9 +9,9 @@ from google.protobuf.message import Message
 
 from restate import ids
 from restate.partition import convert
+from restate.partition.actions import Action, ForwardEntry, Reply, ShipOutbox, StartAttempt
 from restate.partition.command_log import decode_entry, encode_entry
 from restate.partition.commands import Command, EndCmd, LogEntry, RequestCmd, SdkMessageCmd, SuspendedCmd
-from restate.partition.model import Action, ForwardEntry, Reply, ShipOutbox, StartAttempt
 from restate.partition.state_machine import StateMachine
 from restate.protocol import MESSAGE_TYPES, FrameDecoder, decode_message, pb, suspension_future
 from restate.schema import Deployment, HandlerSchema, Schema, ServiceSchema

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from restate import ids
+from restate.partition.actions import AbortAttempt, AckOutbox, ForwardEntry, ReplyAccepted, ReplyDone, StartAttempt
 from restate.partition.commands import EndCmd, InvokeCmd, OutboxCmd
-from restate.partition.model import AbortAttempt, AckOutbox, ForwardEntry, ReplyAccepted, ReplyDone, StartAttempt
 from restate.protocol import MessageType, pb
 from restate.schema import DEFAULT_RETENTION_MS
 from restate.wire import (

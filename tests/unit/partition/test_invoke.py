@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from restate.partition.actions import ArmTimer, ReplyAccepted, ReplyDone, StartAttempt
 from restate.partition.commands import AttemptFailedCmd, EndCmd, InvokeCmd, TimerFiredCmd
 from restate.partition.lifecycle import PURGE_TIMER, START_TIMER
-from restate.partition.model import ArmTimer, ReplyAccepted, ReplyDone, StartAttempt
 from restate.protocol import MessageType, pb
 from restate.schema import DEFAULT_RETENTION_MS
 from restate.storage import keys

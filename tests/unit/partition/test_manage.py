@@ -8,9 +8,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from restate.partition.actions import ArmTimer, KillAttempt, Reply, ReplyAccepted, ReplyDone, StartAttempt
 from restate.partition.commands import EndCmd, InvokeCmd, OutboxCmd, TimerFiredCmd
 from restate.partition.lifecycle import PURGE_TIMER, START_TIMER
-from restate.partition.model import ArmTimer, KillAttempt, Reply, ReplyAccepted, ReplyDone, StartAttempt
 from restate.protocol import pb
 from restate.schema import DEFAULT_RETENTION_MS
 from restate.wire import (

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import msgspec
 
+from restate.partition.actions import AbortAttempt, ForwardEntry, ReplyDone, StartAttempt
 from restate.partition.commands import AttemptFailedCmd, EndCmd, InvokeCmd
-from restate.partition.model import AbortAttempt, ForwardEntry, ReplyDone, StartAttempt
 from restate.protocol import MessageType, pb
 from restate.schema import HandlerSchema, ServiceSchema
 from restate.wire import Failure, Outcome, Target

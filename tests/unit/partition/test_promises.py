@@ -3,8 +3,8 @@ and wakes every listener of the workflow key."""
 
 from __future__ import annotations
 
+from restate.partition.actions import AbortAttempt, ForwardEntry, StartAttempt
 from restate.partition.commands import InvokeCmd
-from restate.partition.model import AbortAttempt, ForwardEntry, StartAttempt
 from restate.protocol import MessageType, pb
 from restate.storage.records import FailureRecord, OutcomeRecord, PromiseListener, PromiseRecord
 from tests.unit.partition.harness import (

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from restate.partition.actions import Reply, ReplyDone, StartAttempt
 from restate.partition.commands import EndCmd
-from restate.partition.model import Reply, ReplyDone, StartAttempt
 from restate.protocol import pb
 from restate.schema import DEFAULT_RETENTION_MS
 from restate.wire import (

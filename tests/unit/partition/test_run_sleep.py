@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from restate.partition.actions import ArmTimer, ForwardEntry, StartAttempt
 from restate.partition.commands import InvokeCmd, TimerFiredCmd
-from restate.partition.model import ArmTimer, ForwardEntry, StartAttempt
 from restate.protocol import REQUESTED_ACK, MessageType, pb
 from tests.unit.partition.harness import NOW, Partition, future, only_forward, parse_frame, request, sink
 

@@ -8,8 +8,8 @@ import hashlib
 from pathlib import Path
 
 from restate import ids
+from restate.partition.actions import Reply
 from restate.partition.commands import InvokeCmd, RequestCmd
-from restate.partition.model import Reply
 from restate.partition.state_version import state_version
 from restate.protocol import MessageType, pb
 from restate.wire import Done, ReplaceObjectState

@@ -96,3 +96,17 @@ def test_inbox_and_outbox_sort_by_sequence(tmp_path: Path) -> None:
     assert _stored_order(tmp_path / "a", inbox, keys.service_key_prefix(KeyKind.INBOX, "Counter", "k")) == inbox
     outbox = [keys.outbox_key(d, s) for d in (0, 1, 300) for s in (1, 256, 70_000)]
     assert _stored_order(tmp_path / "b", outbox, KeyKind.OUTBOX.value) == outbox
+
+
+def test_keys_are_taken_apart_only_here() -> None:
+    assert keys.invocation_of(keys.status_key(INV_A)) == INV_A == keys.invocation_of(keys.live_key(INV_A))
+    assert keys.journal_index(keys.journal_key(INV_A, 70_000)) == 70_000
+    assert keys.split_keyed(keys.state_key("Svc", "kéy", b"name")) == ("Svc", "kéy", b"name")
+    service, key, rest = keys.split_keyed(keys.inbox_key("Svc", "k", 2**40))
+    assert (service, key, keys.inbox_seq(rest)) == ("Svc", "k", 2**40)
+    assert keys.split_keyed(keys.lock_key("S", "")) == ("S", "", b"")
+    assert keys.fsm_name(keys.fsm_key(keys.outbox_seq_name(3))) == "outbox/3"
+    assert keys.is_outbox_seq_name(keys.outbox_seq_name(3)) and not keys.is_outbox_seq_name(keys.INBOX_SEQ)
+    assert keys.kind_of(keys.timer_key(1, INV_A, 2)) == KeyKind.TIMERS.value
+    start, stop = keys.timers_until(100)
+    assert start <= keys.timer_key(100, INV_B, 0xFFFFFFFF) < stop <= keys.timer_key(101, INV_A, 0)
