@@ -21,6 +21,8 @@ from restate.storage.keys import KeyKind
 log = logging.getLogger(__name__)
 
 Puts = dict[bytes, bytes | None]
+#: Each earlier format's reader per record kind, turning its bytes into the current record (golden tests).
+READERS: dict[int, dict[str, Callable[[bytes], msgspec.Struct]]] = {1: legacy_v1.READERS}
 _PARTITION_FORMAT_KEY = keys.fsm_key(keys.FORMAT)
 _META_FORMAT_KEY = keys.meta_key(keys.FORMAT)
 SCHEMA_KEY = keys.meta_key("schema")
