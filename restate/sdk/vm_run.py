@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from google.protobuf.message import Message
-
-from restate.protocol import REQUESTED_ACK, MessageType, pb
-from restate.sdk.exceptions import VMFailure
-from restate.sdk.vm_journal import Journal
-from restate.sdk.vm_results import AsyncResults
+from restate.protocol import REQUESTED_ACK, MessageType, ProtocolError, pb
+from restate.sdk.vm_core import VMCore
 from restate.sdk.vm_types import Failure, Run, RunRetryConfig
 
-__all__ = ["RunSyscalls", "failure_message"]
+__all__ = ["RunOperations", "failure_message"]
 
 T = MessageType
 
@@ -25,31 +19,8 @@ def failure_message(f: Failure, version: int) -> pb.Failure:
     return msg
 
 
-class RunSyscalls:
-    """Mixed into VM (through Syscalls): the ctx.run operations."""
-
-    # provided by VM
-    version: int
-    start: pb.StartMessage | None
-    journal: Journal
-    results: AsyncResults
-    failure: VMFailure | None
-    _runs_pending: set[int]
-    _runs_executing: set[int]
-    _run_info: dict[int, tuple[int, str]]
-    _proposals: dict[int, Any]
-
-    def _command(self, msg_type: int, msg: Message, flags: int = 0) -> Message:
-        raise NotImplementedError
-
-    def _fail(self, code: int, message: str, related: tuple[int, str, int] | None = None, **kw: Any) -> VMFailure:
-        raise NotImplementedError
-
-    def _check_open(self) -> None:
-        raise NotImplementedError
-
-    def _write(self, msg_type: int, msg: Message, flags: int = 0) -> None:
-        raise NotImplementedError
+class RunOperations(VMCore):
+    """The ctx.run operations, and the runs of this attempt: registered, executing, proposed."""
 
     # --- ctx.run -------------------------------------------------------------------------------
 
@@ -59,17 +30,36 @@ class RunSyscalls:
         cid = self.journal.completion_id()
         self._command(T.RUN, pb.RunCommandMessage(result_completion_id=cid, name=name))
         handle = self.results.new_handle(cid)
-        self._run_info[handle] = (self.journal.command_index, name)
+        self._run_commands[handle] = (self.journal.command_index, name)
         replayed = cid in self.results.known
         if not replayed:
-            self._runs_pending.add(handle)
+            self._runs_to_execute.add(handle)
         return Run(replayed, handle)
+
+    def _take_run_to_execute(self, awaited: list[int]) -> int | None:
+        """The first awaited run that is registered but not executed yet (now marked executing), else None."""
+        to_execute = self._runs_to_execute
+        for handle in awaited:
+            if handle in to_execute:
+                to_execute.discard(handle)
+                self._runs_executing.add(handle)
+                return handle
+        return None
+
+    def _awaits_executing_run(self, awaited: list[int]) -> bool:
+        """Whether one of the awaited handles is a run still executing (its result is coming: never suspend)."""
+        executing = self._runs_executing
+        return any(h in executing for h in awaited)
+
+    def _on_run_ack(self, completion_id: int) -> None:
+        """V7: the server stored the proposed result of run `completion_id`: it becomes the run's notification."""
+        if completion_id not in self._run_proposals:
+            raise ProtocolError(f"ProposeRunCompletionAck for unknown completion {completion_id}")
+        self.results.enqueue(completion_id, self._run_proposals.pop(completion_id))
 
     def _propose(self, handle: int, value: bytes | None, failure: Failure | None) -> None:
         self._runs_executing.discard(handle)
-        try:
-            self._check_open()
-        except VMFailure:
+        if not self.is_ready_to_execute():
             return  # the attempt is over: the result is lost and the run executes again next attempt
         cid = self.results.handles[handle]
         assert isinstance(cid, int)
@@ -79,7 +69,7 @@ class RunSyscalls:
         else:
             msg.value = value or b""
         if self.version >= 7:
-            self._proposals[cid] = failure if failure is not None else (value or b"")
+            self._run_proposals[cid] = failure if failure is not None else (value or b"")
             self._write(T.PROPOSE_RUN_COMPLETION, msg, REQUESTED_ACK)
         else:
             self._write(T.PROPOSE_RUN_COMPLETION, msg)
@@ -101,9 +91,12 @@ class RunSyscalls:
         delay_override_ms: int | None = None,
     ) -> None:
         """The run closure failed retryably: fail this attempt (with a retry delay), or journal the failure
-        when the retry policy is exhausted (max attempts / max duration)."""
+        when the retry policy is exhausted (max attempts / max duration). A no-op once the attempt is over."""
+        if not self.is_ready_to_execute():
+            self._runs_executing.discard(handle)
+            return
         start = self.start
-        assert start is not None
+        assert start is not None  # set before the state allows user operations
         first = self.journal.written == 0  # nothing new written: the start message counts this run's retries
         retries = (start.retry_count_since_last_stored_entry if first else 0) + 1
         elapsed = (start.duration_since_last_stored_entry if first else 0) + attempt_duration_ms
@@ -114,17 +107,9 @@ class RunSyscalls:
             return
         self._runs_executing.discard(handle)
         delay = delay_override_ms if delay_override_ms is not None else _retry_delay(config, retries)
-        index, name = self._run_info.get(handle, (0, ""))
-        if self.failure is None and not self._closed():
-            self._fail(failure.code, failure.message, (index, name, T.RUN), stacktrace=failure.stacktrace or "",
-                       delay_ms=delay)  # fmt: skip
-
-    def _closed(self) -> bool:
-        try:
-            self._check_open()
-        except VMFailure:
-            return True
-        return False
+        index, name = self._run_commands.get(handle, (0, ""))
+        self._fail(failure.code, failure.message, (index, name, T.RUN), stacktrace=failure.stacktrace or "",
+                   delay_ms=delay)  # fmt: skip
 
 
 def _retry_delay(config: RunRetryConfig, retries: int) -> int | None:

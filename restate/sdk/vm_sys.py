@@ -1,23 +1,25 @@
-"""The user operations of the VM (sys_*, propose_run_*, output): each writes or replays one command."""
+"""The user operations of the VM other than ctx.run (sys_*, output, end): each writes or replays one command."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any, NamedTuple
 
 from google.protobuf.message import Message
 
 from restate.protocol import MessageType, pb
-from restate.sdk.exceptions import VMFailure
-from restate.sdk.vm_journal import EagerState, Journal, MismatchError, mismatch_message
-from restate.sdk.vm_results import AsyncResults
-from restate.sdk.vm_run import RunSyscalls, failure_message
-from restate.sdk.vm_types import Failure
+from restate.sdk.vm_core import PROTOCOL_VIOLATION
+from restate.sdk.vm_journal import MismatchError, mismatch_message
+from restate.sdk.vm_run import RunOperations, failure_message
+from restate.sdk.vm_state import VMEvent, VMState
+from restate.sdk.vm_types import Failure, Invocation
 
 __all__ = ["CallHandle", "Syscalls"]
 
 T = MessageType
 _EMPTY_IDEMPOTENCY_KEY = "the idempotency key must not be empty"
+_REPLAYING, _PROCESSING = VMState.REPLAYING, VMState.PROCESSING  # module constants: checked on every call
 
 
 class CallHandle(NamedTuple):
@@ -31,45 +33,33 @@ def _headers(headers: list[tuple[str, str]] | None) -> list[pb.Header]:
     return [pb.Header(key=k, value=v) for k, v in headers or ()]
 
 
-class Syscalls(RunSyscalls):
-    """Mixed into VM: turns user operations into commands and notification handles."""
+class Syscalls(RunOperations):
+    """The user operations other than ctx.run: each writes (or replays) one command and returns handles."""
 
-    # provided by VM
-    version: int
-    start: pb.StartMessage | None
-    journal: Journal
-    results: AsyncResults
-    eager: EagerState
-    _runs_pending: set[int]
-    _runs_executing: set[int]
-    _run_info: dict[int, tuple[int, str]]
-    _proposals: dict[int, Any]
-    _child_calls: list[int]
-    failure: VMFailure | None
+    # --- input ---------------------------------------------------------------------------------
 
-    def _command(self, msg_type: int, msg: Message, flags: int = 0) -> Message:
-        raise NotImplementedError
-
-    def _replay_pop(self, expected: tuple[int, ...], msg_type: int, msg: Message) -> tuple[int, Message]:
-        raise NotImplementedError
-
-    def _mismatch(self, e: MismatchError, msg_type: int, msg: Message) -> VMFailure:
-        raise NotImplementedError
-
-    def _fail(self, code: int, message: str, related: tuple[int, str, int] | None = None, **kw: Any) -> VMFailure:
-        raise NotImplementedError
-
-    def _require(self, feature: str, version: int) -> None:
-        raise NotImplementedError
-
-    def _check_open(self) -> None:
-        raise NotImplementedError
-
-    def _write(self, msg_type: int, msg: Message, flags: int = 0) -> None:
-        raise NotImplementedError
-
-    def is_replaying(self) -> bool:
-        raise NotImplementedError
+    def sys_input(self) -> Invocation:
+        """Replay the InputCommand: the invocation id, key, headers and input bytes."""
+        if self._state is not _REPLAYING:
+            if self._state is _PROCESSING:
+                raise self._fail(PROTOCOL_VIOLATION, "the input was read already (it is the first replayed command)")
+            raise self._not_open_error()
+        start = self.start
+        assert start is not None  # set before the state allows user operations
+        _, msg = self._replay_pop((T.INPUT,), T.INPUT, pb.InputCommandMessage())
+        seed = start.random_seed if self.version >= 6 else 0
+        if not seed:
+            seed = int.from_bytes(hashlib.sha256(start.id).digest()[:8], "big")
+        return Invocation(
+            invocation_id=start.debug_id,
+            random_seed=seed,
+            headers=[(h.key, h.value) for h in msg.headers],  # type: ignore[attr-defined]
+            input_buffer=msg.value.content,  # type: ignore[attr-defined]
+            key=start.key,
+            scope=start.scope if start.HasField("scope") else None,
+            limit_key=start.limit_key if start.HasField("limit_key") else None,
+            idempotency_key=start.idempotency_key if start.HasField("idempotency_key") else None,
+        )
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -88,7 +78,7 @@ class Syscalls(RunSyscalls):
         self._check_open()
         cid = self.journal.completion_id()
         kb = key.encode()
-        if self.is_replaying():
+        if self._state is _REPLAYING:
             lazy = pb.GetLazyStateCommandMessage(key=kb, result_completion_id=cid, name=name or "")
             old_type, old = self._replay_read(T.GET_EAGER_STATE, lazy, True)
             if old_type == T.GET_LAZY_STATE:
@@ -112,7 +102,7 @@ class Syscalls(RunSyscalls):
         """List the state keys (sorted when known locally)."""
         self._check_open()
         cid = self.journal.completion_id()
-        if self.is_replaying():
+        if self._state is _REPLAYING:
             lazy = pb.GetLazyStateKeysCommandMessage(result_completion_id=cid, name=name or "")
             old_type, old = self._replay_read(T.GET_EAGER_STATE_KEYS, lazy, False)
             if old_type == T.GET_LAZY_STATE_KEYS:
@@ -318,7 +308,15 @@ class Syscalls(RunSyscalls):
         """End the invocation (after the output)."""
         self._check_open()
         self._write(T.END, pb.EndMessage())
-        self._end()
+        self._move(VMEvent.END_WRITTEN)
 
-    def _end(self) -> None:
-        raise NotImplementedError
+    # --- cancellation --------------------------------------------------------------------------
+
+    def _cancel_child_calls(self) -> None:
+        """This invocation was cancelled: send the CANCEL signal to every child call whose id is known."""
+        results = self.results
+        for handle in self._child_calls:
+            inv_id = self._child_call_ids.get(handle) or results.ready.get(results.handles[handle])
+            if isinstance(inv_id, str):
+                self.sys_cancel(inv_id)
+        self._child_calls.clear()
