@@ -134,4 +134,3 @@ WAIT_EXTERNAL = WaitExternalProgress()
 CANCEL_SIGNALED = CancelSignalReceived()
 
 Progress = AnyCompleted | WaitExternalProgress | CancelSignalReceived | ExecuteRun | Suspended
-
