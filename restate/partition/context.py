@@ -15,8 +15,9 @@ _UNREAD = object()
 
 
 class ApplyContext:
-    """One command's apply. Statuses are read once (`status`) and written once, when the command is done
-    (`write_statuses`): handlers change them only through restate.partition.transitions, which marks them."""
+    """The apply of one log entry (a batch of commands). Statuses are read once (`status`) and written once,
+    when the entry is applied (`write_statuses`): handlers change them only through
+    restate.partition.transitions, which marks them; later commands of the entry see those changes."""
 
     __slots__ = (
         "tables", "now_ms", "schema", "partition_id", "num_partitions", "protocol_v7", "actions", "_statuses",
@@ -54,12 +55,12 @@ class ApplyContext:
         return found  # type: ignore[return-value]
 
     def changed(self, invocation_id: bytes, status: InvocationStatus | None) -> None:
-        """Marks a status to be written (None: deleted) when the command is done; for transitions only."""
+        """Marks a status to be written (None: deleted) when the entry is applied; for transitions only."""
         self._statuses[invocation_id] = status
         self._changed[invocation_id] = None
 
     def write_statuses(self) -> None:
-        """Writes every status the command changed, once each."""
+        """Writes every status the entry changed, once each."""
         for invocation_id in self._changed:
             status = self._statuses[invocation_id]
             if status is None:

@@ -64,15 +64,15 @@ class StateMachine:
         """Applies every command of the entry in order; `schema` must be the version the entry names.
         Raises CommandFailed when one raises: the caller drops the transaction."""
         self._check(entry, schema)
-        actions: list[Action] = []
+        # One context for the whole entry: each status is read once and written once per entry.
+        ctx = ApplyContext(txn, entry.now_ms, schema, self.partition_id, self.num_partitions, entry.protocol_v7)
         for position, command in enumerate(entry.commands):
-            ctx = ApplyContext(txn, entry.now_ms, schema, self.partition_id, self.num_partitions, entry.protocol_v7)
             try:
                 _dispatch(ctx, command)
             except Exception as exc:
                 raise CommandFailed(position, command) from exc
-            actions.extend(ctx.actions)
-        return actions
+        ctx.write_statuses()
+        return ctx.actions
 
     def _check(self, entry: LogEntry, schema: Schema) -> None:
         if (entry.partition, entry.num_partitions) != (self.partition_id, self.num_partitions):
@@ -109,4 +109,3 @@ def _dispatch(ctx: ApplyContext, command: Command) -> None:
                 ctx.actions.append(AckOutbox(command.source, command.seq))
         case OutboxAckCmd():
             ctx.tables.delete_outbox(command.destination, command.seq)
-    ctx.write_statuses()  # every status the command changed, once

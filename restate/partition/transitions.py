@@ -1,8 +1,8 @@
 """Every change of an invocation's status: its typed state (restate.storage.records) and the fields around it.
 
 Nothing else in the partition assigns a status field. Each function changes the status in memory and
-marks it in the command's context, which writes it once when the command is done. What to do about a
-change (answer waiters, arm timers, start the next in line) is restate.partition.lifecycle's business.
+marks it in the apply's context, which writes it once when the log entry (the batch) is applied. What
+to do about a change (answer waiters, arm timers, start the next in line) is restate.partition.lifecycle's.
 
     Scheduled ──> Inboxed ──> Invoked <──> Suspended        any of them ──> Completed
         └──────────────────────>  │  <──> Paused

@@ -8,14 +8,17 @@ from pathlib import Path
 import pytest
 
 from restate.partition import transitions
-from restate.partition.actions import StartAttempt
-from restate.partition.commands import EndCmd, InvokeCmd
+from restate.partition.actions import ReplyDone, StartAttempt
+from restate.partition.commands import EndCmd, InvokeCmd, SdkMessageCmd
 from restate.partition.context import ApplyContext
+from restate.partition.state_machine import StateMachine
 from restate.partition.transitions import InvalidTransition
-from restate.protocol import pb
+from restate.protocol import MESSAGE_TYPES, pb
 from restate.storage import records as r
 from restate.storage.partition_store import PartitionStore
 from restate.storage.tables import Tables
+from restate.storage.view import PartitionView
+from restate.wire import Outcome
 from tests.unit.partition.harness import DEPLOYMENT_ID, NOW, Partition, counter_add, make_schema, request, sink
 
 FRAME = b"\x00\x00\x00\x00\x00\x00\x00\x00"
@@ -85,9 +88,8 @@ def test_transitions_a_state_does_not_allow_are_refused(ctx: ApplyContext) -> No
             change()
 
 
-def test_each_command_writes_each_status_it_changes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A lazy state read is stored, then its completion appended: one write of the status. An End that
-    completes an object invocation and starts the next one in the key's inbox: one write of each."""
+def count_status_writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The invocation ids of every status written from now on, in order."""
     writes: list[bytes] = []
     real = Tables.put_status
 
@@ -95,16 +97,29 @@ def test_each_command_writes_each_status_it_changes_once(tmp_path: Path, monkeyp
         writes.append(invocation_id)
         real(self, invocation_id, status, stored)
 
+    monkeypatch.setattr(Tables, "put_status", counted)
+    return writes
+
+
+@pytest.fixture
+def status_writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    return count_status_writes(monkeypatch)
+
+
+def test_an_entry_of_one_command_writes_each_status_it_changes_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lazy state read is stored, then its completion appended: one write of the status. An End that
+    completes an object invocation and starts the next one in the key's inbox: one write of each."""
     p = Partition(tmp_path / "p0")
     try:
         first, second = request(counter_add("k")), request(counter_add("k"))
         p.apply(InvokeCmd(first, sink(1)))
         p.apply(InvokeCmd(second, sink(2)))
         assert p.status(second.invocation_id).status == "inboxed"
-        monkeypatch.setattr(Tables, "put_status", counted)
+        writes = count_status_writes(monkeypatch)
         p.sdk(first.invocation_id, pb.GetLazyStateCommandMessage(key=b"count", result_completion_id=1))
         assert writes == [first.invocation_id] and p.status(first.invocation_id).completions == [1]
-        writes.clear()
         p.sdk(first.invocation_id, pb.OutputCommandMessage(value=pb.Value(content=b"1")))
         writes.clear()
         p.apply(EndCmd(first.invocation_id, p.attempt(first.invocation_id)))
@@ -112,3 +127,28 @@ def test_each_command_writes_each_status_it_changes_once(tmp_path: Path, monkeyp
         assert (p.status(first.invocation_id).status, p.status(second.invocation_id).status) == ("completed", "invoked")
     finally:
         p.close()
+
+
+def test_an_entry_writes_each_status_once_and_its_commands_see_each_others_changes(
+    tmp_path: Path, status_writes: list[bytes]
+) -> None:
+    store = PartitionStore(tmp_path / "p")
+    machine = StateMachine(0, 4)
+    try:
+        req = request(counter_add("k"))
+        inv = req.invocation_id
+        output = pb.OutputCommandMessage(value=pb.Value(content=b"7"))
+        commands = [
+            InvokeCmd(req, sink(1)),
+            SdkMessageCmd(inv, 1, MESSAGE_TYPES[type(output)], 0, output.SerializeToString()),
+            EndCmd(inv, 1),
+        ]
+        txn = store.transaction()
+        actions = machine.apply_entry(txn, machine.entry(commands, NOW, 1), make_schema())
+        txn.commit()
+        assert status_writes == [inv]  # created, run, given its output and completed: one write
+        assert ReplyDone(sink(1), inv, Outcome(value=b"7")) in actions
+        status = PartitionView(store).status(inv)
+        assert status is not None and status.status == "completed" and status.journal.length == 2
+    finally:
+        store.close()
