@@ -18,8 +18,7 @@ from restate.actors.transport import Node, partition_name
 from restate.config import Config
 from restate.invoker.invoker import Invoker
 from restate.partition import convert
-from restate.partition.commands import Command, InvokeCmd, OutboxAckCmd, OutboxCmd, RequestCmd
-from restate.partition.model import (
+from restate.partition.actions import (
     AbortAttempt,
     AckOutbox,
     Action,
@@ -32,6 +31,7 @@ from restate.partition.model import (
     ShipOutbox,
     StartAttempt,
 )
+from restate.partition.commands import Command, InvokeCmd, OutboxAckCmd, OutboxCmd, RequestCmd
 from restate.partition.state_machine import CommandFailed, StateMachine
 from restate.schema import Schema
 from restate.storage.partition_store import PartitionStore, Transaction
