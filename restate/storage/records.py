@@ -1,12 +1,14 @@
 """The stored values of the current store format: one struct per kind of value, encoded as a msgpack map.
 
 Every top-level record carries its format version in the field `v` (a msgspec tag, written first and
-checked on decode). These structs belong to the storage layer alone: nothing here imports the IPC
-messages (`restate.wire`) or the state machine's commands, so a change to those cannot change what is on
-disk. The partition's state machine works on these structs directly (its model IS the stored model).
+checked on decode). Fields are keyed by short tags (`rename`, listed in docs/storage.md): a status is
+rewritten by nearly every command, and its size is LevelDB's work. These structs belong to the storage
+layer alone: nothing here imports the IPC messages (`restate.wire`) or the state machine's commands, so a
+change to those cannot change what is on disk. The partition's state machine works on these structs
+directly (its model IS the stored model). They are trees, never cycles, so the GC does not track them.
 
-Changing one: see docs/storage.md (copy the released struct to a `legacy` module, bump `v`, add a
-migration in `codec.py` and a golden fixture).
+Changing one: see docs/storage.md, "How to change a format" (freeze the released struct in a `legacy_v<N>`
+module, bump its `v`, add the upgrade step and the golden fixtures of the new version).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ CALL_COMPLETION = 0x800D  # the notification type a caller waits for (a call's r
 
 
 class _Value(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True, gc=False):
-    """A value inside a record: a map of its field names (defaults left out)."""
+    """A value inside a record: a map of its fields' tags (defaults left out)."""
 
 
 class _Mutable(msgspec.Struct, omit_defaults=True, kw_only=True, gc=False):
