@@ -2,7 +2,7 @@
 
 Important: every process of one server (supervisor, admin, ingress, partitions) records into files
 under `<base-dir>/metrics` (prometheus-client's multiprocess mode). The supervisor empties that
-directory and calls `setup_multiprocess` before it spawns the children, which inherit the
+directory and calls `setup_multiprocess` before it forks the children, which inherit the
 `PROMETHEUS_MULTIPROC_DIR` environment variable. Without it (unit tests, a lone process) the
 values live in this process's default registry. Every metric here has labels: a labelled child
 reads the value class when it is first used, so `setup_multiprocess` also works after import.
@@ -169,7 +169,7 @@ def ingress_request(status: str, service: str = "", rpc_type: str = "") -> None:
 
 
 def setup_multiprocess(path: str | Path) -> Path:
-    """Makes this process and the children it spawns record into `path` (emptied first)."""
+    """Makes this process and the children it forks record into `path` (emptied first)."""
     directory = Path(path)
     if directory.exists():
         for stale in directory.glob("*.db"):

@@ -21,7 +21,7 @@ def dashboard(
 
     The table shows the columns that fit the terminal (80 when piped); --wide shows every column."""
     from restate.dashboard.live import SourceError, run_live, snapshot
-    from restate.dashboard.view import frame
+    from restate.dashboard.render import frame
 
     admin_url = settings(ctx).admin_url
     if once or as_json:

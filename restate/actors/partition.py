@@ -14,9 +14,9 @@ from restate.actors.essential_tasks import EssentialTasks
 from restate.actors.partition_stats import PartitionStats
 from restate.actors.profiling import run_profiled
 from restate.actors.timers import TimerService, now_ms
-from restate.actors.transport import Node, partition_name
 from restate.config import Config
 from restate.invoker.invoker import Invoker
+from restate.ipc.node import Node, partition_name
 from restate.partition import convert
 from restate.partition.actions import (
     AbortAttempt,

@@ -187,7 +187,7 @@ class Supervisor:
                 self._dashboard.start(self._fork)  # first: it sends the children's logs to a file
             for child in self.children:
                 preload(child.modules)
-                self._spawn(child)
+                self._start_child(child)
             while not self._stopping:
                 self._wait_and_serve()
                 if not self._stopping:
@@ -241,7 +241,7 @@ class Supervisor:
     def _on_signal(self, signum: int, _frame: object) -> None:
         self._stopping = True
 
-    def _spawn(self, child: Child) -> None:
+    def _start_child(self, child: Child) -> None:
         process = self._fork(child.target, child.args, f"restate-{child.name}", child.sockets)
         child.process = process
         child.started_at = time.monotonic()
@@ -271,7 +271,7 @@ class Supervisor:
             log.warning("%s exited with code %s; restarting in %.2fs", child.name, code, delay)
             time.sleep(delay)
             if not self._stopping:
-                self._spawn(child)
+                self._start_child(child)
 
     def _stop_all(self) -> None:
         alive = [c.process for c in self.children if c.process is not None and c.process.is_alive()]

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class Partitions(Protocol):
-    """What admin asks the partitions (`restate.actors.requests.Requests`, or a fake in tests)."""
+    """What admin asks the partitions (`restate.ipc.partition_rpc.PartitionRpc`, or a fake in tests)."""
 
     async def manage(self, invocation_id: bytes, op: InvocationOp) -> CommandResult: ...
 

@@ -16,11 +16,11 @@ import uvloop
 
 from restate import wire
 from restate.actors import logs
-from restate.actors.requests import Requests
-from restate.actors.transport import Node, partition_name
 from restate.admin.app import AdminApp, AdminHooks
 from restate.config import Config
-from restate.ingress.http1 import BareBadRequestProtocol  # hyper's answer to what is not HTTP/1.1
+from restate.ingress.bare_bad_request import BareBadRequestProtocol  # hyper's answer to what is not HTTP/1.1
+from restate.ipc.node import Node, partition_name
+from restate.ipc.partition_rpc import PartitionRpc
 from restate.schema import Schema
 from restate.storage.meta import MetaStore
 
@@ -94,28 +94,28 @@ async def _main(config: Config, sockets: list[socket.socket] | None) -> None:
     store = MetaStore(Path(config.base_dir) / "meta")
     node: Node | None = None
     tasks: list[asyncio.Task[None]] = []
-    requests: Requests | None = None
+    rpc: PartitionRpc | None = None
     try:
         node = Node(config.base_dir, NODE_NAME)
         node.bind()
         num_partitions = store.num_partitions() or config.default_num_partitions
         publisher = SchemaPublisher(node, peers_of(config, num_partitions))
-        requests = Requests(node, num_partitions)
+        rpc = PartitionRpc(node, num_partitions)
         hooks = AdminHooks(
-            persist=lambda s: asyncio.to_thread(store.store_schema, s), publish=publisher.publish, partitions=requests
+            persist=lambda s: asyncio.to_thread(store.store_schema, s), publish=publisher.publish, partitions=rpc
         )
         app = AdminApp(store.load_schema(), config, hooks)
         tasks = [
-            asyncio.create_task(publisher.serve(lambda: app.schema, requests.on_message)),
-            asyncio.create_task(requests.run_resends()),
+            asyncio.create_task(publisher.serve(lambda: app.schema, rpc.on_message)),
+            asyncio.create_task(rpc.run_resends()),
         ]
         await _serve_http(app, config, sockets)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if requests is not None:
-            requests.fail_pending("admin is shutting down")
+        if rpc is not None:
+            rpc.fail_pending("admin is shutting down")
         if node is not None:
             node.close()
         store.close()

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.text import Text
 
 from restate.dashboard.model import Snapshot, View, build_view, parse
-from restate.dashboard.view import render
+from restate.dashboard.render import render
 
 WINDOW_S = 10.0  # rates and latency percentiles cover about this much time
 TIMEOUT_S = 5.0

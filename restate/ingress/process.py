@@ -16,8 +16,8 @@ from restate.actors import logs
 from restate.actors.profiling import run_profiled
 from restate.config import Config
 from restate.ingress.app import IngressApp
-from restate.ingress.client import PartitionClient
-from restate.ingress.http1 import BareBadRequestProtocol
+from restate.ingress.bare_bad_request import BareBadRequestProtocol
+from restate.ingress.partition_client import PartitionClient
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Pure request parsing of the ingress: path -> route, handler lookup, input rules, delay and headers."""
+"""Request parsing of the ingress (no I/O): path -> route, handler lookup, input rules, delay, headers, new ids."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SQL introspection of one partition's store (pure): the rows of the `sys_*` and `state` tables.
+"""SQL introspection of one partition's store (read-only): the rows of the `sys_*` and `state` tables.
 
 Reads a consistent view (restate.storage.view over a LevelDB snapshot) and builds the rows the
 real Restate 1.7 server shows in its SQL tables (`docs/reference/tables.txt`): timestamps and durations

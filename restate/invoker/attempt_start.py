@@ -1,4 +1,6 @@
-"""Builds an attempt's request from stored data: StartMessage + the journal to replay (pure, given a snapshot)."""
+"""Builds an attempt's request from stored data: StartMessage + the journal to replay.
+
+Reads one consistent snapshot of the shard (restate.storage.view) and writes nothing."""
 
 from __future__ import annotations
 

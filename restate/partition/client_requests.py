@@ -8,8 +8,8 @@ from collections.abc import Callable
 from restate import ids
 from restate.partition import convert, lifecycle, transitions
 from restate.partition.actions import KillAttempt, Reply
+from restate.partition.apply_context import ApplyContext
 from restate.partition.commands import RequestCmd
-from restate.partition.context import ApplyContext
 from restate.storage.records import InvocationStatus, QueuedStateReplacement
 from restate.wire import (
     CommandResult,

@@ -1,4 +1,4 @@
-"""The commands the partition state machine applies: its only inputs (encoded for the log by command_codec)."""
+"""The commands the partition state machine applies: its only inputs (their log encoding: partition/command_log)."""
 
 from __future__ import annotations
 

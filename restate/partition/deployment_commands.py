@@ -10,8 +10,8 @@ import xxhash
 from restate import ids
 from restate.partition import lifecycle, promises, transitions
 from restate.partition.actions import AbortAttempt, ArmTimer, ForwardEntry
+from restate.partition.apply_context import ApplyContext
 from restate.partition.commands import SdkMessageCmd
-from restate.partition.context import ApplyContext
 from restate.protocol import (
     REQUESTED_ACK,
     MessageType,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from restate.partition import awaiting, convert, transitions
 from restate.partition.actions import ArmTimer, ForwardEntry, ReplyAccepted, ReplyDone
+from restate.partition.apply_context import ApplyContext
 from restate.partition.commands import AttemptFailedCmd
-from restate.partition.context import ApplyContext
 from restate.partition.state_version import state_version
 from restate.protocol import MessageType, encode_message, notification
 from restate.protocol._generated import service_protocol_pb2 as pb

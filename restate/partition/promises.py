@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from restate.partition import lifecycle
-from restate.partition.context import ApplyContext
+from restate.partition.apply_context import ApplyContext
 from restate.protocol import MessageType, notification
 from restate.protocol._generated import service_protocol_pb2 as pb
 from restate.storage.records import FailureRecord, InvocationStatus, OutcomeRecord, PromiseListener, PromiseRecord

@@ -1,13 +1,17 @@
 """The partition state machine: apply_entry(txn, entry) -> actions.
 
 Deterministic: it reads and writes the store only through the given transaction and takes the clock,
-the schema version and the partition layout from the log entry; it draws no random numbers."""
+the schema version and the partition layout from the log entry; it draws no random numbers.
+Its only I/O is the transaction's reads: a key the entry has not written yet is read from LevelDB (a
+`get` or an iterator on the shard). Writes stay in the transaction until the caller commits it with one
+fsync (restate.actors.partition); the actions it returns are executed after that commit, by the caller."""
 
 from __future__ import annotations
 
 from restate import ids
 from restate.partition import client_requests, deployment_commands
 from restate.partition.actions import AckOutbox, Action
+from restate.partition.apply_context import ApplyContext
 from restate.partition.commands import (
     AttemptFailedCmd,
     Command,
@@ -21,7 +25,6 @@ from restate.partition.commands import (
     SuspendedCmd,
     TimerFiredCmd,
 )
-from restate.partition.context import ApplyContext
 from restate.partition.lifecycle import (
     on_attempt_failed,
     on_end,

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from restate.partition import convert
 from restate.partition.actions import StartAttempt
-from restate.partition.context import ApplyContext
+from restate.partition.apply_context import ApplyContext
 from restate.protocol.messages import negotiate
 from restate.storage import records as r
 from restate.wire import IngressSink, InvocationRequest

@@ -61,7 +61,7 @@ class Tables(PartitionView):
     __slots__ = ("txn",)
 
     def __init__(self, txn: Transaction) -> None:
-        self.reader = txn  # PartitionView's reader, set here: one object per command, on the hot path
+        self.reader = txn  # PartitionView's reader, set here: one object per log entry, on the hot path
         self.txn = txn
 
     # --- invocation status

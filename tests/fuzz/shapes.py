@@ -54,7 +54,7 @@ def ingress_problem(status: int, headers: Mapping[str, str], body: bytes, head: 
     if status < 400:
         return None
     if status == 400 and not body and "content-type" not in headers:
-        return None  # the request was not HTTP/1.1 at all: hyper's bare 400 (restate.ingress.http1)
+        return None  # the request was not HTTP/1.1 at all: hyper's bare 400 (restate.ingress.bare_bad_request)
     if head:
         shaped = headers.get("content-type") == "application/json" and "x-restate-error-source" in headers
         return None if shaped else f"{status} to HEAD without the error headers"

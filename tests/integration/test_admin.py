@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from restate import wire
-from restate.actors.transport import Node
+from restate.ipc.node import Node
 from tests.integration.lifecycle_support import SERVER_KINDS, LifecycleStack, start_stack
 from tests.support.net import free_ports, wait_http_ok
 from tests.support.paths import HYPERCORN_BIN, REPO_ROOT

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from restate.dashboard.live import snapshot
-from restate.dashboard.view import render
+from restate.dashboard.render import render
 from tests.support import OurRestateServer, ServiceProcess, free_port
 
 PARTITIONS = 4

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from restate import wire
-from restate.actors.transport import Node, partition_name
+from restate.ipc.node import Node, partition_name
 from restate.wire import ScanFilter, ScanTable, TableRows
 
 log = logging.getLogger(__name__)

@@ -67,7 +67,7 @@ def _parse(text: str) -> dict[str, pa.Schema]:
 #: Every table of the real server, by name.
 SCHEMAS: dict[str, pa.Schema] = _parse(_TABLES)
 
-#: Tables read from the partitions (see restate.partition.introspect).
+#: Tables read from the partitions (see restate.introspection.partition_tables).
 PARTITION_TABLES = (
     "sys_invocation", "sys_invocation_status", "sys_invocation_state", "sys_journal", "state", "sys_inbox",
     "sys_promise", "sys_keyed_service_status",

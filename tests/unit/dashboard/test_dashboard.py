@@ -13,7 +13,7 @@ from rich.console import Console
 from restate import metrics
 from restate.dashboard.live import Poller, SourceError
 from restate.dashboard.model import Histogram, View, build_view, parse
-from restate.dashboard.view import COLUMNS, render
+from restate.dashboard.render import COLUMNS, render
 
 WALL = 1_800_000_000.0
 

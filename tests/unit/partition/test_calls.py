@@ -6,8 +6,8 @@ from pathlib import Path
 
 from restate import ids
 from restate.partition.actions import AbortAttempt, AckOutbox, ForwardEntry, ShipOutbox, StartAttempt
+from restate.partition.apply_context import ApplyContext
 from restate.partition.commands import AttemptFailedCmd, EndCmd, InvokeCmd, OutboxAckCmd, OutboxCmd
-from restate.partition.context import ApplyContext
 from restate.partition.lifecycle import receive_outbox
 from restate.protocol import MessageType, pb
 from restate.wire import CallerSink, Failure, InvocationRequest, InvocationResponse, Outcome, Signal

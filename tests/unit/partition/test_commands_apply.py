@@ -13,8 +13,8 @@ from restate.actors.partition import PartitionActor
 from restate.config import Config
 from restate.partition import client_requests as requests
 from restate.partition.actions import ReplyAccepted
+from restate.partition.apply_context import ApplyContext
 from restate.partition.commands import InvokeCmd, RequestCmd
-from restate.partition.context import ApplyContext
 from restate.partition.state_machine import CommandFailed, EntryMismatch, StateMachine
 from restate.storage.partition_store import PartitionStore
 from restate.storage.tables import Tables

@@ -9,8 +9,8 @@ import pytest
 
 from restate.partition import transitions
 from restate.partition.actions import ReplyDone, StartAttempt
+from restate.partition.apply_context import ApplyContext
 from restate.partition.commands import EndCmd, InvokeCmd, SdkMessageCmd
-from restate.partition.context import ApplyContext
 from restate.partition.state_machine import StateMachine
 from restate.partition.transitions import InvalidTransition
 from restate.protocol import MESSAGE_TYPES, pb

@@ -1,4 +1,4 @@
-"""restate.partition.introspect: the SQL tables' rows from a partition store built by the state machine."""
+"""restate.introspection.partition_tables: the SQL tables' rows from a partition store built by the state machine."""
 
 from __future__ import annotations
 

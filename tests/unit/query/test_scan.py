@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from restate.actors.transport import Node
 from restate.admin.query.scan import ScanUnavailable, ZmqScanner
+from restate.ipc.node import Node
 from restate.wire import ScanFilter, ScanTable, TableRows
 
 

@@ -8,7 +8,7 @@ import sys
 import restate
 import restate.sdk
 
-FORBIDDEN = ("plyvel", "zmq", "restate.actors", "restate.storage", "restate.invoker", "restate.ingress",
+FORBIDDEN = ("plyvel", "zmq", "restate.actors", "restate.ipc", "restate.storage", "restate.invoker", "restate.ingress",
              "restate.partition", "restate.admin", "restate.config", "restate.wire")  # fmt: skip
 
 PROBE = """

@@ -1,4 +1,6 @@
-"""The only user of ZeroMQ: every process binds one ROUTER and sends to peers through DEALERs."""
+"""The only user of ZeroMQ: every process is a `Node` that binds one ROUTER and sends to peers through DEALERs.
+
+Messages are restate.wire's structs; several posted to one peer in one event-loop pass travel as one batch."""
 
 from __future__ import annotations
 

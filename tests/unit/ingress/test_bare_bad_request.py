@@ -1,4 +1,4 @@
-"""restate.ingress.http1: a request uvicorn cannot parse gets hyper's bare 400, not a text/plain body."""
+"""restate.ingress.bare_bad_request: a request uvicorn cannot parse gets hyper's bare 400, not a text/plain body."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from restate.ingress.http1 import BareBadRequestProtocol
+from restate.ingress.bare_bad_request import BareBadRequestProtocol
 
 
 class FakeTransport:

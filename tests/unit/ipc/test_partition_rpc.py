@@ -1,4 +1,4 @@
-"""`restate.actors.requests.Requests` on the admin node against fake partition nodes on the real transport."""
+"""`restate.ipc.partition_rpc.PartitionRpc` on the admin node against fake partition nodes on the real transport."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import TypeVar
 
 import pytest
 
-from restate.actors.requests import Requests
-from restate.actors.transport import Node
 from restate.admin.app import AdminApp, AdminHooks
 from restate.admin.process import SchemaPublisher
 from restate.ids import InvocationId, partition_for, partition_key_for
+from restate.ipc.node import Node
+from restate.ipc.partition_rpc import PartitionRpc
 from restate.schema import Schema
 from restate.wire import (
     CommandResult,
@@ -45,11 +45,11 @@ def _run(tmp_path: Path, scenario: Callable[[Path], Awaitable[T]]) -> T:
 
 
 @contextlib.asynccontextmanager
-async def _admin(base: Path, partitions: int = 1, **kw: float) -> AsyncIterator[tuple[Requests, list[Node]]]:
-    """An "admin" node whose receive loop feeds the Requests, plus fake partition nodes."""
+async def _admin(base: Path, partitions: int = 1, **kw: float) -> AsyncIterator[tuple[PartitionRpc, list[Node]]]:
+    """An "admin" node whose receive loop feeds the PartitionRpc, plus fake partition nodes."""
     admin = Node(base, "admin")
     nodes = [Node(base, f"p{i}") for i in range(partitions)]
-    requests = Requests(admin, partitions, **kw)
+    requests = PartitionRpc(admin, partitions, **kw)
     publisher = SchemaPublisher(admin, [])
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -153,7 +153,7 @@ def test_a_peer_ready_resend_restarts_the_backoff_without_doubling_the_timers() 
     async def scenario() -> None:
         clock = [100.0]
         node = _SentLog()
-        requests = Requests(node, 1, resend_after_s=1.0, clock=lambda: clock[0])  # type: ignore[arg-type]
+        requests = PartitionRpc(node, 1, resend_after_s=1.0, clock=lambda: clock[0])  # type: ignore[arg-type]
         task = asyncio.create_task(requests.manage(INV.to_bytes(), "cancel"))
         await asyncio.sleep(0)
         assert len(node.sent) == 1
@@ -186,7 +186,7 @@ def test_on_message_tells_answers_from_other_messages(tmp_path: Path) -> None:
     async def scenario(base: Path) -> None:
         node = Node(base, "admin")
         try:
-            requests = Requests(node, 1)
+            requests = PartitionRpc(node, 1)
             assert requests.on_message(Done(12345))  # an answer nobody waits for is still an answer
             assert not requests.on_message(SchemaAck(3))
             assert not requests.on_message(GetSchema())

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from restate import wire
-from restate.actors.requests import OutputAnswer, Requests
-from restate.actors.transport import Node
+from restate.ipc.node import Node
+from restate.ipc.partition_rpc import OutputAnswer, PartitionRpc
 from restate.schema import Schema
 from restate.wire import Accepted, GetSchema, InvocationDone, InvocationRequest, Outcome, SchemaAck, SchemaUpdate
 
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 class PartitionClient:
     """Owns the transport node "ingress": the schema from admin, and requests to the partitions.
 
-    Requests (see `restate.actors.requests.Requests` for the re-send protocol):
+    Requests (see `restate.ipc.partition_rpc.PartitionRpc` for the re-send protocol):
     1. `call` / `send`: an Invoke, answered with `Accepted` once durable and, for calls, with
        `InvocationDone`. Re-sent unchanged until accepted.
     2. `output`: attach (`wait=True`) or get the output now; `resolve_awakeable`: complete an awakeable.
@@ -40,7 +40,7 @@ class PartitionClient:
         name: str = "ingress",
     ) -> None:
         self._node = Node(base_dir, name)
-        self._requests = Requests(
+        self._rpc = PartitionRpc(
             self._node, num_partitions, resend_after_s=resend_after_s, max_resend_s=max_resend_s, clock=clock
         )
         self._resend_after = resend_after_s
@@ -58,7 +58,7 @@ class PartitionClient:
 
     @property
     def in_flight(self) -> int:
-        return self._requests.in_flight
+        return self._rpc.in_flight
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
@@ -83,25 +83,25 @@ class PartitionClient:
 
     def fail_pending(self, reason: str = "the ingress is shutting down") -> None:
         """Fails every request still waiting (their callers answer 503); new requests are unaffected."""
-        self._requests.fail_pending(reason)
+        self._rpc.fail_pending(reason)
 
     # --- requests ------------------------------------------------------------------------------------------
 
     async def call(self, request: InvocationRequest) -> InvocationDone:
         """Creates (or attaches to) the invocation and waits for its outcome."""
-        return await self._requests.call(request)
+        return await self._rpc.call(request)
 
     async def send(self, request: InvocationRequest) -> Accepted:
         """Creates the invocation and returns once it is durable."""
-        return await self._requests.send(request)
+        return await self._rpc.send(request)
 
     async def output(self, invocation_id: bytes, wait: bool) -> OutputAnswer:
         """Attach (`wait=True`: waits for completion) or get the output now: InvocationDone, NotReady, NotFound."""
-        return await self._requests.output(invocation_id, wait)
+        return await self._rpc.output(invocation_id, wait)
 
     async def resolve_awakeable(self, invocation_id: bytes, signal_idx: int, outcome: Outcome) -> None:
         """Completes an awakeable; returns once the partition made the completion durable."""
-        await self._requests.resolve_awakeable(invocation_id, signal_idx, outcome)
+        await self._rpc.resolve_awakeable(invocation_id, signal_idx, outcome)
 
     # --- incoming ------------------------------------------------------------------------------------------
 
@@ -114,7 +114,7 @@ class PartitionClient:
                 self._on_message(*item)
 
     def _on_message(self, sender: str, message: wire.Message) -> None:
-        if self._requests.on_message(message):
+        if self._rpc.on_message(message):
             return
         match message:
             case SchemaUpdate(schema=schema):
@@ -138,7 +138,7 @@ class PartitionClient:
         """Re-sends what is overdue: GetSchema until a schema arrived, requests without an answer."""
         if self._schema is None and now - self._schema_asked_at >= self._schema_retry:
             self._ask_schema(now)
-        self._requests.tick(now)
+        self._rpc.tick(now)
 
     def _ask_schema(self, now: float) -> None:
         self._schema_asked_at = now

@@ -1,4 +1,7 @@
-"""Requests from a node (the ingress, admin) to the partitions: ids, routing, re-sends and answer correlation."""
+"""Requests from a node (the ingress, admin) to the partitions: ids, routing, re-sends and answer correlation.
+
+The client half of the request/answer protocol whose server half is the partition's state machine
+(restate.partition.client_requests and the Invoke handling): both ingress and admin use it, neither owns it."""
 
 from __future__ import annotations
 
@@ -9,8 +12,8 @@ import time
 from collections.abc import Callable
 
 from restate import wire
-from restate.actors.transport import Node, partition_name
 from restate.ids import partition_for, partition_key_for
+from restate.ipc.node import Node, partition_name
 from restate.wire import (
     Accepted,
     CommandResult,
@@ -59,7 +62,7 @@ class _Pending:
         self.due_at = sent_at + interval  # of its entry in the re-send heap; other entries are stale
 
 
-class Requests:
+class PartitionRpc:
     """Sends requests to the partition owning their key and resolves each with its answer.
 
     Protocol, as the partitions implement it:

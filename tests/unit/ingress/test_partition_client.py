@@ -12,10 +12,10 @@ from typing import TypeVar
 
 import pytest
 
-from restate.actors.transport import Node
 from restate.ids import partition_for, partition_key_for
 from restate.ingress import routing
-from restate.ingress.client import PartitionClient
+from restate.ingress.partition_client import PartitionClient
+from restate.ipc.node import Node
 from restate.schema import Schema
 from restate.wire import (
     Accepted,

@@ -1,4 +1,4 @@
-"""What a command's handlers work with: tables, time, schema, the statuses they changed, the actions so far."""
+"""What the commands of one log entry work with: tables, time, schema, the statuses changed, the actions so far."""
 
 from __future__ import annotations
 
@@ -40,13 +40,13 @@ class ApplyContext:
         self.num_partitions = num_partitions
         self.protocol_v7 = protocol_v7
         self.actions: list[Action] = []
-        self._statuses: dict[bytes, InvocationStatus | None] = {}  # read or changed by this command
+        self._statuses: dict[bytes, InvocationStatus | None] = {}  # read or changed by this entry's commands
         self._stored: dict[bytes, type] = {}  # the state type each status read had in the store
         self._changed: dict[bytes, None] = {}  # in the order they changed
 
     # --- invocation statuses (the unit of work)
     def status(self, invocation_id: bytes) -> InvocationStatus | None:
-        """The invocation's status as this command sees it (the same object on every call)."""
+        """The invocation's status as the entry left it so far (the same object on every call)."""
         found = self._statuses.get(invocation_id, _UNREAD)
         if found is _UNREAD:
             found = self._statuses[invocation_id] = self.tables.status(invocation_id)
