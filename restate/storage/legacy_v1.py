@@ -1,4 +1,5 @@
-"""Store format 1 (the release before versioned records), frozen: how to read it and turn it into format 2.
+"""Store format 1 (the release before versioned records), frozen: how to read it and turn it into format 2
+(the partition's records; the registry goes on to format 3 through legacy_v2).
 
 Format 1 persisted the IPC structs of that release (positional arrays) inside map-encoded statuses and
 promises, raw big-endian integers for sequences and dedup rows, tagged bytes in the inbox and raw ids
@@ -12,7 +13,7 @@ from typing import Literal
 
 import msgspec
 
-from restate.schema import Schema
+from restate.storage import legacy_v2
 from restate.storage import records as r
 
 # --- the IPC structs format 1 embedded (restate/wire.py of that release), positional ------------------------
@@ -272,10 +273,10 @@ def live(raw: bytes) -> r.LiveRecord:
     return r.LiveRecord(status=raw.decode())  # type: ignore[arg-type]
 
 
-def schema(raw: bytes) -> Schema:
-    """The metadata store's schema of format 1: restate.schema.Schema encoded alone (a map by field name,
-    so the current struct reads it)."""
-    return msgspec.msgpack.decode(raw, type=Schema)
+def schema(raw: bytes) -> legacy_v2.Schema:
+    """The metadata store's schema of format 1: the registry model encoded alone (a map by field name), the
+    same struct format 2 wrapped in its SchemaRecord (read with format 2's frozen copy)."""
+    return msgspec.msgpack.decode(raw, type=legacy_v2.Schema)
 
 
 #: Each record kind's format-1 reader (the kinds format 1 had).
@@ -289,6 +290,6 @@ READERS: dict[str, Callable[[bytes], msgspec.Struct]] = {
     "outbox": outbox,
     "dedup": lambda raw: r.DedupRecord(seq=u64(raw)),
     "sequence": lambda raw: r.SequenceRecord(last=u64(raw)),
-    "schema": lambda raw: r.SchemaRecord(schema=schema(raw)),
+    "schema": lambda raw: legacy_v2.schema_record(schema(raw)),
     "settings": lambda raw: r.SettingsRecord(num_partitions=int(raw)),
 }

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from restate.schema import Schema
-from restate.storage import codec, upgrade
+from restate.storage import codec, meta_convert, upgrade
 from restate.storage.db import Database
-from restate.storage.records import SchemaRecord, SettingsRecord
+from restate.storage.records import SettingsRecord
 
 
 class MetaStore:
-    """`<base>/meta`, upgraded to the current store format on open."""
+    """`<base>/meta`, upgraded to the current store format on open. Admin's registry model goes in and out;
+    what is stored is its storage-owned records (meta_convert)."""
 
     def __init__(self, path: str | Path) -> None:
         self._db = Database(path)
@@ -23,10 +24,10 @@ class MetaStore:
 
     def load_schema(self) -> Schema:
         raw = self._db.get(upgrade.SCHEMA_KEY)
-        return Schema() if raw is None else codec.decode_schema(raw).schema
+        return Schema() if raw is None else meta_convert.schema(codec.decode_schema(raw))
 
     def store_schema(self, schema: Schema) -> None:
-        self._db.write({upgrade.SCHEMA_KEY: codec.encode(SchemaRecord(schema=schema))})
+        self._db.write({upgrade.SCHEMA_KEY: codec.encode(meta_convert.schema_record(schema))})
 
     def num_partitions(self) -> int | None:
         raw = self._db.get(upgrade.SETTINGS_KEY)

@@ -13,11 +13,9 @@ module, bump its `v`, add the upgrade step and the golden fixtures of the new ve
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 import msgspec
-
-from restate.schema import Schema
 
 ServiceType = Literal["service", "virtual_object", "workflow"]
 StatusName = Literal["scheduled", "inboxed", "invoked", "suspended", "paused", "completed"]
@@ -400,6 +398,14 @@ class StoreFormatRecord(_Value, frozen=True):
 
 
 # --- the metadata store ----------------------------------------------------------------------------------------
+# Admin's registry (restate.schema) also travels over IPC; what is stored is these records, converted field by
+# field (restate.storage.meta_convert). They are keyed by field name: the registry is written once per change.
+
+RegistryServiceType = Literal["Service", "VirtualObject", "Workflow"]
+HandlerType = Literal["Exclusive", "Shared", "Workflow"]
+ProtocolType = Literal["BidiStream", "RequestResponse"]
+HttpVersion = Literal["HTTP/2.0", "HTTP/1.1"]
+_V = TypeVar("_V")
 
 
 class SettingsRecord(_Value, frozen=True, tag=2, tag_field="v"):
@@ -408,8 +414,108 @@ class SettingsRecord(_Value, frozen=True, tag=2, tag_field="v"):
     num_partitions: int
 
 
-class SchemaRecord(_Value, frozen=True, tag=2, tag_field="v"):
-    """KeyKind.META `schema`: the registry. `Schema` (restate/schema.py) is map-encoded by field name and
-    pinned by the golden fixtures like every record: an incompatible change to it needs a bump here."""
+class RetryPolicyRecord(_Value, frozen=True):
+    """A service's or handler's retry policy; None: the server's default."""
 
-    schema: Schema
+    initial_interval_ms: int | None = None
+    max_interval_ms: int | None = None
+    max_attempts: int | None = None
+    exponentiation_factor: float | None = None
+    on_max_attempts: Literal["Pause", "Kill"] | None = None
+
+
+#: The policy of a service or handler that configures none. msgspec leaves a struct-valued field out of the
+#: encoding only when it holds its default object itself: conversions hand out these (`shared_default`).
+NO_RETRY_POLICY: Final = RetryPolicyRecord()
+
+
+class InputRulesRecord(_Value, frozen=True):
+    """What the ingress accepts as a handler's input (`json_schema`: the manifest's, as it came)."""
+
+    required: bool = False
+    content_type: str | None = "*/*"
+    json_schema: object | None = None
+    accepts_none: bool = False
+
+
+DEFAULT_INPUT: Final = InputRulesRecord()
+
+
+class OutputRulesRecord(_Value, frozen=True):
+    content_type: str | None = None
+    set_content_type_if_empty: bool = False
+    json_schema: object | None = None
+
+
+DEFAULT_OUTPUT: Final = OutputRulesRecord()
+
+
+def shared_default(value: _V, default: _V) -> _V:
+    """`default` itself when `value` equals it, so that the field is left out of the encoding."""
+    return default if value == default else value
+
+
+class HandlerRecord(_Value, frozen=True):
+    """One handler of a service revision; the durations are None when not configured."""
+
+    name: str
+    ty: HandlerType | None = None
+    input: InputRulesRecord = DEFAULT_INPUT
+    output: OutputRulesRecord = DEFAULT_OUTPUT
+    public: bool = True
+    documentation: str | None = None
+    metadata: dict[str, str] = {}
+    inactivity_timeout_ms: int | None = None
+    abort_timeout_ms: int | None = None
+    journal_retention_ms: int | None = None
+    idempotency_retention_ms: int | None = None
+    workflow_completion_retention_ms: int | None = None
+    enable_lazy_state: bool | None = None
+    retry_policy: RetryPolicyRecord = NO_RETRY_POLICY
+    ingress_private: bool | None = None  # the manifest's own visibility; None: follows the service's
+
+
+class ServiceRecord(_Value, frozen=True):
+    """One revision of a service, served by `deployment_id`; handlers in the manifest's order."""
+
+    name: str
+    ty: RegistryServiceType
+    handlers: list[HandlerRecord]
+    deployment_id: str
+    revision: int = 1
+    public: bool = True
+    documentation: str | None = None
+    metadata: dict[str, str] = {}
+    inactivity_timeout_ms: int | None = None
+    abort_timeout_ms: int | None = None
+    journal_retention_ms: int | None = None
+    idempotency_retention_ms: int | None = None
+    workflow_completion_retention_ms: int | None = None
+    enable_lazy_state: bool = False
+    retry_policy: RetryPolicyRecord = NO_RETRY_POLICY
+
+
+class DeploymentRecord(_Value, frozen=True):
+    """A registered deployment; `services`: the revision of each service it serves."""
+
+    id: str
+    uri: str
+    protocol_type: ProtocolType
+    http_version: HttpVersion
+    created_at_ms: int
+    min_protocol_version: int
+    max_protocol_version: int
+    sdk_version: str | None = None
+    additional_headers: dict[str, str] = {}
+    metadata: dict[str, str] = {}
+    services: dict[str, int] = {}
+
+
+class SchemaRecord(_Value, frozen=True, tag=3, tag_field="v"):
+    """KeyKind.META `schema`: the registry at its `version`, deployments in registration order; `services`
+    holds the active revision of each service, `superseded` the older ones a live deployment still serves."""
+
+    version: int = 0
+    deployments: list[DeploymentRecord] = []
+    services: list[ServiceRecord] = []
+    superseded: list[ServiceRecord] = []

@@ -1,9 +1,10 @@
-"""Brings a store to the current format when it is opened: once, in one atomic batch.
+"""Brings a store to the current format when it is opened: once, one atomic batch per format step.
 
 A shard or metadata store carries its format in a `format` row (records.StoreFormatRecord). A store
 without one was written by the release before versioned records (format 1) unless it is empty; a store
 of a newer format is refused (this release cannot read it). Each upgrade step reads every value of the
-previous format with that format's frozen structs (legacy_v1) and writes it in the next format.
+previous format with that format's frozen structs (legacy_v1, legacy_v2) and writes it in the next format.
+Shards are at codec.STORE_FORMAT, the metadata store at codec.META_FORMAT (each store counts its own).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from restate.storage import codec, keys, legacy_v1
+from restate.storage import codec, keys, legacy_v1, legacy_v2
 from restate.storage import records as r
 from restate.storage.db import Database, StorageError
 from restate.storage.keys import KeyKind
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 Puts = dict[bytes, bytes | None]
 #: Each earlier format's reader per record kind, turning its bytes into the current record (golden tests).
-READERS: dict[int, dict[str, Callable[[bytes], msgspec.Struct]]] = {1: legacy_v1.READERS}
+READERS: dict[int, dict[str, Callable[[bytes], msgspec.Struct]]] = {1: legacy_v1.READERS, 2: legacy_v2.READERS}
 _PARTITION_FORMAT_KEY = keys.fsm_key(keys.FORMAT)
 _META_FORMAT_KEY = keys.meta_key(keys.FORMAT)
 SCHEMA_KEY = keys.meta_key("schema")
@@ -33,36 +34,38 @@ _LEGACY_NUM_PARTITIONS_KEY = keys.meta_key("num_partitions")
 def open_partition(db: Database, where: str) -> None:
     """Upgrades a partition shard to codec.STORE_FORMAT (or marks a new one); raises StorageError when
     it was written by a newer release."""
-    _open(db, where, _PARTITION_FORMAT_KEY, {1: partition_v1_to_v2})
+    _open(db, where, _PARTITION_FORMAT_KEY, codec.STORE_FORMAT, {1: partition_v1_to_v2})
 
 
 def open_meta(db: Database, where: str) -> None:
-    """The same for the metadata store."""
-    _open(db, where, _META_FORMAT_KEY, {1: meta_v1_to_v2})
+    """The same for the metadata store, to codec.META_FORMAT."""
+    _open(db, where, _META_FORMAT_KEY, codec.META_FORMAT, {1: meta_v1_to_v2, 2: meta_v2_to_v3})
 
 
-def _open(db: Database, where: str, format_key: bytes, steps: dict[int, Callable[[Database], Puts]]) -> None:
+def _open(
+    db: Database, where: str, format_key: bytes, current: int, steps: dict[int, Callable[[Database], Puts]]
+) -> None:
     raw = db.get(format_key)
     if raw is not None:
         found: int | None = codec.decode_store_format(raw).format
     else:
         found = None if _is_empty(db) else 1  # written before stores carried their format
-    if found == codec.STORE_FORMAT:
+    if found == current:
         return
-    if found is not None and found > codec.STORE_FORMAT:
-        raise StorageError(f"{where} has store format {found}; this release reads up to {codec.STORE_FORMAT}")
-    puts: Puts = {}
-    if found is not None:
-        log.info("upgrading %s from store format %d to %d", where, found, codec.STORE_FORMAT)
-        for version in range(found, codec.STORE_FORMAT):
-            if puts:
-                db.write(puts)  # each step reads what the one before wrote
-            try:
-                puts = steps[version](db)
-            except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
-                raise StorageError(f"{where}: a value of store format {version} cannot be read: {exc}") from exc
-    puts[format_key] = codec.encode(r.StoreFormatRecord(format=codec.STORE_FORMAT))
-    db.write(puts)
+    if found is not None and found > current:
+        raise StorageError(f"{where} has store format {found}; this release reads up to {current}")
+    if found is None:
+        db.write({format_key: codec.encode(r.StoreFormatRecord(format=current))})
+        return
+    log.info("upgrading %s from store format %d to %d", where, found, current)
+    for version in range(found, current):
+        try:
+            puts = steps[version](db)  # reads what the step before wrote
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+            raise StorageError(f"{where}: a value of store format {version} cannot be read: {exc}") from exc
+        # each step is one atomic batch with its format row: a crash between steps resumes at the next one
+        puts[format_key] = codec.encode(r.StoreFormatRecord(format=version + 1))
+        db.write(puts)
 
 
 def _is_empty(db: Database) -> bool:
@@ -112,12 +115,22 @@ def _fsm_v1_to_v2(db: Database) -> Puts:
 
 
 def meta_v1_to_v2(db: Database) -> Puts:
+    """The registry wrapped in SchemaRecord version 2, the partition count in SettingsRecord."""
     puts: Puts = {}
     raw = db.get(SCHEMA_KEY)
     if raw is not None:
-        puts[SCHEMA_KEY] = codec.encode(legacy_v1.READERS["schema"](raw))
+        puts[SCHEMA_KEY] = codec.encode(legacy_v2.SchemaRecord(schema=legacy_v1.schema(raw)))
     raw = db.get(_LEGACY_NUM_PARTITIONS_KEY)
     if raw is not None:
         puts[_LEGACY_NUM_PARTITIONS_KEY] = None
         puts[SETTINGS_KEY] = codec.encode(legacy_v1.READERS["settings"](raw))
     return puts
+
+
+# --- format 2 -> 3 (the metadata store) ---------------------------------------------------------------------
+
+
+def meta_v2_to_v3(db: Database) -> Puts:
+    """The registry in storage-owned records (SchemaRecord version 3); the settings are unchanged."""
+    raw = db.get(SCHEMA_KEY)
+    return {} if raw is None else {SCHEMA_KEY: codec.encode(legacy_v2.schema(raw))}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-from restate.schema import Deployment, HandlerSchema, RetryPolicy, Schema, ServiceSchema
+from restate.schema import Deployment, HandlerSchema, InputRules, OutputRules, RetryPolicy, Schema, ServiceSchema
 from restate.storage import records as r
 
 INV = bytes(range(24))
@@ -117,6 +117,156 @@ def schema() -> Schema:
     return Schema(version=3, deployments={deployment.id: deployment}, services={"Counter": service})
 
 
+FULL_POLICY = RetryPolicy(initial_interval_ms=500, max_interval_ms=60_000, max_attempts=70,
+                          exponentiation_factor=2.5, on_max_attempts="Kill")  # fmt: skip
+DURATIONS = {
+    "inactivity_timeout_ms": 61_000, "abort_timeout_ms": 601_000, "journal_retention_ms": 3_600_000,
+    "idempotency_retention_ms": 7_200_000, "workflow_completion_retention_ms": 86_400_001,
+}  # fmt: skip
+
+
+def full_schema() -> Schema:
+    """A registry with every field of every struct set away from its default (and a superseded revision)."""
+    run = HandlerSchema(
+        name="run",
+        ty="Workflow",
+        input=InputRules(required=True, content_type="application/json", json_schema={"type": "string"},
+                         accepts_none=True),
+        output=OutputRules(content_type="application/json", set_content_type_if_empty=True,
+                           json_schema={"type": "object", "properties": {"ok": {"type": "boolean"}}}),
+        public=False,
+        documentation="Runs the workflow",
+        metadata={"owner": "team-a"},
+        enable_lazy_state=True,
+        retry_policy=FULL_POLICY,
+        ingress_private=True,
+        **DURATIONS,
+    )  # fmt: skip
+    status = HandlerSchema(name="status", ty="Shared", input=InputRules(content_type=None),
+                           output=OutputRules(content_type=None))  # fmt: skip
+    current = ServiceSchema(
+        name="Signup",
+        ty="Workflow",
+        handlers={"run": run, "status": status},
+        deployment_id="dp_14bz75FHIkQ6dxzKQnyIALL",
+        revision=2,
+        public=False,
+        documentation="Signs users up",
+        metadata={"tier": "gold"},
+        enable_lazy_state=True,
+        retry_policy=FULL_POLICY,
+        **DURATIONS,
+    )
+    older = ServiceSchema(name="Signup", ty="Workflow", handlers={"run": HandlerSchema(name="run", ty="Workflow")},
+                          deployment_id="dp_12PgsFJ82wRXepxIaMzIdLr")  # fmt: skip
+    h2 = Deployment(
+        id="dp_12PgsFJ82wRXepxIaMzIdLr",
+        uri="http://localhost:9080/",
+        protocol_type="BidiStream",
+        http_version="HTTP/2.0",
+        created_at_ms=NOW,
+        min_protocol_version=5,
+        max_protocol_version=6,
+        services={"Signup": 1},
+    )
+    h1 = Deployment(
+        id="dp_14bz75FHIkQ6dxzKQnyIALL",
+        uri="http://localhost:9081/base/",
+        protocol_type="RequestResponse",
+        http_version="HTTP/1.1",
+        created_at_ms=NOW + 1,
+        min_protocol_version=5,
+        max_protocol_version=7,
+        sdk_version="restate-sdk-python/1.3.0",
+        additional_headers={"x-token": "secret", "x-team": "a"},
+        metadata={"team": "a"},
+        services={"Signup": 2},
+    )
+    return Schema(version=9, deployments={h2.id: h2, h1.id: h1}, services={"Signup": current}, superseded=[older])
+
+
+def schema_record() -> r.SchemaRecord:
+    """schema() as the metadata store keeps it."""
+    handler = r.HandlerRecord(name="add", ty="Exclusive", idempotency_retention_ms=60_000,
+                              retry_policy=r.RetryPolicyRecord(max_attempts=3, on_max_attempts="Pause"))  # fmt: skip
+    service = r.ServiceRecord(name="Counter", ty="VirtualObject", handlers=[handler],
+                              deployment_id="dp_12PgsFJ82wRXepxIaMzIdLr", revision=2)  # fmt: skip
+    deployment = r.DeploymentRecord(
+        id="dp_12PgsFJ82wRXepxIaMzIdLr",
+        uri="http://localhost:9080/",
+        protocol_type="BidiStream",
+        http_version="HTTP/2.0",
+        created_at_ms=NOW,
+        min_protocol_version=5,
+        max_protocol_version=6,
+        services={"Counter": 2},
+    )
+    return r.SchemaRecord(version=3, deployments=[deployment], services=[service])
+
+
+FULL_POLICY_RECORD = r.RetryPolicyRecord(initial_interval_ms=500, max_interval_ms=60_000, max_attempts=70,
+                                         exponentiation_factor=2.5, on_max_attempts="Kill")  # fmt: skip
+
+
+def full_schema_record() -> r.SchemaRecord:
+    """full_schema() as the metadata store keeps it."""
+    run = r.HandlerRecord(
+        name="run",
+        ty="Workflow",
+        input=r.InputRulesRecord(required=True, content_type="application/json", json_schema={"type": "string"},
+                                 accepts_none=True),
+        output=r.OutputRulesRecord(content_type="application/json", set_content_type_if_empty=True,
+                                   json_schema={"type": "object", "properties": {"ok": {"type": "boolean"}}}),
+        public=False,
+        documentation="Runs the workflow",
+        metadata={"owner": "team-a"},
+        enable_lazy_state=True,
+        retry_policy=FULL_POLICY_RECORD,
+        ingress_private=True,
+        **DURATIONS,
+    )  # fmt: skip
+    status = r.HandlerRecord(name="status", ty="Shared", input=r.InputRulesRecord(content_type=None))
+    current = r.ServiceRecord(
+        name="Signup",
+        ty="Workflow",
+        handlers=[run, status],
+        deployment_id="dp_14bz75FHIkQ6dxzKQnyIALL",
+        revision=2,
+        public=False,
+        documentation="Signs users up",
+        metadata={"tier": "gold"},
+        enable_lazy_state=True,
+        retry_policy=FULL_POLICY_RECORD,
+        **DURATIONS,
+    )
+    older = r.ServiceRecord(name="Signup", ty="Workflow", handlers=[r.HandlerRecord(name="run", ty="Workflow")],
+                            deployment_id="dp_12PgsFJ82wRXepxIaMzIdLr")  # fmt: skip
+    h2 = r.DeploymentRecord(
+        id="dp_12PgsFJ82wRXepxIaMzIdLr",
+        uri="http://localhost:9080/",
+        protocol_type="BidiStream",
+        http_version="HTTP/2.0",
+        created_at_ms=NOW,
+        min_protocol_version=5,
+        max_protocol_version=6,
+        services={"Signup": 1},
+    )
+    h1 = r.DeploymentRecord(
+        id="dp_14bz75FHIkQ6dxzKQnyIALL",
+        uri="http://localhost:9081/base/",
+        protocol_type="RequestResponse",
+        http_version="HTTP/1.1",
+        created_at_ms=NOW + 1,
+        min_protocol_version=5,
+        max_protocol_version=7,
+        sdk_version="restate-sdk-python/1.3.0",
+        additional_headers={"x-token": "secret", "x-team": "a"},
+        metadata={"team": "a"},
+        services={"Signup": 2},
+    )
+    return r.SchemaRecord(version=9, deployments=[h2, h1], services=[current], superseded=[older])
+
+
 def samples() -> dict[str, tuple[str, msgspec.Struct]]:
     """Sample name -> (record kind, record)."""
     found: dict[str, tuple[str, msgspec.Struct]] = {}
@@ -142,6 +292,7 @@ def samples() -> dict[str, tuple[str, msgspec.Struct]]:
     found["sequence.row"] = ("sequence", r.SequenceRecord(last=77))
     found["queue_counts.row"] = ("queue_counts", r.QueueCountsRecord(inbox=3, timers=12))
     found["store_format.row"] = ("store_format", r.StoreFormatRecord(format=2))
-    found["schema.registry"] = ("schema", r.SchemaRecord(schema=schema()))
+    found["schema.registry"] = ("schema", schema_record())
+    found["schema.full"] = ("schema", full_schema_record())
     found["settings.row"] = ("settings", r.SettingsRecord(num_partitions=4))
     return found

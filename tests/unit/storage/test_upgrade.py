@@ -126,3 +126,68 @@ def test_a_format_1_metadata_store_is_upgraded(tmp_path: Path) -> None:
     db = Database(tmp_path / "meta")
     assert db.get(keys.meta_key("num_partitions")) is None
     db.close()
+
+
+def write_format_2_meta(path: Path) -> None:
+    """A metadata store as the release of store format 2 left it: the registry model inside SchemaRecord v2."""
+    db = Database(path)
+    db.write({
+        keys.meta_key(keys.FORMAT): codec.encode(r.StoreFormatRecord(format=2)),
+        keys.meta_key("schema"): (HERE / "schema.v2.full.msgpack").read_bytes(),
+        keys.meta_key("settings"): (HERE / "settings.v2.row.msgpack").read_bytes(),
+    })  # fmt: skip
+    db.close()
+
+
+def test_a_format_2_metadata_store_is_upgraded(tmp_path: Path) -> None:
+    write_format_2_meta(tmp_path / "meta")
+    meta = MetaStore(tmp_path / "meta")
+    try:
+        assert meta.load_schema() == samples.full_schema()
+        assert meta.num_partitions() == 4
+    finally:
+        meta.close()
+    db = Database(tmp_path / "meta")
+    try:
+        assert db.get(keys.meta_key("schema")) == codec.encode(samples.full_schema_record())
+        assert db.get(keys.meta_key(keys.FORMAT)) == codec.encode(r.StoreFormatRecord(format=codec.META_FORMAT))
+    finally:
+        db.close()
+
+
+def test_a_format_1_metadata_store_goes_through_every_step(tmp_path: Path) -> None:
+    db = Database(tmp_path / "meta")
+    db.write({keys.meta_key("schema"): v1("schema.v1.registry")})
+    db.close()
+    MetaStore(tmp_path / "meta").close()
+    db = Database(tmp_path / "meta")
+    try:
+        assert db.get(keys.meta_key("schema")) == codec.encode(samples.schema_record())
+        assert db.get(keys.meta_key(keys.FORMAT)) == codec.encode(r.StoreFormatRecord(format=codec.META_FORMAT))
+    finally:
+        db.close()
+
+
+def test_a_metadata_store_of_a_newer_format_is_refused(tmp_path: Path) -> None:
+    db = Database(tmp_path / "meta")
+    db.write({keys.meta_key(keys.FORMAT): codec.encode(r.StoreFormatRecord(format=codec.META_FORMAT + 1))})
+    db.close()
+    with pytest.raises(StorageError, match=rf"has store format {codec.META_FORMAT + 1}; this release reads up to 3"):
+        MetaStore(tmp_path / "meta")
+    Database(tmp_path / "meta").close()  # the refused store was closed
+
+
+def test_an_unreadable_format_2_registry_is_a_storage_error(tmp_path: Path) -> None:
+    db = Database(tmp_path / "meta")
+    db.write({
+        keys.meta_key(keys.FORMAT): codec.encode(r.StoreFormatRecord(format=2)),
+        keys.meta_key("schema"): codec.encode({"v": 2, "schema": {"services": 7}}),
+    })  # fmt: skip
+    db.close()
+    with pytest.raises(StorageError, match="a value of store format 2 cannot be read"):
+        MetaStore(tmp_path / "meta")
+    db = Database(tmp_path / "meta")
+    try:  # nothing was written: the store is still at format 2, its registry as it was
+        assert db.get(keys.meta_key(keys.FORMAT)) == codec.encode(r.StoreFormatRecord(format=2))
+    finally:
+        db.close()
