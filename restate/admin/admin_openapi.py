@@ -1,8 +1,8 @@
 """`GET /openapi`: the real server's admin OpenAPI document, cut down to the operations this server serves.
 
 `admin_openapi.json` is restate-server 1.7.12's own document (byte for byte what its `GET /openapi`
-answers). The operations of routes this server does not have (Kafka, limits, vqueues, PATCH of a
-deployment) are left out, and with them the components and tags nothing refers to any more.
+answers). The operations of routes this server does not have (Kafka, limits, vqueues) are left out, and
+with them the components and tags nothing refers to any more.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from restate import metrics
-from restate.admin import discovery, invocations, registry, services, views
+from restate.admin import deployment_update, discovery, invocations, registry, services, views
 from restate.admin.admin_openapi import admin_openapi_json
 from restate.admin.errors import AdminError, PlainError, discovery_failed, not_found
 from restate.admin.http import Handler, Request, Response, error_response, json_response, require_json
@@ -282,8 +282,31 @@ class AdminApp:
             await self.commit(registry.delete_deployment(self.schema, dep_id))
         return Response(202)
 
+    async def update_deployment(self, req: Request) -> Response:
+        """`PATCH /deployments/{id}`: new address, headers or HTTP version, re-discovered (deployment_update)."""
+        dep_id = self._deployment_id(req)
+        require_json(req)
+        update = deployment_update.parse_update_body(req.body)
+        existing = self.schema.deployments.get(dep_id)
+        if existing is None:
+            raise not_found(f"The requested deployment '{dep_id}' does not exist")
+        if update.changes_nothing:
+            return json_response(200, views.deployment_detail(self.schema, existing, self.config))
+        where = deployment_update.discovery_for(existing, update)
+        discovered = await self.hooks.discover(where.uri, where.additional_headers, where.use_http_11)
+        async with self.lock:
+            schema = deployment_update.update_deployment(self.schema, dep_id, where, discovered, update.overwrite)
+            if not update.dry_run:
+                await self.commit(schema)
+        return json_response(200, views.deployment_detail(schema, schema.deployments[dep_id], self.config))
+
     async def put_deployment(self, req: Request) -> Response:
+        """`PUT /deployments/{id}`: the update of admin API v1/v2; later ones refuse it once the body is read."""
+        if req.api_version in (1, 2):
+            return await self.update_deployment(req)
         self._deployment_id(req)
+        require_json(req)
+        deployment_update.parse_update_body(req.body)
         raise AdminError(405, "PUT deployment is deprecated, use PATCH instead")
 
     def _service(self, name: str) -> ServiceSchema:
@@ -372,7 +395,8 @@ ROUTES: list[tuple[list[str], dict[str, Handler]]] = [
     (["metrics"], {"GET": metrics_endpoint}),
     (["deployments"], {"GET": AdminApp.list_deployments, "POST": AdminApp.register_deployment}),
     (["deployments", "{deployment}"], {
-        "GET": AdminApp.get_deployment, "DELETE": AdminApp.delete_deployment, "PUT": AdminApp.put_deployment}),
+        "GET": AdminApp.get_deployment, "DELETE": AdminApp.delete_deployment, "PUT": AdminApp.put_deployment,
+        "PATCH": AdminApp.update_deployment}),
     (["services"], {"GET": AdminApp.list_services}),
     (["services", "{service}"], {"GET": AdminApp.get_service, "PATCH": services.patch_service}),
     (["services", "{service}", "state"], {"POST": services.replace_state}),

@@ -123,7 +123,7 @@ def _port_ok(authority: str) -> bool:
     return not colon or port.isdigit() and int(port) < 65536
 
 
-def _headers(raw: dict[str, str] | None) -> dict[str, str] | None:
+def valid_headers(raw: dict[str, str] | None) -> dict[str, str] | None:
     """Lower-cases header names; None when a name or value is not a valid HTTP header."""
     out: dict[str, str] = {}
     for name, value in (raw or {}).items():
@@ -156,7 +156,7 @@ def _variant(raw: object) -> RegisterRequest | LambdaRequest:
         lam = msgspec.convert(raw, _LambdaBody)
     except msgspec.ValidationError:
         raise PlainError(422, UNTAGGED) from None
-    if _headers(lam.additional_headers) is None:
+    if valid_headers(lam.additional_headers) is None:
         raise PlainError(422, UNTAGGED)
     return LambdaRequest(lam.arn, lam.dry_run)
 
@@ -167,7 +167,7 @@ def _as_http(raw: object) -> tuple[_HttpBody, Uri, dict[str, str]] | None:
     except msgspec.ValidationError:
         return None
     uri = parse_uri(req.uri)
-    headers = _headers(req.additional_headers)
+    headers = valid_headers(req.additional_headers)
     return None if uri is None or headers is None else (req, uri, headers)
 
 
@@ -224,9 +224,7 @@ def add_deployment(
     new_id: str,
 ) -> Registration:
     """Adds (or with `overwrite` replaces) the deployment at req.uri; new revisions for its services."""
-    for svc in discovered.services:
-        if svc.name.lower().startswith(_RESERVED_PREFIX) or svc.name.lower() == "openapi":
-            raise coded(400, "META0005", f"cannot insert/modify service '{svc.name}' as it contains a reserved name")
+    check_service_names(discovered)
     existing = find_existing(schema, req.uri)
     if existing is not None and not overwrite:
         return Registration("unchanged", existing.id, schema)
@@ -246,9 +244,16 @@ def add_deployment(
         services={svc.name: svc.revision for svc in services},
     )
     deployments = {**schema.deployments, dep_id: deployment}
-    kept = [s for s in _all_revisions(schema) if s.deployment_id != dep_id]
-    new_schema = _reindex(schema, deployments, kept + services)
+    kept = [s for s in all_revisions(schema) if s.deployment_id != dep_id]
+    new_schema = reindex(schema, deployments, kept + services)
     return Registration("overwritten" if existing is not None else "created", dep_id, new_schema)
+
+
+def check_service_names(discovered: Discovered) -> None:
+    """Refuses services named like Restate's own (META0005)."""
+    for svc in discovered.services:
+        if svc.name.lower().startswith(_RESERVED_PREFIX) or svc.name.lower() == "openapi":
+            raise coded(400, "META0005", f"cannot insert/modify service '{svc.name}' as it contains a reserved name")
 
 
 def _new_revision(schema: Schema, svc: ServiceSchema, dep_id: str, allow_breaking: bool) -> ServiceSchema:
@@ -269,15 +274,15 @@ def delete_deployment(schema: Schema, deployment_id: str) -> Schema:
     if deployment_id not in schema.deployments:
         raise AdminError(404, f"not found in the schema registry: deployment with id '{deployment_id}'")
     deployments = {k: v for k, v in schema.deployments.items() if k != deployment_id}
-    kept = [s for s in _all_revisions(schema) if s.deployment_id != deployment_id]
-    return _reindex(schema, deployments, kept)
+    kept = [s for s in all_revisions(schema) if s.deployment_id != deployment_id]
+    return reindex(schema, deployments, kept)
 
 
-def _all_revisions(schema: Schema) -> list[ServiceSchema]:
+def all_revisions(schema: Schema) -> list[ServiceSchema]:
     return list(schema.services.values()) + list(schema.superseded)
 
 
-def _reindex(schema: Schema, deployments: dict[str, Deployment], revisions: list[ServiceSchema]) -> Schema:
+def reindex(schema: Schema, deployments: dict[str, Deployment], revisions: list[ServiceSchema]) -> Schema:
     """The active revision of each service is the highest one; the others are kept as superseded."""
     active: dict[str, ServiceSchema] = {}
     for svc in revisions:
@@ -295,5 +300,5 @@ def deployment_services(schema: Schema, deployment_id: str) -> list[ServiceSchem
     deployment = schema.deployments.get(deployment_id)
     if deployment is None:
         return []
-    found = {s.name: s for s in _all_revisions(schema) if s.deployment_id == deployment_id}
+    found = {s.name: s for s in all_revisions(schema) if s.deployment_id == deployment_id}
     return [found[name] for name in deployment.services if name in found]

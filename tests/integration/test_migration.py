@@ -3,8 +3,8 @@ is opened by the current server, which migrates its stored formats, and every in
 completion with the results and state the scenario promises.
 
 The deployment's stored URI names the port the fixture's service had; the test serves the same service
-on a free port and points the deployment at it by rewriting the schema in the metadata store before the
-server starts (a test-only rewrite through `MetaStore`; the admin API has no PATCH /deployments yet).
+on a free port and, once the server runs, points the deployment at it with `PATCH /deployments/{id}` (as an
+operator would; the invocations pinned to the deployment follow its new address).
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
-from restate.storage.meta import MetaStore
 from tests.fixtures.migration.make_fixture import ARCHIVE, MANIFEST, hypercorn
 from tests.integration.lifecycle_support import compact, wait_until
 from tests.support import OurRestateServer
@@ -47,17 +45,11 @@ RESULTS = {
 WAITING = ("holder", "inboxed_second", "inboxed_third", "relay", "workflow_waiting", "paused")
 
 
-def point_deployment_at(meta_dir: Path, deployment_id: str, url: str) -> None:
-    """Test-only: the stored deployment's URI becomes `url` (where the service runs now)."""
-    store = MetaStore(meta_dir)
-    try:
-        schema = store.load_schema()
-        deployment = msgspec.structs.replace(schema.deployments[deployment_id], uri=url)
-        store.store_schema(
-            msgspec.structs.replace(schema, deployments={**schema.deployments, deployment_id: deployment})
-        )
-    finally:
-        store.close()
+def point_deployment_at(server: OurRestateServer, deployment_id: str, url: str) -> None:
+    """The migrated deployment's URI becomes `url` (where the service runs now), through the admin API."""
+    resp = server.client.patch(f"{server.admin_url}/deployments/{deployment_id}", json={"uri": url})
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["id"], resp.json()["uri"]) == (deployment_id, url)
 
 
 @pytest.fixture
@@ -71,10 +63,10 @@ def migrated(tmp_path: Path) -> Iterator[OurRestateServer]:
     service, url = hypercorn(logs, {"FLAKY_OK_FILE": str(tmp_path / "ok")})
     processes: list[ManagedProcess] = [service]
     try:
-        point_deployment_at(base / "meta", MANIFEST_DATA["deployment_id"], url)
         server = OurRestateServer(base, logs, partitions=MANIFEST_DATA["partitions"])
         processes.append(server.process)
         server.start()
+        point_deployment_at(server, MANIFEST_DATA["deployment_id"], url)
         yield server
         server.stop()
     finally:
