@@ -50,6 +50,10 @@ class Invoker:
         self._policies: dict[bytes, Policy] = {}
         self._waiting: dict[bytes, None] = {}  # launches held back by the concurrency bound, in order
         self._running = 0
+        # Built once, not per attempt: every object an attempt keeps alive makes the cyclic GC run sooner.
+        self._report_effect = self._on_effect
+        self._task_done = self._attempt_done
+        self._status_observers: dict[str, Callable[[int], None]] = {}  # deployment id -> metrics.response
 
     # --- partition actions
 
@@ -200,8 +204,10 @@ class Invoker:
         machine = AttemptMachine(
             known_entries=len(stored.journal), version=version, bidi=bidi, inactivity_s=inactivity_s, abort_s=abort_s
         )
-        observe_status = functools.partial(self.metrics.response, deployment.id)
-        attempt = AttemptRunner(invocation_id, status.attempt, machine, self.clients, self._on_effect, observe_status)
+        observe_status = self._status_observer(deployment.id)
+        attempt = AttemptRunner(
+            invocation_id, status.attempt, machine, self.clients, self._report_effect, observe_status
+        )
         self._attempts[invocation_id] = attempt
         lazy = bool(service.enable_lazy_state) if service else False
         retry = self._retry_state(invocation_id).since_last_entry
@@ -211,8 +217,15 @@ class Invoker:
         path = f"/invoke/{status.target.service}/{status.target.handler}"
         request = AttemptRequest(deployment.uri, path, headers, body)
         attempt.task = asyncio.create_task(self._run(attempt, request))
-        attempt.task.add_done_callback(self._attempt_done)
+        attempt.task.add_done_callback(self._task_done)
         self.metrics.started.inc()
+
+    def _status_observer(self, deployment_id: str) -> Callable[[int], None]:
+        """Records a deployment's response status codes (metrics.response with its id)."""
+        found = self._status_observers.get(deployment_id)
+        if found is None:
+            found = self._status_observers[deployment_id] = functools.partial(self.metrics.response, deployment_id)
+        return found
 
     def _timeouts(self, service: ServiceSchema | None, handler: HandlerSchema | None) -> tuple[float, float]:
         """Inactivity and abort timeouts in seconds: the handler's, else the service's, else the server's."""
