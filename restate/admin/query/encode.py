@@ -21,10 +21,15 @@ _encoder = msgspec.json.Encoder(enc_hook=str)
 
 
 def arrow_stream(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> bytes:
-    """An Arrow IPC stream: the schema message, every batch, the end-of-stream marker."""
+    """An Arrow IPC stream: the schema message, every batch, the end-of-stream marker.
+
+    A batch's own schema may differ from the result's in nullability only (DataFusion's union and join
+    branches), so each is written under the result's schema."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, schema) as writer:
         for batch in batches:
+            if batch.schema != schema:
+                batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
             writer.write_batch(batch)
     return bytes(sink.getvalue().to_pybytes())
 

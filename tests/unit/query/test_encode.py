@@ -77,6 +77,16 @@ def test_arrow_stream_round_trip() -> None:
     assert empty.schema == schema and list(empty) == []
 
 
+def test_arrow_stream_writes_batches_differing_in_nullability_under_the_result_schema() -> None:
+    """DataFusion's union/join branches may give batches a not-null field the result declares nullable."""
+    schema = pa.schema([pa.field("bucket", pa.large_string())])
+    strict = pa.schema([pa.field("bucket", pa.large_string(), nullable=False)])
+    batches = [pa.RecordBatch.from_pylist([{"bucket": "a"}], schema=strict),
+               pa.RecordBatch.from_pylist([{"bucket": None}], schema=schema)]  # fmt: skip
+    table = pa.ipc.open_stream(arrow_stream(schema, batches)).read_all()
+    assert table.schema == schema and table.column(0).to_pylist() == ["a", None]
+
+
 # (query, the row restate-server 1.7.12 answered as JSON): types the introspection tables do not have, which
 # `restate sql` can still produce; several used to fail the whole answer with a 500
 REAL_ROWS = [
