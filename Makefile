@@ -17,10 +17,10 @@ TS_SDK := $(TS_SERVICES)/node_modules/.installed
 
 # Only the paths that exist (the code base grows while these targets are in use).
 LINT_PATHS := $(wildcard restate cli tests bench examples)
-MYPY_PATHS := $(wildcard restate/protocol restate/storage restate/partition restate/introspection restate/invoker restate/ipc restate/actors restate/admin restate/ingress restate/ids.py restate/durations.py restate/serde_json_errors.py restate/wire.py restate/schema.py restate/config.py restate/metrics.py restate/dashboard cli restate/sdk restate/__init__.py)
+MYPY_PATHS := $(wildcard restate/cluster restate/protocol restate/storage restate/partition restate/introspection restate/invoker restate/ipc restate/actors restate/admin restate/ingress restate/ids.py restate/durations.py restate/serde_json_errors.py restate/wire.py restate/schema.py restate/config.py restate/metrics.py restate/dashboard cli restate/sdk restate/__init__.py)
 PYTEST_ARGS ?=
 
-.PHONY: test setup lint typecheck pytest up clean-setup wrk
+.PHONY: test setup lint typecheck pytest up clean-setup wrk etcd
 
 ## Set-up ----------------------------------------------------------------------------------
 
@@ -55,7 +55,14 @@ wrk:
 	  || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; }; }
 	@command -v wrk >/dev/null || { echo "wrk is required: apt-get install -y wrk" >&2; exit 1; }
 
-setup: $(VENV)/.installed $(OFFICIAL_VENV)/.installed $(REAL_SERVER) $(OFFICIAL_CLI) $(TS_SDK) wrk
+# etcd (Debian's etcd-server 3.4) is the replicated log of cluster mode; tests/cluster start a 3-member
+# cluster of it on loopback ports (tests/support/etcd.py). Only the binary is used: no service is started.
+etcd:
+	@command -v etcd >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server \
+	  || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server; }; }
+	@command -v etcd >/dev/null || { echo "etcd is required: apt-get install -y etcd-server" >&2; exit 1; }
+
+setup: $(VENV)/.installed $(OFFICIAL_VENV)/.installed $(REAL_SERVER) $(OFFICIAL_CLI) $(TS_SDK) wrk etcd
 
 ## Checks ----------------------------------------------------------------------------------
 
