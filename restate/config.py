@@ -34,7 +34,18 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     retry_exponentiation_factor: float = 2.0
     retry_max_attempts: int = 70
     request_size_limit: int = 32 * 1024 * 1024
+    # worker.invoker.concurrent-invocations-limit: concurrent attempts of the whole node (the real
+    # server's default), split evenly between the partition processes; counted when an attempt is admitted.
     invoker_concurrency: int = 1000
+    # Ours: concurrent attempts of the node to one deployment (0 = only the limit above), split likewise.
+    invoker_deployment_concurrency: int = 0
+    # Streams per HTTP/2 connection before another connection is opened (see restate/invoker/http2.py
+    # for why ours is below the real server's 128).
+    http2_streams_per_connection: int = 32
+    invoker_connect_timeout_ms: int = 10_000
+    # ingress.concurrent-api-requests-limit: requests the ingress serves at once; beyond, 429 at once
+    # (0 = unlimited, the real server's default).
+    ingress_concurrency_limit: int = 0
     # Like the real server: invocations negotiate at most V6 unless this experimental switch is on.
     experimental_protocol_v7: bool = False
 
@@ -62,10 +73,15 @@ _TOML_KEYS = {
     ("ingress", "request-size-limit"): "request_size_limit",
     ("worker", "invoker", "inactivity-timeout"): "inactivity_timeout_ms",
     ("worker", "invoker", "abort-timeout"): "abort_timeout_ms",
+    ("worker", "invoker", "concurrent-invocations-limit"): "invoker_concurrency",
+    ("worker", "invoker", "deployment-concurrency-limit"): "invoker_deployment_concurrency",
+    ("worker", "invoker", "http2-streams-per-connection-limit"): "http2_streams_per_connection",
+    ("worker", "invoker", "connect-timeout"): "invoker_connect_timeout_ms",
+    ("ingress", "concurrent-api-requests-limit"): "ingress_concurrency_limit",
     ("experimental-enable-protocol-v7",): "experimental_protocol_v7",
 }
 # Settings given as durations ("1m", "PT30S", or a bare number of milliseconds), stored in ms.
-_DURATION_FIELDS = ("inactivity_timeout_ms", "abort_timeout_ms")
+_DURATION_FIELDS = ("inactivity_timeout_ms", "abort_timeout_ms", "invoker_connect_timeout_ms")
 _ENV_KEYS = {
     "RESTATE_BASE_DIR": "base_dir",
     "RESTATE_DEFAULT_NUM_PARTITIONS": "default_num_partitions",
@@ -76,13 +92,25 @@ _ENV_KEYS = {
     "RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7": "experimental_protocol_v7",
     "RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT": "inactivity_timeout_ms",
     "RESTATE_WORKER__INVOKER__ABORT_TIMEOUT": "abort_timeout_ms",
+    "RESTATE_WORKER__INVOKER__CONCURRENT_INVOCATIONS_LIMIT": "invoker_concurrency",
+    "RESTATE_WORKER__INVOKER__DEPLOYMENT_CONCURRENCY_LIMIT": "invoker_deployment_concurrency",
+    "RESTATE_WORKER__INVOKER__HTTP2_STREAMS_PER_CONNECTION_LIMIT": "http2_streams_per_connection",
+    "RESTATE_WORKER__INVOKER__CONNECT_TIMEOUT": "invoker_connect_timeout_ms",
+    "RESTATE_INGRESS__CONCURRENT_API_REQUESTS_LIMIT": "ingress_concurrency_limit",
 }
 
 
 _SETTING_NAMES = {field: ".".join(keys) for keys, field in _TOML_KEYS.items()}
 _TYPE_NAMES = {int: "an integer", str: "a string", bool: "true or false", float: "a number"}
 _FIELD_TYPES = {f.name: f.type for f in msgspec.structs.fields(Config)}
-_RANGES: dict[str, tuple[int, int | None]] = {"default_num_partitions": (1, 1024), "request_size_limit": (1, None)}
+_RANGES: dict[str, tuple[int, int | None]] = {
+    "default_num_partitions": (1, 1024),
+    "request_size_limit": (1, None),
+    "invoker_concurrency": (1, None),
+    "invoker_deployment_concurrency": (0, None),
+    "http2_streams_per_connection": (1, None),
+    "ingress_concurrency_limit": (0, None),
+}
 
 
 def _duration_ms(origin: str, value: object) -> int:

@@ -145,8 +145,8 @@ class PartitionActor:
         view = self.committed
         for invocation_id, status in view.live():  # not the completed ones kept for their retention
             self.stats.recovered(invocation_id, status)
-            if status == "invoked":
-                self.invoker.start(invocation_id)
+            if status == "invoked":  # through the invoker's bounded queue, taking turns with new work
+                self.invoker.start(invocation_id, recovered=True)
         self.stats.queues_recovered(view.queue_counts())
         self.timers.start()
         for destination, seq, message in view.outbox():

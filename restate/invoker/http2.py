@@ -7,7 +7,6 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
-import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
@@ -15,48 +14,16 @@ import h2.settings
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 
-from .hpack_static import StaticTableEncoder
+from .h2_state import CONFIG as _CONFIG
+from .h2_state import PoolH2Connection as _H2
+from .host_slots import HostSlots
 from .http_common import DeploymentAddress, ResponseHead, TransportError, TransportTimeoutError, parse_base_url
 
 WINDOW = 16 * 1024 * 1024  # local flow-control window, per stream and for the connection
 MAX_RETAINED = 16 * 1024 * 1024  # request bytes kept (by reference) for a transparent retry
 MAX_REPLAYS = 2
-_CONFIG = h2.config.H2Configuration(
-    client_side=True,
-    header_encoding=None,
-    validate_outbound_headers=False,
-    normalize_outbound_headers=False,
-    validate_inbound_headers=False,
-)
 _Headers = list[tuple[bytes, bytes]]
 _IGNORED_ERRORS = (h2.exceptions.ProtocolError,)
-
-
-class _H2(h2.connection.H2Connection):
-    """h2 treats a received GOAWAY as the end of everything; we keep the connection open for in-flight streams.
-    Request headers are encoded without the dynamic table (cheaper, see StaticTableEncoder)."""
-
-    open_count = 0  # streams the pool considers open on this connection
-    _scans = 0
-
-    def __init__(self, config: h2.config.H2Configuration) -> None:
-        super().__init__(config=config)
-        self.encoder = StaticTableEncoder()  # type: ignore[assignment]  # see restate/invoker/hpack_static.py
-
-    def _receive_goaway_frame(self, frame: Any) -> Any:
-        state = self.state_machine.state
-        result = super()._receive_goaway_frame(frame)
-        if state is h2.connection.ConnectionState.CLIENT_OPEN:
-            self.state_machine.state = state
-        return result
-
-    def clear_outbound_data_buffer(self) -> None:  # called on GOAWAY: keep frames for streams that go on
-        pass
-
-    @property
-    def open_outbound_streams(self) -> int:  # h2 scans all streams for every new one: do it 1 in 64 times
-        self._scans += 1
-        return self._open_streams(1) if self._scans % 64 == 0 else self.open_count
 
 
 class Http2Stream:
@@ -335,6 +302,7 @@ class _Connection(asyncio.Protocol):
             self._dirty.update(self._blocked)
         if not self.ready.done() and isinstance(ev, h2.events.RemoteSettingsChanged):
             self.ready.set_result(None)
+            self.pool._host(self.key).backoff.succeeded()
 
     def _on_reset(self, ev: Any) -> None:
         if (stream := self.streams.get(ev.stream_id)) is not None:
@@ -380,6 +348,7 @@ class _Connection(asyncio.Protocol):
         self._dirty.pop(sid, None)
         self._blocked.pop(sid, None)
         stream._conn = None
+        self.pool._host(self.key).wake()  # a stream slot freed
         if reset and not self.closed:
             try:
                 self.h2.reset_stream(sid, ErrorCodes.CANCEL)
@@ -439,10 +408,11 @@ class _Connection(asyncio.Protocol):
             return
         self.closed, self.usable = True, False
         self.pool._forget(self)
-        self.pool._all.discard(self)
+        self.pool._closed_connection(self)
         if self._flush_handle is not None:
             self._flush_handle.cancel()
-        if not self.ready.done():
+        if not self.ready.done():  # the connect failed: hold further connects back for a while
+            self.pool._host(self.key).backoff.failed(str(err), self.loop.time())
             self.ready.set_exception(err)
         streams = list(self.streams.values())
         self.streams.clear()
@@ -456,7 +426,11 @@ class _Connection(asyncio.Protocol):
 
 
 class Http2Pool:
-    """h2c connections per (host, port), shared by many concurrent streams; opens more when one is full."""
+    """h2c connections per (host, port), shared by many concurrent streams; opens more when one is full,
+    at most `max_connections` per address (open ones, also those retiring) and one connect at a time per
+    address. When every connection is full, a new stream waits (FIFO) for a slot: a full deployment is
+    back-pressure, not a reason to open more. After a failed connect, connects to that address are held
+    back (ConnectBackoff): streams that need one meanwhile fail at once."""
 
     def __init__(
         self,
@@ -464,6 +438,7 @@ class Http2Pool:
         max_streams_per_connection: int = 32,
         connect_timeout: float = 5.0,
         max_requests_per_connection: int | None = 1000,
+        max_connections: int | None = None,
     ) -> None:
         """max_streams_per_connection: a deployment's HTTP/2 stack often pays per stream for every other
         stream open on the same connection (h2 counts open streams by walking them; hypercorn's priority
@@ -475,8 +450,10 @@ class Http2Pool:
         self.max_streams_per_connection = max_streams_per_connection
         self.max_requests_per_connection = max_requests_per_connection
         self.connect_timeout = connect_timeout
+        self.max_connections = max_connections
         self._conns: dict[tuple[str, int], list[_Connection]] = {}  # usable (or connecting) connections
         self._all: set[_Connection] = set()
+        self._hosts: dict[tuple[str, int], HostSlots] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -533,6 +510,8 @@ class Http2Pool:
             task.cancel()
         for conn in list(self._all):
             conn.fail(TransportError("HTTP/2 pool was closed"))
+        for host in self._hosts.values():
+            host.fail_waiters(TransportError("HTTP/2 pool was closed"))
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -555,9 +534,15 @@ class Http2Pool:
                             break
                 else:
                     if connecting is None:
+                        host = self._host(key)
+                        if self.max_connections is not None and host.open >= self.max_connections:
+                            await host.wait_for_room()
+                            continue
+                        host.backoff.check(stream._address.authority, asyncio.get_running_loop().time())
                         connecting = _Connection(self, stream._address)
                         self._conns.setdefault(key, []).append(connecting)
                         self._all.add(connecting)
+                        host.open += 1
                         self._spawn(connecting.connect(self.connect_timeout))
                     await asyncio.shield(connecting.ready)
         except TransportError as exc:
@@ -577,6 +562,24 @@ class Http2Pool:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def open_connections(self, host: str, port: int) -> int:
+        """Connections to host:port not closed yet (connecting, in use, idle or retiring)."""
+        found = self._hosts.get((host, port))
+        return 0 if found is None else found.open
+
+    def _host(self, key: tuple[str, int]) -> HostSlots:
+        found = self._hosts.get(key)
+        if found is None:
+            found = self._hosts[key] = HostSlots()
+        return found
+
+    def _closed_connection(self, conn: _Connection) -> None:
+        if conn in self._all:
+            self._all.discard(conn)
+            host = self._host(conn.key)
+            host.open -= 1
+            host.wake()
 
     def _forget(self, conn: _Connection) -> None:
         conns = self._conns.get(conn.key)

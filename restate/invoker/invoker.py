@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from restate.config import Config
 from restate.invoker import attempt_start
+from restate.invoker.admission import Admission, partition_limits
 from restate.invoker.attempt import AttemptMachine, Effect, Ended, Failed, GiveUp, JournalMessage, Suspended
 from restate.invoker.attempt_runner import AttemptRequest, AttemptRunner, DeploymentClients
 from restate.invoker.http1 import Http1Client
@@ -19,6 +20,7 @@ from restate.metrics import InvokerMetrics
 from restate.partition.commands import AttemptFailedCmd, Command, EndCmd, SdkMessageCmd, SuspendedCmd
 from restate.schema import HandlerSchema, Schema, ServiceSchema
 from restate.storage.partition_store import PartitionStore
+from restate.storage.view import PartitionView
 from restate.wire import Failure
 
 log = logging.getLogger(__name__)
@@ -43,13 +45,31 @@ class Invoker:
         self.store = store
         self.emit = emit
         self.schema = schema
-        self.clients = DeploymentClients(Http2Pool(), Http1Client())
+        limits = partition_limits(
+            config.invoker_concurrency, config.invoker_deployment_concurrency, config.default_num_partitions
+        )
+        # Slots are taken when an attempt is admitted, before it awaits anything: a batch or a recovery
+        # can never launch past the bounds. The pools bound connections by the same numbers.
+        self.admission = Admission(limits.attempts, limits.per_deployment)
+        streams = config.http2_streams_per_connection
+        connect_s = config.invoker_connect_timeout_ms / 1000
+        self.clients = DeploymentClients(
+            # +1: a connection retired after its request budget may still drain while its successor opens
+            Http2Pool(
+                max_streams_per_connection=streams,
+                max_connections=-(-limits.per_deployment // streams) + 1,
+                connect_timeout=connect_s,
+            ),
+            Http1Client(max_connections=limits.per_deployment, connect_timeout=connect_s),
+        )
+        self._committed = PartitionView(store)
         self._attempts: dict[bytes, AttemptRunner] = {}
         self._retries: dict[bytes, RetryState] = {}
         self._delayed: dict[bytes, asyncio.TimerHandle] = {}
         self._policies: dict[bytes, Policy] = {}
-        self._waiting: dict[bytes, None] = {}  # launches held back by the concurrency bound, in order
-        self._running = 0
+        # attempts holding an admission slot, by task: the slot is freed by the task's done callback,
+        # which runs even when the task is cancelled before it started
+        self._slots: dict[asyncio.Task[None], tuple[AttemptRunner, str]] = {}
         # Built once, not per attempt: every object an attempt keeps alive makes the cyclic GC run sooner.
         self._report_effect = self._on_effect
         self._task_done = self._attempt_done
@@ -57,16 +77,19 @@ class Invoker:
 
     # --- partition actions
 
-    def start(self, invocation_id: bytes, delay_ms: int = 0) -> None:
+    def start(self, invocation_id: bytes, delay_ms: int = 0, *, recovered: bool = False) -> None:
+        """Runs a new attempt (after `delay_ms`) once admitted; `recovered`: it resumes after a restart
+        (it queues in the recovery class, which takes turns with new work)."""
         self.metrics.enqueue.inc()
         handle = self._delayed.pop(invocation_id, None)
         if handle is not None:
             handle.cancel()
+        self.admission.discard(invocation_id)  # a new start replaces a waiting one
         if delay_ms > 0:
             loop = asyncio.get_running_loop()
             self._delayed[invocation_id] = loop.call_later(delay_ms / 1000, self._launch_later, invocation_id)
         else:
-            self._launch(invocation_id)
+            self._launch(invocation_id, recovered)
 
     def forward(self, invocation_id: bytes, index: int, frame: bytes) -> None:
         attempt = self._attempts.get(invocation_id)
@@ -87,7 +110,7 @@ class Invoker:
         handle = self._delayed.pop(invocation_id, None)
         if handle is not None:
             handle.cancel()
-        self._waiting.pop(invocation_id, None)
+        self.admission.discard(invocation_id)
         attempt = self._attempts.pop(invocation_id, None)
         if attempt is not None:
             attempt.kill()
@@ -148,12 +171,16 @@ class Invoker:
 
     # --- attempts
 
-    def _launch(self, invocation_id: bytes) -> None:
+    def _launch(self, invocation_id: bytes, recovered: bool = False) -> None:
         self._delayed.pop(invocation_id, None)
-        if self._running >= self.config.invoker_concurrency and invocation_id not in self._attempts:
-            self._waiting[invocation_id] = None  # started when a running attempt ends
+        status = self._committed.status(invocation_id)  # a point read: which deployment the slot is for
+        if status is None or status.status != "invoked":
             return
-        self._start_attempt(invocation_id)
+        deployment = status.deployment_id or ""
+        if self.admission.admit(invocation_id, deployment, recovered=recovered):
+            self._start_admitted(invocation_id, deployment)
+        else:
+            self._launch_waiting()  # it queued behind others that may have room
 
     def _launch_later(self, invocation_id: bytes) -> None:
         try:
@@ -164,17 +191,37 @@ class Invoker:
     def _attempt_done(self, task: asyncio.Task[None]) -> None:
         """An attempt reports every way it ends; an exception that escapes it is a bug that left the
         invocation without a running attempt."""
+        held = self._slots.pop(task, None)
+        if held is not None:
+            attempt, deployment = held
+            if self._attempts.get(attempt.invocation_id) is attempt:
+                del self._attempts[attempt.invocation_id]
+            self.admission.release(deployment)
+            try:
+                self._launch_waiting()
+            except Exception as launch_exc:  # e.g. reading the next one failed: it would never run
+                self.on_failure("starting a waiting attempt", launch_exc)
         exc = None if task.cancelled() else task.exception()
         if exc is not None:
             self.on_failure("an attempt task", exc)
 
     def _launch_waiting(self) -> None:
-        while self._waiting and self._running < self.config.invoker_concurrency:
-            invocation_id = next(iter(self._waiting))
-            del self._waiting[invocation_id]
-            self._start_attempt(invocation_id)
+        for invocation_id, deployment in self.admission.launchable():
+            self._start_admitted(invocation_id, deployment)
 
-    def _start_attempt(self, invocation_id: bytes) -> None:
+    def _start_admitted(self, invocation_id: bytes, deployment: str) -> None:
+        """Starts an attempt that holds a slot of `deployment`; the slot is freed when its task ends, or
+        now if no attempt runs after all (the invocation ended meanwhile, or starting it failed)."""
+        attempt: AttemptRunner | None = None
+        try:
+            attempt = self._start_attempt(invocation_id)
+        finally:
+            if attempt is None or attempt.task is None:
+                self.admission.release(deployment)
+            else:
+                self._slots[attempt.task] = (attempt, deployment)
+
+    def _start_attempt(self, invocation_id: bytes) -> AttemptRunner | None:
         """Reads the invocation (consistently) and starts an attempt; synchronous up to the first await."""
         previous = self._attempts.pop(invocation_id, None)
         if previous is not None and not previous.machine.is_reported:
@@ -187,7 +234,7 @@ class Invoker:
         finally:
             snapshot.close()
         if stored is None or stored.status.status != "invoked":
-            return
+            return None
         status = stored.status
         schema = self.schema()
         service = schema.services.get(status.target.service)
@@ -199,7 +246,7 @@ class Invoker:
         if deployment is None:
             reason = f"no deployment found for service {status.target.service!r}"
             self._report_failure(invocation_id, status.attempt, Failed(500, reason))
-            return
+            return None
         inactivity_s, abort_s = self._timeouts(service, handler)
         machine = AttemptMachine(
             known_entries=len(stored.journal), version=version, bidi=bidi, inactivity_s=inactivity_s, abort_s=abort_s
@@ -219,6 +266,7 @@ class Invoker:
         attempt.task = asyncio.create_task(self._run(attempt, request))
         attempt.task.add_done_callback(self._task_done)
         self.metrics.started.inc()
+        return attempt
 
     def _status_observer(self, deployment_id: str) -> Callable[[int], None]:
         """Records a deployment's response status codes (metrics.response with its id)."""
@@ -238,17 +286,12 @@ class Invoker:
         return inactivity / 1000, abort / 1000
 
     async def _run(self, attempt: AttemptRunner, request: AttemptRequest) -> None:
-        """Runs an attempt within the concurrency bound and times it."""
-        self._running += 1
+        """Runs an admitted attempt and times it (its done callback frees its slot)."""
         started = time.monotonic()
         try:
             await attempt.run(request)
         finally:
             self.metrics.duration.observe(time.monotonic() - started)
-            self._running -= 1
-            if self._attempts.get(attempt.invocation_id) is attempt:
-                del self._attempts[attempt.invocation_id]
-            self._launch_waiting()
 
     async def close(self) -> None:
         for handle in self._delayed.values():
@@ -256,6 +299,7 @@ class Invoker:
         for attempt in list(self._attempts.values()):
             attempt.kill()
         await self.clients.h2.close()
+        self.clients.h1.close()
 
 
 def _log_failure(what: str, exc: BaseException) -> None:

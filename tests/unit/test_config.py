@@ -197,3 +197,24 @@ def test_durations_in_every_accepted_form() -> None:
     config = load(env=env)
     assert (config.inactivity_timeout_ms, config.abort_timeout_ms) == (30_000, 2500)
     assert load(env={}, overrides={"inactivity_timeout_ms": 0}).inactivity_timeout_ms == 0
+
+
+def test_invoker_and_ingress_limits_under_the_real_servers_names(tmp_path: Path) -> None:
+    path = tmp_path / "limits.toml"
+    path.write_text(
+        "[worker.invoker]\nconcurrent-invocations-limit = 64\nhttp2-streams-per-connection-limit = 8\n"
+        'connect-timeout = "2s"\ndeployment-concurrency-limit = 16\n'
+        "[ingress]\nconcurrent-api-requests-limit = 100\n"
+    )
+    config = load(str(path), env={})
+    assert (config.invoker_concurrency, config.http2_streams_per_connection) == (64, 8)
+    assert (config.invoker_connect_timeout_ms, config.invoker_deployment_concurrency) == (2000, 16)
+    assert config.ingress_concurrency_limit == 100
+    env = {
+        "RESTATE_WORKER__INVOKER__CONCURRENT_INVOCATIONS_LIMIT": "32",
+        "RESTATE_INGRESS__CONCURRENT_API_REQUESTS_LIMIT": "7",
+    }
+    config = load(str(path), env=env)
+    assert (config.invoker_concurrency, config.ingress_concurrency_limit) == (32, 7)
+    with pytest.raises(ConfigError, match="RESTATE_WORKER__INVOKER__CONCURRENT_INVOCATIONS_LIMIT: must be at least 1"):
+        load(env={"RESTATE_WORKER__INVOKER__CONCURRENT_INVOCATIONS_LIMIT": "0"})

@@ -9,6 +9,7 @@ from typing import Any
 
 from restate.config import Config
 from restate.invoker.attempt_runner import DeploymentClients
+from restate.invoker.http1 import Http1Client
 from restate.invoker.invoker import Invoker
 from restate.partition.commands import Command, InvokeCmd
 from tests.unit.partition.harness import Partition, request, sink
@@ -38,7 +39,7 @@ def test_attempts_share_the_invokers_callbacks(tmp_path: Path) -> None:
 
         async def scenario() -> None:
             invoker = Invoker(Config(), partition.store, emitted.append, lambda: partition.schema)
-            invoker.clients = DeploymentClients(NeverConnects(), None)  # type: ignore[arg-type]
+            invoker.clients = DeploymentClients(NeverConnects(), Http1Client())  # type: ignore[arg-type]
             for invocation_id in ids:
                 invoker.start(invocation_id)
             first, second = (invoker._attempts[i] for i in ids)

@@ -60,22 +60,3 @@ def test_abort_of_an_older_attempt_is_ignored(invoker: tuple[Invoker, list[Comma
     inv._attempts[INV] = _attempt(inv, 5, ended=False)
     inv.abort(INV, 4, "stale")
     assert emitted == []
-
-
-def test_concurrency_bound_holds_launches_back_in_order(tmp_path: Path) -> None:
-    store = PartitionStore(tmp_path / "p1")
-    inv = Invoker(Config(invoker_concurrency=1), store, lambda c: None, Schema)
-    started: list[bytes] = []
-
-    def fake_start(invocation_id: bytes) -> None:
-        started.append(invocation_id)
-        inv._running += 1
-
-    inv._start_attempt = fake_start  # type: ignore[method-assign]
-    first, second, third = b"\x01" * 24, b"\x02" * 24, b"\x03" * 24
-    for invocation_id in (first, second, third):
-        inv._launch(invocation_id)
-    assert started == [first]
-    inv._running -= 1  # the first attempt ended
-    inv._launch_waiting()
-    assert started == [first, second]

@@ -1,0 +1,81 @@
+"""Per-address connection accounting shared by the invoker's HTTP pools: open count, FIFO waiters, connect back-off."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from .http_common import TransportError
+
+
+class ConnectBackoff:
+    """When a deployment address may be connected to again: after a failed connect, no new connect is
+    tried for a delay that doubles with each failure in a row (from `initial_s` up to `max_s`); a
+    success resets it. Attempts that need a connection meanwhile fail at once (their retry policy spaces
+    them out) instead of each opening a socket: a refusing or unreachable deployment sees one connect
+    per delay, not one per waiting attempt."""
+
+    __slots__ = ("_delay", "_reason", "_retry_at", "initial_s", "max_s")
+
+    def __init__(self, initial_s: float = 0.1, max_s: float = 5.0) -> None:
+        self.initial_s, self.max_s = initial_s, max_s
+        self._delay = 0.0
+        self._retry_at = 0.0
+        self._reason = ""
+
+    def check(self, authority: str, now: float) -> None:
+        """Raises TransportError while connecting to `authority` is held back."""
+        if now < self._retry_at:
+            wait_ms = int((self._retry_at - now) * 1000) + 1
+            raise TransportError(f"{self._reason} (not retrying the connection for another {wait_ms} ms)")
+
+    def failed(self, reason: str, now: float) -> None:
+        self._delay = self.initial_s if self._delay == 0 else min(self.max_s, self._delay * 2)
+        self._retry_at = now + self._delay
+        self._reason = reason
+
+    def succeeded(self) -> None:
+        self._delay = self._retry_at = 0.0
+
+
+class HostSlots:
+    """The connections of one pool to one address: how many are open (connecting, in use, idle or
+    retiring), the requests waiting for room (FIFO), and the connect back-off."""
+
+    __slots__ = ("_waiters", "backoff", "open")
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.backoff = ConnectBackoff()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    async def wait_for_room(self) -> None:
+        """Returns once woken (a connection or a stream slot freed); the caller checks again."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self.wake()  # woken just as it was cancelled: pass the turn on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def wake(self) -> None:
+        """Room freed: the first waiter tries again."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def fail_waiters(self, err: TransportError) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(err)
