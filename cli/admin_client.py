@@ -137,6 +137,38 @@ class AdminClient:
     def delete_deployment(self, deployment_id: str) -> None:
         self.request("DELETE", f"/deployments/{_segment(deployment_id)}", params={"force": "true"})
 
+    # --- Kafka subscriptions and clusters
+
+    def list_subscriptions(self, sink: str | None = None, source: str | None = None) -> list[Json]:
+        params = {k: v for k, v in (("sink", sink), ("source", source)) if v is not None}
+        return list(self._json("GET", "/subscriptions", params=params).get("subscriptions", []))
+
+    def get_subscription(self, subscription_id: str) -> Json:
+        return self._json("GET", f"/subscriptions/{_segment(subscription_id)}")
+
+    def create_subscription(self, body: dict[str, Any]) -> Json:
+        return self._json("POST", "/subscriptions", json=body)
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        self.request("DELETE", f"/subscriptions/{_segment(subscription_id)}")
+
+    def list_kafka_clusters(self) -> list[Json]:
+        return list(self._json("GET", "/kafka-clusters").get("clusters", []))
+
+    def get_kafka_cluster(self, name: str, include_subscriptions: bool = False) -> Json:
+        params = {"include_subscriptions": "true"} if include_subscriptions else {}
+        return self._json("GET", f"/kafka-clusters/{_segment(name)}", params=params)
+
+    def create_kafka_cluster(self, body: dict[str, Any]) -> Json:
+        return self._json("POST", "/kafka-clusters", json=body)
+
+    def patch_kafka_cluster(self, name: str, properties: dict[str, str]) -> Json:
+        return self._json("PATCH", f"/kafka-clusters/{_segment(name)}", json={"properties": properties})
+
+    def delete_kafka_cluster(self, name: str, force: bool = False) -> None:
+        params = {"force": "true"} if force else {}
+        self.request("DELETE", f"/kafka-clusters/{_segment(name)}", params=params)
+
     # --- services
 
     def list_services(self) -> list[Json]:

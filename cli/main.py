@@ -8,7 +8,17 @@ import sys
 import typer
 
 from cli.admin_client import DEFAULT_ADMIN_URL
-from cli.commands import dashboard, deployments, invocations, services, sql, state, whoami
+from cli.commands import (
+    dashboard,
+    deployments,
+    invocations,
+    kafka_clusters,
+    services,
+    sql,
+    state,
+    subscriptions,
+    whoami,
+)
 from cli.commands.common import Settings
 from restate.config import ConfigError, load
 
@@ -76,6 +86,10 @@ app.add_typer(deployments.app, name="deployments")
 app.add_typer(services.app, name="services")
 app.add_typer(invocations.app, name="invocations")
 app.add_typer(state.app, name="state")
+app.add_typer(subscriptions.app, name="subscriptions")
+app.add_typer(subscriptions.app, name="sub", hidden=True)  # the official CLI's alias
+app.add_typer(kafka_clusters.app, name="kafka-clusters")
+app.add_typer(kafka_clusters.app, name="kc", hidden=True)
 app.command("sql")(sql.sql)
 app.command("dashboard")(dashboard.dashboard)
 app.command("whoami")(whoami.whoami)

@@ -48,6 +48,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     ingress_concurrency_limit: int = 0
     # Like the real server: invocations negotiate at most V6 unless this experimental switch is on.
     experimental_protocol_v7: bool = False
+    # Static Kafka clusters (`[[ingress.kafka-clusters]]`): name -> librdkafka properties.
+    kafka_clusters: dict[str, dict[str, str]] = {}
 
     def host_port(self, which: str) -> tuple[str, int]:
         value = self.ingress_bind_address if which == "ingress" else self.admin_bind_address
@@ -131,6 +133,8 @@ def _checked(field: str, value: object, origin: str) -> object:
     """`value` converted to the field's type and validated; a ConfigError names `origin` (where it came from)."""
     if field in _DURATION_FIELDS:
         return _duration_ms(origin, value)
+    if field == "kafka_clusters":
+        return value  # checked when read
     kind = _FIELD_TYPES.get(field)
     if kind is None:
         return value  # not a setting: msgspec ignores it, as before
@@ -175,7 +179,30 @@ def _from_toml(path: Path) -> dict[str, tuple[object, str]]:
             node = node.get(key)
         if node is not None:
             found[field] = (node, f"{'.'.join(keys)} (in {path})")
+    ingress = data.get("ingress")
+    if isinstance(ingress, dict) and "kafka-clusters" in ingress:
+        found["kafka_clusters"] = (_kafka_clusters(ingress["kafka-clusters"], path), "")
     return found
+
+
+def _kafka_clusters(value: object, path: Path) -> dict[str, dict[str, str]]:
+    """`[[ingress.kafka-clusters]]`: `name`, `brokers` (-> `metadata.broker.list`), other keys as librdkafka's."""
+    where = f"ingress.kafka-clusters (in {path})"
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError(f"{where}: expected an array of tables, got {value!r}")
+    clusters: dict[str, dict[str, str]] = {}
+    for item in value:
+        name, brokers = item.get("name"), item.get("brokers")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: every cluster needs a `name` string")
+        if not isinstance(brokers, list) or not brokers or not all(isinstance(b, str) for b in brokers):
+            raise ConfigError(f"{where}: cluster {name!r} needs `brokers`, an array of HOST:PORT strings")
+        properties = {"metadata.broker.list": ",".join(brokers)}
+        for key, option in item.items():
+            if key not in ("name", "brokers"):
+                properties[key] = str(option).lower() if isinstance(option, bool) else str(option)
+        clusters[name] = properties
+    return clusters
 
 
 def load(

@@ -180,3 +180,28 @@ def parse_awakeable_id(text: str) -> tuple[InvocationId, int]:
     if len(raw) != 28:
         raise IdError("bad format")
     return InvocationId.from_bytes(raw[:24]), struct.unpack(">I", raw[24:])[0]
+
+
+# Prefixes of Restate's other resource ids: a subscription path holding one of them is of the wrong type.
+_RESOURCE_PREFIXES = frozenset({"inv", "dp", "sub", "sign", "prom", "snap", "pid", "lsn", "st"})
+
+
+def new_subscription_id() -> str:
+    return "sub_1" + _encode_bytes(os.urandom(16), _UUID_CHARS)
+
+
+def check_subscription_id(text: str) -> str:
+    """A `sub_1...` id as it was given; IdError with the real server's reason otherwise."""
+    prefix, sep, _ = text.partition("_")
+    if not sep:
+        raise IdError("bad format")
+    if prefix != "sub":
+        raise IdError("id doesn't match the expected type" if prefix in _RESOURCE_PREFIXES else "bad format")
+    body = _split_prefix(text, "sub")
+    if len(body) != _UUID_CHARS:
+        raise IdError("bad format")
+    try:
+        _decode_bytes(body, 16)
+    except IdError:
+        raise IdError("base62 decode error") from None
+    return text

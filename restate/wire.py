@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from restate.kafka.definitions import KafkaRegistry
 from restate.schema import Schema
 
 ServiceTy = Literal["service", "virtual_object", "workflow"]
@@ -243,6 +244,17 @@ class PeerReady(msgspec.Struct, tag="peer_ready", frozen=True, array_like=True):
     name: str
 
 
+# --- admin <-> kafka: the Kafka registry --------------------------------------------------------------
+
+
+class GetKafkaRegistry(msgspec.Struct, tag="get_kafka", frozen=True, array_like=True):
+    """Ask admin for the current Kafka registry (sent by the Kafka process until one arrives)."""
+
+
+class KafkaRegistryUpdate(msgspec.Struct, tag="kafka", frozen=True, array_like=True):
+    registry: KafkaRegistry
+
+
 # --- admin (SQL introspection) <-> partition ---------------------------------------------------------
 
 ScanOp = Literal["in", "not_in", "prefix"]
@@ -301,7 +313,10 @@ Message = (
     | PeerReady
     | ScanTable
     | TableRows
+    | GetKafkaRegistry
+    | KafkaRegistryUpdate
 )
+
 
 class Batch(msgspec.Struct, tag="batch", frozen=True, array_like=True):
     """Several messages for the same peer in one transport message (each already encoded)."""

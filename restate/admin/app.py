@@ -11,15 +11,25 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from restate import metrics
-from restate.admin import deployment_update, discovery, invocations, registry, services, views
+from restate.admin import (
+    deployment_update,
+    discovery,
+    invocations,
+    kafka_clusters,
+    registry,
+    services,
+    subscriptions,
+    views,
+)
 from restate.admin.admin_openapi import admin_openapi_json
 from restate.admin.errors import AdminError, PlainError, discovery_failed, not_found
-from restate.admin.http import Handler, Request, Response, error_response, json_response, require_json
+from restate.admin.http import Handler, Request, Response, bool_query, error_response, json_response, require_json
 from restate.admin.invocations import Partitions, Unconnected
 from restate.admin.manifest import Discovered
 from restate.admin.openapi import openapi_json, service_openapi
 from restate.config import Config
-from restate.ids import IdError, check_deployment_id, new_deployment_id
+from restate.ids import IdError, check_deployment_id, new_deployment_id, new_subscription_id
+from restate.kafka.definitions import KafkaRegistry
 from restate.schema import Schema, ServiceSchema
 
 log = logging.getLogger(__name__)
@@ -37,11 +47,16 @@ _V1_TEXT = "Unsupported Admin API version V1. This server supports versions betw
 
 Discover = Callable[[str, dict[str, str], bool], Awaitable[Discovered]]
 SchemaHook = Callable[[Schema], Awaitable[None]]
+KafkaHook = Callable[[KafkaRegistry], Awaitable[None]]
 Asgi = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 async def _noop(schema: Schema) -> None:
+    return None
+
+
+async def _noop_kafka(registry: KafkaRegistry) -> None:
     return None
 
 
@@ -59,6 +74,9 @@ class AdminHooks:
     now_ms: Callable[[], int] = _now_ms
     new_id: Callable[[], str] = new_deployment_id
     partitions: Partitions = field(default_factory=Unconnected)
+    persist_kafka: KafkaHook = _noop_kafka
+    publish_kafka: KafkaHook = _noop_kafka
+    new_subscription_id: Callable[[], str] = new_subscription_id
     # table scans for `POST /query` (restate.admin.query.scan.Scanner); None: over ZeroMQ, on first use
     scanner: Any = None
 
@@ -81,17 +99,6 @@ def _route_match(pattern: list[str], segments: list[str]) -> dict[str, str] | No
     return params
 
 
-def _bool_query(req: Request, name: str) -> bool | None:
-    value: bool | None = None
-    for key, raw in req.query:
-        if key == name:
-            if raw not in ("true", "false"):
-                reason = f"{name}: provided string was not `true` or `false`"
-                raise PlainError(400, f"Failed to deserialize query string: {reason}")
-            value = raw == "true"
-    return value
-
-
 class AdminApp:
     """ASGI app over one in-memory Schema; every committed change goes through `hooks.persist/publish`."""
 
@@ -107,6 +114,7 @@ class AdminApp:
         self.hooks = hooks or AdminHooks()
         self.request_timeout_s = request_timeout_s  # how long to wait for a partition's answer
         self.lock = asyncio.Lock()  # held by schema changes, from reading the schema to publishing the new one
+        self.kafka = KafkaRegistry()  # dynamic Kafka clusters and subscriptions (restate.admin.kafka_state)
         self._background: set[asyncio.Task[Any]] = set()
 
     def spawn(self, request: Coroutine[Any, Any, object], what: str) -> None:
@@ -189,11 +197,8 @@ class AdminApp:
                 continue
             handler = methods.get(method)
             if handler is None:
-                allowed = [
-                    m
-                    for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-                    if m in methods or (m == "HEAD" and "GET" in methods)
-                ]
+                # in the route's order (axum lists the methods as they were added), HEAD right after GET
+                allowed = [x for m in methods for x in ((m, "HEAD") if m == "GET" else (m,))]
                 return Response(405, headers=[("allow", ",".join(allowed))])
             return handler, params
         return Response(404)
@@ -276,7 +281,7 @@ class AdminApp:
 
     async def delete_deployment(self, req: Request) -> Response:
         dep_id = self._deployment_id(req)
-        if _bool_query(req, "force") is not True:
+        if bool_query(req, "force") is not True:
             return Response(501)  # graceful removal is not implemented by Restate either
         async with self.lock:
             await self.commit(registry.delete_deployment(self.schema, dep_id))
@@ -412,4 +417,9 @@ ROUTES: list[tuple[list[str], dict[str, Handler]]] = [
     (["invocations", "{invocation}", "purge-journal"], {"PATCH": invocations.purge_journal}),
     (["invocations", "{invocation}", "restart-as-new"], {"PATCH": invocations.restart_as_new}),
     (["query"], {"POST": query}),
+    (["subscriptions"], {"POST": subscriptions.create, "GET": subscriptions.list_all}),
+    (["subscriptions", "{subscription}"], {"GET": subscriptions.get, "DELETE": subscriptions.delete}),
+    (["kafka-clusters"], {"GET": kafka_clusters.list_all, "POST": kafka_clusters.create}),
+    (["kafka-clusters", "{cluster}"], {
+        "GET": kafka_clusters.get, "PATCH": kafka_clusters.patch, "DELETE": kafka_clusters.delete}),
 ]  # fmt: skip

@@ -58,3 +58,15 @@ def require_json(req: Request) -> None:
 
 def query_values(req: Request, name: str) -> list[str]:
     return [value for key, value in req.query if key == name]
+
+
+def bool_query(req: Request, name: str) -> bool | None:
+    """A `true`/`false` query parameter (the last one wins); 400 text as axum's Query rejects others."""
+    value: bool | None = None
+    for key, raw in req.query:
+        if key == name:
+            if raw not in ("true", "false"):
+                reason = f"{name}: provided string was not `true` or `false`"
+                raise PlainError(400, f"Failed to deserialize query string: {reason}")
+            value = raw == "true"
+    return value

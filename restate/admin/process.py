@@ -21,12 +21,14 @@ from restate.config import Config
 from restate.ingress.bare_bad_request import BareBadRequestProtocol  # hyper's answer to what is not HTTP/1.1
 from restate.ipc.node import Node, partition_name
 from restate.ipc.partition_rpc import PartitionRpc
+from restate.kafka.definitions import KafkaRegistry
 from restate.schema import Schema
 from restate.storage.meta import MetaStore
 
 log = logging.getLogger(__name__)
 
 NODE_NAME = "admin"
+KAFKA_NODE = "kafka"
 ACK_TIMEOUT_S = 5.0
 
 
@@ -75,6 +77,28 @@ class SchemaPublisher:
                 log.warning("admin: ignoring unexpected %s from %s", type(message).__name__, sender)
 
 
+class KafkaPublisher:
+    """Pushes the Kafka registry to the Kafka process (no acknowledgement: it keeps the highest version and
+    asks again when it starts), and answers its GetKafkaRegistry."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def publish(self, registry: KafkaRegistry) -> None:
+        self.node.send(KAFKA_NODE, wire.KafkaRegistryUpdate(registry))
+
+    def answering(self, current: Callable[[], KafkaRegistry], rpc: PartitionRpc) -> Callable[[wire.Message], bool]:
+        """The admin node's handler of answers: the partitions' (rpc), then the Kafka process's requests."""
+
+        def on_message(message: wire.Message) -> bool:
+            if isinstance(message, wire.GetKafkaRegistry):
+                self.node.send(KAFKA_NODE, wire.KafkaRegistryUpdate(current()))
+                return True
+            return rpc.on_message(message)
+
+        return on_message
+
+
 def peers_of(config: Config, num_partitions: int | None = None) -> list[str]:
     """Everybody who needs the schema: the ingress and every partition (the data directory's count wins)."""
     count = num_partitions or config.default_num_partitions
@@ -101,12 +125,15 @@ async def _main(config: Config, sockets: list[socket.socket] | None) -> None:
         num_partitions = store.num_partitions() or config.default_num_partitions
         publisher = SchemaPublisher(node, peers_of(config, num_partitions))
         rpc = PartitionRpc(node, num_partitions)
+        kafka = KafkaPublisher(node)
         hooks = AdminHooks(
-            persist=lambda s: asyncio.to_thread(store.store_schema, s), publish=publisher.publish, partitions=rpc
-        )
+            persist=lambda s: asyncio.to_thread(store.store_schema, s), publish=publisher.publish, partitions=rpc,
+            persist_kafka=lambda k: asyncio.to_thread(store.store_kafka, k), publish_kafka=kafka.publish,
+        )  # fmt: skip
         app = AdminApp(store.load_schema(), config, hooks)
+        app.kafka = store.load_kafka()
         tasks = [
-            asyncio.create_task(publisher.serve(lambda: app.schema, rpc.on_message)),
+            asyncio.create_task(publisher.serve(lambda: app.schema, kafka.answering(lambda: app.kafka, rpc))),
             asyncio.create_task(rpc.run_resends()),
         ]
         await _serve_http(app, config, sockets)

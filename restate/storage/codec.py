@@ -35,6 +35,7 @@ RECORDS: dict[str, type[msgspec.Struct]] = {
     "store_format": r.StoreFormatRecord,
     "schema": r.SchemaRecord,
     "settings": r.SettingsRecord,
+    "kafka": r.KafkaRegistryRecord,
 }
 
 
@@ -70,5 +71,6 @@ decode_queue_counts = decoder(r.QueueCountsRecord).decode
 decode_store_format = decoder(r.StoreFormatRecord).decode
 decode_schema = decoder(r.SchemaRecord).decode
 decode_settings = decoder(r.SettingsRecord).decode
+decode_kafka_registry = decoder(r.KafkaRegistryRecord).decode
 
 TIMER_VALUE = encode(r.TimerRecord())  # every timer's value: the key holds all there is to know

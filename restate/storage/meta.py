@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from restate.kafka.definitions import KafkaRegistry
 from restate.schema import Schema
-from restate.storage import codec, meta_convert, upgrade
+from restate.storage import codec, keys, meta_convert, upgrade
 from restate.storage.db import Database
 from restate.storage.records import SettingsRecord
+
+# A row added without a store format step: a store written before it has no Kafka registry (an empty one).
+KAFKA_KEY = keys.meta_key("kafka")
 
 
 class MetaStore:
@@ -28,6 +32,13 @@ class MetaStore:
 
     def store_schema(self, schema: Schema) -> None:
         self._db.write({upgrade.SCHEMA_KEY: codec.encode(meta_convert.schema_record(schema))})
+
+    def load_kafka(self) -> KafkaRegistry:
+        raw = self._db.get(KAFKA_KEY)
+        return KafkaRegistry() if raw is None else meta_convert.kafka_registry(codec.decode_kafka_registry(raw))
+
+    def store_kafka(self, registry: KafkaRegistry) -> None:
+        self._db.write({KAFKA_KEY: codec.encode(meta_convert.kafka_registry_record(registry))})
 
     def num_partitions(self) -> int | None:
         raw = self._db.get(upgrade.SETTINGS_KEY)

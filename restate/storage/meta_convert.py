@@ -4,6 +4,7 @@ store keeps (restate.storage.records): field by field, so that neither defines t
 from __future__ import annotations
 
 from restate import schema as s
+from restate.kafka import definitions as k
 from restate.storage import records as r
 
 # --- into records
@@ -185,3 +186,37 @@ def schema(record: r.SchemaRecord) -> s.Schema:
         services={svc.name: service(svc) for svc in record.services},
         superseded=[service(svc) for svc in record.superseded],
     )
+
+
+# --- the Kafka registry, both ways
+
+
+def kafka_registry_record(registry: k.KafkaRegistry) -> r.KafkaRegistryRecord:
+    return r.KafkaRegistryRecord(
+        version=registry.version,
+        clusters=[
+            r.KafkaClusterRecord(name=c.name, properties=dict(c.properties), created_at_ms=c.created_at_ms)
+            for c in registry.clusters.values()
+        ],
+        subscriptions=[
+            r.SubscriptionRecord(
+                id=sub.id, cluster=sub.cluster, topic=sub.topic, service=sub.service, handler=sub.handler,
+                sink_type=sub.sink_type, options=dict(sub.options), exclusive=sub.exclusive,
+            )
+            for sub in registry.subscriptions.values()
+        ],
+    )  # fmt: skip
+
+
+def kafka_registry(record: r.KafkaRegistryRecord) -> k.KafkaRegistry:
+    return k.KafkaRegistry(
+        version=record.version,
+        clusters={c.name: k.KafkaCluster(c.name, dict(c.properties), c.created_at_ms) for c in record.clusters},
+        subscriptions={
+            sub.id: k.Subscription(
+                id=sub.id, cluster=sub.cluster, topic=sub.topic, service=sub.service, handler=sub.handler,
+                sink_type=sub.sink_type, options=dict(sub.options), exclusive=sub.exclusive,
+            )
+            for sub in record.subscriptions
+        },
+    )  # fmt: skip

@@ -519,3 +519,36 @@ class SchemaRecord(_Value, frozen=True, tag=3, tag_field="v"):
     deployments: list[DeploymentRecord] = []
     services: list[ServiceRecord] = []
     superseded: list[ServiceRecord] = []
+
+
+# --- the Kafka registry (metadata store) ------------------------------------------------------------------------
+
+
+class KafkaClusterRecord(_Value, frozen=True):
+    """A Kafka cluster registered through the admin API: its librdkafka properties, secrets included."""
+
+    name: str
+    properties: dict[str, str]
+    created_at_ms: int
+
+
+class SubscriptionRecord(_Value, frozen=True):
+    """A subscription `kafka://cluster/topic` -> `service://service/handler`, with its completed options and
+    the sink's kind resolved when it was created."""
+
+    id: str
+    cluster: str
+    topic: str
+    service: str
+    handler: str
+    sink_type: Literal["service", "virtual_object", "workflow"]
+    options: dict[str, str]
+    exclusive: bool = False
+
+
+class KafkaRegistryRecord(_Value, frozen=True, tag=1, tag_field="v"):
+    """KeyKind.META `kafka`: the dynamic Kafka clusters and every subscription, at `version` (in creation order)."""
+
+    version: int = 0
+    clusters: list[KafkaClusterRecord] = []
+    subscriptions: list[SubscriptionRecord] = []

@@ -18,6 +18,8 @@ SAME_CONCEPT = {
     "invocations.py": "the invocation routes or commands of its API (admin, ingress, CLI)",
     "process.py": "the process entry point of its server (admin, ingress)",
     "services.py": "the service routes or commands of its API (admin, CLI)",
+    "kafka_clusters.py": "the Kafka cluster routes or commands of its API (admin, CLI)",
+    "subscriptions.py": "the subscription routes or commands of its API (admin, CLI)",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
+from restate.kafka.definitions import KafkaCluster, KafkaRegistry, Subscription
 from restate.schema import Deployment, HandlerSchema, InputRules, OutputRules, RetryPolicy, Schema, ServiceSchema
 from restate.storage import records as r
 
@@ -295,4 +296,34 @@ def samples() -> dict[str, tuple[str, msgspec.Struct]]:
     found["schema.registry"] = ("schema", schema_record())
     found["schema.full"] = ("schema", full_schema_record())
     found["settings.row"] = ("settings", r.SettingsRecord(num_partitions=4))
+    found["kafka.registry"] = ("kafka", kafka_registry_record())
     return found
+
+
+def kafka_registry() -> KafkaRegistry:
+    """A Kafka registry with a dynamic cluster (a secret among its properties) and two subscriptions."""
+    cluster = KafkaCluster("dyn", {"bootstrap.servers": "127.0.0.1:19092", "sasl.password": "s3cret"}, NOW)
+    service_sub = Subscription(
+        "sub_1020ZhuLtXKOXg0DnE8ERnr", "dyn", "t1", "KSvc", "raw", "service",
+        {"group.id": "sub_1020ZhuLtXKOXg0DnE8ERnr", "client.id": "restate", "auto.offset.reset": "earliest"},
+    )  # fmt: skip
+    object_sub = Subscription(
+        "sub_16indg1fUqXWD59b6WYY2qd", "my-cluster", "a/b", "KObj", "add", "virtual_object",
+        {"group.id": "custom", "client.id": "restate"}, exclusive=True,
+    )  # fmt: skip
+    return KafkaRegistry(7, {"dyn": cluster}, {s.id: s for s in (service_sub, object_sub)})
+
+
+def kafka_registry_record() -> r.KafkaRegistryRecord:
+    """kafka_registry() as the metadata store keeps it."""
+    registry = kafka_registry()
+    return r.KafkaRegistryRecord(
+        version=7,
+        clusters=[r.KafkaClusterRecord(name="dyn", properties=dict(registry.clusters["dyn"].properties),
+                                       created_at_ms=NOW)],
+        subscriptions=[
+            r.SubscriptionRecord(id=s.id, cluster=s.cluster, topic=s.topic, service=s.service, handler=s.handler,
+                                 sink_type=s.sink_type, options=dict(s.options), exclusive=s.exclusive)
+            for s in registry.subscriptions.values()
+        ],
+    )  # fmt: skip

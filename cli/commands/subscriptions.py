@@ -1,0 +1,114 @@
+"""`restate subscriptions list|describe|create|delete`: Kafka subscriptions through the admin API."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.admin_client import Json
+from cli.commands.common import EXIT_USAGE, JSON_OPTION, WIDE_OPTION, admin, fail, print_json, properties, show, table
+from restate.dashboard.columns import Column
+
+app = typer.Typer(no_args_is_help=True, help="Kafka subscriptions: topic records become handler invocations.")
+
+LIST_COLUMNS = (
+    Column("id", ident=True), Column("source", ident=True), Column("sink", ident=True),
+    Column("options", justify="right", drop=1),
+)  # fmt: skip
+
+
+def key_values(pairs: list[str], what: str) -> dict[str, str]:
+    """`KEY=VALUE` arguments (librdkafka options); exits with a usage error on anything else."""
+    found: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"invalid {what} {pair!r}: expected KEY=VALUE", EXIT_USAGE)
+        found[key.strip()] = value.strip()
+    return found
+
+
+def _cluster_of(source: str) -> str:
+    return source.removeprefix("kafka://").split("/", 1)[0]
+
+
+def options_table(options: Json) -> object:
+    return table(("key", "value"), sorted((options or {}).items()))
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    sink: str | None = typer.Option(None, "--sink", help="Only subscriptions to this sink (service://S/H)"),
+    source: str | None = typer.Option(None, "--source", help="Only subscriptions of this source (kafka://C/T)"),
+    as_json: bool = JSON_OPTION,
+    wide: bool = WIDE_OPTION,
+) -> None:
+    """List the subscriptions (the server filters by exact sink and source)."""
+    with admin(ctx) as client:
+        subs = client.list_subscriptions(sink, source)
+    if as_json:
+        print_json(subs)
+        return
+    rows = [[s.get("id"), s.get("source"), s.get("sink"), len(s.get("options") or {})] for s in subs]
+    show(table(LIST_COLUMNS, sorted(rows, key=lambda r: str(r[0])), wide=wide), wide=wide)
+
+
+@app.command()
+def describe(
+    ctx: typer.Context,
+    subscription_id: str = typer.Argument(..., help="Subscription id (sub_...)"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show a subscription, its cluster's brokers and its options."""
+    with admin(ctx) as client:
+        sub = client.get_subscription(subscription_id)
+        try:
+            cluster = client.get_kafka_cluster(_cluster_of(sub.get("source", "")))
+        except Exception:  # an orphan: its cluster was force-deleted
+            cluster = {}
+    if as_json:
+        print_json(sub)
+        return
+    props = cluster.get("properties") or {}
+    brokers = props.get("bootstrap.servers") or props.get("metadata.broker.list")
+    pairs = [
+        ("ID", sub.get("id")),
+        ("Source", sub.get("source")),
+        ("Sink", sub.get("sink")),
+        ("Kafka brokers", brokers),
+    ]
+    show(properties(pairs, title="Subscription:"), options_table(sub.get("options")))
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    source: str = typer.Argument(..., help="kafka://CLUSTER/TOPIC"),
+    sink: str = typer.Argument(..., help="service://SERVICE/HANDLER"),
+    options: list[str] = typer.Argument(None, help="librdkafka options KEY=VALUE, e.g. auto.offset.reset=earliest"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Subscribe a handler to a Kafka topic."""
+    body = {"source": source, "sink": sink, "options": key_values(options or [], "option")}
+    with admin(ctx) as client:
+        created = client.create_subscription(body)
+    if as_json:
+        print_json(created)
+        return
+    show(f"[OK]: Subscription {created.get('id')} created")
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    subscription_id: str = typer.Argument(..., help="Subscription id (sub_...)"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Delete a subscription: its consumer stops (the group's committed offsets stay on the broker)."""
+    with admin(ctx) as client:
+        client.get_subscription(subscription_id)
+        client.delete_subscription(subscription_id)
+    if as_json:
+        print_json({"id": subscription_id, "deleted": True})
+        return
+    show(f"[OK]: Subscription {subscription_id} deleted")

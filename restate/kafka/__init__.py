@@ -1,0 +1,1 @@
+"""Kafka ingress: clusters and subscriptions, and the process that turns topic records into invocations."""

@@ -1,0 +1,126 @@
+"""Kafka clusters and subscriptions on our server (no broker needed): the admin API survives a restart, and
+the official CLI 1.7.12's and our CLI's `subscriptions` / `kafka-clusters` commands work against it
+(their output lines are the real server's, ../shared/docs/reference/kafka/cli_*.txt)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO_ROOT, OurRestateServer, ServiceProcess
+from tests.support.paths import OUR_RESTATE_BIN
+
+CLI = REPO_ROOT / ".reference" / "node_modules" / "@restatedev" / "restate-linux-x64" / "bin" / "restate"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+STATIC = """
+[[ingress.kafka-clusters]]
+name = "my-cluster"
+brokers = ["PLAINTEXT://127.0.0.1:19092"]
+"""
+
+
+@dataclass
+class Stack:
+    server: OurRestateServer
+    home: Path
+
+    def run(self, binary: Path, *args: str) -> tuple[int, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RESTATE_")}
+        env.update({"RESTATE_ADMIN_URL": self.server.admin_url, "CI": "1", "HOME": str(self.home), "NO_COLOR": "1",
+                    "TERM": "dumb", "COLUMNS": "250"})  # fmt: skip
+        done = subprocess.run([str(binary), *args], env=env, capture_output=True, timeout=60, check=False)
+        return done.returncode, ANSI.sub("", (done.stdout + done.stderr).decode("utf-8", "replace"))
+
+    def official(self, *args: str) -> tuple[int, str]:
+        return self.run(CLI, *args)
+
+    def ours(self, *args: str) -> tuple[int, str]:
+        return self.run(OUR_RESTATE_BIN, "--admin-url", self.server.admin_url, *args)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("kafka-admin")
+    config = root / "restate.toml"
+    config.write_text(STATIC)
+    (root / "home").mkdir()
+    with ServiceProcess(root / "logs", "kafka_sinks") as svc:
+        server = OurRestateServer(root / "data", root / "logs", partitions=2, env={"RESTATE_CONFIG": str(config)})
+        with server:
+            server.register(svc.url)
+            yield Stack(server, root / "home")
+
+
+def test_subscriptions_survive_a_restart(stack: Stack) -> None:
+    server = stack.server
+    body = {"source": "kafka://my-cluster/t1", "sink": "service://KObj/add", "options": {"group.id": "g1"}}
+    created = server.client.post(f"{server.admin_url}/subscriptions", json=body)
+    assert created.status_code == 201, created.text
+    sub = created.json()
+    dyn = {"name": "dyn", "properties": {"bootstrap.servers": "127.0.0.1:1", "sasl.password": "pw"}}
+    assert server.client.post(f"{server.admin_url}/kafka-clusters", json=dyn).status_code == 201
+    server.restart(graceful=True)
+    assert server.client.get(f"{server.admin_url}/subscriptions/{sub['id']}").json() == sub
+    listed = server.client.get(f"{server.admin_url}/kafka-clusters").json()["clusters"]
+    assert [(c["name"], c["properties"].get("sasl.password")) for c in listed] == [("dyn", "***"), ("my-cluster", None)]
+    assert server.client.delete(f"{server.admin_url}/subscriptions/{sub['id']}").status_code == 202
+    assert server.client.delete(f"{server.admin_url}/kafka-clusters/dyn").status_code == 202
+
+
+def test_the_official_cli_subscription_commands(stack: Stack) -> None:
+    rc, out = stack.official("-y", "subscriptions", "create", "kafka://my-cluster/t1", "service://KSvc/raw",
+                             "auto.offset.reset=latest")  # fmt: skip
+    assert rc == 0, out
+    found = re.search(r"\[OK\]: Subscription (sub_1\w{22}) created", out)
+    assert found, out
+    sub_id = found.group(1)
+    rc, out = stack.official("subscriptions", "list")
+    assert rc == 0 and re.search(rf"{sub_id}\s+kafka://my-cluster/t1\s+service://KSvc/raw\s+3", out), out
+    rc, out = stack.official("sub", "list", "--sink", "service://KObj/add")
+    assert rc == 0 and sub_id not in out, out
+    rc, out = stack.official("subscriptions", "describe", sub_id)
+    assert rc == 0, out
+    for line in (f"ID:             {sub_id}", "Kafka brokers:  PLAINTEXT://127.0.0.1:19092", "group.id",
+                 "auto.offset.reset  latest"):  # fmt: skip
+        assert line in out, out
+    rc, out = stack.official("-y", "subscriptions", "create", "kafka://nope/t1", "service://KSvc/raw")
+    assert rc == 1 and "Kafka cluster 'nope' not found. Available clusters: [\"my-cluster\"]" in out, out
+    rc, out = stack.official("-y", "subscriptions", "delete", sub_id)
+    assert rc == 0 and f"[OK]: Subscription {sub_id} deleted" in out, out
+
+
+def test_the_official_cli_kafka_cluster_commands(stack: Stack) -> None:
+    rc, out = stack.official("kafka-clusters", "list")
+    assert rc == 0 and re.search(r"my-cluster\s+PLAINTEXT://127.0.0.1:19092\s+1\s+Thu 01 Jan 1970", out), out
+    rc, out = stack.official("-y", "kafka-clusters", "create", "dyn2", "bootstrap.servers=127.0.0.1:19092",
+                             "sasl.password=hunter2")  # fmt: skip
+    assert rc == 0, out
+    listed = stack.server.client.get(f"{stack.server.admin_url}/kafka-clusters/dyn2").json()
+    assert listed["properties"]["sasl.password"] == "***"
+    rc, out = stack.official("kafka-clusters", "describe", "my-cluster")
+    assert rc == 0 and "PLAINTEXT://127.0.0.1:19092" in out, out
+    rc, out = stack.official("-y", "kafka-clusters", "delete", "dyn2")
+    assert rc == 0 and "[OK]: Kafka cluster dyn2 deleted" in out, out
+
+
+def test_our_cli_subscription_and_cluster_commands(stack: Stack) -> None:
+    rc, out = stack.ours("subscriptions", "create", "kafka://my-cluster/t2", "service://KObj/add",
+                         "auto.offset.reset=earliest")  # fmt: skip
+    assert rc == 0, out
+    sub_id = re.search(r"Subscription (sub_1\w{22}) created", out).group(1)  # type: ignore[union-attr]
+    rc, out = stack.ours("subscriptions", "list", "--source", "kafka://my-cluster/t2")
+    assert rc == 0 and sub_id in out and "service://KObj/add" in out, out
+    rc, out = stack.ours("subscriptions", "describe", sub_id)
+    assert rc == 0 and "PLAINTEXT://127.0.0.1:19092" in out and "earliest" in out, out
+    rc, out = stack.ours("subscriptions", "create", "kafka://my-cluster/t2", "service://KObj/nope")
+    assert rc == 1 and "cannot find service/handler" in out, out
+    rc, out = stack.ours("kafka-clusters", "list")
+    assert rc == 0 and "my-cluster" in out, out
+    rc, out = stack.ours("subscriptions", "delete", sub_id)
+    assert rc == 0 and f"Subscription {sub_id} deleted" in out, out
