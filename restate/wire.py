@@ -285,12 +285,14 @@ class ScanTable(msgspec.Struct, tag="scan_table", frozen=True, array_like=True):
 class TableRows(msgspec.Struct, tag="table_rows", frozen=True, array_like=True):
     """The answer to ScanTable: column-major values (timestamps and durations as milliseconds).
 
-    `error` is set when the partition could not read the table (the values are then empty)."""
+    `error` is set when the partition could not read the table (the values are then empty); `count` is the
+    number of rows (what a scan without columns, e.g. for `COUNT(*)`, answers)."""
 
     request_id: int
     columns: list[str]
     values: list[list[Any]]
     error: str | None = None
+    count: int | None = None
 
 
 Message = (

@@ -76,6 +76,7 @@ class PartitionActor:
         self._unacked: dict[tuple[int, int], tuple[wire.OutboxMessage, float]] = {}
         self._schema_ready = asyncio.Event()
         self._heartbeat_queued = False
+        self._scans: set[asyncio.Task[None]] = set()  # SQL scans being answered (each holds a snapshot)
 
     # --- lifecycle
 
@@ -93,6 +94,9 @@ class PartitionActor:
             self._start()
         await self._stopping.wait()
         await self.tasks.cancel_all()
+        for scan in list(self._scans):
+            scan.cancel()
+        await asyncio.gather(*self._scans, return_exceptions=True)
         self.timers.stop()
         await self.invoker.close()
         self.store.close()
@@ -187,18 +191,27 @@ class PartitionActor:
             case wire.PeerReady():
                 self._reship_to(message.name)
             case wire.ScanTable():
-                # SQL introspection (admin's /query): read-only, from a store snapshot, off the event loop;
-                # no state machine involved. The answer goes back to the asking node.
-                from restate.introspection import partition_tables
-
-                def reply(done: asyncio.Future[wire.TableRows], to: str = sender) -> None:
-                    if not done.cancelled():
-                        self.node.send(to, done.result())
-
-                loop = asyncio.get_running_loop()
-                loop.run_in_executor(None, partition_tables.answer, self.store.db, message).add_done_callback(reply)
+                # SQL introspection (admin's /query): read-only, from a store snapshot, in steps on this
+                # loop (no state machine involved). The answer goes back to the asking node.
+                task = asyncio.get_running_loop().create_task(self._answer_scan(sender, message))
+                self._scans.add(task)
+                task.add_done_callback(self._scans.discard)
             case _:
                 log.warning("%s: unexpected %s from %s", self.name, type(message).__name__, sender)
+
+    async def _answer_scan(self, sender: str, message: wire.ScanTable) -> None:
+        """Runs a scan a chunk at a time, letting the loop's other work run between two chunks."""
+        from restate.introspection import table_scan
+
+        snapshot = self.store.db.snapshot()
+        try:
+            for step in table_scan.steps(snapshot, message):
+                if step is None:
+                    await asyncio.sleep(0)
+                else:
+                    self.node.send(sender, step)
+        finally:
+            snapshot.close()
 
     # --- the single writer
 

@@ -3,7 +3,8 @@
 Reads a consistent view (restate.storage.view over a LevelDB snapshot) and builds the rows the
 real Restate 1.7 server shows in its SQL tables (`docs/reference/tables.txt`): timestamps and durations
 as milliseconds, binary columns as bytes. Admin's query engine (`restate.admin.query`) asks every
-partition (or only the owning ones) with `wire.ScanTable` and combines the answers in DataFusion.
+partition (or only the owning ones) with `wire.ScanTable` (answered by restate.introspection.table_scan)
+and combines the answers in DataFusion.
 
 Pushed-down filters (`wire.ScanFilter`) narrow what is read where the keys allow it (invocation ids,
 service name and key) and drop rows early otherwise; the engine applies the whole WHERE clause again,
@@ -21,7 +22,7 @@ from restate.protocol import MessageType, ProtocolError, decode_message
 from restate.protocol._generated import service_protocol_pb2 as pb
 from restate.storage import records as r
 from restate.storage.view import KeyScope, PartitionView, Reader
-from restate.wire import ScanFilter, ScanTable, TableRows
+from restate.wire import ScanFilter
 
 Row = dict[str, Any]
 InvocationStatus = r.InvocationStatus
@@ -124,14 +125,14 @@ class Filters:
         return None
 
     def admits(self, row: Row) -> bool:
-        return all(_passes(f, row.get(f.column)) for f in self.filters)
+        return all(passes(f, row.get(f.column)) for f in self.filters)
 
     def admits_value(self, column: str, value: Any) -> bool:
         """Whether a row with this value in `column` can pass (checked before the row is built)."""
-        return all(_passes(f, value) for f in self.filters if f.column == column)
+        return all(passes(f, value) for f in self.filters if f.column == column)
 
 
-def _passes(f: ScanFilter, value: Any) -> bool:
+def passes(f: ScanFilter, value: Any) -> bool:
     if value is None:
         return False  # NULL = x, NULL != x and NULL LIKE x are never true
     if f.op == "in":
@@ -142,39 +143,6 @@ def _passes(f: ScanFilter, value: Any) -> bool:
 
 
 # --- entry points -------------------------------------------------------------------------------------------
-
-
-def answer(db: Any, message: ScanTable) -> TableRows:
-    """Answers a ScanTable from a fresh snapshot of `db` (storage.db.Database); never raises."""
-    try:
-        snapshot = db.snapshot()
-        try:
-            columns, values = scan(snapshot, message.table, message.filters, message.columns, message.limit)
-        finally:
-            snapshot.close()
-        return TableRows(message.request_id, columns, values)
-    except Exception as exc:  # a bug or a closed store: the query fails with this message
-        return TableRows(message.request_id, [], [], f"{type(exc).__name__}: {exc}")
-
-
-def scan(
-    reader: Reader,
-    table: str,
-    filters: Iterable[ScanFilter] = (),
-    columns: Iterable[str] | None = None,
-    limit: int | None = None,
-) -> tuple[list[str], list[list[Any]]]:
-    """The table's rows as column-major values: (column names, one list of values per column)."""
-    if table not in COLUMNS:
-        raise ValueError(f"no partition table {table!r}")
-    names = COLUMNS[table] if columns is None else [c for c in columns if c in COLUMNS[table]]
-    values: list[list[Any]] = [[] for _ in names]
-    for count, row in enumerate(rows(reader, table, filters, names)):
-        if limit is not None and count >= limit:
-            break
-        for column, name in zip(values, names, strict=True):
-            column.append(row.get(name))
-    return names, values
 
 
 def rows(
@@ -193,7 +161,7 @@ def rows(
 # --- invocations ----------------------------------------------------------------------------------------------
 
 
-def _statuses(view: PartitionView, f: Filters, table: str) -> Iterator[tuple[bytes, InvocationStatus]]:
+def invocation_statuses(view: PartitionView, f: Filters, table: str) -> Iterator[tuple[bytes, InvocationStatus]]:
     """(invocation id, status) of the invocations the id / service / key filters allow."""
     wanted = f.allowed(ID_COLUMN.get(table))
     services = f.allowed(SERVICE_COLUMN.get(table))
@@ -236,7 +204,7 @@ def derived_status(status: InvocationStatus) -> str:
     return status.status
 
 
-def _status_row(inv_id: bytes, status: InvocationStatus) -> Row:
+def status_row(inv_id: bytes, status: InvocationStatus) -> Row:
     """The columns of `sys_invocation_status` (null ones left out)."""
     target, state = status.target, status.state
     row: Row = {
@@ -335,13 +303,13 @@ def _attempt_row(inv_id: bytes, status: InvocationStatus, attempts: r.Attempts, 
 
 
 def _invocation_status_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
-    for inv_id, status in _statuses(view, f, "sys_invocation_status"):
+    for inv_id, status in invocation_statuses(view, f, "sys_invocation_status"):
         if f.admits_value("status", status.status):  # the CLI's usual `status != 'completed'`, early
-            yield _status_row(inv_id, status)
+            yield status_row(inv_id, status)
 
 
 def _invocation_state_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
-    for inv_id, status in _statuses(view, f, "sys_invocation_state"):
+    for inv_id, status in invocation_statuses(view, f, "sys_invocation_state"):
         attempts = _attempts(status)
         if attempts is not None:
             yield _attempt_row(inv_id, status, attempts)
@@ -349,7 +317,7 @@ def _invocation_state_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
 
 def invocation_row(inv_id: bytes, status: InvocationStatus) -> Row:
     """A `sys_invocation` row: the status joined with the attempt state, with the derived status."""
-    row = _status_row(inv_id, status)
+    row = status_row(inv_id, status)
     del row["partition_key"]
     attempts = _attempts(status)
     if attempts is not None:
@@ -362,7 +330,7 @@ def invocation_row(inv_id: bytes, status: InvocationStatus) -> Row:
 
 
 def _invocation_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
-    for inv_id, status in _statuses(view, f, "sys_invocation"):
+    for inv_id, status in invocation_statuses(view, f, "sys_invocation"):
         if f.admits_value("status", derived_status(status)):
             yield invocation_row(inv_id, status)
 
@@ -371,7 +339,7 @@ def _invocation_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
 
 
 def _journal_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
-    for inv_id, status in _statuses(view, f, "sys_journal"):
+    for inv_id, status in invocation_statuses(view, f, "sys_journal"):
         details = f.needs(*_JOURNAL_DETAILS)
         yield from journal_rows(inv_id, status, view.journal(inv_id), details, f.needs("entry_json"))
 

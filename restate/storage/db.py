@@ -29,6 +29,10 @@ class Database:
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         yield from self._db.iterator(prefix=prefix)
 
+    def keys(self, prefix: bytes) -> Iterator[bytes]:
+        """The keys under a prefix, in order, without reading their values."""
+        yield from self._db.iterator(prefix=prefix, include_value=False)
+
     def scan_range(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
         yield from self._db.iterator(start=start, stop=stop)
 
@@ -64,6 +68,9 @@ class Snapshot:
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         yield from self._snap.iterator(prefix=prefix)
+
+    def keys(self, prefix: bytes) -> Iterator[bytes]:
+        yield from self._snap.iterator(prefix=prefix, include_value=False)
 
     def scan_range(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
         yield from self._snap.iterator(start=start, stop=stop)

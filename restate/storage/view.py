@@ -63,6 +63,15 @@ class PartitionView:
         for key, raw in self.reader.scan(KeyKind.STATUS.value):
             yield keys.invocation_of(key), codec.decode_status(raw)
 
+    def status_keys(self) -> Iterator[bytes]:
+        """The stored status keys (one per invocation), without reading the records when the reader can."""
+        only_keys = getattr(self.reader, "keys", None)
+        if only_keys is not None:
+            yield from only_keys(KeyKind.STATUS.value)
+        else:
+            for key, _ in self.reader.scan(KeyKind.STATUS.value):
+                yield key
+
     def live(self) -> Iterator[tuple[bytes, r.StatusName]]:
         """(invocation id, status name) of every invocation not completed."""
         for key, raw in self.reader.scan(KeyKind.LIVE.value):

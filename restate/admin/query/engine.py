@@ -24,7 +24,7 @@ from datafusion import SessionConfig, SessionContext, SQLOptions
 
 from restate import ids
 from restate.admin.query.errors import QueryError, datafusion_error
-from restate.admin.query.pushdown import ScanSpec, scan_specs
+from restate.admin.query.pushdown import NOT_PUSHED, ScanSpec, scan_specs
 from restate.admin.query.scan import Scanner, ScanUnavailable
 from restate.admin.query.schemas import ADMIN_TABLES, PARTITION_TABLES, SCHEMAS
 from restate.introspection.partition_tables import ID_COLUMN, KEY_COLUMN
@@ -33,7 +33,7 @@ from restate.wire import ScanFilter, TableRows
 
 MAX_CONCURRENT_QUERIES = 4
 #: Columns admin fills in from its registry after the partitions answered (never pushed down).
-_ENRICHED = {"last_attempt_server"}
+_ENRICHED = NOT_PUSHED
 _LITERAL = re.compile(r"'(?:[^']|'')*'")
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
@@ -133,9 +133,7 @@ def _requested_columns(table: str, columns: list[str] | None) -> list[str] | Non
     wanted = [c for c in columns if c not in _ENRICHED]
     if "last_attempt_server" in columns and "last_attempt_deployment_id" not in wanted:
         wanted.append("last_attempt_deployment_id")
-    if not wanted:  # e.g. COUNT(*): the rows still have to be counted
-        wanted = [SCHEMAS[table].names[0]]
-    return wanted
+    return wanted  # empty for e.g. COUNT(*): the partitions then only count the rows
 
 
 # --- building the in-memory tables -------------------------------------------------------------------------------
@@ -147,7 +145,7 @@ def to_batch(table: str, answers: Iterable[TableRows], registry: Schema) -> pa.R
     values: dict[str, list[Any]] = {}
     rows = 0
     for answer in answers:
-        count = len(answer.values[0]) if answer.values else 0
+        count = len(answer.values[0]) if answer.values else (answer.count or 0)
         for name, column in zip(answer.columns, answer.values, strict=True):
             values.setdefault(name, [None] * rows).extend(column)
         rows += count
@@ -166,9 +164,12 @@ def from_columns(schema: pa.Schema, values: dict[str, list[Any]], rows: int) -> 
     arrays = []
     for field in schema:
         column = values.get(field.name)
-        if column is None:
-            column = [None if field.nullable else _placeholder(field.type)] * rows
-        arrays.append(pa.array(column, type=field.type))
+        if column is not None:
+            arrays.append(pa.array(column, type=field.type))
+        elif field.nullable:
+            arrays.append(pa.nulls(rows, type=field.type))
+        else:
+            arrays.append(pa.repeat(pa.scalar(_placeholder(field.type), type=field.type), rows))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 

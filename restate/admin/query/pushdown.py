@@ -5,6 +5,10 @@ could right above the scan it applies to (`Filter -> TableScan`), pruned the col
 into the scan (`fetch`). Reading those off the optimized plan tells which rows the partitions must send:
 only the conditions that are plain comparisons of a column with constants (`=`, `!=`, `IN`, `NOT IN`,
 `OR` of equalities, `LIKE 'prefix%'`) are used; anything else is left to DataFusion alone.
+
+A row limit above a filter (`Limit -> Filter -> TableScan`, DataFusion keeps in-memory scans unfiltered)
+goes to the partitions too when every condition of that filter became a ScanFilter: the partitions then
+apply the whole filter exactly, so their first `limit` rows that pass are enough (each stops scanning there).
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from typing import Any
 from datafusion import Expr, LogicalPlan
 
 from restate.wire import ScanFilter
+
+#: Columns admin fills in after the partitions answered: a filter on one is never sent, so a limit above it
+#: cannot be sent either.
+NOT_PUSHED = frozenset({"last_attempt_server"})
 
 
 @dataclass
@@ -40,7 +48,9 @@ class ScanSpec:
             columns = None
         else:
             columns = self.columns + [c for c in other.columns if c not in self.columns]
-        limit = max(self.limit, other.limit) if self.limit is not None and other.limit is not None else None
+        # a limit holds for the rows of its own filters only: merged, the other scan's rows could be missing
+        same = self.filters == other.filters
+        limit = max(self.limit, other.limit) if same and self.limit is not None and other.limit is not None else None
         return ScanSpec(self.table, filters, columns, limit, self.scans + other.scans)
 
 
@@ -57,6 +67,11 @@ def scan_specs(plan: LogicalPlan, tables: set[str]) -> dict[str, ScanSpec]:
 
     def walk(node: LogicalPlan) -> None:
         kind, variant = _node(node)
+        if kind == "Limit":
+            spec = _limited(node, variant, tables)
+            if spec is not None:
+                add(spec)
+                return
         if kind == "Filter":
             (child,) = node.inputs()
             child_kind, scan = _node(child)
@@ -75,6 +90,34 @@ def scan_specs(plan: LogicalPlan, tables: set[str]) -> dict[str, ScanSpec]:
 
     walk(plan)
     return specs
+
+
+def _limited(node: LogicalPlan, limit: Any, tables: set[str]) -> ScanSpec | None:
+    """The spec of `Limit -> Filter -> TableScan` with the limit pushed down, when the filter is exact."""
+    (child,) = node.inputs()
+    child_kind, filter_node = _node(child)
+    if child_kind != "Filter":
+        return None
+    (grandchild,) = child.inputs()
+    scan_kind, scan = _node(grandchild)
+    if scan_kind != "TableScan" or _table_name(scan.table_name()) not in tables or scan.fetch() is not None:
+        return None
+    fetch, skip = _int(limit.fetch()), _int(limit.skip())
+    parts = conjuncts(filter_node.predicate()) + [part for expr in scan.filters() for part in conjuncts(expr)]
+    filters = [to_filter(part) for part in parts]
+    if fetch is None or skip is None or any(f is None or f.column in NOT_PUSHED for f in filters):
+        return None
+    spec = _spec(_table_name(scan.table_name()), scan, filter_node.predicate())
+    spec.limit = skip + fetch
+    return spec
+
+
+def _int(expr: Any) -> int | None:
+    """The value of a Limit's `skip`/`fetch` (an integer literal; None when absent or not one)."""
+    if expr is None:
+        return None
+    value = _literal(expr) if isinstance(expr, Expr) else _literal(Expr(expr))
+    return value if isinstance(value, int) and value >= 0 else None
 
 
 def _node(plan: LogicalPlan) -> tuple[str, Any]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from restate import ids
-from restate.introspection.partition_tables import answer
+from restate.introspection.table_scan import answer
 from restate.partition.commands import AttemptFailedCmd, InvokeCmd
 from restate.protocol import pb
 from restate.storage.partition_store import PartitionStore

@@ -8,6 +8,7 @@ from typing import Any
 
 from restate import ids
 from restate.introspection import partition_tables as introspect
+from restate.introspection import table_scan
 from restate.storage import keys
 from restate.wire import ScanFilter, ScanTable
 from tests.unit.partition.harness import DEPLOYMENT_ID, NOW
@@ -255,18 +256,18 @@ def test_value_filters(scenario: Scenario) -> None:
 
 def test_scan_projects_and_limits(scenario: Scenario) -> None:
     s = scenario
-    names, values = introspect.scan(s.store, "sys_invocation", [], ["id", "status", "nope"], 2)
+    names, values = table_scan.scan(s.store, "sys_invocation", [], ["id", "status", "nope"], 2)
     assert names == ["id", "status"] and [len(v) for v in values] == [2, 2]
-    names, values = introspect.scan(s.store, "state")
+    names, values = table_scan.scan(s.store, "state")
     assert names == introspect.COLUMNS["state"]
     assert dict(zip(names, (v[0] for v in values), strict=True))["scope"] is None
 
 
 def test_answer_never_raises(scenario: Scenario) -> None:
     s = scenario
-    good = introspect.answer(s.store.db, ScanTable(7, "sys_inbox", [], ["id"]))
+    good = table_scan.answer(s.store.db, ScanTable(7, "sys_inbox", [], ["id"]))
     assert (good.request_id, good.columns, good.values, good.error) == (7, ["id"], [[text(s.inboxed)]], None)
-    bad = introspect.answer(s.store.db, ScanTable(8, "sys_nope"))
+    bad = table_scan.answer(s.store.db, ScanTable(8, "sys_nope"))
     assert bad.request_id == 8 and bad.values == [] and "sys_nope" in (bad.error or "")
 
 
@@ -281,7 +282,7 @@ def test_columns_match_the_real_servers_tables() -> None:
 def test_journal_details_are_decoded_only_when_asked_for(scenario: Scenario) -> None:
     s = scenario
     running = [ScanFilter("id", "in", [text(s.running)])]
-    names, values = introspect.scan(s.store, "sys_journal", running, ["index", "entry_type"])
+    names, values = table_scan.scan(s.store, "sys_journal", running, ["index", "entry_type"])
     assert names == ["index", "entry_type"] and values[1] == ["Command: Input", "Command: SetState", "Command: Sleep"]
     plain = list(introspect.rows(s.store, "sys_journal", running, ["index", "entry_type"]))
     assert all("name" not in r and "entry_json" not in r for r in plain)

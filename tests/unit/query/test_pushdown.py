@@ -31,7 +31,7 @@ def test_cli_cancel_query() -> None:
         "sys_invocation_status",
         [ScanFilter("id", "in", [INV]), ScanFilter("status", "not_in", ["completed"])],
         ["id", "status", "target"],
-        None,
+        500,
     )}  # fmt: skip
 
 
@@ -76,8 +76,22 @@ def test_limits_and_filters_above_them() -> None:
     assert spec == ScanSpec("sys_invocation", [], ["status"], 50000)  # the filter applies after the limit
     (spec,) = specs("SELECT id FROM sys_invocation LIMIT 3").values()
     assert spec.limit == 3 and spec.filters == []
-    (spec,) = specs("SELECT id FROM sys_invocation WHERE status = 'running' LIMIT 3").values()
-    assert spec.limit is None and spec.filters == [ScanFilter("status", "in", ["running"])]
+    (spec,) = specs("SELECT id FROM sys_invocation WHERE status = 'running' LIMIT 3 OFFSET 2").values()
+    # every condition is a ScanFilter, which the partitions apply exactly: the limit (and offset) goes too
+    assert spec.limit == 5 and spec.filters == [ScanFilter("status", "in", ["running"])]
+    for condition in ("status = 'running' AND retry_count > 2", "last_attempt_server = 'x'"):
+        (spec,) = specs(f"SELECT id FROM sys_invocation WHERE {condition} LIMIT 3").values()
+        assert spec.limit is None  # a condition only DataFusion applies: the partitions cannot stop early
+
+
+def test_limits_of_two_scans_of_one_table_merge_only_with_the_same_filters() -> None:
+    sql = ("SELECT id FROM (SELECT id FROM sys_invocation WHERE status = 'running' LIMIT 3) UNION ALL "
+           "SELECT id FROM (SELECT id FROM sys_invocation WHERE status = 'paused' LIMIT 3)")  # fmt: skip
+    (spec,) = specs(sql).values()
+    assert spec.limit is None and spec.filters == [ScanFilter("status", "in", ["running", "paused"])]
+    same = "SELECT id FROM (SELECT id FROM sys_invocation WHERE status = 'running' LIMIT {})"
+    (spec,) = specs(f"{same.format(2)} UNION ALL {same.format(4)}").values()
+    assert spec.limit == 4
 
 
 def test_joins_and_self_joins() -> None:

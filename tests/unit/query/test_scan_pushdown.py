@@ -1,0 +1,144 @@
+"""Pushed-down scans read less and answer the same: restate.introspection.table_scan / invocation_columns and
+the engine's pushdown, checked against the same queries run over whole, unfiltered tables."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from restate.admin.query.encode import json_rows
+from restate.admin.query.engine import QueryEngine
+from restate.introspection import partition_tables, table_scan
+from restate.storage.partition_store import PartitionStore
+from restate.wire import ScanFilter, ScanTable, TableRows
+from tests.unit.partition.harness import make_schema
+from tests.unit.query.scenario import LocalScanner, Scenario, text
+
+
+class Unpushed(LocalScanner):
+    """Every scan reads the whole table: all columns, no filter, no limit (the reference answers)."""
+
+    async def scan(
+        self, partition: int, table: str, filters: list[ScanFilter], columns: list[str] | None, limit: int | None
+    ) -> TableRows:
+        return await super().scan(partition, table, [], None, None)
+
+
+def _rows(engine: QueryEngine, sql: str) -> list[str]:
+    result = asyncio.run(engine.execute(sql))
+    found: list[dict[str, Any]] = json.loads(json_rows(result.schema, result.batches))["rows"]
+    return sorted(json.dumps(row, sort_keys=True) for row in found)
+
+
+QUERIES = [
+    "SELECT COUNT(*) FROM sys_invocation",
+    "SELECT COUNT(*) FROM sys_invocation_status",
+    "SELECT status, COUNT(*) FROM sys_invocation GROUP BY status",
+    "SELECT status, COUNT(1) FROM sys_invocation_status GROUP BY status",
+    "SELECT COUNT(*) FROM sys_invocation WHERE target_service_name = 'Greeter'",
+    "SELECT id, status FROM sys_invocation WHERE target_service_name = 'Greeter' AND status != 'completed'",
+    "SELECT COUNT(*) FROM (SELECT id FROM sys_invocation WHERE target_service_name = 'Greeter' LIMIT 3)",
+    "SELECT COUNT(*) FROM (SELECT id FROM sys_invocation WHERE status = 'completed' LIMIT 1)",
+    "SELECT COUNT(*) FROM (SELECT id FROM sys_invocation_status WHERE status = 'invoked' LIMIT 10)",
+    "SELECT target_service_key, COUNT(*) FROM sys_invocation WHERE target_service_key IS NOT NULL GROUP BY 1",
+    "SELECT id, invoked_by_id, invoked_by, completion_result FROM sys_invocation WHERE invoked_by = 'service'",
+    "SELECT id, completion_failure FROM sys_invocation WHERE completion_result = 'failure'",
+    "SELECT id, retry_count, last_failure FROM sys_invocation WHERE status = 'backing-off'",
+    "SELECT id FROM sys_invocation WHERE target LIKE 'Counter/%' AND target_handler_name = 'add'",
+    "SELECT partition_key, id, created_at, modified_at FROM sys_invocation_status WHERE target_service_ty = 'service'",
+    "SELECT COUNT(*) FROM sys_invocation_state",
+    "SELECT COUNT(*) FROM sys_journal",
+    "SELECT COUNT(*) FROM (SELECT * FROM state LIMIT 1)",
+    "SELECT i.id, s.in_flight FROM sys_invocation_status i LEFT JOIN sys_invocation_state s ON s.id = i.id "
+    "WHERE i.status = 'invoked'",
+    "SELECT * FROM sys_invocation WHERE idempotency_key = 'idem-1'",
+]
+
+
+@pytest.mark.parametrize("sql", QUERIES)
+def test_pushed_down_answers_equal_whole_table_answers(scenario: Scenario, sql: str) -> None:
+    pushed = QueryEngine(LocalScanner({0: scenario.store}), 1, make_schema)
+    whole = QueryEngine(Unpushed({0: scenario.store}), 1, make_schema)
+    assert _rows(pushed, sql) == _rows(whole, sql)
+
+
+def test_count_without_filters_reads_no_record(scenario: Scenario) -> None:
+    reader = Recording(scenario.store)
+    names, values, count = _result(table_scan.scan_steps(reader, "sys_invocation", [], [], None))
+    assert (names, values, count) == ([], [], 9)
+    assert reader.values_read == 0 and reader.keys_read == 9
+
+
+def test_a_limit_stops_the_scan_early(scenario: Scenario) -> None:
+    reader = Recording(scenario.store)
+    greeter = [ScanFilter("target_service_name", "in", ["Greeter"])]
+    _, values, count = _result(table_scan.scan_steps(reader, "sys_invocation", greeter, ["id"], 2))
+    assert count == 2 and len(values[0]) == 2
+    everything = _result(table_scan.scan_steps(Recording(scenario.store), "sys_invocation", greeter, ["id"], None))
+    assert everything[2] > 2
+    # the statuses read: the two that pass, and those in between that did not (other services)
+    assert reader.values_read < 9
+
+
+def test_non_matching_rows_get_no_columns(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The filter's column is checked first; a row that fails it is never built (no id text, no full row)."""
+    built: list[bytes] = []
+    full_row = partition_tables.invocation_row
+
+    def counting(inv_id: bytes, status: Any) -> dict[str, Any]:
+        built.append(inv_id)
+        return full_row(inv_id, status)
+
+    monkeypatch.setattr(partition_tables, "invocation_row", counting)
+    killed = [ScanFilter("completion_result", "in", ["failure"])]
+    names, values = table_scan.scan(scenario.store, "sys_invocation", killed, ["id", "completion_failure"])
+    assert values[0] == [text(scenario.killed)] and values[1] == ["[409] killed"]
+    assert built == [scenario.killed]  # the full row (for completion_failure) of the one passing row only
+
+
+def test_scan_steps_yield_between_chunks(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    from restate.introspection import invocation_columns
+
+    monkeypatch.setattr(invocation_columns, "STEP_ROWS", 2)
+    steps = list(table_scan.steps(scenario.store, ScanTable(3, "sys_invocation", [], ["id"])))
+    assert steps[:-1] == [None] * 4 and isinstance(steps[-1], TableRows)  # 9 statuses, a pause every 2
+    assert steps[-1].count == 9 and len(steps[-1].values[0]) == 9
+    monkeypatch.setattr(table_scan, "STEP_ROWS", 3)
+    steps = list(table_scan.steps(scenario.store, ScanTable(4, "sys_journal", [], ["index"])))
+    assert None in steps and isinstance(steps[-1], TableRows) and steps[-1].error is None
+
+
+def _result(steps: Iterator[Any]) -> Any:
+    return [step for step in steps if step is not None][0]
+
+
+class Recording:
+    """A reader over a store that counts the records and the keys read."""
+
+    def __init__(self, store: PartitionStore) -> None:
+        self.db = store.db
+        self.values_read = 0
+        self.keys_read = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        self.values_read += 1
+        return self.db.get(key)
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        for item in self.db.scan(prefix):
+            self.values_read += 1
+            yield item
+
+    def scan_range(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        for item in self.db.scan_range(start, stop):
+            self.values_read += 1
+            yield item
+
+    def keys(self, prefix: bytes) -> Iterator[bytes]:
+        for key in self.db.keys(prefix):
+            self.keys_read += 1
+            yield key
