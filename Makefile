@@ -20,7 +20,7 @@ LINT_PATHS := $(wildcard restate cli tests bench examples)
 MYPY_PATHS := $(wildcard restate/cluster restate/protocol restate/storage restate/partition restate/introspection restate/invoker restate/ipc restate/actors restate/admin restate/ingress restate/ids.py restate/durations.py restate/serde_json_errors.py restate/wire.py restate/schema.py restate/config.py restate/metrics.py restate/dashboard cli restate/sdk restate/__init__.py)
 PYTEST_ARGS ?=
 
-.PHONY: test setup lint typecheck pytest up clean-setup wrk etcd
+.PHONY: test setup lint typecheck pytest up clean-setup wrk etcd chromium
 
 ## Set-up ----------------------------------------------------------------------------------
 
@@ -62,7 +62,14 @@ etcd:
 	  || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server; }; }
 	@command -v etcd >/dev/null || { echo "etcd is required: apt-get install -y etcd-server" >&2; exit 1; }
 
-setup: $(VENV)/.installed $(OFFICIAL_VENV)/.installed $(REAL_SERVER) $(OFFICIAL_CLI) $(TS_SDK) wrk etcd
+# Debian's chromium + chromium-driver for the web UI's browser tests (tests/browser): Playwright drives
+# /usr/bin/chromium, so no browser is ever downloaded (`playwright install` is never run).
+chromium:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver \
+	  || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }; }
+	@test -x /usr/bin/chromium || { echo "chromium is required: apt-get install -y chromium chromium-driver" >&2; exit 1; }
+
+setup: $(VENV)/.installed $(OFFICIAL_VENV)/.installed $(REAL_SERVER) $(OFFICIAL_CLI) $(TS_SDK) wrk etcd chromium
 
 ## Checks ----------------------------------------------------------------------------------
 

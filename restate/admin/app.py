@@ -19,6 +19,7 @@ from restate.admin import (
     registry,
     services,
     subscriptions,
+    ui,
     views,
 )
 from restate.admin.admin_openapi import admin_openapi_json
@@ -176,6 +177,8 @@ class AdminApp:
                 return Response(400, _V1_TEXT.encode(), "text/plain; charset=utf-8")
         elif segments == [""] and scope["method"] in ("GET", "HEAD"):
             return Response(308, headers=[("location", "/ui/")])
+        elif segments and segments[0] == "ui" and scope["method"] in ("GET", "HEAD"):
+            return ui.serve(segments[1:])
         method = "GET" if scope["method"] == "HEAD" else scope["method"]
         found = self._route(segments, method)
         if isinstance(found, Response):

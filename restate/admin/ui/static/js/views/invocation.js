@@ -1,0 +1,129 @@
+// One invocation: status, attempts, failure, retry schedule, pinned deployment, journal timeline, call chain, actions.
+import { api } from "../api.js";
+import { confirmDialog, errorBox, kv } from "../components.js";
+import { ago, displayStatus, fmtDuration, fmtTime, h, lit, link, message, parseDuration, parseTime, statusBadge } from "../util.js";
+import { chainTree, loadChain } from "./callchain.js";
+import { JOURNAL_SQL, debuggerPanel, decodeEntry, failedEntryIndex, timeline } from "./journal.js";
+
+const REFRESH_MS = 3000;
+const OPS = ["cancel", "kill", "pause", "resume", "purge", "restart-as-new"];
+
+/** The next `n` retries a retry policy plans after `nextAt` (ms), as [attempt, at ms]; stops at max_attempts. */
+export function plannedRetries(policy, retryCount, nextAt, n = 4) {
+  const initial = parseDuration(policy?.initial_interval);
+  if (!policy || initial === null || !nextAt) return [];
+  const factor = Number(policy.exponentiation_factor || 1);
+  const max = parseDuration(policy.max_interval) ?? Infinity;
+  const out = [[retryCount + 1, nextAt]];
+  let at = nextAt;
+  for (let k = retryCount + 1; out.length < n; k++) {
+    if (policy.max_attempts && k + 1 > policy.max_attempts) break;
+    at += Math.min(initial * factor ** k, max);
+    out.push([k + 1, at]);
+  }
+  return out;
+}
+
+function retryCard(inv, service) {
+  const policy = service?.retry_policy;
+  const next = parseTime(inv.next_retry_at)?.getTime();
+  const rows = [
+    ["Attempts so far", inv.status === "completed" ? null : String(Number(inv.retry_count || 0) + (inv.last_start_at ? 1 : 0))],
+    ["Last attempt started", inv.last_start_at ? `${fmtTime(inv.last_start_at)} (${ago(inv.last_start_at)})` : null],
+    ["Next retry", next ? `${fmtTime(inv.next_retry_at)} (in ${fmtDuration(next - Date.now())})` : null],
+    ["Retry policy", policy ? `${policy.initial_interval} × ${policy.exponentiation_factor} up to ${policy.max_interval}, ` +
+      `${policy.max_attempts ? `at most ${policy.max_attempts} attempts, then ${policy.on_max_attempts}` : "unbounded attempts"}` : null],
+  ];
+  const planned = plannedRetries(policy, Number(inv.retry_count || 0), next);
+  return h("section", { class: "card", id: "retries" }, h("h2", {}, "Attempts and retries"), kv(rows),
+    planned.length > 1 ? h("p", { class: "muted" }, "Planned: ", planned.map(([n, at]) => `#${n} ${fmtTime(new Date(at).toISOString())}`).join(" · ")) : null);
+}
+
+function detailsCard(inv, deployment) {
+  return h("section", { class: "card", id: "details" }, h("h2", {}, "Details"), kv([
+    ["Id", h("span", { class: "mono" }, inv.id)],
+    ["Target", inv.target],
+    ["Type", inv.target_service_ty],
+    ["Status", statusBadge(displayStatus(inv))],
+    ["Result", inv.completion_failure ? h("span", { class: "mono" }, inv.completion_failure) : inv.completion_result],
+    ["Created", `${fmtTime(inv.created_at)} (${ago(inv.created_at)})`],
+    ["Modified", fmtTime(inv.modified_at)],
+    ["Completed", fmtTime(inv.completed_at)],
+    ["Invoked by", inv.invoked_by_id ? link(`invocations/${inv.invoked_by_id}`, inv.invoked_by_target || inv.invoked_by_id) : inv.invoked_by],
+    ["Idempotency key", inv.idempotency_key],
+    ["Pinned deployment", inv.pinned_deployment_id
+      ? h("span", { class: "mono", id: "pinned" }, inv.pinned_deployment_id, deployment ? ` (${deployment.uri}, ${deployment.sdk_version || "sdk ?"})` : "")
+      : "not pinned yet"],
+    ["Protocol version", inv.pinned_service_protocol_version ? String(inv.pinned_service_protocol_version) : null],
+    ["Journal size", inv.journal_size !== undefined ? String(inv.journal_size) : null],
+  ]));
+}
+
+function actionsBar(id, onDone, out) {
+  const run = async (op) => {
+    if (!(await confirmDialog(`${op} this invocation?`, h("p", { class: "mono" }, id), op))) return;
+    try {
+      await api.invocationAction(id, op);
+      out.replaceChildren(message("ok", `${op}: accepted for ${id}`));
+    } catch (err) {
+      out.replaceChildren(errorBox(err, `${op} failed`));
+    }
+    onDone();
+  };
+  return h("div", { class: "toolbar", id: "actions" }, OPS.map((op) =>
+    h("button", { type: "button", class: op === "kill" || op === "purge" ? "danger" : null, "data-op": op, onclick: () => run(op) }, op)));
+}
+
+export async function render({ root, params }) {
+  const id = params[0];
+  let alive = true, timer = null;
+  const head = h("div", {}), out = h("div", { id: "action-result" }), body = h("div", {});
+  let lastDeployments = {};
+  root.append(head, out, body);
+
+  async function load() {
+    let rows;
+    try {
+      rows = await api.query(`SELECT * FROM sys_invocation WHERE id = ${lit(id)}`);
+    } catch (err) {
+      body.replaceChildren(errorBox(err, "Cannot load the invocation"));
+      return false;
+    }
+    if (!rows.length) {
+      head.replaceChildren(h("h1", {}, id));
+      body.replaceChildren(message("empty", `No invocation ${id}: it never existed, or it completed and was purged.`));
+      return false;
+    }
+    const inv = rows[0];
+    const [journalRows, events, service, chain] = await Promise.all([
+      api.query(JOURNAL_SQL(id)).catch((err) => err),
+      api.query(`SELECT after_journal_entry_index, appended_at, event_type, event_json FROM sys_journal_events WHERE id = ${lit(id)} ORDER BY appended_at`).catch(() => []),
+      api.get(`/services/${encodeURIComponent(inv.target_service_name)}`).catch(() => null),
+      loadChain(inv).catch((err) => err),
+    ]);
+    if (inv.pinned_deployment_id && !(inv.pinned_deployment_id in lastDeployments)) {
+      lastDeployments[inv.pinned_deployment_id] = await api.get(`/deployments/${inv.pinned_deployment_id}`).catch(() => null);
+    }
+    if (!alive) return false;
+    const entries = Array.isArray(journalRows) ? journalRows.map(decodeEntry) : [];
+    const failedIndex = inv.last_failure ? failedEntryIndex(inv, entries) : null;
+    const status = displayStatus(inv);
+    head.replaceChildren(h("h1", {}, inv.target, " ", statusBadge(status, status === "backing-off" ? `· attempt ${Number(inv.retry_count || 0) + 1}` : "")),
+      actionsBar(id, () => load(), out));
+    body.replaceChildren(
+      debuggerPanel(inv, entries, failedIndex) || "",
+      h("div", { class: "grid" }, detailsCard(inv, lastDeployments[inv.pinned_deployment_id]), retryCard(inv, service),
+        h("section", { class: "card" }, h("h2", {}, "Call chain"), chain instanceof Error ? errorBox(chain) : chainTree(chain, id))),
+      h("section", { class: "card" }, h("h2", {}, `Journal (${entries.length} entries)`),
+        journalRows instanceof Error ? errorBox(journalRows, "Cannot load the journal") : timeline(entries, inv, failedIndex, events)));
+    return inv.status !== "completed";
+  }
+
+  const tick = async () => {
+    const again = document.querySelector(".modal-back") ? true : await load();
+    if (alive && again) timer = setTimeout(tick, REFRESH_MS);
+  };
+  const again = await load();
+  if (again) timer = setTimeout(tick, REFRESH_MS);
+  return () => { alive = false; clearTimeout(timer); };
+}
