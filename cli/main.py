@@ -55,6 +55,12 @@ def up(
     node_metrics_bind_address: str | None = typer.Option(
         None, "--node-metrics-bind-address", help="HOST:PORT serving /metrics, '' for none (env RESTATE_BIND_ADDRESS)"
     ),
+    tracing_endpoint: str | None = typer.Option(
+        None,
+        "--tracing-endpoint",
+        help="OTLP endpoint for invocation spans: http://HOST:4317 (gRPC) or otlp+http://HOST:4318/v1/traces "
+        "(env RESTATE_TRACING_ENDPOINT)",
+    ),
     dashboard: bool | None = typer.Option(
         None, "--dashboard/--no-dashboard", help="Show the live dashboard (default: when stdout is a terminal)"
     ),
@@ -69,6 +75,7 @@ def up(
         "admin_bind_address": admin_bind_address,
         "default_num_partitions": partitions,
         "node_metrics_bind_address": node_metrics_bind_address,
+        "tracing_endpoint": tracing_endpoint,
     }
     try:
         config = load(config_file, overrides=overrides)

@@ -10,6 +10,7 @@ from pathlib import Path
 import msgspec
 
 from restate.durations import DurationError, parse_duration_ns
+from restate.tracing.endpoint import EndpointError, parse_endpoint
 
 
 class ConfigError(ValueError):
@@ -50,6 +51,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     experimental_protocol_v7: bool = False
     # Static Kafka clusters (`[[ingress.kafka-clusters]]`): name -> librdkafka properties.
     kafka_clusters: dict[str, dict[str, str]] = {}
+    # OpenTelemetry: where each process exports its invocation spans ("" = tracing off, the default).
+    tracing_endpoint: str = ""
+    tracing_headers: dict[str, str] = {}  # sent with every export request (e.g. an API key)
+    tracing_service_name: str = "Restate"  # the resource's service.name, the real server's by default
 
     def host_port(self, which: str) -> tuple[str, int]:
         value = self.ingress_bind_address if which == "ingress" else self.admin_bind_address
@@ -81,6 +86,9 @@ _TOML_KEYS = {
     ("worker", "invoker", "connect-timeout"): "invoker_connect_timeout_ms",
     ("ingress", "concurrent-api-requests-limit"): "ingress_concurrency_limit",
     ("experimental-enable-protocol-v7",): "experimental_protocol_v7",
+    ("tracing-endpoint",): "tracing_endpoint",
+    ("tracing-headers",): "tracing_headers",
+    ("tracing-service-name",): "tracing_service_name",
 }
 # Settings given as durations ("1m", "PT30S", or a bare number of milliseconds), stored in ms.
 _DURATION_FIELDS = ("inactivity_timeout_ms", "abort_timeout_ms", "invoker_connect_timeout_ms")
@@ -99,11 +107,15 @@ _ENV_KEYS = {
     "RESTATE_WORKER__INVOKER__HTTP2_STREAMS_PER_CONNECTION_LIMIT": "http2_streams_per_connection",
     "RESTATE_WORKER__INVOKER__CONNECT_TIMEOUT": "invoker_connect_timeout_ms",
     "RESTATE_INGRESS__CONCURRENT_API_REQUESTS_LIMIT": "ingress_concurrency_limit",
+    "RESTATE_TRACING_ENDPOINT": "tracing_endpoint",
+    "RESTATE_TRACING_HEADERS": "tracing_headers",  # "name=value,name2=value2" (OTEL_EXPORTER_OTLP_HEADERS' form)
+    "RESTATE_TRACING_SERVICE_NAME": "tracing_service_name",
 }
 
 
 _SETTING_NAMES = {field: ".".join(keys) for keys, field in _TOML_KEYS.items()}
-_TYPE_NAMES = {int: "an integer", str: "a string", bool: "true or false", float: "a number"}
+_TYPE_NAMES = {int: "an integer", str: "a string", bool: "true or false", float: "a number",
+               dict[str, str]: "a table of strings"}
 _FIELD_TYPES = {f.name: f.type for f in msgspec.structs.fields(Config)}
 _RANGES: dict[str, tuple[int, int | None]] = {
     "default_num_partitions": (1, 1024),
@@ -135,6 +147,8 @@ def _checked(field: str, value: object, origin: str) -> object:
         return _duration_ms(origin, value)
     if field == "kafka_clusters":
         return value  # checked when read
+    if field == "tracing_headers" and isinstance(value, str):
+        value = _header_list(value, origin)
     kind = _FIELD_TYPES.get(field)
     if kind is None:
         return value  # not a setting: msgspec ignores it, as before
@@ -160,6 +174,22 @@ def _check_text(field: str, value: str, origin: str) -> None:
         parse_bind_address(value, origin)
     elif field == "base_dir" and not value:
         raise ConfigError(f"{origin}: must not be empty")
+    elif field == "tracing_endpoint" and value:
+        try:
+            parse_endpoint(value)
+        except EndpointError as exc:
+            raise ConfigError(f"{origin}: {exc}") from None
+
+
+def _header_list(value: str, origin: str) -> dict[str, str]:
+    """`name=value,name2=value2` (an empty string: none)."""
+    headers = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"{origin}: expected name=value pairs separated by commas, got {item!r}")
+        headers[name.strip()] = text.strip()
+    return headers
 
 
 def _from_toml(path: Path) -> dict[str, tuple[object, str]]:

@@ -63,6 +63,17 @@ class CallerSink(msgspec.Struct, frozen=True, array_like=True):
     kind: int = CALL_COMPLETION
 
 
+class TraceContext(msgspec.Struct, frozen=True, array_like=True):
+    """An invocation's place in a W3C trace (restate/tracing/trace_context.py): its trace, the parent of its
+    invocation-start span (None: a root), the `tracestate`, and the span a linked trace points to."""
+
+    trace_id: bytes  # 16 bytes
+    parent_span_id: bytes | None = None  # 8 bytes
+    trace_state: str = ""
+    link_trace_id: bytes | None = None
+    link_span_id: bytes | None = None
+
+
 class InvocationRequest(msgspec.Struct, tag="request", frozen=True, array_like=True):
     """Everything needed to create an invocation, wherever it comes from."""
 
@@ -74,6 +85,7 @@ class InvocationRequest(msgspec.Struct, tag="request", frozen=True, array_like=T
     execute_at_ms: int | None = None
     caller: CallerSink | None = None
     caller_id: bytes | None = None  # set for one-way sends from an invocation (for introspection)
+    trace: TraceContext | None = None  # set when tracing is on
 
 
 # --- ingress -> partition -----------------------------------------------------------------------

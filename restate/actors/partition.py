@@ -30,6 +30,8 @@ from restate.partition.actions import (
     ReplyDone,
     ShipOutbox,
     StartAttempt,
+    TraceEnded,
+    TraceStarted,
 )
 from restate.partition.commands import Command, InvokeCmd, OutboxAckCmd, OutboxCmd, RequestCmd
 from restate.partition.state_machine import CommandFailed, StateMachine
@@ -37,6 +39,8 @@ from restate.schema import Schema
 from restate.storage.partition_store import PartitionStore, Transaction
 from restate.storage.tables import Tables
 from restate.storage.view import PartitionView
+from restate.tracing import exporter as tracing_exporter
+from restate.tracing import spans
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +69,11 @@ class PartitionActor:
         self.queue: asyncio.Queue[Queued] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self.tasks = EssentialTasks(self.name, self._stopping.set)
+        self.tracer = tracing_exporter.setup(config, self.name)  # None: tracing is off
         self.invoker = Invoker(
-            config, self.store, self.queue.put_nowait, lambda: self.schema, partition=index, on_failure=self.tasks.fail
-        )
+            config, self.store, self.queue.put_nowait, lambda: self.schema, partition=index, on_failure=self.tasks.fail,
+            tracer=self.tracer,
+        )  # fmt: skip
         self.committed = PartitionView(self.store)  # what is durable (the batch being applied not yet)
         self.stats = PartitionStats(index)
         fault = faults.commit_fault(config.base_dir, index)  # tests only: off unless its variable is set
@@ -99,6 +105,8 @@ class PartitionActor:
         await asyncio.gather(*self._scans, return_exceptions=True)
         self.timers.stop()
         await self.invoker.close()
+        if self.tracer is not None:
+            self.tracer.shutdown()
         self.store.close()
         self.node.close()
         return 1 if self.tasks.failed else 0
@@ -295,6 +303,9 @@ class PartitionActor:
                 self.timers.arm(action.wake_up_ms, action.invocation_id, action.completion_id)
             case AbortAttempt():
                 self.invoker.abort(action.invocation_id, action.attempt, action.reason)
+            case TraceStarted() | TraceEnded():
+                if self.tracer is not None:
+                    self.tracer.export(_invocation_span(action))
 
     # --- outbox shipping (exactly once with the receiver's dedup)
 
@@ -317,6 +328,15 @@ class PartitionActor:
             for (destination, seq), (message, sent_at) in sorted(self._unacked.items()):
                 if sent_at < cutoff:
                     self._ship(destination, seq, message)
+
+
+def _invocation_span(action: TraceStarted | TraceEnded) -> spans.Span:
+    """The invocation-start or invocation-end span an action asks for."""
+    inv = spans.invocation(action.invocation_id, action.target)
+    if isinstance(action, TraceStarted):
+        return spans.start_span(inv, action.trace, action.created_at_ms, spans.now_ns())
+    failure = None if action.failure is None else (action.failure.code, action.failure.message)
+    return spans.end_span(inv, action.trace, failure, spans.now_ns())
 
 
 def _partition_index(name: str) -> int | None:

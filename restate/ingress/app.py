@@ -17,6 +17,7 @@ from restate.ingress.errors import APPLICATION_JSON, Headers, IngressError
 from restate.ingress.responses import Response, error_response, outcome_response, rfc3339_nanos
 from restate.ingress.routing import AwakeableRoute, HealthRoute, InvocationRoute, ServiceRoute
 from restate.schema import OutputRules, Schema, is_exclusive
+from restate.tracing.exporter import SpanExporter
 from restate.wire import Accepted, InvocationDone, InvocationRequest, NotFound, NotReady, Outcome, Target
 
 __all__ = ["DEFAULT_REQUEST_SIZE_LIMIT", "Dispatcher", "IngressApp", "rfc3339_nanos"]
@@ -76,9 +77,13 @@ def _optional_str(values: dict[bytes, bytes], name: bytes) -> str | None:
 class IngressApp:
     """The ASGI app. Every response carries the CORS headers; every error is in Restate's JSON shape."""
 
-    def __init__(self, dispatcher: Dispatcher, request_size_limit: int = DEFAULT_REQUEST_SIZE_LIMIT) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, request_size_limit: int = DEFAULT_REQUEST_SIZE_LIMIT,
+        tracer: SpanExporter | None = None,
+    ) -> None:  # fmt: skip
         self._dispatcher = dispatcher
         self._limit = request_size_limit
+        self._tracer = tracer  # None: tracing is off
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -158,6 +163,9 @@ class IngressApp:
             idempotency_key=idempotency_key,
             execute_at_ms=None if delay_ns is None else routing.execute_at_ms(time.time_ns(), delay_ns),
         )
+        if self._tracer is not None:
+            trace = self._tracer.ingress(headers, scope.get("client"), request.invocation_id, target)
+            request = msgspec.structs.replace(request, trace=trace)
         origin = headers.get(b"origin")
         metrics.ingress_request(metrics.ADMITTED, route.service, "send" if route.send else "call")
         if route.send:

@@ -18,6 +18,7 @@ from restate.config import Config
 from restate.ingress.app import IngressApp
 from restate.ingress.bare_bad_request import BareBadRequestProtocol
 from restate.ingress.partition_client import PartitionClient
+from restate.tracing import exporter as tracing_exporter
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ async def _serve(config: Config, sockets: list[socket.socket] | None) -> None:
     host, port = config.host_port("ingress")
     client = PartitionClient(config.base_dir, config.default_num_partitions)
     client.start()
-    app = IngressApp(client, config.request_size_limit)
+    tracer = tracing_exporter.setup(config, "ingress")  # None: tracing is off
+    app = IngressApp(client, config.request_size_limit, tracer)
     server = _Server(
         uvicorn.Config(
             app,
@@ -80,4 +82,6 @@ async def _serve(config: Config, sockets: list[socket.socket] | None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await client.close()
+        if tracer is not None:
+            tracer.shutdown()
     log.info("ingress stopped")

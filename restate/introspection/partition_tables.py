@@ -237,6 +237,8 @@ def status_row(inv_id: bytes, status: InvocationStatus) -> Row:
         row["pinned_deployment_id"] = status.deployment_id
     if status.protocol_version is not None:
         row["pinned_service_protocol_version"] = status.protocol_version
+    if status.trace is not None:  # traced: created while tracing was on
+        row["trace_id"] = status.trace.trace_id.hex()
     if not isinstance(state, r.Scheduled | r.Inboxed):
         row["journal_size"] = status.journal.length
         row["journal_commands_size"] = status.journal.commands

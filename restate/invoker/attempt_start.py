@@ -40,8 +40,10 @@ def load(snapshot: Reader, invocation_id: bytes) -> StoredInvocation | None:
 
 
 def headers(
-    invocation_id: bytes, status: InvocationStatus, version: int, extra: dict[str, str]
+    invocation_id: bytes, status: InvocationStatus, version: int, extra: dict[str, str],
+    trace: list[tuple[str, str]] | None = None,
 ) -> list[tuple[str, str]]:
+    """The /invoke request's headers in the real server's order; `trace`: traceparent and tracestate."""
     ct = content_type(version)
     out = [
         ("content-type", ct),
@@ -50,6 +52,8 @@ def headers(
     ]
     if status.target.key is not None:
         out.append(("x-restate-service-key", quote(status.target.key, safe="")))
+    if trace:
+        out.extend(trace)
     out.extend(extra.items())
     return out
 

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from restate import ids
 from restate.config import Config
 from restate.invoker import attempt_start
 from restate.invoker.admission import Admission, partition_limits
@@ -21,6 +22,8 @@ from restate.partition.commands import AttemptFailedCmd, Command, EndCmd, SdkMes
 from restate.schema import HandlerSchema, Schema, ServiceSchema
 from restate.storage.partition_store import PartitionStore
 from restate.storage.view import PartitionView
+from restate.tracing.attempts import AttemptTracer
+from restate.tracing.exporter import SpanExporter
 from restate.wire import Failure
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ class Invoker:
         schema: Callable[[], Schema],
         partition: int | None = None,
         on_failure: Callable[[str, BaseException], None] | None = None,
+        tracer: SpanExporter | None = None,
     ) -> None:
         self.config = config
         # What a failure outside any attempt (a bug, a broken store) ends: without it, logged only.
@@ -74,6 +78,7 @@ class Invoker:
         self._report_effect = self._on_effect
         self._task_done = self._attempt_done
         self._status_observers: dict[str, Callable[[int], None]] = {}  # deployment id -> metrics.response
+        self.spans = None if tracer is None else AttemptTracer(tracer)  # None: tracing off, nothing to do
 
     # --- partition actions
 
@@ -115,6 +120,8 @@ class Invoker:
         if attempt is not None:
             attempt.kill()
         self._forget_retries(invocation_id)
+        if self.spans is not None:
+            self.spans.killed(invocation_id)
 
     # --- what attempts report, and the retry policy (decided here only)
 
@@ -122,6 +129,8 @@ class Invoker:
         """Turns an attempt's effect into the partition's command (after the policy, for failures)."""
         kind = type(effect)
         inv, number = attempt.invocation_id, attempt.number
+        if self.spans is not None:
+            self._trace_effect(inv, number, effect)
         if kind is JournalMessage:
             msg: JournalMessage = effect  # type: ignore[assignment]
             self.emit(SdkMessageCmd(inv, number, msg.msg_type, msg.flags, msg.payload))
@@ -135,6 +144,13 @@ class Invoker:
             self.emit(EndCmd(inv, number))
         else:
             self._report_failure(inv, number, effect)  # type: ignore[arg-type]
+
+    def _trace_effect(self, inv: bytes, number: int, effect: Effect) -> None:
+        assert self.spans is not None
+        if isinstance(effect, JournalMessage):
+            self.spans.message(inv, number, effect.msg_type, effect.payload)
+        elif isinstance(effect, Suspended | Ended | Failed):
+            self.spans.ended(inv, number, failed=isinstance(effect, Failed))
 
     def _report_failure(self, invocation_id: bytes, number: int, failed: Failed) -> None:
         """The one place that decides what follows a failed attempt: retry after a delay, pause or kill."""
@@ -260,7 +276,12 @@ class Invoker:
         retry = self._retry_state(invocation_id).since_last_entry
         now_ms = int(time.time() * 1000)
         body = attempt_start.body(invocation_id, stored, now_ms=now_ms, retry_count=retry, lazy_state=lazy)
-        headers = attempt_start.headers(invocation_id, status, version, deployment.additional_headers)
+        trace: list[tuple[str, str]] = []
+        if self.spans is not None:
+            where = (deployment.id, deployment.uri, version)
+            inv_text = str(ids.InvocationId.from_bytes(invocation_id))
+            trace = self.spans.started(invocation_id, inv_text, status.attempt, status.target, status.trace, where)
+        headers = attempt_start.headers(invocation_id, status, version, deployment.additional_headers, trace)
         path = f"/invoke/{status.target.service}/{status.target.handler}"
         request = AttemptRequest(deployment.uri, path, headers, body)
         attempt.task = asyncio.create_task(self._run(attempt, request))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
-from restate.wire import IngressSink, Message, OutboxMessage, Outcome
+from restate.wire import Failure, IngressSink, Message, OutboxMessage, Outcome, Target, TraceContext
 
 # --- actions: what to do once the batch is durable ------------------------------------------------------
 
@@ -77,6 +77,24 @@ class ArmTimer(msgspec.Struct, frozen=True):
     completion_id: int
 
 
+class TraceStarted(msgspec.Struct, frozen=True):
+    """A traced invocation's first attempt starts: export its invocation-start span (creation -> now)."""
+
+    invocation_id: bytes
+    target: Target
+    created_at_ms: int
+    trace: TraceContext
+
+
+class TraceEnded(msgspec.Struct, frozen=True):
+    """A traced invocation completed: export its invocation-end span."""
+
+    invocation_id: bytes
+    target: Target
+    trace: TraceContext
+    failure: Failure | None = None
+
+
 Action = (
     ReplyAccepted
     | ReplyDone
@@ -88,4 +106,6 @@ Action = (
     | AbortAttempt
     | KillAttempt
     | ArmTimer
+    | TraceStarted
+    | TraceEnded
 )

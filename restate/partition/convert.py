@@ -31,6 +31,15 @@ def caller_waiter(c: wire.CallerSink) -> r.CallerWaiter:
     return r.CallerWaiter(invocation_id=c.invocation_id, completion_id=c.completion_id, kind=c.kind)
 
 
+def trace(t: wire.TraceContext | None) -> r.TraceRecord | None:
+    if t is None:
+        return None
+    return r.TraceRecord(
+        trace_id=t.trace_id, parent_span_id=t.parent_span_id, trace_state=t.trace_state,
+        link_trace_id=t.link_trace_id, link_span_id=t.link_span_id,
+    )  # fmt: skip
+
+
 def outbox_item(message: wire.OutboxMessage) -> r.OutboxItem:
     match message:
         case wire.InvocationRequest():
@@ -43,6 +52,7 @@ def outbox_item(message: wire.OutboxMessage) -> r.OutboxItem:
                 execute_at_ms=message.execute_at_ms,
                 caller=None if message.caller is None else caller_waiter(message.caller),
                 caller_id=message.caller_id,
+                trace=trace(message.trace),
             )
         case wire.InvocationResponse():
             return r.OutboxResponse(caller=caller_waiter(message.caller), outcome=outcome(message.outcome))
@@ -78,6 +88,12 @@ def wire_caller(c: r.CallerWaiter) -> wire.CallerSink:
     return wire.CallerSink(c.invocation_id, c.completion_id, c.kind)
 
 
+def wire_trace(t: r.TraceRecord | None) -> wire.TraceContext | None:
+    if t is None:
+        return None
+    return wire.TraceContext(t.trace_id, t.parent_span_id, t.trace_state, t.link_trace_id, t.link_span_id)
+
+
 def wire_outbox(item: r.OutboxItem) -> wire.OutboxMessage:
     match item:
         case r.OutboxInvocation():
@@ -90,6 +106,7 @@ def wire_outbox(item: r.OutboxItem) -> wire.OutboxMessage:
                 execute_at_ms=item.execute_at_ms,
                 caller=None if item.caller is None else wire_caller(item.caller),
                 caller_id=item.caller_id,
+                trace=wire_trace(item.trace),
             )
         case r.OutboxResponse():
             return wire.InvocationResponse(wire_caller(item.caller), wire_outcome(item.outcome))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import xxhash
 
 from restate import ids
-from restate.partition import lifecycle, promises, transitions
+from restate.partition import convert, lifecycle, promises, transitions
 from restate.partition.actions import AbortAttempt, ArmTimer, ForwardEntry
 from restate.partition.apply_context import ApplyContext
 from restate.partition.commands import SdkMessageCmd
@@ -24,6 +24,7 @@ from restate.protocol._generated import service_protocol_pb2 as pb
 from restate.protocol.messages import command_ack, propose_run_completion_ack, run_completion_from_proposal
 from restate.schema import is_exclusive
 from restate.storage.records import FailureRecord, InvocationStatus, OutcomeRecord
+from restate.tracing import trace_context
 from restate.wire import (
     ATTACH_COMPLETION,
     GET_OUTPUT_COMPLETION,
@@ -34,6 +35,7 @@ from restate.wire import (
     Outcome,
     Signal,
     Target,
+    TraceContext,
 )
 
 T = MessageType
@@ -206,6 +208,7 @@ def _call(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, msg: objec
         execute_at_ms=execute_at,
         caller=caller,
         caller_id=inv_id,
+        trace=None if status.trace is None else _callee_trace(status, inv_id, callee, is_call),
     )
     ctx.send(callee, request)
     idx = msg.invocation_id_notification_idx
@@ -213,6 +216,16 @@ def _call(ctx: ApplyContext, inv_id: bytes, status: InvocationStatus, msg: objec
         T.CALL_INVOCATION_ID, completion_id=idx, invocation_id=str(ids.InvocationId.from_bytes(callee))
     )
     return lambda: _notify(ctx, inv_id, status, frame, idx)
+
+
+def _callee_trace(status: InvocationStatus, caller: bytes, callee: bytes, is_call: bool) -> TraceContext | None:
+    """A call continues the caller's trace under its current attempt's span; a one-way send starts a trace
+    linked to that span (as the real server)."""
+    own = convert.wire_trace(status.trace)
+    assert own is not None
+    if is_call:
+        return trace_context.for_call(own, caller, status.attempt)
+    return trace_context.for_send(own, caller, status.attempt, callee)
 
 
 def _signal_target(text: str) -> bytes:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from restate.partition import convert
-from restate.partition.actions import StartAttempt
+from restate.partition.actions import StartAttempt, TraceEnded, TraceStarted
 from restate.partition.apply_context import ApplyContext
 from restate.protocol.messages import negotiate
 from restate.storage import records as r
@@ -47,6 +47,7 @@ def create(ctx: ApplyContext, inv_id: bytes, request: InvocationRequest, sink: I
         origin=origin,
         caller_id=request.caller_id,
         idempotency_key=request.idempotency_key,
+        trace=None if request.trace is None else convert.trace(request.trace),
     )
     append_entry(ctx, inv_id, status, input_frame)
     return status
@@ -67,6 +68,10 @@ def start_attempt(ctx: ApplyContext, inv_id: bytes, status: r.InvocationStatus, 
         raise InvalidTransition("a completed invocation runs no attempt")
     if isinstance(state, r.NOT_STARTED):
         attempts = r.Attempts()
+        if status.trace is not None:
+            trace = convert.wire_trace(status.trace)
+            assert trace is not None
+            ctx.actions.append(TraceStarted(inv_id, convert.wire_target(status.target), status.created_at_ms, trace))
     else:
         attempts = state.attempts
     attempts.number += 1
@@ -140,6 +145,11 @@ def complete(ctx: ApplyContext, inv_id: bytes, status: r.InvocationStatus, outco
     status.journal.output = None
     status.modified_at_ms = ctx.now_ms
     ctx.changed(inv_id, status)
+    if status.trace is not None:
+        trace = convert.wire_trace(status.trace)
+        assert trace is not None
+        failure = None if outcome.failure is None else convert.wire_failure(outcome.failure)
+        ctx.actions.append(TraceEnded(inv_id, convert.wire_target(status.target), trace, failure))
     return state
 
 

@@ -13,8 +13,9 @@ import msgspec
 from restate.storage import records as r
 
 #: The store format this release writes in partition shards. Format 1 is the release before versioned
-#: records; every record of format 2 is at its version 2.
-STORE_FORMAT = 2
+#: records; every record of format 2 is at its version 2; format 3 has the invocation status and the
+#: outbox record at version 3 (an invocation's trace context).
+STORE_FORMAT = 3
 #: The store format of the metadata store: format 3 keeps the registry in storage-owned records
 #: (SchemaRecord version 3) instead of admin's registry model (format 2); its settings are still at version 2.
 META_FORMAT = 3

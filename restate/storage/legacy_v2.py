@@ -1,8 +1,10 @@
 """The records of format 2 that format 3 replaced, frozen: how to read them and turn them into format 3.
 
 Format 2 stored the metadata store's registry as admin's registry model (restate/schema.py of that release,
-a map by field name) inside `SchemaRecord` version 2. Every other record of format 2 is still current.
-These copies of its structs must never change: they are how its bytes are read.
+a map by field name) inside `SchemaRecord` version 2. In partition shards, format 3 added the trace context
+to `InvocationStatus` and `OutboxInvocation` (both records at version 3). Every other record of format 2
+is still current. These copies of its structs must never change: they are how its bytes are read (the
+values inside them that format 3 did not change are the current records').
 """
 
 from __future__ import annotations
@@ -203,5 +205,77 @@ def schema(raw: bytes) -> r.SchemaRecord:
     return schema_record(_schema_decoder.decode(raw).schema)
 
 
+# --- the partition records of format 2 that format 3 changed ------------------------------------------------
+
+
+class InvocationStatus(msgspec.Struct, kw_only=True, omit_defaults=True, tag=2, tag_field="v", rename={
+    "target": "t", "created_at_ms": "c", "modified_at_ms": "m", "state": "st", "journal": "j", "deployment_id": "d",
+    "protocol_version": "pv", "origin": "o", "caller_id": "by", "idempotency_key": "ik",
+}):  # fmt: skip
+    target: r.InvocationTarget
+    created_at_ms: int
+    modified_at_ms: int
+    state: r.InvocationState
+    journal: r.JournalIndex
+    deployment_id: str | None = None
+    protocol_version: int | None = None
+    origin: r.IngressWaiter | None = None
+    caller_id: bytes | None = None
+    idempotency_key: str | None = None
+
+
+_OUTBOX_INVOCATION_TAGS = {
+    "invocation_id": "i", "target": "t", "input": "in", "headers": "h", "idempotency_key": "ik",
+    "execute_at_ms": "at", "caller": "c", "caller_id": "by",
+}  # fmt: skip
+
+
+class OutboxInvocation(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True, tag="invocation", tag_field="k",
+                       rename=_OUTBOX_INVOCATION_TAGS):  # fmt: skip
+    invocation_id: bytes
+    target: r.InvocationTarget
+    input: bytes
+    headers: list[tuple[str, str]] = []
+    idempotency_key: str | None = None
+    execute_at_ms: int | None = None
+    caller: r.CallerWaiter | None = None
+    caller_id: bytes | None = None
+
+
+class OutboxRecord(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True, tag=2, tag_field="v",
+                   rename={"message": "m"}):  # fmt: skip
+    message: OutboxInvocation | r.OutboxResponse | r.OutboxSignal | r.OutboxAttach
+
+
+_status_decoder = msgspec.msgpack.Decoder(InvocationStatus)
+_outbox_decoder = msgspec.msgpack.Decoder(OutboxRecord)
+
+
+def status(raw: bytes) -> r.InvocationStatus:
+    old = _status_decoder.decode(raw)
+    return r.InvocationStatus(**{f: getattr(old, f) for f in old.__struct_fields__})
+
+
+def outbox(raw: bytes) -> r.OutboxRecord:
+    message = _outbox_decoder.decode(raw).message
+    if isinstance(message, OutboxInvocation):
+        return r.OutboxRecord(message=r.OutboxInvocation(**{f: getattr(message, f) for f in message.__struct_fields__}))
+    return r.OutboxRecord(message=message)
+
+
+def as_v2(record: msgspec.Struct) -> msgspec.Struct:
+    """A status or outbox record as format 2 wrote it (the upgrade from format 1 writes format 2 first)."""
+    if isinstance(record, r.InvocationStatus):
+        fields = {f: getattr(record, f) for f in InvocationStatus.__struct_fields__}
+        return InvocationStatus(**fields)
+    if isinstance(record, r.OutboxRecord):
+        message = record.message
+        if isinstance(message, r.OutboxInvocation):
+            fields = {f: getattr(message, f) for f in OutboxInvocation.__struct_fields__}
+            return OutboxRecord(message=OutboxInvocation(**fields))
+        return OutboxRecord(message=message)
+    return record
+
+
 #: Each record kind's format-2 reader (the kinds format 3 changed).
-READERS: dict[str, Callable[[bytes], msgspec.Struct]] = {"schema": schema}
+READERS: dict[str, Callable[[bytes], msgspec.Struct]] = {"schema": schema, "status": status, "outbox": outbox}

@@ -81,6 +81,21 @@ class CallerWaiter(_Value, frozen=True, rename={"invocation_id": "i", "completio
     kind: int = CALL_COMPLETION
 
 
+class TraceRecord(
+    _Value,
+    frozen=True,
+    rename={"trace_id": "t", "parent_span_id": "p", "trace_state": "s", "link_trace_id": "lt", "link_span_id": "ls"},
+):
+    """An invocation's place in a W3C trace (restate/tracing/trace_context.py): the trace, the parent span of
+    its invocation-start span (None: a root), the `tracestate`, and the span a linked trace points to."""
+
+    trace_id: bytes
+    parent_span_id: bytes | None = None
+    trace_state: str = ""
+    link_trace_id: bytes | None = None
+    link_span_id: bytes | None = None
+
+
 # --- the invocation status: common fields + one typed state ------------------------------------------------
 
 
@@ -218,7 +233,7 @@ STATUS_NAMES: dict[type, StatusName] = {
 
 STATUS_TAGS = {
     "target": "t", "created_at_ms": "c", "modified_at_ms": "m", "state": "st", "journal": "j", "deployment_id": "d",
-    "protocol_version": "pv", "origin": "o", "caller_id": "by", "idempotency_key": "ik",
+    "protocol_version": "pv", "origin": "o", "caller_id": "by", "idempotency_key": "ik", "trace": "tr",
 }  # fmt: skip
 
 
@@ -229,7 +244,7 @@ def status_name(state: InvocationState) -> StatusName:
     return STATUS_NAMES[type(state)]
 
 
-class InvocationStatus(_Mutable, tag=2, tag_field="v", kw_only=True, rename=STATUS_TAGS):
+class InvocationStatus(_Mutable, tag=3, tag_field="v", kw_only=True, rename=STATUS_TAGS):
     """One invocation (KeyKind.STATUS): the fields every state has, and its typed `state`."""
 
     target: InvocationTarget
@@ -242,6 +257,7 @@ class InvocationStatus(_Mutable, tag=2, tag_field="v", kw_only=True, rename=STAT
     origin: IngressWaiter | None = None  # the ingress request that created it (a re-send is recognised)
     caller_id: bytes | None = None  # the invocation that sent or called it
     idempotency_key: str | None = None
+    trace: TraceRecord | None = None  # set when it was created with tracing on (version 3)
 
     @property
     def status(self) -> StatusName:
@@ -325,6 +341,7 @@ class OutboxInvocation(
         "execute_at_ms": "at",
         "caller": "c",
         "caller_id": "by",
+        "trace": "tr",
     },
 ):
     """Create (or attach to) an invocation owned by another partition."""
@@ -337,6 +354,7 @@ class OutboxInvocation(
     execute_at_ms: int | None = None
     caller: CallerWaiter | None = None
     caller_id: bytes | None = None
+    trace: TraceRecord | None = None  # version 3
 
 
 class OutboxResponse(_Value, frozen=True, tag="response", tag_field="k", rename={"caller": "c", "outcome": "o"}):
@@ -365,7 +383,7 @@ class OutboxAttach(_Value, frozen=True, tag="attach", tag_field="k", rename={"in
 OutboxItem = OutboxInvocation | OutboxResponse | OutboxSignal | OutboxAttach
 
 
-class OutboxRecord(_Value, frozen=True, tag=2, tag_field="v", rename={"message": "m"}):
+class OutboxRecord(_Value, frozen=True, tag=3, tag_field="v", rename={"message": "m"}):
     """KeyKind.OUTBOX: a message for another partition, kept until it acknowledges it."""
 
     message: OutboxItem

@@ -34,7 +34,7 @@ _LEGACY_NUM_PARTITIONS_KEY = keys.meta_key("num_partitions")
 def open_partition(db: Database, where: str) -> None:
     """Upgrades a partition shard to codec.STORE_FORMAT (or marks a new one); raises StorageError when
     it was written by a newer release."""
-    _open(db, where, _PARTITION_FORMAT_KEY, codec.STORE_FORMAT, {1: partition_v1_to_v2})
+    _open(db, where, _PARTITION_FORMAT_KEY, codec.STORE_FORMAT, {1: partition_v1_to_v2, 2: partition_v2_to_v3})
 
 
 def open_meta(db: Database, where: str) -> None:
@@ -83,7 +83,7 @@ def partition_v1_to_v2(db: Database) -> Puts:
         puts[key] = None
     for key, raw in db.scan(KeyKind.STATUS.value):
         status = legacy_v1.status(raw)
-        puts[key] = codec.encode(status)
+        puts[key] = codec.encode(legacy_v2.as_v2(status))
         if status.status != "completed":
             puts[keys.live_key(keys.invocation_of(key))] = codec.encode(r.LiveRecord(status=status.status))
     rows = {KeyKind.PROMISE: "promise", KeyKind.INBOX: "inbox", KeyKind.TIMERS: "timer", KeyKind.LOCK: "lock",
@@ -92,7 +92,7 @@ def partition_v1_to_v2(db: Database) -> Puts:
     for kind, name in rows.items():
         read = legacy_v1.READERS[name]
         for key, raw in db.scan(kind.value):
-            puts[key] = codec.encode(read(raw))
+            puts[key] = codec.encode(legacy_v2.as_v2(read(raw)))
             counts[name] += 1
     inbox, timers = counts["inbox"], counts["timer"]
     puts.update(_fsm_v1_to_v2(db))
@@ -127,7 +127,18 @@ def meta_v1_to_v2(db: Database) -> Puts:
     return puts
 
 
-# --- format 2 -> 3 (the metadata store) ---------------------------------------------------------------------
+# --- format 2 -> 3 ------------------------------------------------------------------------------------------
+
+
+def partition_v2_to_v3(db: Database) -> Puts:
+    """The statuses and outbox messages at version 3 (no trace context: those invocations are not traced)."""
+    puts: Puts = {}
+    for key, raw in db.scan(KeyKind.STATUS.value):
+        puts[key] = codec.encode(legacy_v2.status(raw))
+    for key, raw in db.scan(KeyKind.OUTBOX.value):
+        puts[key] = codec.encode(legacy_v2.outbox(raw))
+    return puts
+
 
 
 def meta_v2_to_v3(db: Database) -> Puts:

@@ -173,6 +173,7 @@ class RealRestateServer(RestateServer):
         assert REAL_SERVER_BIN.is_file(), f"{REAL_SERVER_BIN} missing: run `make test` (it installs it)"
         self.ingress_port, self.admin_port, self.fabric_port = free_ports(3)
         node = f"{name}-{self.fabric_port}"
+        extra_env = env
         env = _clean_env()
         env.update(
             {
@@ -183,7 +184,7 @@ class RealRestateServer(RestateServer):
                 "RESTATE_LOG_DISABLE_ANSI_CODES": "true",
                 "RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE": "256MiB",
                 "DO_NOT_TRACK": "1",
-                **(env or {}),
+                **(extra_env or {}),
             }
         )
         argv: list[str | os.PathLike[str]] = [

@@ -1,8 +1,9 @@
 """Log entries to bytes and back: the current format writes, every known version reads.
 
-The bytes are a msgpack map (format_v1.Entry) whose `v` names the format version; the command and
-message structs of the state machine are converted to and from the log's own structs here, field by
-field, so neither the IPC messages (restate/wire.py) nor the in-memory commands define the log."""
+The bytes are a msgpack map (format_v2.Entry; format_v1.Entry before) whose `v` names the format
+version; the command and message structs of the state machine are converted to and from the log's own
+structs here, field by field, so neither the IPC messages (restate/wire.py) nor the in-memory commands
+define the log."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import msgspec
 from restate import wire
 from restate.partition import commands as cmd
 from restate.partition.command_log import format_v1 as v1
+from restate.partition.command_log import format_v2 as v2
 
-FORMAT_VERSION = v1.VERSION
-EntryFormat = v1.Entry  # the struct FORMAT_VERSION writes (its JSON schema is pinned by the fixtures)
+FORMAT_VERSION = v2.VERSION
+EntryFormat = v2.Entry  # the struct FORMAT_VERSION writes (its JSON schema is pinned by the fixtures)
 
 
 class LogFormatError(ValueError):
@@ -31,11 +33,12 @@ class _Version(msgspec.Struct):
 _encoder = msgspec.msgpack.Encoder()
 _version_decoder = msgspec.msgpack.Decoder(_Version)
 _v1_decoder = msgspec.msgpack.Decoder(v1.Entry)
+_v2_decoder = msgspec.msgpack.Decoder(v2.Entry)
 
 
 def encode_entry(entry: cmd.LogEntry) -> bytes:
     """The entry in the current format (FORMAT_VERSION)."""
-    return _encoder.encode(entry_to_v1(entry))
+    return _encoder.encode(entry_to_v2(entry))
 
 
 def decode_entry(data: bytes) -> cmd.LogEntry:
@@ -55,12 +58,80 @@ def decode_entry(data: bytes) -> cmd.LogEntry:
 
 
 def _read_v1(data: bytes) -> cmd.LogEntry:
-    return entry_from_v1(_v1_decoder.decode(data))
+    return entry_from_v1(_v1_decoder.decode(data))  # requests without a trace context: not traced
+
+
+def _read_v2(data: bytes) -> cmd.LogEntry:
+    return entry_from_v2(_v2_decoder.decode(data))
 
 
 # Every version this release reads. A new version adds its reader; an old one converts what it read
 # into today's LogEntry (filling what it lacked), see docs/log-format.md.
-_READERS: dict[int, Callable[[bytes], cmd.LogEntry]] = {1: _read_v1}
+_READERS: dict[int, Callable[[bytes], cmd.LogEntry]] = {1: _read_v1, 2: _read_v2}
+
+
+# --- version 2: version 1 + the requests' trace context
+
+
+def entry_to_v2(entry: cmd.LogEntry) -> v2.Entry:
+    return v2.Entry(
+        v=v2.VERSION,
+        partition=entry.partition,
+        num_partitions=entry.num_partitions,
+        now_ms=entry.now_ms,
+        schema_version=entry.schema_version,
+        protocol_v7=entry.protocol_v7,
+        commands=[_command_to_v2(c) for c in entry.commands],
+    )
+
+
+def _command_to_v2(c: cmd.Command) -> v2.Command:
+    if isinstance(c, cmd.InvokeCmd):
+        sink = None if c.sink is None else _sink_to_v1(c.sink)
+        return v2.Invoke(_request_to_v2(c.request), sink, c.send)
+    if isinstance(c, cmd.OutboxCmd):
+        m = c.message
+        if isinstance(m, wire.InvocationRequest):
+            return v2.Outbox(c.source, c.seq, _request_to_v2(m))
+        other = _outbox_to_v1(m)
+        assert not isinstance(other, v1.InvocationRequest)
+        return v2.Outbox(c.source, c.seq, other)
+    converted = _command_to_v1(c)  # the commands version 2 did not change
+    assert not isinstance(converted, v1.Invoke | v1.Outbox)
+    return converted
+
+
+def _request_to_v2(r: wire.InvocationRequest) -> v2.InvocationRequest:
+    caller = None if r.caller is None else _caller_to_v1(r.caller)
+    t = r.trace
+    trace = None if t is None else v2.TraceContext(t.trace_id, t.parent_span_id, t.trace_state, t.link_trace_id,
+                                                    t.link_span_id)  # fmt: skip
+    return v2.InvocationRequest(
+        r.invocation_id, _target_to_v1(r.target), r.input, r.headers, r.idempotency_key, r.execute_at_ms, caller,
+        r.caller_id, trace,
+    )  # fmt: skip
+
+
+def entry_from_v2(e: v2.Entry) -> cmd.LogEntry:
+    commands = [_command_from_v2(c) for c in e.commands]
+    return cmd.LogEntry(e.partition, e.num_partitions, e.now_ms, e.schema_version, e.protocol_v7, commands)
+
+
+def _command_from_v2(c: v2.Command) -> cmd.Command:
+    if isinstance(c, v2.Invoke):
+        sink = None if c.sink is None else wire.IngressSink(c.sink.node, c.sink.request_id)
+        return cmd.InvokeCmd(_request_from_v2(c.request), sink, c.send)
+    if isinstance(c, v2.Outbox):
+        message = _request_from_v2(c.message) if isinstance(c.message, v2.InvocationRequest) else c.message
+        return cmd.OutboxCmd(c.source, c.seq, _outbox_from_v1(message))
+    return _command_from_v1(c)
+
+
+def _request_from_v2(r: v2.InvocationRequest) -> wire.InvocationRequest:
+    t = r.trace
+    trace = None if t is None else wire.TraceContext(t.trace_id, t.parent_span_id, t.trace_state, t.link_trace_id,
+                                                      t.link_span_id)  # fmt: skip
+    return msgspec.structs.replace(_request_from_v1(r), trace=trace)  # type: ignore[arg-type]
 
 
 # --- version 1: in-memory -> log
@@ -223,8 +294,10 @@ def _request_from_v1(r: v1.InvocationRequest) -> wire.InvocationRequest:
     )
 
 
-def _outbox_from_v1(m: v1.OutboxMessage) -> wire.OutboxMessage:
+def _outbox_from_v1(m: v1.OutboxMessage | wire.InvocationRequest) -> wire.OutboxMessage:
     match m:
+        case wire.InvocationRequest():  # already converted (version 2)
+            return m
         case v1.InvocationRequest():
             return _request_from_v1(m)
         case v1.InvocationResponse():

@@ -32,6 +32,7 @@ from restate.wire import (
     ResolveAwakeable,
     Signal,
     Target,
+    TraceContext,
 )
 
 NOW = 1_700_000_000_000
@@ -52,6 +53,7 @@ def _request_full() -> InvocationRequest:
         execute_at_ms=NOW + 60_000,
         caller=CallerSink(CALLER, 3, ATTACH_COMPLETION),
         caller_id=CALLER,
+        trace=TraceContext(bytes(range(16)), bytes(range(8)), "vendor=abc", bytes(range(1, 17)), bytes(range(1, 9))),
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
+
 from restate.partition.actions import Action
 from restate.partition.commands import (
     AttemptFailedCmd,
@@ -28,6 +30,7 @@ from restate.wire import (
     ReplaceObjectState,
     ResolveAwakeable,
     Signal,
+    TraceContext,
 )
 from tests.unit.partition.harness import (
     GREETER,
@@ -70,8 +73,10 @@ def _tick(p: Partition, ms: int = 7) -> None:
 
 
 def _services(p: Partition) -> None:
-    """A service call that runs, sleeps, suspends, wakes up, calls another partition and completes."""
-    greet = request(GREETER, b'"Alice"')
+    """A service call that runs, sleeps, suspends, wakes up, calls another partition and completes; it is
+    traced (a client's trace), so its call and its send carry the trace on."""
+    trace = TraceContext(bytes(range(16)), bytes(range(8)), "vendor=abc")
+    greet = msgspec.structs.replace(request(GREETER, b'"Alice"'), trace=trace)
     inv = greet.invocation_id
     p.apply(InvokeCmd(greet, sink(1)))
     p.apply(InvokeCmd(greet, sink(2)))  # the same request again: attaches

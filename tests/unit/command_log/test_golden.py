@@ -84,7 +84,7 @@ def test_the_version_is_written_first_and_read_back() -> None:
 
 
 def _raw(entry: commands.LogEntry, **changes: object) -> bytes:
-    """The entry's v1 map with some fields replaced (as another release could have written it)."""
+    """The entry's map (current format) with some fields replaced (as another release could have written it)."""
     fields = msgspec.to_builtins(msgspec.msgpack.decode(encode_entry(entry)))
     fields.update(changes)
     return msgspec.msgpack.encode(fields)
@@ -95,7 +95,7 @@ def _raw(entry: commands.LogEntry, **changes: object) -> bytes:
     [
         (_raw(SAMPLES["end"], v=FORMAT_VERSION + 1), f"format version {FORMAT_VERSION + 1} is unknown"),
         (_raw(SAMPLES["end"], v=0), "format version 0 is unknown"),
-        (_raw(SAMPLES["end"], extra=1), "malformed log entry (format version 1)"),
+        (_raw(SAMPLES["end"], extra=1), f"malformed log entry (format version {FORMAT_VERSION})"),
         (_raw(SAMPLES["end"], commands=[{"type": "teleport"}]), "malformed log entry"),
         (msgspec.msgpack.encode({"partition": 1}), "not a log entry"),
         (msgspec.msgpack.encode([1, 2, 3]), "not a log entry"),

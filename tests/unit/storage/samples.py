@@ -41,6 +41,12 @@ def journal() -> r.JournalIndex:
     )
 
 
+TRACE = r.TraceRecord(
+    trace_id=bytes(range(16)), parent_span_id=bytes(range(8)), trace_state="vendor=abc",
+    link_trace_id=bytes(range(1, 17)), link_span_id=bytes(range(1, 9)),
+)  # fmt: skip
+
+
 def status(state: r.InvocationState | None = None) -> r.InvocationStatus:
     """A status with every common field set (the backing-off state by default)."""
     return r.InvocationStatus(
@@ -289,6 +295,12 @@ def samples() -> dict[str, tuple[str, msgspec.Struct]]:
     found["promise.rejected"] = ("promise", r.PromiseRecord(outcome=r.OutcomeRecord(failure=FAILURE)))
     for name, item in zip(("invocation", "response", "signal", "named_signal", "attach"), outbox_items(), strict=True):
         found[f"outbox.{name}"] = ("outbox", r.OutboxRecord(message=item))
+    # version 3: an invocation created with tracing on, and a call that carries its trace to another partition
+    traced = status(states()["invoked"])
+    traced.trace = TRACE
+    found["status.traced"] = ("status", traced)
+    found["outbox.traced_invocation"] = ("outbox", r.OutboxRecord(message=msgspec.structs.replace(
+        outbox_items()[0], trace=r.TraceRecord(trace_id=TRACE.trace_id, parent_span_id=bytes(range(8))))))  # fmt: skip
     found["dedup.row"] = ("dedup", r.DedupRecord(seq=2**40 + 1))
     found["sequence.row"] = ("sequence", r.SequenceRecord(last=77))
     found["queue_counts.row"] = ("queue_counts", r.QueueCountsRecord(inbox=3, timers=12))

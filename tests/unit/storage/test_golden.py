@@ -57,7 +57,7 @@ def test_every_record_kind_has_samples_and_format_1_fixtures_where_format_1_had_
     legacy = {_parts(p)[0] for p in FIXTURES if p.suffix == ".bin"}
     assert legacy == set(legacy_v1.READERS)
     variants = {name.split(".", 1)[1] for name in SAMPLES if name.startswith("status.")}
-    assert variants == {"scheduled", "inboxed", "invoked", "backing-off", "suspended", "paused", "completed"}
+    assert variants == {"scheduled", "inboxed", "invoked", "backing-off", "suspended", "paused", "completed", "traced"}
 
 
 def test_records_are_maps_with_their_version_first() -> None:

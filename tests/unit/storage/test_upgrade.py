@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from restate.storage import codec, keys
@@ -76,6 +77,29 @@ def test_a_format_1_shard_is_upgraded_when_opened(tmp_path: Path) -> None:
         store.close()
 
 
+def test_a_format_2_shard_gets_statuses_and_outbox_rows_of_version_3(tmp_path: Path) -> None:
+    db = Database(tmp_path / "p")
+    db.write({
+        keys.fsm_key(keys.FORMAT): codec.encode(r.StoreFormatRecord(format=2)),
+        keys.status_key(INV): (HERE / "status.v2.suspended.msgpack").read_bytes(),
+        keys.outbox_key(1, 77): (HERE / "outbox.v2.invocation.msgpack").read_bytes(),
+        keys.outbox_key(1, 78): (HERE / "outbox.v2.response.msgpack").read_bytes(),
+        keys.lock_key("Counter", "k1"): (HERE / "lock.v2.holder.msgpack").read_bytes(),
+    })  # fmt: skip
+    db.close()
+    store = PartitionStore(tmp_path / "p")
+    try:
+        view = PartitionView(store)
+        assert view.store_format() == 3
+        assert view.status(INV) == samples.status(samples.states()["suspended"])
+        assert view.status(INV).trace is None  # type: ignore[union-attr]
+        assert list(view.outbox()) == [(1, 77, samples.outbox_items()[0]), (1, 78, samples.outbox_items()[1])]
+        assert view.lock_holder("Counter", "k1") == INV
+        assert msgspec.msgpack.decode(store.get(keys.status_key(INV)) or b"")["v"] == 3  # rewritten at version 3
+    finally:
+        store.close()
+
+
 def test_the_upgrade_runs_once(tmp_path: Path) -> None:
     write_format_1_shard(tmp_path / "p")
     PartitionStore(tmp_path / "p").close()
@@ -100,7 +124,8 @@ def test_a_shard_of_a_newer_format_is_refused(tmp_path: Path) -> None:
     db = Database(tmp_path / "p")
     db.write({keys.fsm_key(keys.FORMAT): codec.encode(r.StoreFormatRecord(format=codec.STORE_FORMAT + 1))})
     db.close()
-    with pytest.raises(StorageError, match=r"has store format 3; this release reads up to 2"):
+    newer = rf"has store format {codec.STORE_FORMAT + 1}; this release reads up to {codec.STORE_FORMAT}"
+    with pytest.raises(StorageError, match=newer):
         PartitionStore(tmp_path / "p")
     Database(tmp_path / "p").close()  # the refused store was closed (LevelDB's lock released)
 

@@ -1,0 +1,1 @@
+"""OpenTelemetry tracing of invocations: W3C context, the real server's span model, OTLP export per process."""

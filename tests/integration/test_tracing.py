@@ -1,0 +1,177 @@
+"""OpenTelemetry tracing against an OTLP receiver (tests/support/otlp.py), for our server and the real one:
+the same scenarios give the same span trees (names, parents, events), attributes and propagation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.otlp import OtlpReceiver, Span, shape, trace_of
+from tests.support.servers import OurRestateServer, RealRestateServer, RestateServer
+from tests.support.services import ServiceProcess
+
+CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CLIENT_SPAN = "00f067aa0ba902b7"
+INVOCATION_ATTRS = ["rpc.service", "rpc.method", "restate.invocation.id", "restate.invocation.target"]
+ATTEMPT_ATTRS = ["rpc.system", *INVOCATION_ATTRS, "restate.deployment.id", "restate.deployment.address",
+                 "restate.deployment.service_protocol_version"]  # fmt: skip
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    r = OtlpReceiver().start()
+    yield r
+    r.stop()
+
+
+def _start(kind: str, transport: str, receiver: OtlpReceiver, tmp_path: Path, partitions: int = 2) -> RestateServer:
+    endpoint = receiver.http_endpoint if transport == "http" else receiver.grpc_endpoint
+    env = {"RESTATE_TRACING_ENDPOINT": endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    cls = OurRestateServer if kind == "ours" else RealRestateServer
+    return cls(tmp_path / f"{kind}-data", tmp_path, partitions=partitions, env=env).start()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[ServiceProcess]:
+    svc = ServiceProcess(tmp_path, module="traced", env={"GATE_FILE": str(tmp_path / "gate")}).start()
+    yield svc
+    svc.stop()
+
+
+def _span(spans: list[Span], trace_id: str, name: str) -> Span:
+    found = [s for s in spans if s["trace_id"] == trace_id and s["name"] == name]
+    assert len(found) == 1, (name, found)
+    return found[0]
+
+
+def _all_there(spans: list[Span], expected: Counter[str]) -> bool:
+    """Every expected span came (each process exports its own, in its own time)."""
+    return not expected - Counter(s["name"] for s in spans)
+
+
+def _invocation(target: str, ingress: bool = True) -> Counter[str]:
+    kinds = ("ingress", "invocation-start", "invocation-attempt", "invocation-end")
+    return Counter(f"{k} {target}" for k in kinds if ingress or k != "ingress")
+
+
+EXPECTED = (
+    _invocation("TSteps/steps3") + _invocation("TCaller/call") + _invocation("TGreeter/greet", False)
+    + _invocation("TGreeter/greet", False)
+    + _invocation("TFlow/{key}/run") + _invocation("TFlow/{key}/approve") + _invocation("TGreeter/trace_headers")
+)  # fmt: skip
+
+
+def steps_tree() -> list[Any]:
+    run = "new_command:Command/Run"
+    events = [f"{run}(step-one)", "run_ended:CompletionId: 1", "new_command:Command/Sleep", f"{run}(step-two)",
+              "run_ended:CompletionId: 3", f"{run}(step-three)", "run_ended:CompletionId: 4",
+              "new_command:Command/Output"]  # fmt: skip
+    return [["ingress TSteps/steps3", [], [["invocation-start TSteps/steps3", [], [
+        ["invocation-attempt TSteps/steps3", events, []],
+        ["invocation-end TSteps/steps3", [], []],
+    ]]]]]  # fmt: skip
+
+
+def _greet(parent: str | None) -> list[Any]:
+    inner = [["invocation-attempt TGreeter/greet", ["new_command:Command/Output"], []],
+             ["invocation-end TGreeter/greet", [], []]]  # fmt: skip
+    return ["invocation-start TGreeter/greet", [], inner]
+
+
+def call_tree() -> list[Any]:
+    attempt = ["invocation-attempt TCaller/call",
+               ["new_command:Command/Call", "new_command:Command/OneWayCall", "new_command:Command/Output"],
+               [_greet("attempt")]]  # fmt: skip
+    return [["ingress TCaller/call", [], [["invocation-start TCaller/call", [], sorted(
+        [attempt, ["invocation-end TCaller/call", [], []]], key=repr)]]]]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "transport"), [("ours", "http"), ("ours", "grpc"), ("real", "http")])
+def test_span_trees_match_the_real_servers(kind: str, transport: str, receiver: OtlpReceiver,
+                                            service: ServiceProcess, tmp_path: Path) -> None:  # fmt: skip
+    server = _start(kind, transport, receiver, tmp_path)
+    try:
+        server.register(service.url)
+        assert server.call("TSteps/steps3", 1).json() == 4
+        assert server.call("TCaller/call", "Ann").json() == "Hello Ann!"
+        assert server.send("TFlow/k1/run", "Bob").status_code == 202
+        assert server.call("TFlow/k1/approve", "yes").status_code == 200
+        assert server.call("restate/workflow/TFlow/k1/attach", method="GET").json() == "Bob: yes"
+        traced = {"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01", "tracestate": "vendor=abc"}
+        seen = server.call("TGreeter/trace_headers", headers=traced).json()
+        spans = receiver.wait_for(lambda s: _all_there(s, EXPECTED))
+    finally:
+        server.stop()
+
+    # 3 ctx.run steps and a sleep: one attempt, the commands as events
+    assert shape(spans, trace_of(spans, "ingress TSteps/steps3")) == steps_tree()
+
+    _check_call_and_send(spans)
+    _check_workflow(spans)
+    _check_client_context(spans, seen)
+    _check_attributes(spans, service, transport)
+
+
+def _check_call_and_send(spans: list[Span]) -> None:
+    """A call continues the trace under the caller's attempt; the one-way send starts a linked trace."""
+    call_trace = trace_of(spans, "ingress TCaller/call")
+    assert shape(spans, call_trace) == call_tree()
+    caller_attempt = _span(spans, call_trace, "invocation-attempt TCaller/call")
+    linked = [s for s in spans if s["name"] == "invocation-start TGreeter/greet" and s["trace_id"] != call_trace]
+    assert len(linked) == 1 and linked[0]["parent_span_id"] == ""
+    assert linked[0]["links"] == [(call_trace, caller_attempt["span_id"], {"restate.runtime": True})]
+    assert shape(spans, linked[0]["trace_id"]) == [_greet(None)]
+    inv_uuid_tail = linked[0]["span_id"]  # the start span id is the tail of the invocation's UUID
+    assert linked[0]["trace_id"].endswith(inv_uuid_tail)
+
+
+
+def _check_workflow(spans: list[Span]) -> None:
+    """A workflow and its promise: two traces, one per ingress request."""
+    run_trace = trace_of(spans, "ingress TFlow/{key}/run")
+    run_start = _span(spans, run_trace, "invocation-start TFlow/{key}/run")
+    assert run_start["attributes"]["restate.invocation.target"] == "TFlow/k1/run"
+    assert shape(spans, run_trace) == [["ingress TFlow/{key}/run", [], [["invocation-start TFlow/{key}/run", [], [
+        ["invocation-attempt TFlow/{key}/run", ["new_command:Command/GetPromise", "new_command:Command/Output"], []],
+        ["invocation-end TFlow/{key}/run", [], []]]]]]]  # fmt: skip
+    approve_trace = trace_of(spans, "ingress TFlow/{key}/approve")
+    assert shape(spans, approve_trace)[0][2][0][2][0] == [
+        "invocation-attempt TFlow/{key}/approve",
+        ["new_command:Command/CompletePromise", "new_command:Command/Output"], []]  # fmt: skip
+
+
+
+def _check_client_context(spans: list[Span], seen: dict[str, str]) -> None:
+    """A client's traceparent: its span is the root's (remote) parent, its tracestate on every span."""
+    client = [s for s in spans if s["trace_id"] == CLIENT_TRACE]
+    assert sorted(s["name"] for s in client) == sorted(
+        f"{n} TGreeter/trace_headers" for n in ("ingress", "invocation-start", "invocation-attempt", "invocation-end")
+    )
+    ingress = _span(spans, CLIENT_TRACE, "ingress TGreeter/trace_headers")
+    assert ingress["parent_span_id"] == CLIENT_SPAN
+    assert {s["trace_state"] for s in client} == {"vendor=abc"}
+    attempt = _span(spans, CLIENT_TRACE, "invocation-attempt TGreeter/trace_headers")
+    assert seen == {"traceparent": f"00-{CLIENT_TRACE}-{attempt['span_id']}-01", "tracestate": "vendor=abc"}
+
+
+
+def _check_attributes(spans: list[Span], service: ServiceProcess, transport: str) -> None:
+    """Attributes, statuses, resource and scope as the real server's."""
+    steps_trace = trace_of(spans, "ingress TSteps/steps3")
+    s_ingress = _span(spans, steps_trace, "ingress TSteps/steps3")
+    assert list(s_ingress["attributes"]) == [*INVOCATION_ATTRS, "client.socket.address", "client.socket.port"]
+    assert s_ingress["attributes"]["client.socket.address"] == "127.0.0.1"
+    s_attempt = _span(spans, steps_trace, "invocation-attempt TSteps/steps3")
+    assert list(s_attempt["attributes"]) == ATTEMPT_ATTRS
+    assert s_attempt["attributes"]["restate.deployment.address"] == service.url
+    assert s_attempt["status"] == "STATUS_CODE_OK"
+    s_end = _span(spans, steps_trace, "invocation-end TSteps/steps3")
+    assert list(s_end["attributes"]) == [*INVOCATION_ATTRS, "restate.invocation.result"]
+    assert s_end["attributes"]["restate.invocation.result"] == "success"
+    assert {s["resource"]["service.name"] for s in spans} == {"Restate"}
+    assert {s["scope"] for s in spans} == {"services"}
+    assert {s["transport"] for s in spans} == {transport}
