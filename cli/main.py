@@ -64,6 +64,10 @@ def up(
     dashboard: bool | None = typer.Option(
         None, "--dashboard/--no-dashboard", help="Show the live dashboard (default: when stdout is a terminal)"
     ),
+    node_name: str | None = typer.Option(None, "--node-name", help="Cluster mode: this node (env RESTATE_NODE_NAME)"),
+    cluster_config: str | None = typer.Option(
+        None, "--cluster-config", help="Cluster mode: the cluster's TOML file (env RESTATE_CLUSTER_CONFIG)"
+    ),
 ) -> None:
     """Start the server: admin, ingress and the partition processes."""
     from restate.actors import supervisor
@@ -76,6 +80,8 @@ def up(
         "default_num_partitions": partitions,
         "node_metrics_bind_address": node_metrics_bind_address,
         "tracing_endpoint": tracing_endpoint,
+        "node_name": node_name,
+        "cluster_config": cluster_config,
     }
     try:
         config = load(config_file, overrides=overrides)

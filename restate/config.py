@@ -17,6 +17,42 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names the setting."""
 
 
+class NodeAddresses(msgspec.Struct, frozen=True, kw_only=True):
+    """Cluster mode: where a node serves. Its bus is a range of tcp ports from `bus_address`: admin +0,
+    ingress +1, partition i +2+i."""
+
+    bus_address: str
+    ingress_address: str
+    admin_address: str
+
+    def bus_endpoint(self, process: str) -> str:
+        """The ZeroMQ tcp endpoint of one of the node's processes (`admin`, `ingress`, `p<i>`)."""
+        host, port = parse_bind_address(self.bus_address, "bus-address")
+        if process in ("admin", "ingress"):
+            offset = 0 if process == "admin" else 1
+        elif process.startswith("p") and process[1:].isdigit():
+            offset = 2 + int(process[1:])
+        else:
+            raise ValueError(f"no bus endpoint for process {process!r}")
+        return f"tcp://{host}:{port + offset}"
+
+
+class ClusterConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Cluster mode (docs/cluster.md): this node's name, etcd, and every node's addresses
+    (read by restate.cluster.cluster_config from `--cluster-config FILE`)."""
+
+    node_name: str
+    cluster_name: str = "restate"
+    etcd_endpoints: list[str]
+    num_partitions: int = 4
+    lease_ttl_s: int = 2
+    nodes: dict[str, NodeAddresses]
+
+    @property
+    def me(self) -> NodeAddresses:
+        return self.nodes[self.node_name]
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     """Settings of one server node; crosses the process boundary to every child."""
 
@@ -55,6 +91,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     tracing_endpoint: str = ""
     tracing_headers: dict[str, str] = {}  # sent with every export request (e.g. an API key)
     tracing_service_name: str = "Restate"  # the resource's service.name, the real server's by default
+    # Cluster mode (`--node-name` and `--cluster-config`); None: a single node, no etcd (the default).
+    cluster: ClusterConfig | None = None
 
     def host_port(self, which: str) -> tuple[str, int]:
         value = self.ingress_bind_address if which == "ingress" else self.admin_bind_address
@@ -235,6 +273,9 @@ def _kafka_clusters(value: object, path: Path) -> dict[str, dict[str, str]]:
     return clusters
 
 
+_CLUSTER_OVERRIDES = ("node_name", "cluster_config")  # not settings of their own: they select cluster mode
+
+
 def load(
     config_file: str | None = None,
     env: Mapping[str, str] | None = None,
@@ -250,7 +291,30 @@ def load(
         values.update(_from_toml(Path(config_file)))
     values.update({field: (env[var], var) for var, field in _ENV_KEYS.items() if var in env})
     for field, value in (overrides or {}).items():
-        if value is not None:
+        if value is not None and field not in _CLUSTER_OVERRIDES:
             values[field] = (value, _SETTING_NAMES.get(field, field.replace("_", "-")))
     checked = {field: _checked(field, value, origin) for field, (value, origin) in values.items()}
-    return msgspec.convert(checked, Config)
+    config = msgspec.convert(checked, Config)
+    overrides = overrides or {}
+    cluster_file = overrides.get("cluster_config") or env.get("RESTATE_CLUSTER_CONFIG")
+    node_name = overrides.get("node_name") or env.get("RESTATE_NODE_NAME")
+    if cluster_file or node_name:
+        config = _with_cluster(config, str(cluster_file or ""), str(node_name or ""))
+    return config
+
+
+def _with_cluster(config: Config, cluster_file: str, node_name: str) -> Config:
+    """Cluster mode: the cluster file's partition count and this node's addresses win over the rest."""
+    if not cluster_file or not node_name:
+        given, missing = ("--node-name", "--cluster-config") if node_name else ("--cluster-config", "--node-name")
+        raise ConfigError(f"{given} needs {missing} too (env RESTATE_NODE_NAME, RESTATE_CLUSTER_CONFIG)")
+    from restate.cluster.cluster_config import load_cluster_config
+
+    cluster = load_cluster_config(cluster_file, node_name)
+    return msgspec.structs.replace(
+        config,
+        cluster=cluster,
+        default_num_partitions=cluster.num_partitions,
+        ingress_bind_address=cluster.me.ingress_address,
+        admin_bind_address=cluster.me.admin_address,
+    )

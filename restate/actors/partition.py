@@ -6,7 +6,9 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from restate import wire
 from restate.actors import faults, logs
@@ -42,6 +44,10 @@ from restate.storage.view import PartitionView
 from restate.tracing import exporter as tracing_exporter
 from restate.tracing import spans
 
+if TYPE_CHECKING:  # cluster mode only: single-node never imports restate.cluster (etcd, gRPC)
+    from restate.cluster.replica import Replica
+    from restate.cluster.replicated_log import LogItem
+
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
@@ -55,6 +61,15 @@ class _HeartbeatRequest:
 
 HEARTBEAT = _HeartbeatRequest()
 Queued = Command | _HeartbeatRequest
+# Requests that become commands: a follower (cluster mode) drops them; their senders re-send to the leader.
+_FOR_THE_LEADER = (
+    wire.Invoke,
+    wire.OutputRequest,
+    wire.ResolveAwakeable,
+    wire.ManageInvocation,
+    wire.ReplaceObjectState,
+    wire.OutboxEnvelope,
+)
 
 
 class PartitionActor:
@@ -62,7 +77,17 @@ class PartitionActor:
         self.config = config
         self.index = index
         self.name = partition_name(index)
-        self.node = Node(config.base_dir, self.name)
+        self.replica: Replica | None = None
+        self._route: Callable[[int], str] = partition_name  # the bus peer of a partition (in a cluster: its leader's)
+        cluster = config.cluster
+        if cluster is None:
+            self.node = Node(config.base_dir, self.name)
+        else:
+            from restate.cluster.cluster_config import bus_directory
+            from restate.cluster.replica import Replica
+
+            self.node = Node(config.base_dir, self.name, bus_directory(cluster))
+            self.replica = Replica(cluster, index)
         self.store = PartitionStore(Path(config.base_dir) / "partitions" / str(index))
         self.schema = Schema()
         self.state_machine = StateMachine(index, config.default_num_partitions, config.experimental_protocol_v7)
@@ -96,13 +121,19 @@ class PartitionActor:
         self.tasks.spawn("the receiver", self._receive())
         self.tasks.spawn("the schema fetch", self._fetch_schema(), may_return=True)
         await self._first_set(self._schema_ready, self._stopping)
-        if not self._stopping.is_set():
+        if self._stopping.is_set():
+            pass
+        elif self.replica is None:
             self._start()
+        else:
+            self.tasks.spawn("the replica", self._lead_when_possible(), may_return=True)
         await self._stopping.wait()
         await self.tasks.cancel_all()
         for scan in list(self._scans):
             scan.cancel()
         await asyncio.gather(*self._scans, return_exceptions=True)
+        if self.replica is not None:
+            await self.replica.close()
         self.timers.stop()
         await self.invoker.close()
         if self.tracer is not None:
@@ -122,6 +153,46 @@ class PartitionActor:
         self.tasks.spawn("the outbox re-sender", self._resend_outbox())
         self.tasks.spawn("the heartbeat ticker", self._request_heartbeats())
         self.tasks.spawn("the partition loop", self._main_loop())
+
+    async def _lead_when_possible(self) -> None:
+        """Cluster mode: follows the partition's log until this replica leads it, then starts as a
+        restarted single-node partition does (recovery from its shard, which the log brought up to date)."""
+        replica = self.replica
+        assert replica is not None
+        await replica.connect()
+        assert replica.lease is not None and replica.leaders is not None
+        self._route = replica.leaders.peer
+        self.tasks.spawn("the lease", replica.lease.keep_alive())
+        self.tasks.spawn("the leader map", replica.leaders.follow())
+        self.tasks.spawn("the progress report", replica.report_progress())
+        await replica.follow_until_leader(self.committed.applied_lsn(), self._apply_replicated)
+        self._start()
+
+    async def _apply_replicated(self, item: LogItem) -> None:
+        """Applies an entry of the log exactly as its leader did (same clock, schema version, commands);
+        its actions are the leader's to carry out, not ours."""
+        from restate.partition.command_log.codec import decode_entry
+
+        assert self.replica is not None
+        entry = decode_entry(item.entry)
+        schema = self.schema
+        if schema.version != entry.schema_version:
+            schema = await self.replica.schema(entry.schema_version)
+        txn = self.store.transaction()
+        self.state_machine.apply_entry(txn, entry, schema)
+        tables = Tables(txn)
+        tables.close_batch()
+        tables.set_applied_lsn(item.lsn)
+        self._commit(txn)
+
+    async def _replicate(self, txn: Transaction) -> None:
+        """Cluster mode: the batch's entry goes to the replicated log before its commit (raises Fenced
+        when another replica took over: the process exits without committing, and follows on restart)."""
+        from restate.partition.command_log.codec import encode_entry
+
+        assert self.replica is not None
+        Tables(txn).set_applied_lsn(self.replica.next_lsn)
+        await self.replica.append(encode_entry(self._entry))
 
     @staticmethod
     async def _first_set(*events: asyncio.Event) -> None:
@@ -178,6 +249,8 @@ class PartitionActor:
             self._on_message(sender, message)
 
     def _on_message(self, sender: str, message: wire.Message) -> None:
+        if self.replica is not None and not self.replica.leading and isinstance(message, _FOR_THE_LEADER):
+            return
         match message:
             case wire.Invoke():
                 sink = wire.IngressSink(sender, message.request_id)
@@ -229,6 +302,8 @@ class PartitionActor:
             if batch:
                 txn, actions = self._apply_batch(batch)
                 changes = Tables(txn).close_batch()
+                if self.replica is not None:
+                    await self._replicate(txn)
                 self.stats.on_batch(changes, len(batch), not txn.is_empty, self.committed)
                 if not txn.is_empty:
                     # Synchronous on purpose: handing the fsync to a thread costs two context switches per
@@ -270,6 +345,7 @@ class PartitionActor:
         while True:
             txn = self.store.transaction()
             try:
+                self._entry = entry  # what a cluster's replicated log gets
                 return txn, self.state_machine.apply_entry(txn, entry, self.schema)
             except CommandFailed as failed:
                 log.exception("%s: dropping command that failed to apply: %r", self.name, failed.command)
@@ -298,7 +374,7 @@ class PartitionActor:
             case ShipOutbox():
                 self._ship(action.destination, action.seq, action.message)
             case AckOutbox():
-                self.node.send(partition_name(action.source), wire.OutboxAck(action.seq))
+                self.node.send(self._route(action.source), wire.OutboxAck(action.seq))
             case ArmTimer():
                 self.timers.arm(action.wake_up_ms, action.invocation_id, action.completion_id)
             case AbortAttempt():
@@ -311,7 +387,7 @@ class PartitionActor:
 
     def _ship(self, destination: int, seq: int, message: wire.OutboxMessage) -> None:
         self._unacked[(destination, seq)] = (message, time.monotonic())
-        self.node.send(partition_name(destination), wire.OutboxEnvelope(self.index, seq, message))
+        self.node.send(self._route(destination), wire.OutboxEnvelope(self.index, seq, message))
 
     def _reship_to(self, peer: str) -> None:
         """A partition restarted: what it did not acknowledge may be lost, ship it again now."""
@@ -340,6 +416,7 @@ def _invocation_span(action: TraceStarted | TraceEnded) -> spans.Span:
 
 
 def _partition_index(name: str) -> int | None:
+    name = name.rpartition("/")[2]  # in a cluster, `<node>/p<i>`
     if name.startswith("p") and name[1:].isdigit():
         return int(name[1:])
     return None

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import uvicorn
 import uvloop
@@ -24,6 +25,9 @@ from restate.ipc.partition_rpc import PartitionRpc
 from restate.kafka.definitions import KafkaRegistry
 from restate.schema import Schema
 from restate.storage.meta import MetaStore
+
+if TYPE_CHECKING:
+    from restate.cluster.node_link import NodeLink
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +106,10 @@ class KafkaPublisher:
 def peers_of(config: Config, num_partitions: int | None = None) -> list[str]:
     """Everybody who needs the schema: the ingress and every partition (the data directory's count wins)."""
     count = num_partitions or config.default_num_partitions
-    return ["ingress", *(partition_name(i) for i in range(count))]
+    peers = ["ingress", *(partition_name(i) for i in range(count))]
+    if config.cluster is not None:  # the bus names its senders `<node>/<process>` in a cluster
+        return [f"{config.cluster.node_name}/{peer}" for peer in peers]
+    return peers
 
 
 def run_admin(config: Config, sockets: list[socket.socket] | None = None) -> None:
@@ -119,15 +126,28 @@ async def _main(config: Config, sockets: list[socket.socket] | None) -> None:
     node: Node | None = None
     tasks: list[asyncio.Task[None]] = []
     rpc: PartitionRpc | None = None
+    link: NodeLink | None = None
     try:
-        node = Node(config.base_dir, NODE_NAME)
+        if config.cluster is None:
+            node = Node(config.base_dir, NODE_NAME)
+        else:
+            from restate.cluster.cluster_config import bus_directory
+            from restate.cluster.node_link import NodeLink
+
+            node, link = Node(config.base_dir, NODE_NAME, bus_directory(config.cluster)), NodeLink(config.cluster)
         node.bind()
         num_partitions = store.num_partitions() or config.default_num_partitions
         publisher = SchemaPublisher(node, peers_of(config, num_partitions))
         rpc = PartitionRpc(node, num_partitions)
+
+        async def persist(schema: Schema) -> None:
+            if link is not None:  # the cluster's first: a conflicting change on another node is refused
+                await link.publish_schema(schema)
+            await asyncio.to_thread(store.store_schema, schema)
+
         kafka = KafkaPublisher(node)
         hooks = AdminHooks(
-            persist=lambda s: asyncio.to_thread(store.store_schema, s), publish=publisher.publish, partitions=rpc,
+            persist=persist, publish=publisher.publish, partitions=rpc,
             persist_kafka=lambda k: asyncio.to_thread(store.store_kafka, k), publish_kafka=kafka.publish,
         )  # fmt: skip
         app = AdminApp(store.load_schema(), config, hooks)
@@ -136,6 +156,15 @@ async def _main(config: Config, sockets: list[socket.socket] | None) -> None:
             asyncio.create_task(publisher.serve(lambda: app.schema, kafka.answering(lambda: app.kafka, rpc))),
             asyncio.create_task(rpc.run_resends()),
         ]
+        if link is not None:
+
+            async def adopt(schema: Schema) -> None:  # another node's admin changed the schema
+                await asyncio.to_thread(store.store_schema, schema)
+                app.schema = schema
+                await publisher.publish(schema)
+
+            tasks.append(asyncio.create_task(link.route_to_leaders(rpc)))
+            tasks.append(asyncio.create_task(link.adopt_schemas(lambda: app.schema, adopt)))
         await _serve_http(app, config, sockets)
     finally:
         for task in tasks:
@@ -145,6 +174,8 @@ async def _main(config: Config, sockets: list[socket.socket] | None) -> None:
             rpc.fail_pending("admin is shutting down")
         if node is not None:
             node.close()
+        if link is not None:
+            await link.close()
         store.close()
         log.info("admin stopped")
 

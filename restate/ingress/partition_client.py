@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from restate import wire
+from restate.config import ClusterConfig
 from restate.ipc.node import Node
 from restate.ipc.partition_rpc import OutputAnswer, PartitionRpc
 from restate.schema import Schema
@@ -38,8 +39,15 @@ class PartitionClient:
         schema_retry_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         name: str = "ingress",
+        cluster: ClusterConfig | None = None,
     ) -> None:
-        self._node = Node(base_dir, name)
+        self._cluster = cluster
+        if cluster is None:
+            self._node = Node(base_dir, name)
+        else:
+            from restate.cluster.cluster_config import bus_directory
+
+            self._node = Node(base_dir, name, bus_directory(cluster))
         self._rpc = PartitionRpc(
             self._node, num_partitions, resend_after_s=resend_after_s, max_resend_s=max_resend_s, clock=clock
         )
@@ -68,6 +76,10 @@ class PartitionClient:
         self._ask_schema(self._clock())
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._receive_loop()), loop.create_task(self._tick_loop())]
+        if self._cluster is not None:  # requests go to each partition's leader, wherever it is
+            from restate.cluster.node_link import NodeLink
+
+            self._tasks.append(loop.create_task(NodeLink(self._cluster).route_to_leaders(self._rpc)))
 
     async def close(self) -> None:
         """Stops the loops, fails every pending request (its caller answers 503) and closes the node."""

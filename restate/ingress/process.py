@@ -43,7 +43,7 @@ def run_ingress(config: Config, sockets: list[socket.socket] | None = None) -> N
 
 async def _serve(config: Config, sockets: list[socket.socket] | None) -> None:
     host, port = config.host_port("ingress")
-    client = PartitionClient(config.base_dir, config.default_num_partitions)
+    client = PartitionClient(config.base_dir, config.default_num_partitions, cluster=config.cluster)
     client.start()
     tracer = tracing_exporter.setup(config, "ingress")  # None: tracing is off
     app = IngressApp(client, config.request_size_limit, tracer)

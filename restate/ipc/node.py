@@ -1,6 +1,8 @@
 """The only user of ZeroMQ: every process is a `Node` that binds one ROUTER and sends to peers through DEALERs.
 
-Messages are restate.wire's structs; several posted to one peer in one event-loop pass travel as one batch."""
+Messages are restate.wire's structs; several posted to one peer in one event-loop pass travel as one batch.
+In cluster mode (a `BusDirectory`) the ROUTER also listens on tcp, and peers are named `<node>/<process>`:
+those of other nodes are reached over tcp, those of this node over ipc as in single-node mode."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -43,15 +46,35 @@ def partition_name(index: int) -> str:
 RECONNECT_IVL_MS = 10
 
 
+class BusDirectory:
+    """Cluster mode: this node's name and the tcp endpoint of any node's process (`endpoint(node, process)`)."""
+
+    def __init__(self, node_name: str, endpoint: Callable[[str, str], str]) -> None:
+        self.node_name = node_name
+        self.endpoint = endpoint
+
+    def split(self, peer: str) -> tuple[str, str]:
+        """(node, process) of a peer name; a bare process name is one of this node's."""
+        node, sep, process = peer.rpartition("/")
+        return (node, process) if sep else (self.node_name, peer)
+
+    def local_name(self, peer: str) -> str:
+        """One name per peer: `<this node>/p0` and `p0` are the same process, reached through one DEALER
+        (a ROUTER ignores a second connection under an identity it already has)."""
+        node, process = self.split(peer)
+        return process if node == self.node_name else peer
+
+
 class Node:
     """A named process on the message bus: receives on its ROUTER, sends through one DEALER per peer.
 
     Peers are addressed by name; the receiver learns the sender's name from the DEALER identity.
     """
 
-    def __init__(self, base_dir: str | Path, name: str) -> None:
+    def __init__(self, base_dir: str | Path, name: str, directory: BusDirectory | None = None) -> None:
         self.base_dir = base_dir
         self.name = name
+        self.directory = directory
         self._ctx = zmq.asyncio.Context()
         self._router = self._ctx.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.RCVHWM, 0)
@@ -72,18 +95,28 @@ class Node:
         if path.exists():
             path.unlink()  # left by a killed predecessor
         self._router.bind(address(self.base_dir, self.name))
+        if self.directory is not None:
+            self._router.bind(self.directory.endpoint(self.directory.node_name, self.name))
 
     def _dealer(self, peer: str) -> zmq.Socket[bytes]:
         sock = self._dealers.get(peer)
         if sock is None:
             sock = self._sync_ctx.socket(zmq.DEALER)
-            sock.setsockopt(zmq.IDENTITY, self.name.encode())
+            identity, target = self.name, address(self.base_dir, peer)
+            if self.directory is not None:
+                node, process = self.directory.split(peer)
+                if node == self.directory.node_name:
+                    target = address(self.base_dir, process)
+                else:  # another node's process: over tcp, under a name that is unique in the cluster
+                    identity = f"{self.directory.node_name}/{self.name}"
+                    target = self.directory.endpoint(node, process)
+            sock.setsockopt(zmq.IDENTITY, identity.encode())
             sock.setsockopt(zmq.SNDHWM, 0)
             sock.setsockopt(zmq.LINGER, 0)
             # A peer that is not up yet (start-up) or restarting is retried every 10 ms rather than 100:
             # a local connect() that fails costs microseconds, waiting costs recovery and start-up time.
             sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-            sock.connect(address(self.base_dir, peer))
+            sock.connect(target)
             self._dealers[peer] = sock
         return sock
 
@@ -97,6 +130,8 @@ class Node:
     def _post(self, peer: str, payload: bytes) -> None:
         """Messages posted to a peer in one event-loop pass leave as one transport message: every ZeroMQ
         send wakes its I/O thread, which costs more than the message itself on a small machine."""
+        if self.directory is not None:
+            peer = self.directory.local_name(peer)
         pending = self._outgoing.get(peer)
         if pending is None:
             self._outgoing[peer] = [payload]
@@ -141,6 +176,8 @@ class Node:
         try:
             name = sender.decode()
             messages = wire.decode(payload)
+            if self.directory is not None and "/" not in name:
+                name = f"{self.directory.node_name}/{name}"  # in a cluster every name says its node
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             log.warning("dropping malformed message from %r: %s", sender, exc)
             return

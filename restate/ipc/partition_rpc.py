@@ -96,6 +96,8 @@ class PartitionRpc:
         self._pending: dict[int, _Pending] = {}
         self._due: list[tuple[float, int]] = []  # (next re-send time, request id); stale entries are skipped
         self._next_request_id = time.time_ns() // 1000
+        # The bus peer serving a partition: this node's process, or in a cluster its current leader.
+        self.route: Callable[[int], str] = partition_name
 
     @property
     def in_flight(self) -> int:
@@ -106,7 +108,7 @@ class PartitionRpc:
         return self._num_partitions
 
     def peer_for(self, partition_key: int) -> str:
-        return partition_name(partition_for(partition_key, self._num_partitions))
+        return self.route(partition_for(partition_key, self._num_partitions))
 
     # --- the requests ------------------------------------------------------------------------------------
 
@@ -231,6 +233,15 @@ class PartitionRpc:
             count += 1
         if count:
             log.info("%s is back: re-sent %d requests", peer, count)
+
+    def retarget(self, partition: int, peer: str) -> None:
+        """Cluster mode: the partition has a new leader; what is pending for it is sent there now."""
+        process = partition_name(partition)
+        now = self._clock()
+        for pending in self._pending.values():
+            if pending.peer.rpartition("/")[2] == process:
+                pending.peer = peer
+        self.resend_to(peer, now)
 
     @property
     def tick_interval(self) -> float:

@@ -45,6 +45,7 @@ INVOCATION_ID_LEN = 24  # restate.ids.InvocationId.to_bytes: 8-byte partition ke
 FORMAT = "format"  # the store-wide format version (records.StoreFormatRecord)
 INBOX_SEQ = "inbox"  # the inbox's sequence (records.SequenceRecord)
 QUEUE_COUNTS = "queue-counts"  # records.QueueCountsRecord
+APPLIED_LSN = "applied-lsn"  # cluster mode: the last log entry applied (records.SequenceRecord)
 # FSM rows of store format 1, rewritten by the upgrade to format 2.
 LEGACY_LIVE_INDEX_MARKER = "live-index"
 LEGACY_INBOX_COUNT = "stats/inbox"

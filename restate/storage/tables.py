@@ -151,6 +151,10 @@ class Tables(PartitionView):
     def set_last_applied(self, source: int, seq: int) -> None:
         self.txn.put(keys.dedup_key(keys.dedup_producer(source)), codec.encode(r.DedupRecord(seq=seq)))
 
+    def set_applied_lsn(self, lsn: int) -> None:
+        """Cluster mode: the replicated log's entry this batch is (written with its effects, one commit)."""
+        self.txn.put(keys.fsm_key(keys.APPLIED_LSN), codec.encode(r.SequenceRecord(last=lsn)))
+
     def _next(self, name: str) -> int:
         """Hands out the next number of a partition-wide sequence (starting at 1)."""
         seq = self.sequence(name) + 1

@@ -158,6 +158,10 @@ class PartitionView:
         raw = self.reader.get(keys.fsm_key(name))
         return 0 if raw is None else codec.decode_sequence(raw).last
 
+    def applied_lsn(self) -> int:
+        """Cluster mode: the last entry of the replicated log applied to this shard (0: none)."""
+        return self.sequence(keys.APPLIED_LSN)
+
     def queue_counts(self) -> r.QueueCountsRecord:
         raw = self.reader.get(keys.fsm_key(keys.QUEUE_COUNTS))
         return r.QueueCountsRecord(inbox=0, timers=0) if raw is None else codec.decode_queue_counts(raw)

@@ -1,0 +1,91 @@
+"""The cluster configuration file (TOML): etcd endpoints, partitions, lease, and every node's addresses
+(read into restate.config.ClusterConfig, which travels inside every process's Config)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from restate.config import ClusterConfig, ConfigError, NodeAddresses, parse_bind_address
+from restate.durations import DurationError, parse_duration_ns
+
+if TYPE_CHECKING:
+    from restate.ipc.node import BusDirectory
+
+_KEYS = {"cluster-name", "etcd-endpoints", "num-partitions", "lease-ttl", "nodes"}
+_NODE_KEYS = {"bus-address": "bus_address", "ingress-address": "ingress_address", "admin-address": "admin_address"}
+
+
+def load_cluster_config(path: str, node_name: str) -> ClusterConfig:
+    """Reads and checks FILE for node `node_name`; ConfigError naming the key (and the file) otherwise."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read cluster config file {path}: {exc}") from exc
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise ConfigError(f"{unknown[0]} (in {path}): unknown cluster setting")
+    return _parse(data, path, node_name)
+
+
+def _parse(data: dict[str, object], path: str, node_name: str) -> ClusterConfig:
+    where = f"(in {path})"
+    name = data.get("cluster-name", "restate")
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ConfigError(f"cluster-name {where}: expected a name without '/', got {name!r}")
+    endpoints = data.get("etcd-endpoints")
+    if not isinstance(endpoints, list) or not endpoints or not all(isinstance(e, str) for e in endpoints):
+        raise ConfigError(f"etcd-endpoints {where}: expected a non-empty list of HOST:PORT strings")
+    for endpoint in endpoints:
+        parse_bind_address(endpoint.removeprefix("http://"), f"etcd-endpoints {where}")
+    partitions = data.get("num-partitions", 4)
+    if isinstance(partitions, bool) or not isinstance(partitions, int) or not 1 <= partitions <= 1024:
+        raise ConfigError(f"num-partitions {where}: must be an integer between 1 and 1024, got {partitions!r}")
+    ttl = data.get("lease-ttl", "2s")
+    try:
+        ttl_s = parse_duration_ns(str(ttl)) // 1_000_000_000 if isinstance(ttl, str) else ttl
+    except DurationError as exc:
+        raise ConfigError(f"lease-ttl {where}: {exc}") from exc
+    if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or ttl_s < 1:
+        raise ConfigError(f"lease-ttl {where}: must be at least 1s, got {ttl!r}")
+    nodes = _nodes(data.get("nodes"), where)
+    if node_name not in nodes:
+        known = ", ".join(sorted(nodes)) or "none"
+        raise ConfigError(f"node name {node_name!r} is not in [nodes] {where} (known: {known})")
+    return ClusterConfig(
+        node_name=node_name,
+        cluster_name=name,
+        etcd_endpoints=list(endpoints),
+        num_partitions=partitions,
+        lease_ttl_s=ttl_s,
+        nodes=nodes,
+    )
+
+
+def _nodes(table: object, where: str) -> dict[str, NodeAddresses]:
+    if not isinstance(table, dict) or not table:
+        raise ConfigError(f"nodes {where}: expected a table with one table per node ([nodes.NAME])")
+    nodes = {}
+    for name, entry in table.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"nodes.{name} {where}: expected a table")
+        missing = [key for key in _NODE_KEYS if key not in entry]
+        if missing:
+            raise ConfigError(f"nodes.{name}.{missing[0]} {where}: missing")
+        values = {}
+        for key, field in _NODE_KEYS.items():
+            value = entry[key]
+            if not isinstance(value, str):
+                raise ConfigError(f"nodes.{name}.{key} {where}: expected HOST:PORT, got {value!r}")
+            parse_bind_address(value, f"nodes.{name}.{key} {where}")
+            values[field] = value
+        nodes[name] = NodeAddresses(**values)
+    return nodes
+
+
+def bus_directory(cluster: ClusterConfig) -> BusDirectory:
+    """The bus of a cluster node: its processes' peers on other nodes are reached over tcp."""
+    from restate.ipc.node import BusDirectory
+
+    return BusDirectory(cluster.node_name, lambda node, process: cluster.nodes[node].bus_endpoint(process))

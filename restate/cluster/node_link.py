@@ -1,0 +1,57 @@
+"""Ingress and admin in cluster mode: requests routed to each partition's leader, the schema shared in etcd."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from restate.cluster.etcd_client import Etcd
+from restate.cluster.layout import Layout
+from restate.cluster.leader_map import LeaderMap
+from restate.cluster.schema_history import SchemaHistory
+from restate.config import ClusterConfig
+from restate.ipc.partition_rpc import PartitionRpc
+from restate.schema import Schema
+
+log = logging.getLogger(__name__)
+
+
+class SchemaConflict(RuntimeError):
+    """Another node's admin changed the schema at the same time: this change is refused (try again)."""
+
+
+class NodeLink:
+    """One etcd connection of an ingress or admin process: the leader map, and (admin) the schema."""
+
+    def __init__(self, cluster: ClusterConfig) -> None:
+        self.cluster = cluster
+        self.layout = Layout(cluster.cluster_name)
+        self._etcd: Etcd | None = None
+
+    async def etcd(self) -> Etcd:
+        if self._etcd is None:
+            self._etcd = await Etcd.connect(self.cluster.etcd_endpoints)
+        return self._etcd
+
+    async def route_to_leaders(self, rpc: PartitionRpc) -> None:
+        """Keeps `rpc` sending to each partition's current leader, for ever (run it as a task)."""
+        leaders = LeaderMap(await self.etcd(), self.layout, self.cluster.node_name, self.cluster.num_partitions)
+        rpc.route = leaders.peer
+        leaders.on_change.append(rpc.retarget)
+        await leaders.follow()
+
+    async def publish_schema(self, schema: Schema) -> None:
+        """Makes a new schema version the cluster's (before any process of any node uses it)."""
+        if not await SchemaHistory(await self.etcd(), self.layout).publish(schema):
+            raise SchemaConflict(f"schema version {schema.version} was written by another node at the same time")
+
+    async def adopt_schemas(self, current: Callable[[], Schema], adopt: Callable[[Schema], Awaitable[None]]) -> None:
+        """Adopts every newer version another node's admin writes, for ever (run it as a task)."""
+        async for schema in SchemaHistory(await self.etcd(), self.layout).follow():
+            if schema.version > current().version:
+                log.info("adopting schema version %d from the cluster", schema.version)
+                await adopt(schema)
+
+    async def close(self) -> None:
+        if self._etcd is not None:
+            await self._etcd.close()

@@ -1,0 +1,136 @@
+"""The cluster side of a partition process: follow the log until it can claim the partition, then append
+every batch before it is committed (docs/cluster.md). The process exits when it is fenced or loses its
+lease; the supervisor restarts it, and it follows again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from restate.cluster.cluster_config import ClusterConfig
+from restate.cluster.etcd_client import Etcd
+from restate.cluster.layout import Layout
+from restate.cluster.leader_map import LeaderMap
+from restate.cluster.leadership import Lease, PartitionTable
+from restate.cluster.replicated_log import LogItem, ReplicatedLog
+from restate.cluster.schema_history import SchemaHistory
+from restate.schema import Schema
+
+log = logging.getLogger(__name__)
+
+PROGRESS_S = 1.0  # how often a replica reports the LSN it applied (for trimming and `cluster status`)
+
+ApplyItem = Callable[[LogItem], Awaitable[None]]
+
+
+class Replica:
+    """One partition's replica on this node: its etcd connection, its lease, its role."""
+
+    def __init__(self, cluster: ClusterConfig, partition: int) -> None:
+        self.cluster = cluster
+        self.partition = partition
+        self.node_name = cluster.node_name
+        self.layout = Layout(cluster.cluster_name)
+        self.etcd: Etcd | None = None
+        self.lease: Lease | None = None
+        self.table: PartitionTable | None = None
+        self.log: ReplicatedLog | None = None
+        self.leaders: LeaderMap | None = None
+        self.schemas: SchemaHistory | None = None
+        self.epoch = 0  # ours once we lead; 0 while following
+        self.next_lsn = 0
+        self.applied_lsn = 0
+
+    @property
+    def leading(self) -> bool:
+        return self.epoch > 0
+
+    async def connect(self) -> None:
+        self.etcd = etcd = await Etcd.connect(self.cluster.etcd_endpoints)
+        self.lease = await Lease.grant(etcd, self.cluster.lease_ttl_s)
+        self.table = PartitionTable(etcd, self.layout)
+        self.log = ReplicatedLog(etcd, self.layout, self.partition)
+        self.schemas = SchemaHistory(etcd, self.layout)
+        self.leaders = LeaderMap(etcd, self.layout, self.node_name, self.cluster.num_partitions)
+
+    async def follow_until_leader(self, applied_lsn: int, apply: ApplyItem) -> None:
+        """Applies the log as a follower until the partition has no leader and our claim wins; then
+        catches up to the end of the log (nobody can append behind us any more) and returns."""
+        assert self.table is not None and self.lease is not None and self.log is not None
+        self.applied_lsn = applied_lsn
+        while True:
+            epoch = await self.table.claim(self.partition, self.node_name, self.lease)
+            if epoch is not None:
+                break
+            follower = asyncio.create_task(self._apply_tail(apply))
+            try:
+                await self.table.wait_vacant(self.partition)
+            finally:
+                follower.cancel()
+                await asyncio.gather(follower, return_exceptions=True)
+            if follower.done() and not follower.cancelled() and follower.exception() is not None:
+                raise follower.exception()  # type: ignore[misc]
+        while True:  # catch up: read to the end
+            items, _ = await self.log.read(self.applied_lsn + 1)
+            if not items:
+                break
+            for item in items:
+                await self._apply(item, apply)
+        self.epoch = epoch
+        self.next_lsn = max(self.applied_lsn, await self.log.last_lsn()) + 1
+        log.info("partition %d: leading with epoch %d from LSN %d", self.partition, epoch, self.next_lsn)
+
+    async def _apply_tail(self, apply: ApplyItem) -> None:
+        assert self.log is not None
+        async for item in self.log.tail(self.applied_lsn + 1):
+            await self._apply(item, apply)
+
+    async def _apply(self, item: LogItem, apply: ApplyItem) -> None:
+        if item.lsn != self.applied_lsn + 1:
+            raise RuntimeError(f"partition {self.partition}: log entry {item.lsn} after {self.applied_lsn}")
+        await apply(item)
+        self.applied_lsn = item.lsn
+
+    async def append(self, entry: bytes) -> int:
+        """Appends a batch's entry at the next LSN (raises Fenced when deposed); the LSN it got."""
+        assert self.log is not None
+        lsn = self.next_lsn
+        await self.log.append(self.epoch, lsn, entry)
+        self.next_lsn = lsn + 1
+        self.applied_lsn = lsn
+        return lsn
+
+    async def schema(self, version: int) -> Schema:
+        """A schema version an entry names, from etcd (a replica may be a version behind or ahead)."""
+        assert self.schemas is not None
+        if version == 0:
+            return Schema()  # the empty registry every node starts with: never written to etcd
+        while True:
+            schema = await self.schemas.get(version)
+            if schema is not None:
+                return schema
+            await asyncio.sleep(0.1)  # written by an admin before any partition uses it: not there yet?
+
+    async def report_progress(self) -> None:
+        """Reports the applied LSN once a second (a task for as long as the process runs)."""
+        assert self.table is not None
+        reported = -1
+        while True:
+            if self.applied_lsn != reported:
+                await self.table.report_applied(self.partition, self.node_name, self.applied_lsn)
+                reported = self.applied_lsn
+            await asyncio.sleep(PROGRESS_S)
+
+    async def close(self) -> None:
+        """Resigns (a follower claims at once instead of after the lease's TTL) and disconnects."""
+        if self.etcd is None:
+            return
+        try:
+            if self.leading and self.table is not None:
+                await asyncio.wait_for(self.table.resign(self.partition, self.epoch), 2.0)
+            if self.lease is not None:
+                await asyncio.wait_for(self.lease.revoke(), 2.0)
+        except Exception as exc:  # noqa: BLE001 - best effort: the lease expires anyway
+            log.info("partition %d: could not resign cleanly: %s", self.partition, exc)
+        await self.etcd.close()

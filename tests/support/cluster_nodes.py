@@ -1,0 +1,80 @@
+"""Nodes of our server in cluster mode on loopback: a cluster file for N nodes, each `restate up --node-name`."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+from pathlib import Path
+
+from tests.support.net import free_ports
+from tests.support.paths import OUR_RESTATE_BIN
+from tests.support.procs import ManagedProcess
+from tests.support.servers import RestateServer, _clean_env
+
+
+def free_port_block(size: int, attempts: int = 200) -> int:
+    """The first of `size` consecutive free loopback ports (a node's bus range)."""
+    for _ in range(attempts):
+        base = random.randrange(20000, 60000 - size)
+        held: list[socket.socket] = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                held.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise RuntimeError(f"no block of {size} free ports")
+
+
+class ClusterNode(RestateServer):
+    """One node: its own data directory, ports from the cluster file, `--node-name` and `--cluster-config`."""
+
+    def __init__(self, name: str, base_dir: Path, log_dir: Path, cluster_file: Path, ingress: int, admin: int) -> None:
+        self.name = name
+        self.ingress_port, self.admin_port = ingress, admin
+        self.base_dir = base_dir
+        base_dir.mkdir(parents=True, exist_ok=True)
+        argv: list[str | os.PathLike[str]] = [
+            OUR_RESTATE_BIN, "up", "--base-dir", base_dir, "--node-name", name, "--cluster-config", cluster_file,
+        ]  # fmt: skip
+        env = {**_clean_env(), "RESTATE_BIND_ADDRESS": ""}
+        self.process = ManagedProcess(name, argv, log_dir / f"{name}.log", env=env, cwd=base_dir)
+
+    def child_pid(self, name: str) -> int:
+        return int((self.base_dir / "pids" / f"{name}.pid").read_text())
+
+
+def write_cluster(
+    root: Path, etcd_endpoints: list[str], names: list[str], partitions: int, cluster_name: str = "test"
+) -> tuple[Path, list[ClusterNode]]:
+    """The cluster file of `names` and a (not started) node for each."""
+    lines = [
+        f'cluster-name = "{cluster_name}"',
+        "etcd-endpoints = [" + ", ".join(f'"{e}"' for e in etcd_endpoints) + "]",
+        f"num-partitions = {partitions}",
+        'lease-ttl = "2s"',
+    ]
+    ports = []
+    for name in names:
+        ingress, admin = free_ports(2)
+        bus = free_port_block(2 + partitions)
+        ports.append((ingress, admin))
+        lines += [
+            f"[nodes.{name}]",
+            f'bus-address = "127.0.0.1:{bus}"',
+            f'ingress-address = "127.0.0.1:{ingress}"',
+            f'admin-address = "127.0.0.1:{admin}"',
+        ]
+    cluster_file = root / "cluster.toml"
+    cluster_file.write_text("\n".join(lines) + "\n")
+    nodes = [
+        ClusterNode(name, root / name, root / "logs", cluster_file, ingress, admin)
+        for name, (ingress, admin) in zip(names, ports, strict=True)
+    ]
+    return cluster_file, nodes
