@@ -175,3 +175,38 @@ def _check_attributes(spans: list[Span], service: ServiceProcess, transport: str
     assert {s["resource"]["service.name"] for s in spans} == {"Restate"}
     assert {s["scope"] for s in spans} == {"services"}
     assert {s["transport"] for s in spans} == {transport}
+
+
+def test_one_trace_survives_a_sigkill_of_the_partition(receiver: OtlpReceiver, service: ServiceProcess,
+                                                       tmp_path: Path) -> None:  # fmt: skip
+    server = _start("ours", "grpc", receiver, tmp_path, partitions=1)
+    assert isinstance(server, OurRestateServer)
+    try:
+        server.register(service.url)
+        accepted = server.send("TGated/run_gated", 1)
+        assert accepted.status_code == 202, accepted.text
+        inv = accepted.json()["invocationId"]
+        receiver.wait_for(_ended_span("invocation-start TGated/run_gated"))  # the first attempt runs
+        server.kill_partition(0)  # mid-invocation: its attempt waits for the gate
+        (tmp_path / "gate").touch()
+        assert server.call(f"restate/invocation/{inv}/attach", method="GET").json() == 3
+        spans = receiver.wait_for(_ended_span("invocation-end TGated/run_gated"))
+        rows = server.client.post(f"{server.admin_url}/query", headers={"accept": "application/json"}, json={
+            "query": f"SELECT trace_id FROM sys_invocation WHERE id = '{inv}'"}).json()["rows"]  # fmt: skip
+    finally:
+        server.stop()
+    trace = trace_of(spans, "invocation-end TGated/run_gated")
+    assert rows == [{"trace_id": trace}]
+    names = sorted(s["name"] for s in spans if s["trace_id"] == trace)
+    assert names == sorted(f"{n} TGated/run_gated" for n in ("ingress", "invocation-start", "invocation-attempt",
+                                                              "invocation-end"))  # fmt: skip
+    assert shape(spans, trace) == [["ingress TGated/run_gated", [], [["invocation-start TGated/run_gated", [], [
+        ["invocation-attempt TGated/run_gated", shape(spans, trace)[0][2][0][2][0][1], []],
+        ["invocation-end TGated/run_gated", [], []]]]]]]  # fmt: skip
+    attempt = _span(spans, trace, "invocation-attempt TGated/run_gated")
+    assert attempt["attributes"]["restate.invocation.id"] == inv
+    assert "new_command:Command/Output" in [e for e in shape(spans, trace)[0][2][0][2][0][1]]
+
+
+def _ended_span(name: str) -> Any:
+    return lambda spans: any(s["name"] == name for s in spans)
