@@ -10,10 +10,11 @@ from urllib.parse import quote
 import xxhash
 
 from restate import ids
-from restate.protocol import encode_message
+from restate.protocol import MessageType, encode_header
 from restate.protocol._generated import service_protocol_pb2 as pb
 from restate.protocol.messages import content_type
 from restate.storage.records import InvocationStatus
+from restate.storage.state_cache import EncodedState, StateCache
 from restate.storage.view import PartitionView, Reader
 
 EAGER_STATE_LIMIT = 32 * 1024 * 1024
@@ -25,17 +26,30 @@ class StoredInvocation:
 
     status: InvocationStatus
     journal: list[bytes]
-    state: list[tuple[bytes, bytes]] | None  # None for plain services
+    state: EncodedState | None  # None for plain services
 
 
-def load(snapshot: Reader, invocation_id: bytes) -> StoredInvocation | None:
-    """The invocation's status, journal and (for keyed services) state, from one consistent snapshot."""
+def state_entry(name: bytes, value: bytes) -> bytes:
+    """One entry of the StartMessage's `state_map`, encoded as a field of it: StartMessages concatenate
+    as protobuf messages merge, so the encoded entries append to an encoded StartMessage as they are."""
+    return pb.StartMessage(state_map=[pb.StartMessage.StateEntry(key=name, value=value)]).SerializeToString()
+
+
+def new_state_cache() -> StateCache:
+    return StateCache(state_entry)
+
+
+def load(snapshot: Reader, invocation_id: bytes, cache: StateCache | None = None) -> StoredInvocation | None:
+    """The invocation's status, journal and (for keyed services) encoded state, from one consistent snapshot
+    (the state from `cache` when given: call this right after taking the snapshot, before any commit)."""
     view = PartitionView(snapshot)
     status = view.status(invocation_id)
     if status is None:
         return None
     target = status.target
-    state = None if target.key is None else view.state(target.service, target.key)
+    state = None
+    if target.key is not None:
+        state = (cache if cache is not None else new_state_cache()).get(snapshot, target.service, target.key)
     return StoredInvocation(status, view.journal_frames(invocation_id), state)
 
 
@@ -78,15 +92,11 @@ def body(
     )
     if status.target.key is not None:
         start.key = status.target.key
-    start.partial_state = True
-    if stored.state is not None and not lazy_state:
-        size = 0
-        complete = True
-        for name, value in stored.state:
-            size += len(name) + len(value)
-            if size > EAGER_STATE_LIMIT:
-                complete = False
-                break
-            start.state_map.add(key=name, value=value)
-        start.partial_state = not complete
-    return encode_message(start) + b"".join(stored.journal)
+    state = stored.state
+    # Above the limit no state is sent: partial, the SDK asks for each key it reads (GetLazyState).
+    eager = state is not None and not lazy_state and state.size <= EAGER_STATE_LIMIT
+    start.partial_state = not eager
+    payload = start.SerializeToString()
+    if eager and state is not None:
+        payload += state.encoded
+    return encode_header(MessageType.START, len(payload)) + payload + b"".join(stored.journal)

@@ -47,6 +47,8 @@ class Invoker:
         self.on_failure = on_failure or _log_failure
         self.metrics = InvokerMetrics(partition)
         self.store = store
+        # the encoded eager state of objects' keys, kept by each commit: an attempt joins bytes
+        store.state_cache = self.state_cache = attempt_start.new_state_cache()
         self.emit = emit
         self.schema = schema
         limits = partition_limits(
@@ -246,7 +248,7 @@ class Invoker:
             previous.kill()  # one that reported is only draining its response: let it end by itself
         snapshot = self.store.db.snapshot()
         try:
-            stored = attempt_start.load(snapshot, invocation_id)
+            stored = attempt_start.load(snapshot, invocation_id, self.state_cache)
         finally:
             snapshot.close()
         if stored is None or stored.status.status != "invoked":

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from restate.storage import upgrade
 from restate.storage.db import Database
 from restate.storage.keys import KIND_LEN
+from restate.storage.state_cache import STATE_PREFIX, StateCache
 
 _MISSING = object()
 
@@ -17,10 +18,11 @@ _MISSING = object()
 class Transaction:
     """A read-your-writes overlay over the store; `commit` writes it as one synced batch (group commit)."""
 
-    __slots__ = ("_by_kind", "_db", "_writes")
+    __slots__ = ("_by_kind", "_db", "_state_cache", "_writes")
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, state_cache: StateCache | None = None) -> None:
         self._db = db
+        self._state_cache = state_cache  # told about the state this transaction committed
         self._writes: dict[bytes, bytes | None] = {}
         # Written keys by their kind (keys.KeyKind): a scan looks at the writes of its kind only, not at
         # every write of the batch (the inbox is scanned once per finished object invocation).
@@ -88,9 +90,12 @@ class Transaction:
         return not self._writes
 
     def commit(self) -> None:
-        """Writes everything as one atomic batch and fsyncs it."""
+        """Writes everything as one atomic batch and fsyncs it (then updates the cached state it changed)."""
         if self._writes:
             self._db.write(self._writes, sync=True)
+            state = self._by_kind.get(STATE_PREFIX)
+            if state and self._state_cache is not None:
+                self._state_cache.committed((key, self._writes[key]) for key in state)
 
 
 def _merged(stored: Iterator[tuple[bytes, bytes]], pending: dict[bytes, bytes | None]) -> Iterator[tuple[bytes, bytes]]:
@@ -107,6 +112,9 @@ class PartitionStore:
 
     def __init__(self, path: str | Path) -> None:
         self.db = Database(path)
+        #: the encoded state of objects' keys, kept by every commit (restate.storage.state_cache); set by
+        #: the invoker, which knows how state is encoded
+        self.state_cache: StateCache | None = None
         try:
             upgrade.open_partition(self.db, str(path))
         except BaseException:
@@ -114,7 +122,7 @@ class PartitionStore:
             raise
 
     def transaction(self) -> Transaction:
-        return Transaction(self.db)
+        return Transaction(self.db, self.state_cache)
 
     def get(self, key: bytes) -> bytes | None:
         return self.db.get(key)

@@ -13,6 +13,7 @@ The stack and the `assert_*` helpers live in lifecycle_support.py.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -122,6 +123,30 @@ def test_state_persists_across_invocations(stack: LifecycleStack, box: str, keys
     assert_ok(stack.call(f"{box}/{unique('q')}/keys"), b"[]")  # other keys have their own state
     assert_ok(stack.call(f"{box}/{key}/clear_all"), b"[]")
     assert_ok(stack.call(f"{box}/{key}/keys"), b"[]")
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value).encode()  # the SDK's serializer: `", "` between items
+
+
+@pytest.mark.parametrize("box", ["StateBox", "LazyBox"], ids=["eager", "lazy"])
+def test_large_state_stays_current_across_invocations(stack: LifecycleStack, box: str) -> None:
+    """An object with many state entries (ours keeps its encoded eager state cached between attempts): each
+    new invocation sees the writes, clears and clear-all of the previous ones."""
+    key = unique("big")
+    entries = {f"e{i:03}": i for i in range(40)}
+    names = sorted(entries)
+    assert_ok(stack.call(f"{box}/{key}/put", entries), _json(names))
+    assert_ok(stack.call(f"{box}/{key}/get", "e007"), b"7")
+    assert_ok(stack.call(f"{box}/{key}/put", {"e007": "seven", "new": True}), _json(sorted([*names, "new"])))
+    assert_ok(stack.call(f"{box}/{key}/get", "e007"), b'"seven"')
+    stack.call(f"{box}/{key}/clear", "e000")
+    assert_ok(stack.call(f"{box}/{key}/keys"), _json(sorted([*names[1:], "new"])))
+    assert_ok(stack.call(f"{box}/{key}/get", "e000"), b"")
+    assert_ok(stack.call(f"{box}/{key}/get", "new"), b"true")
+    assert_ok(stack.call(f"{box}/{key}/clear_all"), b"[]")
+    assert_ok(stack.call(f"{box}/{key}/keys"), b"[]")
+    assert_ok(stack.call(f"{box}/{key}/put", {"again": 1}), b'["again"]')
 
 
 # --- 2. workflows -----------------------------------------------------------------------------------
