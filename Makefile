@@ -88,6 +88,13 @@ pytest: setup
 
 test: setup lint typecheck pytest
 
+# The web UI's browser tests, then the README's screenshots (docs/ui/) from their artifacts (tests/artifacts/ui/).
+UI_SHOTS := overview invocations invocation-non-determinism invocation-call-chain state node
+.PHONY: ui-screenshots
+ui-screenshots: setup
+	$(VENV)/bin/python -m pytest tests/browser -q
+	mkdir -p docs/ui && for s in $(UI_SHOTS); do cp tests/artifacts/ui/$$s.png docs/ui/$$s.png; done
+
 ## Running ---------------------------------------------------------------------------------
 
 up: $(VENV)/.installed

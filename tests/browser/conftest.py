@@ -23,9 +23,11 @@ ARTIFACTS = REPO_ROOT / "tests" / "artifacts" / "ui"
 VIEWPORT = {"width": 1400, "height": 900}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.is_file():
+    """Chromium for one test module. Not for the session: while Playwright's sync API is open it marks an event
+    loop as running in this thread, and every later test that calls asyncio.run() would fail."""
+    if not CHROMIUM.is_file():  # no skip: `make setup` installs it, so a missing browser is a broken set-up
         pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 

@@ -16,6 +16,7 @@ from restate.admin import ui
 from tests.support import free_port
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "host"}
+_NOT_FORWARDED = _HOP_BY_HOP | {"accept-encoding"}  # bodies pass through uncompressed (the real server speaks zstd)
 
 
 class UiProxy:
@@ -49,7 +50,8 @@ class UiProxy:
                     return
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _NOT_FORWARDED}
+                headers["accept-encoding"] = "identity"
                 resp = client.request(self.command, f"{target}{self.path}", content=body, headers=headers)
                 self.send_response(resp.status_code)
                 for name, value in resp.headers.items():

@@ -4,6 +4,7 @@ through the API (cancel, bulk cancel, state edit and delete)."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from playwright.sync_api import expect
@@ -36,6 +37,7 @@ def test_overview_lists_services_counts_failures_and_deployments(page: Any, ours
     expect(page.locator("#failures")).to_contain_text(ours.ids["retrying"])
     expect(page.locator("#failures")).to_contain_text("flaky failure for f1")
     expect(page.locator("#deployments")).to_contain_text(ours.service.url)
+    expect(page.locator("#app")).not_to_contain_text("null")
     shot(page, "overview")
 
 
@@ -56,6 +58,7 @@ def test_invocations_list_filters_and_counts(page: Any, ours: UiStack) -> None:
     for key in ("finished", "running", "retrying", "drift", "workflow", "leaf"):
         expect(page.locator(f"tr[data-id='{ours.ids[key]}']")).to_be_visible()
     expect(page.locator("[data-count=all]")).to_contain_text(re.compile(r"all \d+"))
+    expect(page.locator("#app")).not_to_contain_text("null")  # no absent value drawn as text
     shot(page, "invocations")
     page.locator("select[name=service]").select_option("Flaky")
     page.get_by_role("button", name="Apply", exact=True).click()
@@ -91,6 +94,10 @@ def test_retrying_invocation_shows_failure_stack_and_retries(page: Any, ours: Ui
     expect(debugger).to_contain_text("after the last journal entry")
     expect(page.locator("#retries")).to_contain_text("1s × 2 up to 8s")
     expect(page.locator("#details #pinned")).to_contain_text("dp_")
+    # Actions: those our admin API has (its /openapi lists no restart-as-new: it is not implemented here).
+    for op in ("cancel", "kill", "pause", "resume", "purge"):
+        expect(page.locator(f"#actions [data-op={op}]")).to_be_visible()
+    expect(page.locator("#actions [data-op=restart-as-new]")).to_have_count(0)
     shot(page, "invocation-retrying")
 
 
@@ -172,6 +179,11 @@ def test_state_browse_edit_and_delete(page: Any, ours: UiStack) -> None:
     expect(entries.locator("[data-entry=count]")).to_have_count(0)
     assert ours.call("Board/alice/get", "count") is None
     assert ours.call("Board/alice/get", "color") == "red"
+    page.locator("[data-clear]").click()
+    page.get_by_role("dialog").locator("[data-confirm]").click()
+    expect(entries).to_contain_text("This key has no state.")
+    assert ours.call("Board/alice/get", "color") is None
+    assert ours.call("Board/bob/get", "tags") == ["x", "y"]  # another key: untouched
 
 
 def test_node_view_shows_the_partition_table_live(page: Any, ours: UiStack) -> None:
@@ -180,9 +192,15 @@ def test_node_view_shows_the_partition_table_live(page: Any, ours: UiStack) -> N
     for i in range(4):
         expect(table.locator(f"tr[data-partition='{i}']")).to_contain_text("up")
     expect(table.locator("tr[data-partition=total]")).to_contain_text("4/4 up")
-    # Live: the second scrape gives rates (commands/s is a number, not "–").
-    expect(table.locator("tr[data-partition=total] td").nth(8)).to_have_text(re.compile(r"^\d+\.\d$"))
-    expect(page.locator("svg.chart")).to_have_count(3)
+    rate = table.locator("tr[data-partition=total] td").nth(8)  # commands/s over the last 2 s scrape interval
+    expect(rate).to_have_text(re.compile(r"^\d+\.\d$"))
+    # Live: calls made while the page is open show as a rate on a later scrape (bounded: 20 s).
+    deadline = time.monotonic() + 20
+    while float(rate.text_content() or 0) == 0:
+        assert time.monotonic() < deadline, "the commands/s never moved"
+        ours.call("Noop/ping", 1)
+    expect(page.locator("svg.chart")).to_have_count(4)
+    expect(page.locator("svg.chart circle").first).to_be_attached()
     shot(page, "node")
 
 
@@ -200,3 +218,22 @@ def test_unknown_invocation_and_page_are_messages(page: Any, ours: UiStack) -> N
     expect(page.locator("#app .msg.empty")).to_contain_text("No invocation inv_1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
     open_ui(page, ours, "nowhere")
     expect(page.locator("h1")).to_have_text("Not found")
+
+
+def test_bulk_pause_and_resume_of_a_whole_filter(page: Any, ours: UiStack) -> None:
+    drift = ours.ids["drift"]
+    open_ui(page, ours, "invocations?service=Drift")
+    expect(page.locator(f"tr[data-id='{drift}']")).to_be_visible()
+    page.get_by_label("Action").select_option("pause")
+    page.get_by_role("button", name="Apply to all matching").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("This will pause all 1 invocations matching this filter.")
+    dialog.locator("[data-confirm]").click()
+    expect(page.locator("#bulk-result .msg.ok")).to_have_text("pause: 1 of 1 accepted.")
+    wait_for(lambda: (ours.invocation(drift) or {}).get("status") == "paused", "Drift paused")
+    expect(page.locator(f"tr[data-id='{drift}'] [data-status]")).to_have_text("paused")  # the live list caught up
+    page.get_by_label("Action").select_option("resume")
+    page.get_by_role("button", name="Apply to all matching").click()
+    page.get_by_role("dialog").locator("[data-confirm]").click()
+    expect(page.locator("#bulk-result .msg.ok")).to_have_text("resume: 1 of 1 accepted.")
+    wait_for(lambda: (ours.invocation(drift) or {}).get("status") != "paused", "Drift resumed")

@@ -41,6 +41,8 @@ async function request(method, path, body) {
   return data;
 }
 
+let operationsCache = null;
+
 export const api = {
   get: (path) => request("GET", path),
   post: (path, body) => request("POST", path, body),
@@ -68,6 +70,13 @@ export const api = {
     }
     if (!resp.ok) throw new ApiError(resp.status, `GET /metrics: ${resp.status}`);
     return resp.text();
+  },
+  /** The operations the server's admin OpenAPI document lists (cached); null when it serves none. */
+  async operations() {
+    operationsCache ??= request("GET", "/openapi").then(
+      (doc) => new Set(Object.keys((doc && doc.paths) || {}).map((p) => p.replace(/\{[^}]*\}/g, "{}"))),
+      () => null);
+    return operationsCache;
   },
   invocationAction: (id, op) => request("PATCH", `/invocations/${encodeURIComponent(id)}/${op}`),
 };

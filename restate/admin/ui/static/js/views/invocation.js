@@ -1,7 +1,7 @@
 // One invocation: status, attempts, failure, retry schedule, pinned deployment, journal timeline, call chain, actions.
 import { api } from "../api.js";
 import { confirmDialog, errorBox, kv } from "../components.js";
-import { ago, displayStatus, fmtDuration, fmtTime, h, lit, link, message, parseDuration, parseTime, statusBadge } from "../util.js";
+import { ago, displayStatus, fmtDuration, fmtTime, h, lit, link, message, parseDuration, parseTime, statusBadge, fill } from "../util.js";
 import { chainTree, loadChain } from "./callchain.js";
 import { JOURNAL_SQL, debuggerPanel, decodeEntry, failedEntryIndex, timeline } from "./journal.js";
 
@@ -59,18 +59,24 @@ function detailsCard(inv, deployment) {
   ]));
 }
 
-function actionsBar(id, onDone, out) {
+/** The actions the admin API has: every one of OPS its OpenAPI document lists (all of them without a document). */
+async function availableOps() {
+  const paths = await api.operations();
+  return paths ? OPS.filter((op) => paths.has(`/invocations/{}/${op}`)) : OPS;
+}
+
+function actionsBar(id, ops, onDone, out) {
   const run = async (op) => {
     if (!(await confirmDialog(`${op} this invocation?`, h("p", { class: "mono" }, id), op))) return;
     try {
       await api.invocationAction(id, op);
-      out.replaceChildren(message("ok", `${op}: accepted for ${id}`));
+      fill(out, message("ok", `${op}: accepted for ${id}`));
     } catch (err) {
-      out.replaceChildren(errorBox(err, `${op} failed`));
+      fill(out, errorBox(err, `${op} failed`));
     }
     onDone();
   };
-  return h("div", { class: "toolbar", id: "actions" }, OPS.map((op) =>
+  return h("div", { class: "toolbar", id: "actions" }, ops.map((op) =>
     h("button", { type: "button", class: op === "kill" || op === "purge" ? "danger" : null, "data-op": op, onclick: () => run(op) }, op)));
 }
 
@@ -79,6 +85,7 @@ export async function render({ root, params }) {
   let alive = true, timer = null;
   const head = h("div", {}), out = h("div", { id: "action-result" }), body = h("div", {});
   let lastDeployments = {};
+  const ops = await availableOps();
   root.append(head, out, body);
 
   async function load() {
@@ -86,12 +93,12 @@ export async function render({ root, params }) {
     try {
       rows = await api.query(`SELECT * FROM sys_invocation WHERE id = ${lit(id)}`);
     } catch (err) {
-      body.replaceChildren(errorBox(err, "Cannot load the invocation"));
+      fill(body, errorBox(err, "Cannot load the invocation"));
       return false;
     }
     if (!rows.length) {
-      head.replaceChildren(h("h1", {}, id));
-      body.replaceChildren(message("empty", `No invocation ${id}: it never existed, or it completed and was purged.`));
+      fill(head, h("h1", {}, id));
+      fill(body, message("empty", `No invocation ${id}: it never existed, or it completed and was purged.`));
       return false;
     }
     const inv = rows[0];
@@ -108,9 +115,9 @@ export async function render({ root, params }) {
     const entries = Array.isArray(journalRows) ? journalRows.map(decodeEntry) : [];
     const failedIndex = inv.last_failure ? failedEntryIndex(inv, entries) : null;
     const status = displayStatus(inv);
-    head.replaceChildren(h("h1", {}, inv.target, " ", statusBadge(status, status === "backing-off" ? `· attempt ${Number(inv.retry_count || 0) + 1}` : "")),
-      actionsBar(id, () => load(), out));
-    body.replaceChildren(
+    fill(head, h("h1", {}, inv.target, " ", statusBadge(status, status === "backing-off" ? `· attempt ${Number(inv.retry_count || 0) + 1}` : "")),
+      actionsBar(id, ops, () => load(), out));
+    fill(body, 
       debuggerPanel(inv, entries, failedIndex) || "",
       h("div", { class: "grid" }, detailsCard(inv, lastDeployments[inv.pinned_deployment_id]), retryCard(inv, service),
         h("section", { class: "card" }, h("h2", {}, "Call chain"), chain instanceof Error ? errorBox(chain) : chainTree(chain, id))),

@@ -1,7 +1,7 @@
 // Invocations: a live list (newest first) with filters and counts, and bulk actions with confirmation and progress.
 import { api, runPool } from "../api.js";
 import { confirmDialog, errorBox, table } from "../components.js";
-import { displayStatus, empty, fmtDuration, fmtTime, h, lit, link, message, parseTime, statusBadge } from "../util.js";
+import { displayStatus, empty, fmtDuration, fmtTime, h, lit, link, message, parseTime, statusBadge, fill } from "../util.js";
 import { STATUS_ORDER } from "./overview.js";
 
 export const PAGE = 200;
@@ -117,7 +117,7 @@ export async function render({ root, query, navigate }) {
 
   function drawList() {
     if (!rows.length) {
-      listEl.replaceChildren(empty(query.toString() ? "No invocations match this filter." : "No invocations yet."));
+      fill(listEl, empty(query.toString() ? "No invocations match this filter." : "No invocations yet."));
       return;
     }
     const toggleAll = h("input", { type: "checkbox", "aria-label": "select all", checked: rows.every((r) => selected.has(r.id)),
@@ -135,7 +135,7 @@ export async function render({ root, query, navigate }) {
       ["Duration", (r) => r.status === "completed" ? fmtDuration(parseTime(r.modified_at) - parseTime(r.created_at)) : "", "num"],
       ["Deployment", (r) => h("span", { class: "mono" }, r.pinned_deployment_id || "")],
     ], rows, (r) => ({ class: selected.has(r.id) ? "selected" : null, "data-id": r.id }));
-    listEl.replaceChildren(t, rows.length === PAGE ? h("p", { class: "muted" }, `The newest ${PAGE} are shown; narrow the filter to see others.`) : null);
+    fill(listEl, t, rows.length === PAGE ? h("p", { class: "muted" }, `The newest ${PAGE} are shown; narrow the filter to see others.`) : null);
     updateSelectedButton();
   }
 
@@ -144,10 +144,10 @@ export async function render({ root, query, navigate }) {
       const [list, counts] = await Promise.all([api.query(listSql(query)), api.query(countSql(query))]);
       if (!alive) return;
       rows = list;
-      countsEl.replaceChildren(countBadges(counts, query, setFilter));
+      fill(countsEl, countBadges(counts, query, setFilter));
       drawList();
     } catch (err) {
-      if (alive) listEl.replaceChildren(errorBox(err, "Cannot list invocations"));
+      if (alive) fill(listEl, errorBox(err, "Cannot list invocations"));
     }
   }
 
@@ -159,26 +159,26 @@ export async function render({ root, query, navigate }) {
       try {
         ids = (await api.query(`SELECT id FROM sys_invocation${whereClause(query)} LIMIT ${BULK_LIMIT}`)).map((r) => r.id);
       } catch (err) {
-        bulkOut.replaceChildren(errorBox(err, "Cannot list the invocations of this filter"));
+        fill(bulkOut, errorBox(err, "Cannot list the invocations of this filter"));
         return;
       }
     }
     if (!ids.length) {
-      bulkOut.replaceChildren(message("empty", "Nothing to do: no invocation selected or matching."));
+      fill(bulkOut, message("empty", "Nothing to do: no invocation selected or matching."));
       return;
     }
     const what = whole ? `all ${ids.length} invocations matching this filter` : `${ids.length} selected invocation(s)`;
     if (!(await confirmDialog(`${op} ${ids.length} invocation(s)?`, h("p", {}, `This will ${op} ${what}.`), op))) return;
     busy = true;
     const bar = h("progress", { max: ids.length, value: 0 }), label = h("span", {}, `0 / ${ids.length}`);
-    bulkOut.replaceChildren(h("div", { class: "toolbar", id: "bulk-progress" }, `${op}: `, bar, label));
+    fill(bulkOut, h("div", { class: "toolbar", id: "bulk-progress" }, `${op}: `, bar, label));
     const failures = await runPool(ids, 8, (id) => api.invocationAction(id, op), (done, failed) => {
       bar.value = done;
       label.textContent = `${done} / ${ids.length}${failed ? `, ${failed} failed` : ""}`;
     });
     busy = false;
     const summary = `${op}: ${ids.length - failures.length} of ${ids.length} accepted${failures.length ? `, ${failures.length} failed` : ""}.`;
-    bulkOut.replaceChildren(message(failures.length ? "error" : "ok", summary,
+    fill(bulkOut, message(failures.length ? "error" : "ok", summary,
       failures.length ? h("ul", {}, failures.slice(0, 10).map((f) => h("li", { class: "mono" }, `${f.item}: ${f.error}`))) : null));
     selected.clear();
     await load();

@@ -1,7 +1,7 @@
 // Node: the partition table of the terminal dashboard (from /metrics), refreshed live, with throughput/latency charts.
 import { api } from "../api.js";
 import { errorBox, table } from "../components.js";
-import { h, message } from "../util.js";
+import { h, message, fill } from "../util.js";
 
 const REFRESH_MS = 2000;
 const HISTORY_MS = 5 * 60 * 1000;
@@ -136,24 +136,33 @@ function partitionTable(view) {
   ], [...view.rows, view.totals], (r) => ({ "data-partition": r.partition }));
 }
 
-/** An SVG line chart of [t, value] points over the history window. */
+/** An SVG line chart of [t, value] points over the history window (a dot per scrape, a baseline at zero). */
 function chart(points, label, unit, color) {
-  const w = 600, hgt = 120, now = Date.now();
-  const vals = points.map(([, v]) => v).filter((v) => v !== null);
+  const w = 600, hgt = 120, pad = 8, now = Date.now();
+  const ns = "http://www.w3.org/2000/svg";
+  const shown = points.filter(([, v]) => v !== null && v !== undefined);
+  const vals = shown.map(([, v]) => v);
   const max = Math.max(1e-9, ...vals) * 1.1;
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  // The x axis spans what is known, at least a minute and at most the history window.
+  const span = Math.min(HISTORY_MS, Math.max(60_000, shown.length ? now - shown[0][0] : 0));
+  const x = (t) => (pad + (w - 2 * pad) * (1 - (now - t) / span)).toFixed(1);
+  const y = (v) => (hgt - pad - ((hgt - 2 * pad) * v) / max).toFixed(1);
+  const svg = document.createElementNS(ns, "svg");
+  const el = (tag, attrs) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    svg.append(node);
+  };
   svg.setAttribute("viewBox", `0 0 ${w} ${hgt}`);
   svg.setAttribute("class", "chart");
   svg.setAttribute("preserveAspectRatio", "none");
-  const coords = points.filter(([, v]) => v !== null).map(([t, v]) => `${(w * (1 - (now - t) / HISTORY_MS)).toFixed(1)},${(hgt - (hgt * v) / max).toFixed(1)}`);
-  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-  line.setAttribute("points", coords.join(" "));
-  line.setAttribute("fill", "none");
-  line.setAttribute("stroke", color);
-  line.setAttribute("stroke-width", "2");
-  svg.append(line);
+  el("line", { x1: pad, x2: w - pad, y1: y(0), y2: y(0), stroke: "#dfe3ea", "stroke-width": 1 });
+  el("polyline", { points: shown.map(([t, v]) => `${x(t)},${y(v)}`).join(" "), fill: "none", stroke: color, "stroke-width": 2 });
+  for (const [t, v] of shown.slice(-60)) el("circle", { cx: x(t), cy: y(v), r: 2.5, fill: color });
   const last = vals.length ? vals[vals.length - 1] : null;
-  return h("div", {}, h("div", { class: "legend" }, `${label}: ${last === null ? "–" : last.toFixed(2)} ${unit} (max ${vals.length ? Math.max(...vals).toFixed(2) : "–"}, last 5 min)`), svg);
+  return h("div", {}, h("div", { class: "legend" },
+    `${label}: ${last === null ? "–" : last.toFixed(2)} ${unit} (max ${vals.length ? Math.max(...vals).toFixed(2) : "–"}, ` +
+    `last ${Math.round(span / 60_000)} min)`), svg);
 }
 
 export async function render({ root }) {
@@ -166,19 +175,21 @@ export async function render({ root }) {
       const snap = snapshot(parseMetrics(await api.metricsText()), Date.now());
       const view = rows(snap, prev);
       prev = snap;
-      history.push({ at: snap.at, throughput: view.totals.commandsPerS, ingress: view.ingressPerS, p99: view.totals.p99 === null ? null : view.totals.p99 * 1000 });
+      const toMs = (v) => (v === null ? null : v * 1000);
+      history.push({ at: snap.at, throughput: view.totals.commandsPerS, ingress: view.ingressPerS, p50: toMs(view.totals.p50), p99: toMs(view.totals.p99) });
       while (history.length && history[0].at < Date.now() - HISTORY_MS) history.shift();
       if (!alive) return;
-      body.replaceChildren(
+      fill(body, 
         view.rows.length ? h("section", { class: "card", id: "partitions" }, partitionTable(view))
           : message("empty", "The metrics name no partition yet."),
         h("div", { class: "grid" },
           h("section", { class: "card" }, h("h2", {}, "Throughput"), chart(history.map((p) => [p.at, p.throughput]), "commands applied", "/s", "#2f5bd3"),
             chart(history.map((p) => [p.at, p.ingress]), "ingress requests", "/s", "#1f8a4c")),
-          h("section", { class: "card" }, h("h2", {}, "Latency"), chart(history.map((p) => [p.at, p.p99]), "commit fsync p99", "ms", "#b7791f"))));
+          h("section", { class: "card" }, h("h2", {}, "Latency"), chart(history.map((p) => [p.at, p.p50]), "commit fsync p50", "ms", "#1f8a4c"),
+            chart(history.map((p) => [p.at, p.p99]), "commit fsync p99", "ms", "#b7791f"))));
     } catch (err) {
       if (!alive) return;
-      body.replaceChildren(err.status === 404
+      fill(body, err.status === 404
         ? message("error", "This server serves no Prometheus metrics on its admin port (GET /metrics answered 404): the node view needs them.")
         : errorBox(err, "Cannot read /metrics"));
     }

@@ -1,7 +1,7 @@
 // Overview: deployments, services, invocation counts by status per service, recent failures, registration.
 import { api } from "../api.js";
 import { errorBox, table } from "../components.js";
-import { displayStatus, empty, fmtTime, h, link, message, shortText, statusBadge } from "../util.js";
+import { displayStatus, empty, fmtTime, h, link, message, shortText, statusBadge, fill } from "../util.js";
 
 export const STATUS_ORDER = ["pending", "scheduled", "ready", "running", "backing-off", "suspended", "paused", "succeeded", "failed"];
 
@@ -74,14 +74,14 @@ function registerForm(onDone) {
     e.preventDefault();
     const data = new FormData(form);
     const body = { uri: String(data.get("uri")).trim(), use_http_11: data.get("use_http_11") === "on", force: data.get("force") === "on" };
-    out.replaceChildren(message("empty", "Registering… (the server runs discovery)"));
+    fill(out, message("empty", "Registering… (the server runs discovery)"));
     try {
       const answer = await api.post("/deployments", body);
       const names = (answer.services || []).map((s) => s.name).join(", ");
-      out.replaceChildren(message("ok", `Registered ${answer.id}: ${names || "no services"}`));
+      fill(out, message("ok", `Registered ${answer.id}: ${names || "no services"}`));
       onDone();
     } catch (err) {
-      out.replaceChildren(errorBox(err, "Registration failed"));
+      fill(out, errorBox(err, "Registration failed"));
     }
   });
   return h("div", {}, form, out);
@@ -97,7 +97,7 @@ export async function render({ root }) {
     try {
       [deployments, services] = await Promise.all([api.get("/deployments"), api.get("/services")]);
     } catch (err) {
-      body.replaceChildren(errorBox(err, "Cannot load deployments and services"));
+      fill(body, errorBox(err, "Cannot load deployments and services"));
       return;
     }
     let counts = {}, failures = [], sqlError = null;
@@ -111,7 +111,7 @@ export async function render({ root }) {
     if (!alive) return;
     const svc = [...(services.services || [])].sort((a, b) => a.name.localeCompare(b.name));
     const deps = deployments.deployments || [];
-    body.replaceChildren(
+    fill(body, 
       h("section", { class: "card", id: "services" }, h("h2", {}, `Services (${svc.length})`), servicesCard(svc, deps, counts)),
       sqlError ? errorBox(sqlError, "Invocation counts unavailable") : "",
       h("section", { class: "card", id: "failures" }, h("h2", {}, "Recent failures"), failuresCard(failures)),

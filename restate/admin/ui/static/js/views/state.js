@@ -1,7 +1,7 @@
 // State: Virtual Object and Workflow keys of a service, their entries decoded, edit/clear with the version guard.
 import { api } from "../api.js";
 import { confirmDialog, errorBox, table } from "../components.js";
-import { bytesOf, decodePayload, empty, h, lit, link, message, showPayload } from "../util.js";
+import { bytesOf, decodePayload, empty, h, lit, link, message, showPayload, fill } from "../util.js";
 
 const KEYED = ["VirtualObject", "Workflow"];
 const KEY_LIMIT = 500;
@@ -44,7 +44,7 @@ function editor(initial, onSave, onCancel) {
       try {
         JSON.parse(area.value);
       } catch (e) {
-        err.replaceChildren(message("error", `Not JSON: ${e.message}`));
+        fill(err, message("error", `Not JSON: ${e.message}`));
         return;
       }
       onSave(area.value);
@@ -58,7 +58,7 @@ async function keyView(box, service, key) {
   try {
     before = await readEntries(service, key);
   } catch (err) {
-    box.replaceChildren(errorBox(err, "Cannot read the state"));
+    fill(box, errorBox(err, "Cannot read the state"));
     return;
   }
   const reload = () => keyView(box, service, key);
@@ -67,25 +67,25 @@ async function keyView(box, service, key) {
       const current = await readEntries(service, key);
       if (JSON.stringify(Object.keys(current).map((k) => [k, Array.from(current[k])])) !==
           JSON.stringify(Object.keys(before).map((k) => [k, Array.from(before[k])]))) {
-        out.replaceChildren(message("error", "The state changed since it was read: reloaded, please try again."));
+        fill(out, message("error", "The state changed since it was read: reloaded, please try again."));
         return reload();
       }
       await writeState(service, key, before, entries);
-      box.replaceChildren(message("ok", `${what}: sent (applied after the invocations running on ${service}/${key}).`));
+      fill(box, message("ok", `${what}: sent (applied after the invocations running on ${service}/${key}).`));
       await waitChanged(service, key, before);
       await reload();
     } catch (err) {
-      out.replaceChildren(errorBox(err, `${what} failed`));
+      fill(out, errorBox(err, `${what} failed`));
     }
   };
   const names = Object.keys(before);
   const editArea = h("div", {});
-  const editEntry = (name, initial) => editArea.replaceChildren(editor(initial, (text) => {
+  const editEntry = (name, initial) => fill(editArea, editor(initial, (text) => {
     const next = { ...before, [name]: new TextEncoder().encode(text) };
     save(next, `Set ${name}`);
-  }, () => editArea.replaceChildren()));
+  }, () => fill(editArea)));
   const rows = names.map((name) => ({ name, decoded: decodePayload(before[name]) }));
-  box.replaceChildren(
+  fill(box, 
     h("h2", {}, `${service} / ${key}`),
     out,
     rows.length ? table([
@@ -156,17 +156,17 @@ export async function render({ root, params, navigate }) {
     const list = h("div", {});
     const draw = () => {
       const shown = rows.filter((r) => String(r.service_key).includes(filter.value));
-      list.replaceChildren(shown.length ? table([
+      fill(list, shown.length ? table([
         ["Key", (r) => link(`state/${encodeURIComponent(service)}/${encodeURIComponent(r.service_key)}`, r.service_key)],
         ["Entries", (r) => String(r.entries), "num"],
       ], shown, (r) => ({ class: r.service_key === key ? "selected" : null })) : empty(`No ${service} key has state.`));
     };
     filter.addEventListener("input", draw);
     draw();
-    keysBox.replaceChildren(h("h2", {}, `Keys with state (${rows.length}${rows.length === KEY_LIMIT ? "+" : ""})`), filter, list);
+    fill(keysBox, h("h2", {}, `Keys with state (${rows.length}${rows.length === KEY_LIMIT ? "+" : ""})`), filter, list);
   } catch (err) {
-    keysBox.replaceChildren(errorBox(err, "Cannot list keys"));
+    fill(keysBox, errorBox(err, "Cannot list keys"));
   }
   if (key) await keyView(entryBox, service, key);
-  else entryBox.replaceChildren(empty("Pick a key to see its state."));
+  else fill(entryBox, empty("Pick a key to see its state."));
 }
