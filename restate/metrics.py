@@ -48,6 +48,11 @@ NUM_PARTITIONS = "restate_num_partitions"
 PROCESS_UP = "restate_process_up"
 PROCESS_PID = "restate_process_pid"
 PROCESS_RESTARTS = "restate_process_restarts_total"
+KAFKA_REQUESTS = "restate_kafka_ingress_requests_total"  # the real server's name: records consumed
+KAFKA_INVOCATIONS = "restate_kafka_invocations_created_total"
+KAFKA_PARKED = "restate_kafka_records_parked_total"
+KAFKA_ERRORS = "restate_kafka_errors_total"
+KAFKA_LAG = "restate_kafka_consumer_lag"
 
 # Label values of INGRESS_REQUESTS `status` (the real server's, plus `rejected` and `failed`).
 ADMITTED, COMPLETED, INVOCATION_ERROR = "admitted", "completed", "invocation_error"
@@ -107,6 +112,15 @@ partition_heartbeat = Gauge(
 num_partitions = Gauge(NUM_PARTITIONS, "Number of partitions", ("node",), multiprocess_mode="livemax")
 process_up = Gauge(PROCESS_UP, "1 while the child process runs", ("process",), multiprocess_mode="livemax")
 process_pid = Gauge(PROCESS_PID, "The pid of the child process", ("process",), multiprocess_mode="livemax")
+_SUB = ("subscription", "topic")
+kafka_records_consumed = Counter(_name(KAFKA_REQUESTS), "Kafka records read by a subscription's consumer", _SUB)
+kafka_invocations_created = Counter(_name(KAFKA_INVOCATIONS), "Kafka records made durable as invocations", _SUB)
+kafka_records_parked = Counter(_name(KAFKA_PARKED), "Kafka records that could not become invocations (parked)", _SUB)
+kafka_errors = Counter(_name(KAFKA_ERRORS), "Errors of a subscription's consumer, by kind", ("subscription", "kind"))
+kafka_lag = Gauge(
+    KAFKA_LAG, "Records of a topic partition not consumed yet", ("subscription", "topic", "partition"),
+    multiprocess_mode="livemax",
+)  # fmt: skip
 process_restarts = Counter(_name(PROCESS_RESTARTS), "Restarts of a child process by the supervisor", ("process",))
 
 

@@ -99,6 +99,23 @@ class Invoke(msgspec.Struct, tag="invoke", frozen=True, array_like=True):
     send: bool = False
 
 
+class IngestRecord(msgspec.Struct, frozen=True, array_like=True):
+    """A Kafka record turned into an invocation request; `offset` is its offset in its topic partition."""
+
+    offset: int
+    request: InvocationRequest
+
+
+class Ingest(msgspec.Struct, tag="ingest", frozen=True, array_like=True):
+    """Records of one Kafka topic partition (`producer`: subscription, group, topic, partition) for this
+    partition, in offset order: each becomes an invocation once, records at or below the last offset applied
+    are skipped. Answered with Done once durable."""
+
+    request_id: int
+    producer: str
+    records: list[IngestRecord]
+
+
 # --- partition -> ingress -----------------------------------------------------------------------
 
 
@@ -309,6 +326,7 @@ class TableRows(msgspec.Struct, tag="table_rows", frozen=True, array_like=True):
 
 Message = (
     Invoke
+    | Ingest
     | Accepted
     | InvocationDone
     | NotReady

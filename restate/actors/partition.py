@@ -35,7 +35,7 @@ from restate.partition.actions import (
     TraceEnded,
     TraceStarted,
 )
-from restate.partition.commands import Command, InvokeCmd, OutboxAckCmd, OutboxCmd, RequestCmd
+from restate.partition.commands import Command, IngestCmd, InvokeCmd, OutboxAckCmd, OutboxCmd, RequestCmd
 from restate.partition.state_machine import CommandFailed, StateMachine
 from restate.schema import Schema
 from restate.storage.partition_store import PartitionStore, Transaction
@@ -238,7 +238,7 @@ class PartitionActor:
     def _announce_ready(self) -> None:
         """Tells everybody who sends us requests that we are back (see wire.PeerReady)."""
         others = (partition_name(i) for i in range(self.config.default_num_partitions) if i != self.index)
-        for peer in ("ingress", "admin", *others):
+        for peer in ("ingress", "admin", "kafka", *others):
             self.node.send(peer, wire.PeerReady(self.name))
 
     # --- inputs
@@ -255,6 +255,8 @@ class PartitionActor:
             case wire.Invoke():
                 sink = wire.IngressSink(sender, message.request_id)
                 self.queue.put_nowait(InvokeCmd(message.request, sink, message.send))
+            case wire.Ingest():
+                self.queue.put_nowait(IngestCmd(sender, message.request_id, message.producer, message.records))
             case wire.OutputRequest() | wire.ResolveAwakeable() | wire.ManageInvocation() | wire.ReplaceObjectState():
                 self.queue.put_nowait(RequestCmd(sender, message))
             case wire.OutboxEnvelope():

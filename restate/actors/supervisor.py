@@ -51,6 +51,7 @@ STOP_GRACE_S = 10.0
 ADMIN_MODULE = "restate.admin.process"
 INGRESS_MODULE = "restate.ingress.process"
 PARTITION_MODULE = "restate.actors.partition"
+KAFKA_MODULE = "restate.kafka.process"
 
 
 def preload(modules: tuple[str, ...]) -> None:
@@ -93,6 +94,12 @@ def _run_partition(config: Config, index: int) -> None:
     from restate.actors.partition import run_partition
 
     run_partition(config, index)
+
+
+def _run_kafka(config: Config) -> None:
+    from restate.kafka.process import run_kafka
+
+    run_kafka(config)
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -162,7 +169,7 @@ class Supervisor:
         ] + [
             Child(f"p{i}", _run_partition, (self.config, i), (PARTITION_MODULE,))
             for i in range(self.config.default_num_partitions)
-        ]
+        ] + [Child("kafka", _run_kafka, (self.config,), (KAFKA_MODULE,))]  # Kafka subscriptions' consumers
 
     def _open_node_metrics(self) -> str:
         """Serves `/metrics` on the node port if it can (a busy port only warns); the banner's words for it."""

@@ -18,6 +18,8 @@ from restate.wire import (
     Accepted,
     CommandResult,
     Done,
+    Ingest,
+    IngestRecord,
     InvocationDone,
     InvocationOp,
     InvocationRequest,
@@ -128,6 +130,12 @@ class PartitionRpc:
         if isinstance(answer, InvocationDone):  # its Accepted got lost, the outcome came: it was accepted
             return Accepted(answer.request_id, answer.invocation_id)
         assert isinstance(answer, Accepted)
+        return answer
+
+    async def ingest(self, partition_key: int, producer: str, records: list[IngestRecord]) -> Done:
+        """Kafka records for the partition owning `partition_key`; returns once they are durable invocations."""
+        answer = await self._request(partition_key, lambda rid: Ingest(rid, producer, records), (Done,))
+        assert isinstance(answer, Done)
         return answer
 
     async def output(self, invocation_id: bytes, wait: bool) -> OutputAnswer:

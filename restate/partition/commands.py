@@ -8,6 +8,7 @@ import msgspec
 
 from restate.wire import (
     Failure,
+    IngestRecord,
     IngressSink,
     InvocationRequest,
     ManageInvocation,
@@ -24,6 +25,15 @@ class InvokeCmd(msgspec.Struct, frozen=True):
     request: InvocationRequest
     sink: IngressSink | None = None
     send: bool = False
+
+
+class IngestCmd(msgspec.Struct, frozen=True):
+    """Kafka records from one producer (a subscription's topic partition), answered to `node` once applied."""
+
+    node: str
+    request_id: int
+    producer: str
+    records: list[IngestRecord]
 
 
 class OutboxCmd(msgspec.Struct, frozen=True):
@@ -88,6 +98,7 @@ class AttemptFailedCmd(msgspec.Struct, frozen=True):
 
 Command = (
     InvokeCmd
+    | IngestCmd
     | RequestCmd
     | OutboxCmd
     | OutboxAckCmd

@@ -9,13 +9,14 @@ fsync (restate.actors.partition); the actions it returns are executed after that
 from __future__ import annotations
 
 from restate import ids
-from restate.partition import client_requests, deployment_commands
+from restate.partition import client_requests, deployment_commands, ingest
 from restate.partition.actions import AckOutbox, Action
 from restate.partition.apply_context import ApplyContext
 from restate.partition.commands import (
     AttemptFailedCmd,
     Command,
     EndCmd,
+    IngestCmd,
     InvokeCmd,
     LogEntry,
     OutboxAckCmd,
@@ -95,6 +96,8 @@ def _dispatch(ctx: ApplyContext, command: Command) -> None:
     match command:
         case InvokeCmd():
             on_invoke(ctx, command.request, command.sink, command.send)
+        case IngestCmd():
+            ingest.on_ingest(ctx, command)
         case RequestCmd():
             client_requests.on_request(ctx, command)
         case SdkMessageCmd():

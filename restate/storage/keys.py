@@ -102,6 +102,11 @@ def dedup_producer(source: int) -> str:
     return f"p{source}"
 
 
+def kafka_dedup_producer(producer: str) -> str:
+    """The dedup row's name of a Kafka producer (a subscription's topic partition); never `p<N>`."""
+    return f"k{producer}"
+
+
 def dedup_key(producer: str) -> bytes:
     return _DEDUP + producer.encode()
 

@@ -155,6 +155,9 @@ class Tables(PartitionView):
         """Cluster mode: the replicated log's entry this batch is (written with its effects, one commit)."""
         self.txn.put(keys.fsm_key(keys.APPLIED_LSN), codec.encode(r.SequenceRecord(last=lsn)))
 
+    def set_ingested_until(self, producer: str, next_offset: int) -> None:
+        self.txn.put(keys.dedup_key(keys.kafka_dedup_producer(producer)), codec.encode(r.DedupRecord(seq=next_offset)))
+
     def _next(self, name: str) -> int:
         """Hands out the next number of a partition-wide sequence (starting at 1)."""
         seq = self.sequence(name) + 1

@@ -153,6 +153,11 @@ class PartitionView:
         raw = self.reader.get(keys.dedup_key(keys.dedup_producer(source)))
         return 0 if raw is None else codec.decode_dedup(raw).seq
 
+    def ingested_until(self, producer: str) -> int:
+        """The offset after the last Kafka record of `producer` turned into an invocation here (0: none)."""
+        raw = self.reader.get(keys.dedup_key(keys.kafka_dedup_producer(producer)))
+        return 0 if raw is None else codec.decode_dedup(raw).seq
+
     def sequence(self, name: str) -> int:
         """The last number a partition-wide sequence handed out (0: none yet)."""
         raw = self.reader.get(keys.fsm_key(name))

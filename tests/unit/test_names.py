@@ -16,7 +16,7 @@ SAME_CONCEPT = {
     "discovery.py": "the two sides of deployment discovery (admin asks, the SDK answers as the official SDK's module)",
     "errors.py": "the errors of its own package",
     "invocations.py": "the invocation routes or commands of its API (admin, ingress, CLI)",
-    "process.py": "the process entry point of its server (admin, ingress)",
+    "process.py": "the process entry point of its server (admin, ingress, kafka)",
     "services.py": "the service routes or commands of its API (admin, CLI)",
     "kafka_clusters.py": "the Kafka cluster routes or commands of its API (admin, CLI)",
     "subscriptions.py": "the subscription routes or commands of its API (admin, CLI)",

@@ -1,6 +1,6 @@
 """Log entries to bytes and back: the current format writes, every known version reads.
 
-The bytes are a msgpack map (format_v2.Entry; format_v1.Entry before) whose `v` names the format
+The bytes are a msgpack map (format_v3.Entry; format_v2/v1.Entry before) whose `v` names the format
 version; the command and message structs of the state machine are converted to and from the log's own
 structs here, field by field, so neither the IPC messages (restate/wire.py) nor the in-memory commands
 define the log."""
@@ -15,9 +15,10 @@ from restate import wire
 from restate.partition import commands as cmd
 from restate.partition.command_log import format_v1 as v1
 from restate.partition.command_log import format_v2 as v2
+from restate.partition.command_log import format_v3 as v3
 
-FORMAT_VERSION = v2.VERSION
-EntryFormat = v2.Entry  # the struct FORMAT_VERSION writes (its JSON schema is pinned by the fixtures)
+FORMAT_VERSION = v3.VERSION
+EntryFormat = v3.Entry  # the struct FORMAT_VERSION writes (its JSON schema is pinned by the fixtures)
 
 
 class LogFormatError(ValueError):
@@ -34,11 +35,12 @@ _encoder = msgspec.msgpack.Encoder()
 _version_decoder = msgspec.msgpack.Decoder(_Version)
 _v1_decoder = msgspec.msgpack.Decoder(v1.Entry)
 _v2_decoder = msgspec.msgpack.Decoder(v2.Entry)
+_v3_decoder = msgspec.msgpack.Decoder(v3.Entry)
 
 
 def encode_entry(entry: cmd.LogEntry) -> bytes:
     """The entry in the current format (FORMAT_VERSION)."""
-    return _encoder.encode(entry_to_v2(entry))
+    return _encoder.encode(entry_to_v3(entry))
 
 
 def decode_entry(data: bytes) -> cmd.LogEntry:
@@ -67,7 +69,45 @@ def _read_v2(data: bytes) -> cmd.LogEntry:
 
 # Every version this release reads. A new version adds its reader; an old one converts what it read
 # into today's LogEntry (filling what it lacked), see docs/log-format.md.
-_READERS: dict[int, Callable[[bytes], cmd.LogEntry]] = {1: _read_v1, 2: _read_v2}
+def _read_v3(data: bytes) -> cmd.LogEntry:
+    return entry_from_v3(_v3_decoder.decode(data))
+
+
+_READERS: dict[int, Callable[[bytes], cmd.LogEntry]] = {1: _read_v1, 2: _read_v2, 3: _read_v3}
+
+
+# --- version 3: version 2 and the ingest command (its other structs are version 2's)
+
+
+def entry_to_v3(entry: cmd.LogEntry) -> v3.Entry:
+    return v3.Entry(
+        v=v3.VERSION,
+        partition=entry.partition,
+        num_partitions=entry.num_partitions,
+        now_ms=entry.now_ms,
+        schema_version=entry.schema_version,
+        protocol_v7=entry.protocol_v7,
+        commands=[_command_to_v3(c) for c in entry.commands],
+    )
+
+
+def _command_to_v3(c: cmd.Command) -> v3.Command:
+    if isinstance(c, cmd.IngestCmd):
+        records = [v3.IngestRecord(r.offset, _request_to_v2(r.request)) for r in c.records]
+        return v3.Ingest(c.node, c.request_id, c.producer, records)
+    return _command_to_v2(c)
+
+
+def entry_from_v3(e: v3.Entry) -> cmd.LogEntry:
+    commands = [_command_from_v3(c) for c in e.commands]
+    return cmd.LogEntry(e.partition, e.num_partitions, e.now_ms, e.schema_version, e.protocol_v7, commands)
+
+
+def _command_from_v3(c: v3.Command) -> cmd.Command:
+    if isinstance(c, v3.Ingest):
+        records = [wire.IngestRecord(r.offset, _request_from_v2(r.request)) for r in c.records]
+        return cmd.IngestCmd(c.node, c.request_id, c.producer, records)
+    return _command_from_v2(c)
 
 
 # --- version 2: version 1 + the requests' trace context

@@ -8,6 +8,7 @@ from restate.partition.commands import (
     AttemptFailedCmd,
     Command,
     EndCmd,
+    IngestCmd,
     InvokeCmd,
     LogEntry,
     OutboxAckCmd,
@@ -22,6 +23,7 @@ from restate.wire import (
     AttachOutput,
     CallerSink,
     Failure,
+    IngestRecord,
     IngressSink,
     InvocationRequest,
     InvocationResponse,
@@ -84,6 +86,11 @@ def _commands() -> dict[str, Command]:
         "end": EndCmd(INV, 2),
         "attempt_failed": AttemptFailedCmd(INV, 1, Failure(500, "boom"), 250),
         "attempt_failed_full": AttemptFailedCmd(INV, 3, FAILURE, None, "pause"),
+        "ingest": IngestCmd("kafka", 44, "sub_1020ZhuLtXKOXg0DnE8ERnr|g|t1|3", []),
+        "ingest_full": IngestCmd("kafka", 45, "sub_1020ZhuLtXKOXg0DnE8ERnr|g|t1|3", [
+            IngestRecord(7, InvocationRequest(INV, COUNTER_ADD, b"v", [("kafka.offset", "7")])),
+            IngestRecord(9, _request_full()),
+        ]),  # fmt: skip
     }
 
 

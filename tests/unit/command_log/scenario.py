@@ -12,6 +12,7 @@ from restate.partition.commands import (
     AttemptFailedCmd,
     Command,
     EndCmd,
+    IngestCmd,
     InvokeCmd,
     LogEntry,
     OutboxAckCmd,
@@ -23,6 +24,7 @@ from restate.protocol import pb
 from restate.wire import (
     CallerSink,
     Failure,
+    IngestRecord,
     InvocationResponse,
     ManageInvocation,
     Outcome,
@@ -43,6 +45,7 @@ from tests.unit.partition.harness import (
 )
 
 INGRESS = "ingress-0"
+KAFKA = "kafka"
 ADMIN = "admin-0"
 
 
@@ -63,6 +66,7 @@ def record(path: Path) -> list[LogEntry]:
         _services(p)
         _objects_and_workflows(p)
         _requests(p)
+        _kafka(p)
         return p.entries
     finally:
         p.close()
@@ -171,3 +175,11 @@ def _requests(p: Partition) -> None:
     for wake_up_ms, invocation_id, completion_id in p.timers():
         if wake_up_ms <= p.now:
             p.apply(TimerFiredCmd(wake_up_ms, invocation_id, completion_id))
+
+
+def _kafka(p: Partition) -> None:
+    """Kafka records of one producer: each offset applied once, a re-delivered batch skipped from its first
+    new offset on."""
+    records = [IngestRecord(o, request(counter_add("carol"), f"k{o}".encode())) for o in range(3)]
+    p.apply(IngestCmd(KAFKA, 40, "sub_x|g|t|0", records[:2]))
+    p.apply(IngestCmd(KAFKA, 41, "sub_x|g|t|0", records))  # 0 and 1 again: only 2 is new

@@ -1,0 +1,114 @@
+"""The Kafka process: the registry from admin, one consumer per subscription, records into the partitions.
+
+It runs whether or not subscriptions exist (idle without them) and is restarted by the supervisor when
+it dies; a restart re-reads from the committed offsets, which the partitions deduplicate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+import uvloop
+
+from restate import wire
+from restate.actors import logs
+from restate.config import Config
+from restate.ipc.node import Node
+from restate.ipc.partition_rpc import PartitionRpc
+from restate.kafka.consumer import SubscriptionConsumer
+from restate.kafka.definitions import KafkaCluster, KafkaRegistry, Subscription
+from restate.kafka.record_invocation import KafkaRecord
+
+log = logging.getLogger(__name__)
+
+NODE_NAME = "kafka"
+REGISTRY_RETRY_S = 1.0
+
+
+def run_kafka(config: Config) -> None:
+    """Main of the Kafka process; returns after SIGTERM/SIGINT once every consumer closed (offsets committed)."""
+    logs.configure(NODE_NAME)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(KafkaIngress(config).main())
+
+
+class KafkaIngress:
+    """Keeps one running consumer per subscription whose cluster exists, as the registry says."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.registry: KafkaRegistry | None = None
+        self.running: dict[str, tuple[SubscriptionConsumer, asyncio.Task[None]]] = {}
+        self.node = Node(config.base_dir, NODE_NAME)
+        self.rpc = PartitionRpc(self.node, config.default_num_partitions)
+        self._stop = asyncio.Event()
+
+    def clusters(self) -> dict[str, KafkaCluster]:
+        found = {n: KafkaCluster(n, dict(p), static=True) for n, p in self.config.kafka_clusters.items()}
+        if self.registry is not None:
+            for name, cluster in self.registry.clusters.items():
+                found.setdefault(name, cluster)
+        return found
+
+    async def main(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        self.node.bind()
+        tasks = [loop.create_task(self._receive()), loop.create_task(self.rpc.run_resends()),
+                 loop.create_task(self._ask_registry())]  # fmt: skip
+        try:
+            await self._stop.wait()
+        finally:
+            for consumer, _ in self.running.values():
+                consumer.stop()
+            await asyncio.gather(*(task for _, task in self.running.values()), return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.rpc.fail_pending("the kafka process is shutting down")
+            self.node.close()
+            log.info("kafka stopped")
+
+    async def _ask_registry(self) -> None:
+        while self.registry is None:
+            self.node.send("admin", wire.GetKafkaRegistry())
+            await asyncio.sleep(REGISTRY_RETRY_S)
+
+    async def _receive(self) -> None:
+        while True:
+            _, message = await self.node.recv()
+            if self.rpc.on_message(message):
+                continue
+            if isinstance(message, wire.KafkaRegistryUpdate):
+                if self.registry is None or message.registry.version >= self.registry.version:
+                    self.registry = message.registry
+                    self.reconcile()
+
+    def reconcile(self) -> None:
+        """Stops the consumers of subscriptions gone or changed (or orphaned), starts the missing ones."""
+        assert self.registry is not None
+        clusters = self.clusters()
+        wanted: dict[str, tuple[Subscription, KafkaCluster]] = {}
+        for sub in self.registry.subscriptions.values():
+            cluster = clusters.get(sub.cluster)
+            if cluster is None:
+                log.warning("KafkaCluster '%s' not found for subscription %s. Configured Kafka clusters: %s",
+                            sub.cluster, sub.id, list(clusters))  # fmt: skip
+                continue
+            wanted[sub.id] = (sub, cluster)
+        for sub_id, (consumer, _task) in list(self.running.items()):
+            if wanted.get(sub_id) != (consumer.sub, consumer.cluster):
+                consumer.stop()
+                del self.running[sub_id]
+        loop = asyncio.get_running_loop()
+        for sub_id, (sub, cluster) in wanted.items():
+            if sub_id not in self.running:
+                consumer = SubscriptionConsumer(sub, cluster, self.rpc.ingest, self.park, self.rpc.num_partitions)
+                self.running[sub_id] = (consumer, loop.create_task(consumer.run()))
+
+    async def park(self, sub: Subscription, record: KafkaRecord, reason: str) -> None:
+        log.error("subscription %s: record %s/%d@%d parked: %s (%.0f)", sub.id, record.topic, record.partition,
+                  record.offset, reason, time.time())  # fmt: skip

@@ -1,0 +1,120 @@
+"""Kafka subscriptions end to end with a real broker (Tansu): records become invocations exactly once.
+
+One broker, one sink service (tests/services/kafka_sinks.py) and our server (2 partitions) with the broker
+as a static cluster. Tansu forms a new consumer group in about 20 s (80 s after a consumer restart): the
+subscriptions are created together, up front, and every wait is bounded and generous."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import OurRestateServer, ServiceProcess
+from tests.support.kafka_broker import TansuBroker
+
+GROUP_FORMING_S = 150.0  # a new group on Tansu takes ~20 s, ~80 s after a restart: generous, bounded
+OPTIONS = {"auto.offset.reset": "earliest", "session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"}
+KEYS = [f"key{i:02d}" for i in range(20)]
+PER_KEY = 50  # 1,000 records over 20 keys
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+@dataclass
+class Stack:
+    broker: TansuBroker
+    server: OurRestateServer
+    side_effects: Path
+    subs: dict[str, str]
+
+    def lines(self) -> list[dict[str, Any]]:
+        if not self.side_effects.exists():
+            return []
+        return [json.loads(line) for line in self.side_effects.read_text().splitlines() if line.strip()]
+
+    def events(self, key: str) -> list[str]:
+        resp = self.server.client.post(f"{self.server.ingress_url}/KObj/{key}/get")
+        assert resp.status_code == 200, resp.text
+        found: list[str] = resp.json()
+        return found
+
+    def subscribe(self, topic: str, sink: str, **options: str) -> str:
+        body = {"source": f"kafka://tansu/{topic}", "sink": sink, "options": {**OPTIONS, **options}}
+        resp = self.server.client.post(f"{self.server.admin_url}/subscriptions", json=body)
+        assert resp.status_code == 201, resp.text
+        sub_id: str = resp.json()["id"]
+        return sub_id
+
+
+def wait_for(probe: Callable[[], Any], done: Callable[[Any], bool], what: str, deadline_s: float) -> Any:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        value = probe()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {deadline_s}s waiting for {what}; last: {str(value)[:2000]}")
+        time.sleep(0.25)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("kafka")
+    side_effects = root / "side_effects.jsonl"
+    with TansuBroker(root / "logs") as broker:
+        config = root / "restate.toml"
+        config.write_text(f'[[ingress.kafka-clusters]]\nname = "tansu"\nbrokers = ["{broker.bootstrap}"]\n')
+        for topic, partitions in (("svc", 1), ("obj", 2)):
+            broker.create_topic(topic, partitions)
+        with ServiceProcess(root / "logs", "kafka_sinks", env={"SIDE_EFFECT_FILE": str(side_effects)}) as svc:
+            server = OurRestateServer(root / "data", root / "logs", partitions=2, env={"RESTATE_CONFIG": str(config)})
+            with server:
+                server.register(svc.url)
+                stack = Stack(broker, server, side_effects, {})
+                # Both groups form at the same time (each takes ~20 s on Tansu).
+                stack.subs["svc"] = stack.subscribe("svc", "service://KSvc/raw")
+                stack.subs["obj"] = stack.subscribe("obj", "service://KObj/add")
+                yield stack
+
+
+def test_a_service_sink_gets_value_and_the_real_servers_headers(stack: Stack) -> None:
+    stack.broker.produce("svc", [(b"k1", b"hello"), (None, b"no key"), (b"", b"")], partition=0,
+                         headers=[("traceparent", TRACEPARENT.encode()), ("x-custom", b"v1")])  # fmt: skip
+    lines = wait_for(lambda: [x for x in stack.lines() if x["handler"] == "KSvc/raw"], lambda x: len(x) >= 3,
+                     "3 invocations of KSvc/raw", GROUP_FORMING_S)  # fmt: skip
+    by_offset = {int(x["headers"]["kafka.offset"]): x for x in lines}
+    assert sorted(by_offset) == [0, 1, 2] and len(lines) == 3
+    first = by_offset[0]
+    assert first["body"] == "hello" and first["key"] is None
+    headers = first["headers"]
+    assert headers["kafka.topic"] == "svc" and headers["kafka.partition"] == "0"
+    assert headers["kafka.key"] == "azE="  # base64 (URL-safe, padded) of b"k1"
+    assert headers["restate.subscription.id"] == stack.subs["svc"]
+    assert int(headers["kafka.timestamp"]) > 1_600_000_000_000
+    assert headers["traceparent"] == TRACEPARENT  # the producer's trace continues (the real server drops it)
+    assert "x-custom" not in headers  # other record headers are not passed, as the real server does
+    assert "kafka.key" not in by_offset[1]["headers"]  # a null key
+    assert by_offset[2]["headers"]["kafka.key"] == "" and by_offset[2]["body"] == ""
+
+
+def test_an_object_sink_gets_every_record_once_in_order_per_key(stack: Stack) -> None:
+    records = [(key.encode(), f"{key}-{n}".encode()) for n in range(PER_KEY) for key in KEYS]
+    started = time.monotonic()
+    stack.broker.produce("obj", records)
+    for key in KEYS:
+        events = wait_for(lambda key=key: stack.events(key), lambda e: len(e) >= PER_KEY,  # type: ignore[misc]
+                          f"{PER_KEY} events of {key}", GROUP_FORMING_S)  # fmt: skip
+        assert events == [f"{key}-{n}" for n in range(PER_KEY)], key  # every record once, in production order
+    elapsed = time.monotonic() - started
+    runs = [x for x in stack.lines() if x["handler"] == "KObj/add"]
+    assert len(runs) == len(records)  # one handler run per record: no duplicate invocation
+    sub = stack.subs["obj"]
+    committed = wait_for(lambda: stack.broker.committed(sub, "obj", 2), lambda c: sum(c) == len(records),
+                         "the offsets committed", 30.0)  # fmt: skip
+    assert sum(committed) == len(records)
+    print(f"1000 records into invocations (incl. group forming) in {elapsed:.1f}s")
