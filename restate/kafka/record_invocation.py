@@ -13,7 +13,8 @@ import xxhash
 
 from restate import ids
 from restate.kafka.definitions import Subscription
-from restate.wire import IngestRecord, InvocationRequest, Target
+from restate.tracing.trace_context import parse_traceparent
+from restate.wire import IngestRecord, InvocationRequest, Target, TraceContext
 
 # Record headers a handler gets as invocation headers (the real server drops every record header): W3C trace
 # context, so that the invocation continues the producer's trace.
@@ -66,6 +67,16 @@ def record_headers(sub: Subscription, record: KafkaRecord) -> list[tuple[str, st
     return headers
 
 
+def trace_of(headers: list[tuple[str, str]]) -> TraceContext | None:
+    """The producer's sampled trace context, which the invocation continues (its start span a child of the
+    producer's span); None: no context, or not sampled."""
+    found = dict(headers)
+    client = parse_traceparent(found.get("traceparent"), found.get("tracestate"))
+    if not client:
+        return None
+    return TraceContext(client.trace_id, client.span_id, client.trace_state)
+
+
 def object_key(sub: Subscription, record: KafkaRecord) -> str | None | Unusable:
     """The object/workflow key of a keyed sink (a null key is `""`), None for a service sink."""
     if sub.sink_type == "service":
@@ -96,11 +107,13 @@ def to_ingest(sub: Subscription, record: KafkaRecord, key_override: str | None =
         return key
     producer = producer_id(sub, record.topic, record.partition)
     target = Target(sub.service, sub.handler, key, sub.sink_type, sub.exclusive)
+    headers = record_headers(sub, record)
     request = InvocationRequest(
         invocation_id=invocation_id(sub, producer, record.offset, key),
         target=target,
         input=record.value or b"",
-        headers=record_headers(sub, record),
+        headers=headers,
+        trace=trace_of(headers),
     )
     return IngestRecord(record.offset, request)
 

@@ -25,6 +25,10 @@ def test_headers_are_the_real_servers_in_its_order() -> None:
         ("restate.subscription.id", SUB.id), ("kafka.key", "azE="), ("traceparent", TRACEPARENT.decode()),
     ]  # fmt: skip
     assert made.request.input == b"hello" and made.request.target.key is None and made.offset == 0
+    trace = made.request.trace  # the invocation continues the producer's trace
+    assert trace is not None and trace.trace_id.hex() == "0af7651916cd43dd8448eb211c80319c"
+    assert trace.parent_span_id is not None and trace.parent_span_id.hex() == "b7ad6b7169203331"
+    assert to_ingest(SUB, record()).request.trace is None  # type: ignore[union-attr]
 
 
 def test_null_and_empty_keys() -> None:
