@@ -7,6 +7,8 @@ subscriptions are created together, up front, and every wait is bounded and gene
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,6 +45,12 @@ class Stack:
         found: list[str] = resp.json()
         return found
 
+    def consumed(self, sub_id: str) -> float:
+        """Records the subscription's consumers read, over every incarnation (from `/metrics`)."""
+        text = self.server.client.get(f"{self.server.admin_url}/metrics").text
+        prefix = f'restate_kafka_ingress_requests_total{{subscription="{sub_id}"'
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
     def subscribe(self, topic: str, sink: str, **options: str) -> str:
         body = {"source": f"kafka://tansu/{topic}", "sink": sink, "options": {**OPTIONS, **options}}
         resp = self.server.client.post(f"{self.server.admin_url}/subscriptions", json=body)
@@ -69,7 +77,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with TansuBroker(root / "logs") as broker:
         config = root / "restate.toml"
         config.write_text(f'[[ingress.kafka-clusters]]\nname = "tansu"\nbrokers = ["{broker.bootstrap}"]\n')
-        for topic, partitions in (("svc", 1), ("obj", 2)):
+        for topic, partitions in (("svc", 1), ("obj", 2), ("crash-kafka", 2), ("crash-partition", 2)):
             broker.create_topic(topic, partitions)
         with ServiceProcess(root / "logs", "kafka_sinks", env={"SIDE_EFFECT_FILE": str(side_effects)}) as svc:
             server = OurRestateServer(root / "data", root / "logs", partitions=2, env={"RESTATE_CONFIG": str(config)})
@@ -79,6 +87,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 # Both groups form at the same time (each takes ~20 s on Tansu).
                 stack.subs["svc"] = stack.subscribe("svc", "service://KSvc/raw")
                 stack.subs["obj"] = stack.subscribe("obj", "service://KObj/add")
+                # Offsets never committed before the crash: every record consumed so far comes again after it.
+                for topic in ("crash-kafka", "crash-partition"):
+                    stack.subs[topic] = stack.subscribe(topic, "service://KObj/add", **{
+                        "auto.commit.interval.ms": "600000"})  # fmt: skip
                 yield stack
 
 
@@ -118,3 +130,45 @@ def test_an_object_sink_gets_every_record_once_in_order_per_key(stack: Stack) ->
                          "the offsets committed", 30.0)  # fmt: skip
     assert sum(committed) == len(records)
     print(f"1000 records into invocations (incl. group forming) in {elapsed:.1f}s")
+
+
+def _records(prefix: str) -> list[tuple[bytes, bytes]]:
+    return [(f"{prefix}{key}".encode(), f"{prefix}{key}-{n}".encode()) for n in range(PER_KEY) for key in KEYS]
+
+
+def _total(stack: Stack, prefix: str) -> int:
+    return sum(len(stack.events(f"{prefix}{key}")) for key in KEYS)
+
+
+def _check_exactly_once(stack: Stack, prefix: str) -> None:
+    for key in KEYS:
+        events = wait_for(lambda key=key: stack.events(f"{prefix}{key}"), lambda e: len(e) >= PER_KEY,  # type: ignore[misc]
+                          f"{PER_KEY} events of {prefix}{key}", GROUP_FORMING_S)  # fmt: skip
+        assert events == [f"{prefix}{key}-{n}" for n in range(PER_KEY)], key  # no gap, no double, in order
+    time.sleep(1.0)  # a late duplicate would show up now
+    assert _total(stack, prefix) == len(KEYS) * PER_KEY
+
+
+def test_exactly_once_across_a_sigkill_of_the_consuming_process(stack: Stack) -> None:
+    records = _records("ck-")
+    stack.broker.produce("crash-kafka", records[:500])
+    wait_for(lambda: _total(stack, "ck-"), lambda n: n > 0, "the first records consumed", GROUP_FORMING_S)
+    old = stack.server.child_pid("kafka")
+    os.kill(old, signal.SIGKILL)  # its offsets were never committed: Kafka re-delivers all it had read
+    stack.broker.produce("crash-kafka", records[500:])
+    wait_for(lambda: stack.server.child_pid("kafka"), lambda pid: pid != old, "the kafka process restarted", 30.0)
+    _check_exactly_once(stack, "ck-")
+    consumed = stack.consumed(stack.subs["crash-kafka"])
+    assert consumed > len(records), f"nothing was re-delivered after the crash ({consumed} records read)"
+    print(f"SIGKILL of the consuming process: {len(records)} records produced, {consumed} read, "
+          f"{_total(stack, 'ck-')} in the objects' state")
+
+
+def test_exactly_once_across_sigkills_of_the_partitions_during_consumption(stack: Stack) -> None:
+    records = _records("cp-")
+    stack.broker.produce("crash-partition", records[:500])
+    wait_for(lambda: _total(stack, "cp-"), lambda n: n > 0, "the first records consumed", GROUP_FORMING_S)
+    stack.server.kill_partition(0)
+    stack.broker.produce("crash-partition", records[500:])
+    stack.server.kill_partition(1)
+    _check_exactly_once(stack, "cp-")
