@@ -110,6 +110,11 @@ clean-setup:
 # (apt-get install -y wrk). BENCH_ARGS='--quick' for a ~1 minute smoke run.
 BENCH_ARGS ?=
 
+# The cost of tracing on the 3-step workload: tracing off vs on, same run (bench/tracing.py).
+.PHONY: bench-tracing
+bench-tracing: setup
+	$(VENV)/bin/python -m bench.tracing $(BENCH_TRACING_ARGS)
+
 .PHONY: bench
 bench: setup
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install -y wrk" >&2; exit 1; }

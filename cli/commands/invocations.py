@@ -75,7 +75,7 @@ DESCRIBE_FIELDS = (
     "id", "target", "status", "target_service_ty", "idempotency_key", "invoked_by", "invoked_by_id",
     "invoked_by_target", "pinned_deployment_id", "created_at", "modified_at", "scheduled_start_at", "running_at",
     "completed_at", "retry_count", "next_retry_at", "last_attempt_deployment_id", "last_failure",
-    "last_failure_related_entry_name", "completion_result", "completion_failure", "journal_size",
+    "last_failure_related_entry_name", "completion_result", "completion_failure", "journal_size", "trace_id",
 )  # fmt: skip
 
 

@@ -131,8 +131,6 @@ class Invoker:
         """Turns an attempt's effect into the partition's command (after the policy, for failures)."""
         kind = type(effect)
         inv, number = attempt.invocation_id, attempt.number
-        if self.spans is not None:
-            self._trace_effect(inv, number, effect)
         if kind is JournalMessage:
             msg: JournalMessage = effect  # type: ignore[assignment]
             self.emit(SdkMessageCmd(inv, number, msg.msg_type, msg.flags, msg.payload))
@@ -146,6 +144,8 @@ class Invoker:
             self.emit(EndCmd(inv, number))
         else:
             self._report_failure(inv, number, effect)  # type: ignore[arg-type]
+        if self.spans is not None:  # after the failure's log line, which names the attempt's trace
+            self._trace_effect(inv, number, effect)
 
     def _trace_effect(self, inv: bytes, number: int, effect: Effect) -> None:
         assert self.spans is not None
@@ -156,8 +156,10 @@ class Invoker:
 
     def _report_failure(self, invocation_id: bytes, number: int, failed: Failed) -> None:
         """The one place that decides what follows a failed attempt: retry after a delay, pause or kill."""
-        if failed.related_command is not None:
-            log.info("attempt failed at command %s: [%s] %s", failed.related_command, failed.code, failed.message)
+        trace = "" if self.spans is None else self.spans.log_suffix(invocation_id)
+        at = "" if failed.related_command is None else f" at command {failed.related_command}"
+        log.info("invocation %s%s: attempt %d failed%s: [%s] %s", ids.InvocationId.from_bytes(invocation_id), trace,
+                 number, at, failed.code, failed.message)  # fmt: skip
         retry = self._retry_state(invocation_id)
         if failed.made_progress:
             retry.on_new_entry()

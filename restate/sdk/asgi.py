@@ -9,6 +9,7 @@ from typing import Any, Literal
 from restate.sdk.discovery import manifest_json, negotiate_manifest_version
 from restate.sdk.exceptions import DisconnectedException
 from restate.sdk.handler import Handler
+from restate.sdk.otel import SdkSpans
 from restate.sdk.server_context import ServerInvocationContext
 from restate.sdk.server_io import AttemptIO, Receive, Send
 from restate.sdk.service import ServiceBase
@@ -30,6 +31,7 @@ class Endpoint:
         self.services: dict[str, ServiceBase] = {}
         self.protocol: ProtocolChoice | None = None
         self.identity_keys: list[str] = []
+        self.spans: SdkSpans | None = None  # opt-in OpenTelemetry spans (app(..., tracer=...))
 
     def bind(self, *services: ServiceBase) -> Endpoint:
         """Add services (ValueError on duplicate names or non-services)."""
@@ -133,7 +135,9 @@ async def _discover(endpoint: Endpoint, scope: Scope, send: Send) -> None:
     await _respond(send, 200, body, f"application/vnd.restate.endpointmanifest.v{version}+json".encode())
 
 
-async def _invoke(handler: Handler[Any, Any], scope: Scope, receive: Receive, send: Send) -> None:
+async def _invoke(
+    handler: Handler[Any, Any], scope: Scope, receive: Receive, send: Send, spans: SdkSpans | None = None
+) -> None:
     headers = [(bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in scope["headers"]]
     vm = VM(next((v for k, v in headers if k.lower() == "content-type"), None))
     status, response_headers = vm.response_head()
@@ -146,7 +150,7 @@ async def _invoke(handler: Handler[Any, Any], scope: Scope, receive: Receive, se
     try:
         await io.read_until_ready()
         if vm.is_ready_to_execute():
-            context = ServerInvocationContext(vm, handler, vm.sys_input(), dict(headers), io)
+            context = ServerInvocationContext(vm, handler, vm.sys_input(), dict(headers), io, spans)
             io.start_reader()
             try:
                 await context.enter()
@@ -183,8 +187,9 @@ def asgi_app(endpoint: Endpoint) -> Any:
             if handler is None:
                 await _respond(send, 404)
                 return
-            await _invoke(handler, scope, receive, send)
+            await _invoke(handler, scope, receive, send, endpoint.spans)
         else:
             await _respond(send, 404)
 
+    application.endpoint = endpoint  # type: ignore[attr-defined]  # for restate.sdk.otel.enable_tracing
     return application

@@ -23,6 +23,7 @@ from restate.sdk.exceptions import (
     TerminalError,
 )
 from restate.sdk.handler import Handler, invoke_handler
+from restate.sdk.otel import SdkSpans
 from restate.sdk.serde import DefaultSerde, Serde
 from restate.sdk.server_calls import CallsMixin
 from restate.sdk.server_futures import ServerDurableFuture, ServerDurableSleepFuture
@@ -80,6 +81,7 @@ class ServerInvocationContext(RunMixin, CallsMixin, WorkflowContext):
         invocation: Invocation,
         attempt_headers: dict[str, str],
         io: AttemptIO,
+        spans: SdkSpans | None = None,
     ) -> None:
         self.vm = vm
         self.handler = handler
@@ -91,6 +93,8 @@ class ServerInvocationContext(RunMixin, CallsMixin, WorkflowContext):
         self.tasks: set[asyncio.Future[Any]] = set()
         self.finished = asyncio.Event()
         self.extension_data: dict[str, Any] = {}
+        self.spans = spans  # opt-in OpenTelemetry spans; None: none made
+        self.handler_span: Any = None
 
     # --- the await loop ------------------------------------------------------------------------
 
@@ -134,6 +138,16 @@ class ServerInvocationContext(RunMixin, CallsMixin, WorkflowContext):
 
     async def enter(self) -> None:
         """Run the handler and record its output, terminal failure or retryable error in the VM."""
+        if self.spans is None:
+            await self._enter()
+            return
+        target = self.handler.service_tag
+        with self.spans.handler(self.attempt_headers, target.name, self.handler.name, self.invocation.invocation_id,
+                                self.vm.is_replaying()) as span:  # fmt: skip
+            self.handler_span = span
+            await self._enter()
+
+    async def _enter(self) -> None:
         restate_context_is_replaying.set(self.vm.is_replaying())
         token = _current.set(self)
         try:
@@ -149,6 +163,8 @@ class ServerInvocationContext(RunMixin, CallsMixin, WorkflowContext):
         except (DisconnectedException, asyncio.CancelledError):
             raise
         except Exception as e:  # noqa: BLE001 - every user error ends the attempt one way or another
+            if self.handler_span is not None and self.spans is not None:
+                self.spans.failed(self.handler_span, e, str(e))
             self._on_error(e)
         finally:
             _current.reset(token)

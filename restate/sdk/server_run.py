@@ -17,9 +17,10 @@ from restate.sdk.futures import RunOptions
 from restate.sdk.handler import extract_core_type
 from restate.sdk.serde import DefaultSerde, Serde
 from restate.sdk.server_futures import ServerDurableFuture
-from restate.sdk.vm_types import Failure, RunRetryConfig
+from restate.sdk.vm_types import Failure, Invocation, RunRetryConfig
 
 if TYPE_CHECKING:
+    from restate.sdk.otel import SdkSpans
     from restate.sdk.server_io import AttemptIO
     from restate.sdk.vm import VM
 
@@ -58,6 +59,9 @@ class RunMixin:
     io: AttemptIO
     run_closures: dict[int, Callable[[], Any]]
     tasks: set[asyncio.Future[Any]]
+    spans: SdkSpans | None
+    handler_span: Any
+    invocation: Invocation
 
     def run(
         self,
@@ -93,7 +97,8 @@ class RunMixin:
     ) -> ServerDurableFuture[Any]:
         run = self.vm.sys_run(name)
         if not run.replayed:
-            self.run_closures[run.handle] = lambda: self._execute(run.handle, action, serde, options)
+            execute = self._execute if self.spans is None else functools.partial(self._execute_traced, name)
+            self.run_closures[run.handle] = lambda: execute(run.handle, action, serde, options)
         return ServerDurableFuture(self, run.handle, serde.deserialize)  # type: ignore[arg-type]
 
     def start_run(self, handle: int) -> None:
@@ -115,7 +120,19 @@ class RunMixin:
         if not task.cancelled():
             task.exception()  # retrieved: failures were already reported to the VM
 
-    async def _execute(self, handle: int, action: Callable[..., Any], serde: Serde[Any], opts: RunOptions[Any]) -> None:
+    async def _execute_traced(self, name: str, handle: int, action: Callable[..., Any], serde: Serde[Any],
+                              opts: RunOptions[Any]) -> None:  # fmt: skip
+        """_execute inside a `ctx.run {name}` span (opt-in tracing): ERROR when the step failed."""
+        assert self.spans is not None
+        with self.spans.run(self.handler_span, name, self.invocation.invocation_id) as span:
+            error = await self._execute(handle, action, serde, opts)
+            if error is not None:
+                self.spans.failed(span, error, str(error))
+
+    async def _execute(
+        self, handle: int, action: Callable[..., Any], serde: Serde[Any], opts: RunOptions[Any]
+    ) -> Exception | None:
+        """Runs the step once and proposes its result to the VM; returns the step's error, if it failed."""
         started = time.monotonic()
         vm = self.vm
         try:
@@ -130,10 +147,13 @@ class RunMixin:
             vm.propose_run_completion_success(handle, bytes(serde.serialize(result)))
         except TerminalError as t:
             vm.propose_run_completion_failure(handle, Failure(t.status_code, t.message, metadata=t.metadata))
+            return t
         except (asyncio.CancelledError, SdkInternalBaseException):
             raise
         except Exception as e:  # noqa: BLE001 - a failing step is retried per its policy
             self._propose_transient(handle, e, int((time.monotonic() - started) * 1000), opts)
+            return e
+        return None
 
     def _propose_transient(self, handle: int, error: Exception, duration_ms: int, opts: RunOptions[Any]) -> None:
         max_duration = opts.max_duration if opts.max_duration is not None else opts.max_retry_duration

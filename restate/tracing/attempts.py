@@ -64,6 +64,11 @@ class AttemptTracer:
         else:
             self._exporter.export(span.finish("ok"))
 
+    def log_suffix(self, invocation_id: bytes) -> str:
+        """` trace <id>` for a log line about an invocation whose attempt is traced (else empty)."""
+        span = self._open.get(invocation_id)
+        return "" if span is None else f" trace {span.ctx.trace_id.hex()}"
+
     def killed(self, invocation_id: bytes) -> None:
         span = self._open.pop(invocation_id, None)
         if span is not None:

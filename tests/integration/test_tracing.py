@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.otlp import OtlpReceiver, Span, shape, trace_of
+from tests.support.paths import OUR_RESTATE_BIN
 from tests.support.servers import OurRestateServer, RealRestateServer, RestateServer
 from tests.support.services import ServiceProcess
 
@@ -210,3 +211,66 @@ def test_one_trace_survives_a_sigkill_of_the_partition(receiver: OtlpReceiver, s
 
 def _ended_span(name: str) -> Any:
     return lambda spans: any(s["name"] == name for s in spans)
+
+
+@pytest.mark.parametrize("kind", ["ours", "real"])
+def test_a_retry_and_a_terminal_failure_as_the_real_server(
+    kind: str, receiver: OtlpReceiver, service: ServiceProcess, tmp_path: Path
+) -> None:
+    server = _start(kind, "http", receiver, tmp_path)
+    try:
+        server.register(service.url)
+        assert server.call("TFlaky/once", 7).json() == 7
+        assert server.call("TFlaky/fail").status_code == 409
+        spans = receiver.wait_for(lambda s: _all_there(s, _invocation("TFlaky/fail") + _invocation("TFlaky/once")
+                                                       + Counter(["invocation-attempt TFlaky/once"])))  # fmt: skip
+    finally:
+        server.stop()
+    once = trace_of(spans, "ingress TFlaky/once")
+    assert shape(spans, once) == [["ingress TFlaky/once", [], [["invocation-start TFlaky/once", [], [
+        ["invocation-attempt TFlaky/once", ["new_command:Command/Output"], []],
+        ["invocation-attempt TFlaky/once", [], []],
+        ["invocation-end TFlaky/once", [], []]]]]]]  # fmt: skip
+    attempts = [s for s in spans if s["trace_id"] == once and s["name"] == "invocation-attempt TFlaky/once"]
+    failed = [(s["status"], s["status_message"]) for s in attempts if not s["events"]]
+    assert failed == [("STATUS_CODE_ERROR", "transient failure")]
+    fail = trace_of(spans, "ingress TFlaky/fail")
+    end = _span(spans, fail, "invocation-end TFlaky/fail")
+    assert (end["status"], end["status_message"]) == ("STATUS_CODE_ERROR", "boom")
+    failure = list(end["attributes"].items())[4:]
+    assert failure == [("restate.invocation.result", "failure"), ("error.message", "boom"),
+                       ("restate.invocation.error.code", "409 Aborted")]  # fmt: skip
+    attempt = _span(spans, fail, "invocation-attempt TFlaky/fail")
+    assert attempt["status"] == "STATUS_CODE_OK"  # a TerminalError ends the attempt normally
+    if kind == "ours":  # the log line about the failed attempt names the invocation and its trace
+        inv = attempts[0]["attributes"]["restate.invocation.id"]
+        logs = [ln for p in tmp_path.glob("ours-*.log") for ln in p.read_text().splitlines()]
+        lines = [ln for ln in logs if "attempt 1 failed" in ln]
+        assert [ln for ln in lines if f"invocation {inv} trace {once}:" in ln], lines
+
+
+def test_our_sdks_spans_join_the_servers_trace(receiver: OtlpReceiver, tmp_path: Path) -> None:
+    """Opt-in SDK spans (restate.app(..., tracer=...)): the handler's span is a child of the attempt span
+    the server sent in `traceparent`, each executed ctx.run a child of the handler's span."""
+    svc = ServiceProcess(tmp_path, module="traced", name="svc-ours-traced",
+                         env={"SDK_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.http_port}/v1/traces"})  # fmt: skip
+    svc.process.argv[0] = str(OUR_RESTATE_BIN.parent / "hypercorn")  # our venv: `import restate` is our SDK
+    svc.start()
+    server = _start("ours", "http", receiver, tmp_path)
+    try:
+        server.register(svc.url)
+        assert server.call("TSteps/steps3", 1).json() == 4
+        runs = Counter(f"ctx.run step-{n}" for n in ("one", "two", "three"))
+        spans = receiver.wait_for(lambda s: _all_there(s, runs + _invocation("TSteps/steps3")))
+    finally:
+        server.stop()
+        svc.stop()
+    by_id = {s["span_id"]: s for s in spans}
+    for name in runs:
+        (run,) = [s for s in spans if s["name"] == name]
+        handler = by_id[run["parent_span_id"]]
+        assert handler["name"] == "TSteps/steps3" and handler["resource"]["service.name"] == "traced-app"
+        attempt = by_id[handler["parent_span_id"]]
+        assert attempt["name"] == "invocation-attempt TSteps/steps3"
+        assert run["trace_id"] == handler["trace_id"] == attempt["trace_id"]
+        assert run["attributes"]["restate.run.name"] == name.removeprefix("ctx.run ")

@@ -2,7 +2,8 @@
 official SDK (`.venv-official`) and ours run them alike.
 
 Environment:
-  GATE_FILE  file whose existence releases the second step of `TGated/run` (for the SIGKILL test)
+  GATE_FILE          file whose existence releases the second step of `TGated/run` (for the SIGKILL test)
+  SDK_OTLP_ENDPOINT  with our SDK: its opt-in spans (handlers, ctx.run) go there over OTLP/HTTP
 """
 
 from __future__ import annotations
@@ -89,4 +90,45 @@ async def run_gated(ctx: restate.Context, n: int) -> int:
     return await ctx.run_typed("step-three", lambda: a + 1)
 
 
-app = restate.app(services=[greeter, steps, caller, flow, gated])
+flaky = restate.Service("TFlaky")
+_failed_once: set[str] = set()
+
+
+@flaky.handler()
+async def once(ctx: restate.Context, n: int) -> int:
+    """Its first attempt fails (a retryable error), the retry succeeds."""
+    inv = ctx.request().id
+    if inv not in _failed_once:
+        _failed_once.add(inv)
+        raise RuntimeError("the first attempt fails")
+    return n
+
+
+@flaky.handler()
+async def fail(ctx: restate.Context) -> None:
+    """A terminal failure: the attempt ends normally, the invocation fails."""
+    raise restate.TerminalError("boom", status_code=409)
+
+
+def _sdk_tracer() -> object | None:
+    """Our SDK's opt-in tracing: an OpenTelemetry tracer exporting at once (SimpleSpanProcessor)."""
+    endpoint = os.environ.get("SDK_OTLP_ENDPOINT")
+    if not endpoint:
+        return None
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "traced-app"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    return provider.get_tracer("tests.services.traced")
+
+
+_tracer = _sdk_tracer()
+_services = [greeter, steps, caller, flow, gated, flaky]
+app = restate.app(services=_services)
+if _tracer is not None:  # our SDK only (the official one has no tracing)
+    from restate.sdk.otel import enable_tracing
+
+    enable_tracing(app, _tracer)

@@ -292,6 +292,16 @@ def test_describe_shows_status_and_journal(fake: FakeAdmin) -> None:
     assert "Greeter/greet" in result.stdout and "Command: Output" in result.stdout
 
 
+def test_describe_shows_the_trace_id(fake: FakeAdmin) -> None:
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    fake.rows("FROM sys_invocation WHERE id", [{"id": INV, "target": "Greeter/greet", "status": "completed",
+                                               "trace_id": trace}])  # fmt: skip
+    fake.rows("FROM sys_journal", [])
+    result = run("invocations", "describe", INV, "--wide")
+    assert result.exit_code == 0
+    assert "trace_id" in result.stdout and trace in result.stdout
+
+
 def test_describe_shows_what_the_real_servers_entries_hold(fake: FakeAdmin) -> None:
     """The real server's sys_journal has only `entry_json`: call targets, callees, deadlines, keys, values."""
     from tests.unit.cli.test_journal import CALLEE, REAL_ROWS

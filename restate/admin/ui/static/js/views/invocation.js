@@ -56,6 +56,7 @@ function detailsCard(inv, deployment) {
       : "not pinned yet"],
     ["Protocol version", inv.pinned_service_protocol_version ? String(inv.pinned_service_protocol_version) : null],
     ["Journal size", inv.journal_size !== undefined ? String(inv.journal_size) : null],
+    ["Trace id", inv.trace_id ? h("span", { class: "mono", id: "trace-id" }, inv.trace_id) : null],
   ]));
 }
 
