@@ -9,6 +9,7 @@ import typer
 
 from cli.admin_client import DEFAULT_ADMIN_URL
 from cli.commands import (
+    cluster,
     dashboard,
     deployments,
     invocations,
@@ -95,6 +96,7 @@ def up(
         raise typer.Exit(1) from exc
 
 
+app.add_typer(cluster.app, name="cluster")
 app.add_typer(deployments.app, name="deployments")
 app.add_typer(services.app, name="services")
 app.add_typer(invocations.app, name="invocations")

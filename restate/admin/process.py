@@ -163,6 +163,7 @@ async def _main(config: Config, sockets: list[socket.socket] | None) -> None:
                 app.schema = schema
                 await publisher.publish(schema)
 
+            tasks.append(asyncio.create_task(link.register_node()))
             tasks.append(asyncio.create_task(link.route_to_leaders(rpc)))
             tasks.append(asyncio.create_task(link.adopt_schemas(lambda: app.schema, adopt)))
         await _serve_http(app, config, sockets)

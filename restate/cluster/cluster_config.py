@@ -17,8 +17,9 @@ _KEYS = {"cluster-name", "etcd-endpoints", "num-partitions", "lease-ttl", "nodes
 _NODE_KEYS = {"bus-address": "bus_address", "ingress-address": "ingress_address", "admin-address": "admin_address"}
 
 
-def load_cluster_config(path: str, node_name: str) -> ClusterConfig:
-    """Reads and checks FILE for node `node_name`; ConfigError naming the key (and the file) otherwise."""
+def load_cluster_config(path: str, node_name: str | None) -> ClusterConfig:
+    """Reads and checks FILE for node `node_name` (None: for a tool, no node of its own); ConfigError
+    naming the key (and the file) otherwise."""
     try:
         data = tomllib.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -29,7 +30,7 @@ def load_cluster_config(path: str, node_name: str) -> ClusterConfig:
     return _parse(data, path, node_name)
 
 
-def _parse(data: dict[str, object], path: str, node_name: str) -> ClusterConfig:
+def _parse(data: dict[str, object], path: str, node_name: str | None) -> ClusterConfig:
     where = f"(in {path})"
     name = data.get("cluster-name", "restate")
     if not isinstance(name, str) or not name or "/" in name:
@@ -50,11 +51,11 @@ def _parse(data: dict[str, object], path: str, node_name: str) -> ClusterConfig:
     if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or ttl_s < 1:
         raise ConfigError(f"lease-ttl {where}: must be at least 1s, got {ttl!r}")
     nodes = _nodes(data.get("nodes"), where)
-    if node_name not in nodes:
+    if node_name is not None and node_name not in nodes:
         known = ", ".join(sorted(nodes)) or "none"
         raise ConfigError(f"node name {node_name!r} is not in [nodes] {where} (known: {known})")
     return ClusterConfig(
-        node_name=node_name,
+        node_name=node_name or "",
         cluster_name=name,
         etcd_endpoints=list(endpoints),
         num_partitions=partitions,

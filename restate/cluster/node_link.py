@@ -6,8 +6,10 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from restate.cluster.etcd_client import Etcd
+from restate.cluster.etcd_records import NodeRecord
 from restate.cluster.layout import Layout
 from restate.cluster.leader_map import LeaderMap
+from restate.cluster.leadership import Lease, PartitionTable
 from restate.cluster.schema_history import SchemaHistory
 from restate.config import ClusterConfig
 from restate.ipc.partition_rpc import PartitionRpc
@@ -51,6 +53,20 @@ class NodeLink:
             if schema.version > current().version:
                 log.info("adopting schema version %d from the cluster", schema.version)
                 await adopt(schema)
+
+    async def register_node(self) -> None:
+        """Keeps this node in etcd's membership (`nodes/<name>`, on a lease of its own), for ever (a task)."""
+        etcd = await self.etcd()
+        lease = await Lease.grant(etcd, self.cluster.lease_ttl_s)
+        me = self.cluster.me
+        record = NodeRecord(
+            name=self.cluster.node_name,
+            bus_address=me.bus_address,
+            ingress_address=me.ingress_address,
+            admin_address=me.admin_address,
+        )
+        await PartitionTable(etcd, self.layout).register_node(record, lease)
+        await lease.keep_alive()
 
     async def close(self) -> None:
         if self._etcd is not None:

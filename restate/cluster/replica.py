@@ -19,6 +19,7 @@ from restate.schema import Schema
 
 log = logging.getLogger(__name__)
 
+TRIM_EVERY = 1000  # entries: trimming is a delete of a key range, worth doing in bulk
 PROGRESS_S = 1.0  # how often a replica reports the LSN it applied (for trimming and `cluster status`)
 
 ApplyItem = Callable[[LogItem], Awaitable[None]]
@@ -113,14 +114,31 @@ class Replica:
             await asyncio.sleep(0.1)  # written by an admin before any partition uses it: not there yet?
 
     async def report_progress(self) -> None:
-        """Reports the applied LSN once a second (a task for as long as the process runs)."""
+        """Reports the applied LSN once a second, and as the leader trims what every replica applied
+        (a task for as long as the process runs)."""
         assert self.table is not None
         reported = -1
+        trimmed = 0
         while True:
             if self.applied_lsn != reported:
                 await self.table.report_applied(self.partition, self.node_name, self.applied_lsn)
                 reported = self.applied_lsn
+            if self.leading:
+                trimmed = await self._trim(trimmed)
             await asyncio.sleep(PROGRESS_S)
+
+    async def _trim(self, trimmed: int) -> int:
+        """Deletes the entries every configured node's replica has applied; a node that never reported
+        (or is gone for good) holds the log back: etcd's quota bounds how far (docs/cluster.md)."""
+        assert self.table is not None and self.log is not None
+        applied = await self.table.applied(self.partition)
+        if any(node not in applied for node in self.cluster.nodes):
+            return trimmed
+        below = min(applied.values()) + 1
+        if below - trimmed < TRIM_EVERY:
+            return trimmed
+        await self.log.trim(below)
+        return below
 
     async def close(self) -> None:
         """Resigns (a follower claims at once instead of after the lease's TTL) and disconnects."""

@@ -4,10 +4,14 @@ node, a stale (SIGSTOPped) leader fenced (issue 15)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,7 @@ from restate.cluster.leadership import PartitionState, PartitionTable
 from restate.ids import partition_for, partition_key_for
 from tests.support.cluster_nodes import ClusterNode, write_cluster
 from tests.support.etcd import EtcdCluster
+from tests.support.paths import OUR_RESTATE_BIN
 from tests.support.services import ServiceProcess
 
 PARTITIONS = 2
@@ -120,3 +125,66 @@ def test_a_stale_leader_is_fenced_and_becomes_a_follower(cluster: Cluster) -> No
         time.sleep(0.05)
     assert cluster.state(partition).leader == after.leader
     assert _add(stale, key, 100) == 111  # its node still serves, through the new leader
+
+
+def _load(nodes: list[ClusterNode], keys: list[str], calls_per_key: int, midway: Callable[[], None]) -> dict[str, int]:
+    """One thread per key adding 1 `calls_per_key` times through the given nodes in turn; `midway` runs once
+    a third of the calls are acknowledged. Every call must succeed; returns the last count of each key."""
+    acknowledged = 0
+    lock = threading.Lock()
+    fired = threading.Event()
+
+    def worker(index: int, key: str) -> int:
+        nonlocal acknowledged
+        last = 0
+        for call in range(calls_per_key):
+            last = _add(nodes[(index + call) % len(nodes)], key, 1)
+            with lock:
+                acknowledged += 1
+                due = acknowledged >= len(keys) * calls_per_key // 3 and not fired.is_set()
+                if due:
+                    fired.set()
+            if due:
+                midway()
+        return last
+
+    with ThreadPoolExecutor(len(keys)) as pool:
+        futures = {key: pool.submit(worker, i, key) for i, key in enumerate(keys)}
+        return {key: future.result(timeout=120) for key, future in futures.items()}
+
+
+def test_sigkill_of_a_leader_node_under_load_loses_and_repeats_nothing(cluster: Cluster) -> None:
+    victim = cluster.node(cluster.wait_leader(0).leader or "")
+    survivors = [n for n in cluster.nodes if n is not victim]
+    keys = [f"load{i}" for i in range(6)]  # on both partitions
+    assert {partition_for(partition_key_for(k), PARTITIONS) for k in keys} == set(range(PARTITIONS))
+    counts = _load(survivors, keys, 15, victim.kill)
+    assert counts == dict.fromkeys(keys, 15)  # every add acknowledged exactly once, none lost, none twice
+    assert cluster.state(0).leader != victim.name
+
+
+def test_an_etcd_member_killed_under_load_only_costs_latency(cluster: Cluster) -> None:
+    keys = [f"etcd{i}" for i in range(4)]
+    counts = _load(cluster.nodes, keys, 12, lambda: cluster.etcd.kill(cluster.etcd.members[0]))
+    assert counts == dict.fromkeys(keys, 12)
+
+
+def test_the_whole_cluster_restarts_and_resumes(cluster: Cluster, tmp_path: Path) -> None:
+    assert [_add(n, "again", 1) for n in cluster.nodes] == [1, 2, 3]
+    status = subprocess.run(
+        [OUR_RESTATE_BIN, "cluster", "status", "--cluster-config", tmp_path / "cluster.toml", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert [(n["name"], n["alive"]) for n in report["nodes"]] == [("n1", True), ("n2", True), ("n3", True)]
+    assert [p["leader"] in {"n1", "n2", "n3"} and p["epoch"] >= 1 for p in report["partitions"]] == [True, True]
+    for node in cluster.nodes:
+        node.stop(10)
+    for node in cluster.nodes:
+        node.process.start()
+    for node in cluster.nodes:
+        node.wait_ready(60)
+    assert _add(cluster.nodes[2], "again", 10) == 13

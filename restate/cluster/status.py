@@ -1,0 +1,61 @@
+"""What `restate cluster status` shows, read from etcd: live nodes, and per partition its leader, epoch,
+last LSN and how far each replica has applied."""
+
+from __future__ import annotations
+
+import msgspec
+
+from restate.cluster.etcd_client import Etcd
+from restate.cluster.layout import Layout
+from restate.cluster.leadership import PartitionTable
+from restate.cluster.replicated_log import ReplicatedLog
+from restate.config import ClusterConfig
+
+
+class NodeStatus(msgspec.Struct, frozen=True):
+    name: str
+    alive: bool  # its membership key exists (its lease is kept alive)
+    bus_address: str
+    ingress_address: str
+    admin_address: str
+
+
+class PartitionStatus(msgspec.Struct, frozen=True):
+    partition: int
+    leader: str | None
+    epoch: int
+    last_lsn: int
+    applied: dict[str, int]  # node -> last LSN it applied (reported once a second)
+
+    def lag(self, node: str) -> int | None:
+        applied = self.applied.get(node)
+        return None if applied is None else max(0, self.last_lsn - applied)
+
+
+class ClusterStatus(msgspec.Struct, frozen=True):
+    cluster_name: str
+    nodes: list[NodeStatus]
+    partitions: list[PartitionStatus]
+
+
+async def read_status(
+    cluster: ClusterConfig, request_timeout_s: float = 1.0, retry_for_s: float = 3.0
+) -> ClusterStatus:
+    """The cluster's state as etcd has it (EtcdUnavailable when etcd does not answer in `retry_for_s`)."""
+    etcd = await Etcd.connect(cluster.etcd_endpoints, request_timeout_s, retry_for_s)
+    try:
+        layout = Layout(cluster.cluster_name)
+        table = PartitionTable(etcd, layout)
+        alive = {n.name for n in await table.nodes()}
+        nodes = [
+            NodeStatus(name, name in alive, a.bus_address, a.ingress_address, a.admin_address)
+            for name, a in sorted(cluster.nodes.items())
+        ]
+        partitions = []
+        for p in range(cluster.num_partitions):
+            state = await table.state(p)
+            last = await ReplicatedLog(etcd, layout, p).last_lsn()
+            partitions.append(PartitionStatus(p, state.leader, state.epoch, last, await table.applied(p)))
+        return ClusterStatus(cluster.cluster_name, nodes, partitions)
+    finally:
+        await etcd.close()
