@@ -83,6 +83,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # ingress.concurrent-api-requests-limit: requests the ingress serves at once; beyond, 429 at once
     # (0 = unlimited, the real server's default).
     ingress_concurrency_limit: int = 0
+    # Ours: requests to one partition the ingress has sent and the partition has not made durable yet;
+    # beyond, 429 as above instead of queueing without bound (a saturated or restarting partition). About
+    # 5-10 s of a partition's throughput: a burst is absorbed, a partition that fell behind is not buried.
+    ingress_partition_backlog_limit: int = 10_000
     # Like the real server: invocations negotiate at most V6 unless this experimental switch is on.
     experimental_protocol_v7: bool = False
     # Static Kafka clusters (`[[ingress.kafka-clusters]]`): name -> librdkafka properties.
@@ -123,6 +127,7 @@ _TOML_KEYS = {
     ("worker", "invoker", "http2-streams-per-connection-limit"): "http2_streams_per_connection",
     ("worker", "invoker", "connect-timeout"): "invoker_connect_timeout_ms",
     ("ingress", "concurrent-api-requests-limit"): "ingress_concurrency_limit",
+    ("ingress", "partition-backlog-limit"): "ingress_partition_backlog_limit",
     ("experimental-enable-protocol-v7",): "experimental_protocol_v7",
     ("tracing-endpoint",): "tracing_endpoint",
     ("tracing-headers",): "tracing_headers",
@@ -148,6 +153,7 @@ _ENV_KEYS = {
     "RESTATE_TRACING_ENDPOINT": "tracing_endpoint",
     "RESTATE_TRACING_HEADERS": "tracing_headers",  # "name=value,name2=value2" (OTEL_EXPORTER_OTLP_HEADERS' form)
     "RESTATE_TRACING_SERVICE_NAME": "tracing_service_name",
+    "RESTATE_INGRESS__PARTITION_BACKLOG_LIMIT": "ingress_partition_backlog_limit",
 }
 
 
@@ -162,6 +168,7 @@ _RANGES: dict[str, tuple[int, int | None]] = {
     "invoker_deployment_concurrency": (0, None),
     "http2_streams_per_connection": (1, None),
     "ingress_concurrency_limit": (0, None),
+    "ingress_partition_backlog_limit": (0, None),
 }
 
 

@@ -78,12 +78,17 @@ class IngressApp:
     """The ASGI app. Every response carries the CORS headers; every error is in Restate's JSON shape."""
 
     def __init__(
-        self, dispatcher: Dispatcher, request_size_limit: int = DEFAULT_REQUEST_SIZE_LIMIT,
+        self,
+        dispatcher: Dispatcher,
+        request_size_limit: int = DEFAULT_REQUEST_SIZE_LIMIT,
         tracer: SpanExporter | None = None,
-    ) -> None:  # fmt: skip
+        concurrency_limit: int = 0,
+    ) -> None:
         self._dispatcher = dispatcher
         self._limit = request_size_limit
         self._tracer = tracer  # None: tracing is off
+        self._concurrency_limit = concurrency_limit  # ingress.concurrent-api-requests-limit; 0 = unlimited
+        self._active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,6 +103,12 @@ class IngressApp:
             )
             await _respond(send, (200, preflight, b""))
             return
+        if self._concurrency_limit and self._active >= self._concurrency_limit:
+            # as the real server's load shedding: every route (health too) answers 429 at once
+            metrics.ingress_request(metrics.REJECTED)
+            await _respond(send, error_response(errors.too_many_requests(), origin))
+            return
+        self._active += 1
         try:
             response = await self._handle(scope, receive, headers)
         except IngressError as err:
@@ -108,6 +119,8 @@ class IngressApp:
         except Exception:  # a bug of ours: logged, and still answered in Restate's shape
             log.exception("ingress request %s %s failed", scope.get("method"), scope.get("path"))
             response = error_response(IngressError(500, errors.INTERNAL_ERROR), origin)
+        finally:
+            self._active -= 1
         await _respond(send, response)
 
     async def _handle(self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]) -> Response:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import msgspec
 
+from restate.ipc.partition_rpc import Overloaded
+
 Headers = list[tuple[bytes, bytes]]
 
 _json = msgspec.json.Encoder()
@@ -146,8 +148,18 @@ def body_error(detail: str) -> IngressError:
     return IngressError(500, f"cannot read body: {detail}")
 
 
+TOO_MANY_REQUESTS = "too many requests, the ingress is overloaded. Retry later."
+
+
+def too_many_requests() -> IngressError:
+    """The real server's overload answer (its ingress load shedding): 429, nothing was done."""
+    return IngressError(429, TOO_MANY_REQUESTS)
+
+
 def invocation_dispatch_error(exc: Exception) -> IngressError:
     """Creating an invocation failed on the way to the partition."""
+    if isinstance(exc, Overloaded):
+        return too_many_requests()
     return IngressError(
         503,
         f"internal routing error: {exc}. If the request has an 'idempotency-key', it can be safely "
@@ -157,11 +169,15 @@ def invocation_dispatch_error(exc: Exception) -> IngressError:
 
 def read_dispatch_error(exc: Exception) -> IngressError:
     """A read (attach, output) failed on the way to the partition."""
+    if isinstance(exc, Overloaded):
+        return too_many_requests()
     return IngressError(503, f"internal routing error: {exc}. You may safely retry the request.")
 
 
 def write_dispatch_error(exc: Exception) -> IngressError:
     """A write that is not an invocation (awakeable completion) failed on the way to the partition."""
+    if isinstance(exc, Overloaded):
+        return too_many_requests()
     return IngressError(
         503, f"internal routing error: {exc}. Submitting the request again may result in executing the operation twice."
     )

@@ -40,6 +40,7 @@ class PartitionClient:
         clock: Callable[[], float] = time.monotonic,
         name: str = "ingress",
         cluster: ClusterConfig | None = None,
+        max_unacked_per_partition: int | None = None,
     ) -> None:
         self._cluster = cluster
         if cluster is None:
@@ -49,7 +50,12 @@ class PartitionClient:
 
             self._node = Node(base_dir, name, bus_directory(cluster))
         self._rpc = PartitionRpc(
-            self._node, num_partitions, resend_after_s=resend_after_s, max_resend_s=max_resend_s, clock=clock
+            self._node,
+            num_partitions,
+            resend_after_s=resend_after_s,
+            max_resend_s=max_resend_s,
+            clock=clock,
+            max_unacked_per_partition=max_unacked_per_partition or None,
         )
         self._resend_after = resend_after_s
         self._schema_retry = schema_retry_s

@@ -43,10 +43,15 @@ def run_ingress(config: Config, sockets: list[socket.socket] | None = None) -> N
 
 async def _serve(config: Config, sockets: list[socket.socket] | None) -> None:
     host, port = config.host_port("ingress")
-    client = PartitionClient(config.base_dir, config.default_num_partitions, cluster=config.cluster)
+    client = PartitionClient(
+        config.base_dir,
+        config.default_num_partitions,
+        cluster=config.cluster,
+        max_unacked_per_partition=config.ingress_partition_backlog_limit,
+    )
     client.start()
     tracer = tracing_exporter.setup(config, "ingress")  # None: tracing is off
-    app = IngressApp(client, config.request_size_limit, tracer)
+    app = IngressApp(client, config.request_size_limit, tracer, config.ingress_concurrency_limit)
     server = _Server(
         uvicorn.Config(
             app,

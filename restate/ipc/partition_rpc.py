@@ -40,6 +40,10 @@ ANSWER_TYPES = (Accepted, InvocationDone, NotReady, NotFound, Done, CommandResul
 OutputAnswer = InvocationDone | NotReady | NotFound
 
 
+class Overloaded(Exception):
+    """The partition has too many requests it did not acknowledge yet: the request was not sent."""
+
+
 class _Pending:
     """One request in flight: its encoded message (re-sent as is) and the future its caller awaits."""
 
@@ -89,8 +93,14 @@ class PartitionRpc:
         resend_after_s: float = 0.25,
         max_resend_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        max_unacked_per_partition: int | None = None,
     ) -> None:
+        """max_unacked_per_partition: requests to one partition that are neither answered nor acknowledged
+        (not durable yet); beyond it a new request raises Overloaded instead of queueing without bound
+        (a saturated or restarting partition)."""
         self._node = node
+        self._max_unacked = max_unacked_per_partition
+        self._unacked: dict[str, int] = {}  # peer -> requests neither answered nor acknowledged
         self._num_partitions = num_partitions
         self._resend_after = resend_after_s
         self._max_resend = max(max_resend_s, resend_after_s)
@@ -177,19 +187,25 @@ class PartitionRpc:
     async def _request(
         self, partition_key: int, build: Callable[[int], wire.Message], final: tuple[type, ...]
     ) -> Answer:
+        peer = self.peer_for(partition_key)
+        unacked = self._unacked.get(peer, 0)
+        if self._max_unacked is not None and unacked >= self._max_unacked:
+            raise Overloaded(f"{peer} has {unacked} requests not yet durable")
         request_id = self._next_request_id
         self._next_request_id = request_id + 1
-        peer = self.peer_for(partition_key)
         payload = wire.encode(build(request_id))
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         now = self._clock()
         pending = self._pending[request_id] = _Pending(future, peer, payload, final, now, self._resend_after)
-        heapq.heappush(self._due, (pending.due_at, request_id))
-        self._node.send_raw(peer, payload)
+        self._unacked[peer] = unacked + 1
         try:
+            heapq.heappush(self._due, (pending.due_at, request_id))
+            self._node.send_raw(peer, payload)
             return await future
         finally:  # answered, failed, or the caller went away
-            self._pending.pop(request_id, None)
+            gone = self._pending.pop(request_id, None)
+            if gone is not None and not gone.acked:
+                self._settled(gone)
 
     # --- answers and re-sends ---------------------------------------------------------------------------
 
@@ -206,11 +222,19 @@ class PartitionRpc:
             return True  # late, duplicate, or meant for a previous incarnation
         if isinstance(message, pending.final):
             del self._pending[message.request_id]
+            if not pending.acked:
+                self._settled(pending)
             if not pending.future.done():
                 pending.future.set_result(message)
-        else:
+        elif not pending.acked:
             pending.acked = True  # durable: no more re-sends; the final answer follows
+            self._settled(pending)
         return True
+
+    def _settled(self, pending: _Pending) -> None:
+        """A request stops counting against its partition's backlog (acknowledged, answered or gone)."""
+        pending.acked = True
+        self._unacked[pending.peer] -= 1
 
     def tick(self, now: float) -> None:
         """Re-sends every request that is overdue and still neither answered nor acknowledged."""
@@ -268,6 +292,7 @@ class PartitionRpc:
                 pending.future.set_exception(ConnectionError(reason))
         self._pending.clear()
         self._due.clear()
+        self._unacked.clear()
 
 
 def _key_of(invocation_id: bytes) -> int:

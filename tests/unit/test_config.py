@@ -204,12 +204,12 @@ def test_invoker_and_ingress_limits_under_the_real_servers_names(tmp_path: Path)
     path.write_text(
         "[worker.invoker]\nconcurrent-invocations-limit = 64\nhttp2-streams-per-connection-limit = 8\n"
         'connect-timeout = "2s"\ndeployment-concurrency-limit = 16\n'
-        "[ingress]\nconcurrent-api-requests-limit = 100\n"
+        "[ingress]\nconcurrent-api-requests-limit = 100\npartition-backlog-limit = 50\n"
     )
     config = load(str(path), env={})
     assert (config.invoker_concurrency, config.http2_streams_per_connection) == (64, 8)
     assert (config.invoker_connect_timeout_ms, config.invoker_deployment_concurrency) == (2000, 16)
-    assert config.ingress_concurrency_limit == 100
+    assert (config.ingress_concurrency_limit, config.ingress_partition_backlog_limit) == (100, 50)
     env = {
         "RESTATE_WORKER__INVOKER__CONCURRENT_INVOCATIONS_LIMIT": "32",
         "RESTATE_INGRESS__CONCURRENT_API_REQUESTS_LIMIT": "7",

@@ -15,7 +15,7 @@ from restate.admin.app import AdminApp, AdminHooks
 from restate.admin.process import SchemaPublisher
 from restate.ids import InvocationId, partition_for, partition_key_for
 from restate.ipc.node import Node
-from restate.ipc.partition_rpc import PartitionRpc
+from restate.ipc.partition_rpc import Overloaded, PartitionRpc
 from restate.schema import Schema
 from restate.wire import (
     CommandResult,
@@ -222,5 +222,34 @@ def test_admin_app_over_real_requests(tmp_path: Path) -> None:
             reply = await call(app, "PATCH", f"/v4/invocations/{INV}/kill")
             await answer
             assert (reply.status, reply.body) == (200, b"")
+
+    _run(tmp_path, scenario)
+
+
+def test_a_partition_with_too_many_requests_not_yet_durable_refuses_new_ones(tmp_path: Path) -> None:
+    """Back-pressure instead of an unbounded queue: a request beyond the bound is refused at once, and
+    each answered (or acknowledged, or abandoned) request makes room again."""
+
+    async def scenario(base: Path) -> None:
+        async with _admin(base, partitions=1, max_unacked_per_partition=2) as (requests, nodes):
+            first = asyncio.create_task(requests.manage(INV.to_bytes(), "kill"))
+            second = asyncio.create_task(requests.manage(INV.to_bytes(), "kill"))
+            _, message = await _recv(nodes[0])
+            await _recv(nodes[0])
+            with pytest.raises(Overloaded):
+                await requests.manage(INV.to_bytes(), "kill")
+            nodes[0].send("admin", CommandResult(message.request_id, 200))
+            await asyncio.wait_for(first, TIMEOUT_S)
+            third = asyncio.create_task(requests.manage(INV.to_bytes(), "kill"))  # room for one again
+            await _recv(nodes[0])
+            second.cancel()  # a caller that goes away frees its place too
+            await asyncio.gather(second, return_exceptions=True)
+            fourth = asyncio.create_task(requests.manage(INV.to_bytes(), "kill"))
+            await _recv(nodes[0])
+            with pytest.raises(Overloaded):
+                await requests.manage(INV.to_bytes(), "kill")
+            third.cancel()
+            fourth.cancel()
+            await asyncio.gather(third, fourth, return_exceptions=True)
 
     _run(tmp_path, scenario)
