@@ -184,6 +184,12 @@ def test_state_browse_edit_and_delete(page: Any, ours: UiStack) -> None:
     expect(entries).to_contain_text("This key has no state.")
     assert ours.call("Board/alice/get", "color") is None
     assert ours.call("Board/bob/get", "tags") == ["x", "y"]  # another key: untouched
+    entries.locator("[data-add]").click()
+    entries.get_by_label("entry name").fill("note")
+    entries.locator("textarea").fill('{"a": 1}')
+    entries.locator("[data-save]").click()
+    expect(entries.locator("[data-entry-value=note]")).to_contain_text('"a": 1')
+    assert ours.call("Board/alice/get", "note") == {"a": 1}
 
 
 def test_node_view_shows_the_partition_table_live(page: Any, ours: UiStack) -> None:

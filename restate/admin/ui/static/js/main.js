@@ -10,6 +10,7 @@ import * as node from "./views/node.js";
 
 const root = document.getElementById("app");
 let cleanup = null;
+let renders = 0; // bumped by every render: tells a render that finished late that its page was left
 
 /** [pattern, view, nav]: the first pattern matching the path after /ui/ wins. */
 const ROUTES = [
@@ -44,11 +45,18 @@ async function render() {
     root.append(h("h1", {}, "Not found"), h("p", {}, "No page at this address. ", h("a", { href: "/ui/overview", "data-link": true }, "Overview")));
     return;
   }
-  const ctx = { root, params: found.params, query: new URLSearchParams(location.search), navigate };
+  // Each render draws into its own element: one that finishes after its page was left draws nowhere visible.
+  const mount = h("div", { class: "view" });
+  root.append(mount);
+  const ctx = { root: mount, params: found.params, query: new URLSearchParams(location.search), navigate };
+  const generation = ++renders;
   try {
-    cleanup = (await found.view.render(ctx)) || null;
+    const done = (await found.view.render(ctx)) || null;
+    // A view whose page was left while it loaded is stopped at once (its timers must not run on).
+    if (generation === renders) cleanup = done;
+    else if (done) done();
   } catch (err) {
-    root.append(errorBox(err));
+    if (generation === renders) mount.append(errorBox(err));
   }
 }
 

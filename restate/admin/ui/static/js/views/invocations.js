@@ -99,13 +99,15 @@ export async function render({ root, query, navigate }) {
   const actionSelect = h("select", { "aria-label": "Action" }, ACTIONS.map((a) => h("option", { value: a }, a)));
   const selectedButton = h("button", { type: "button", onclick: () => bulk(false) }, "Apply to selected (0)");
   const allButton = h("button", { type: "button", onclick: () => bulk(true) }, "Apply to all matching");
+  const setFilter = (next) => navigate(`/ui/invocations${next.toString() ? `?${next}` : ""}`, true);
+  // The services (for the filter's choices) load while the first page of the list does.
+  const firstLoad = load();
   let services = [];
   try {
     services = (await api.get("/services")).services || [];
   } catch (err) {
     root.append(errorBox(err, "Cannot load services"));
   }
-  const setFilter = (next) => navigate(`/ui/invocations${next.toString() ? `?${next}` : ""}`, true);
   root.append(h("h1", {}, "Invocations"), filterForm(query, services, setFilter), countsEl,
     h("div", { class: "toolbar" }, h("label", {}, live, " live (every 3 s)"), h("span", { class: "muted" }, "Bulk:"), actionSelect,
       selectedButton, allButton), bulkOut, listEl);
@@ -184,7 +186,7 @@ export async function render({ root, query, navigate }) {
     await load();
   }
 
-  await load();
+  await firstLoad;
   const tick = async () => {
     if (alive && live.checked && !busy && !document.querySelector(".modal-back")) await load();
     if (alive) timer = setTimeout(tick, REFRESH_MS);

@@ -36,18 +36,26 @@ async function writeState(service, key, before, entries) {
   await api.post(`/services/${encodeURIComponent(service)}/state`, body);
 }
 
-function editor(initial, onSave, onCancel) {
+/** A JSON value editor; with `name` null it also asks for the new entry's name. */
+function editor(name, initial, onSave, onCancel) {
+  const nameInput = name === null ? h("input", { "aria-label": "entry name", name: "entry", placeholder: "entry name" }) : null;
   const area = h("textarea", { "aria-label": "value (JSON)", name: "value" }, initial);
   const err = h("div", {});
-  return h("div", { class: "card", id: "state-editor" }, area, err, h("div", { class: "toolbar" },
+  return h("div", { class: "card", id: "state-editor" }, h("h3", {}, name === null ? "New entry" : `Edit ${name}`), nameInput, area, err,
+    h("div", { class: "toolbar" },
     h("button", { type: "button", class: "primary", "data-save": true, onclick: () => {
+      const entry = name === null ? nameInput.value.trim() : name;
+      if (!entry) {
+        fill(err, message("error", "The entry needs a name."));
+        return;
+      }
       try {
         JSON.parse(area.value);
       } catch (e) {
         fill(err, message("error", `Not JSON: ${e.message}`));
         return;
       }
-      onSave(area.value);
+      onSave(entry, area.value);
     } }, "Save"),
     h("button", { type: "button", onclick: onCancel }, "Cancel")));
 }
@@ -80,9 +88,9 @@ async function keyView(box, service, key) {
   };
   const names = Object.keys(before);
   const editArea = h("div", {});
-  const editEntry = (name, initial) => fill(editArea, editor(initial, (text) => {
-    const next = { ...before, [name]: new TextEncoder().encode(text) };
-    save(next, `Set ${name}`);
+  const editEntry = (name, initial) => fill(editArea, editor(name, initial, (entry, text) => {
+    const next = { ...before, [entry]: new TextEncoder().encode(text) };
+    save(next, `Set ${entry}`);
   }, () => fill(editArea)));
   const rows = names.map((name) => ({ name, decoded: decodePayload(before[name]) }));
   fill(box, 
@@ -101,10 +109,7 @@ async function keyView(box, service, key) {
         } }, "Delete"))],
     ], rows) : empty("This key has no state."),
     h("div", { class: "toolbar" },
-      h("button", { type: "button", onclick: () => {
-        const name = prompt("New entry name");
-        if (name) editEntry(name, "null");
-      } }, "Add entry"),
+      h("button", { type: "button", "data-add": true, onclick: () => editEntry(null, "") }, "Add entry"),
       h("button", { type: "button", class: "danger", "data-clear": true, disabled: !names.length, onclick: async () => {
         if (!(await confirmDialog(`Clear ${service}/${key}?`, h("p", {}, `Deletes all ${names.length} entries.`), "Clear"))) return;
         save({}, "Clear");
