@@ -315,13 +315,15 @@ class TableRows(msgspec.Struct, tag="table_rows", frozen=True, array_like=True):
     """The answer to ScanTable: column-major values (timestamps and durations as milliseconds).
 
     `error` is set when the partition could not read the table (the values are then empty); `count` is the
-    number of rows (what a scan without columns, e.g. for `COUNT(*)`, answers)."""
+    number of rows (what a scan without columns, e.g. for `COUNT(*)`, answers); with `repeats`, the i-th
+    row of `values` stands for `repeats[i]` equal rows (a scan counted by a few columns)."""
 
     request_id: int
     columns: list[str]
     values: list[list[Any]]
     error: str | None = None
     count: int | None = None
+    repeats: list[int] | None = None
 
 
 Message = (

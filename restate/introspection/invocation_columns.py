@@ -1,35 +1,40 @@
 """Column-wise scans of `sys_invocation` and `sys_invocation_status`: only the columns a query needs.
 
 A query rarely needs all ~50 columns of an invocation: `COUNT(*)` needs none, the CLI's and the UI's
-lists an id, a status and a target. Each column a query can use cheaply has an extractor from the stored
-status; the filters are checked on their own columns first, and only a row that passes gets its other
-columns (the full row, as partition_tables builds it, only when a rarer column is asked for). Without
-columns and filters, the rows are only counted, from the keys (no record decoded).
+lists an id, a status and a target, their counts a service and a status. From the cheapest to the most
+expensive way of answering:
+
+* no columns and no filters: the status keys are counted (no record read);
+* only columns with few distinct values (service, handler, type, status, completion result), no limit:
+  the statuses are counted by those values (partial decodes counted in C, `collections.Counter`) and the
+  answer is one row per distinct combination with its number of repeats (`TableRows.repeats`);
+* every column (returned or filtered on) with an extractor below: each status is only partly decoded
+  (restate.storage.status_summary), the filters are checked on their own columns first, and only a row
+  that passes gets its other columns;
+* otherwise the full row is built (as partition_tables builds it) and filtered.
 """
 
 from __future__ import annotations
 
+import operator
+from collections import Counter
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
 from restate import ids
 from restate.introspection import partition_tables as pt
-from restate.storage import records as r
+from restate.storage import status_summary as summary
+from restate.storage.status_summary import StatusSummary
 from restate.storage.view import PartitionView
 
-Extract = Callable[[bytes, r.InvocationStatus], Any]
+Extract = Callable[[bytes, StatusSummary], Any]
 STEP_ROWS = 2_000  # statuses read between two yields of a scan (a few milliseconds of work)
+Step = None | tuple[list[list[Any]], int, list[int] | None]
 
 
-def _completion_result(_: bytes, status: r.InvocationStatus) -> str | None:
-    state = status.state
-    if not isinstance(state, r.Completed):
-        return None
-    return "failure" if state.outcome.failure is not None else "success"
-
-
-def _invoked_by_id(_: bytes, status: r.InvocationStatus) -> str | None:
-    return None if status.caller_id is None else ids.invocation_id_text(status.caller_id)
+def _invoked_by_id(_: bytes, s: StatusSummary) -> str | None:
+    return None if s.caller_id is None else ids.invocation_id_text(s.caller_id)
 
 
 _COMMON: dict[str, Extract] = {
@@ -46,12 +51,12 @@ _COMMON: dict[str, Extract] = {
     "pinned_deployment_id": lambda _, s: s.deployment_id,
     "idempotency_key": lambda _, s: s.idempotency_key,
     "created_using_restate_version": lambda _, s: pt.RESTATE_VERSION,
-    "completion_result": _completion_result,
+    "completion_result": lambda _, s: s.completion_result,
 }
 
-#: Per table, the columns computed on their own (any other column comes from the full row).
+#: Per table, the columns computed from a status summary (any other one needs the full row).
 EXTRACTORS: dict[str, dict[str, Extract]] = {
-    "sys_invocation": {**_COMMON, "status": lambda _, s: pt.derived_status(s)},
+    "sys_invocation": {**_COMMON, "status": lambda _, s: s.derived_status},
     "sys_invocation_status": {
         **_COMMON,
         "status": lambda _, s: s.status,
@@ -60,41 +65,20 @@ EXTRACTORS: dict[str, dict[str, Extract]] = {
 }
 
 
-def _full_row(table: str) -> Callable[[bytes, r.InvocationStatus], pt.Row]:
-    if table == "sys_invocation":
-        return pt.invocation_row
-    return pt.status_row
-
-
-def scan(
-    view: PartitionView, table: str, f: pt.Filters, names: list[str], limit: int | None
-) -> Iterator[None | tuple[list[list[Any]], int]]:
+def scan(view: PartitionView, table: str, f: pt.Filters, names: list[str], limit: int | None) -> Iterator[Step]:
     """Steps of a scan (None between two chunks of work), then (values per column of `names`, row count)."""
-    if not names and not f.filters:
+    needed = [*names, *(flt.column for flt in f.filters)]
+    if not needed:
         yield from _count(view, limit)
-        return
-    extractors = EXTRACTORS[table]
-    row_of = _RowOnce(_full_row(table))
-    checks = [(flt, extractors.get(flt.column)) for flt in f.filters]
-    columns: list[list[Any]] = [[] for _ in names]
-    plan = [(column, extractors.get(name), name) for column, name in zip(columns, names, strict=True)]
-    count = 0
-    for seen, (inv_id, status) in enumerate(pt.invocation_statuses(view, f, table), 1):
-        if seen % STEP_ROWS == 0:
-            yield None
-        row_of.reset()
-        if not all(pt.passes(flt, row_of.value(flt.column, inv_id, status) if extract is None
-                             else extract(inv_id, status)) for flt, extract in checks):  # fmt: skip
-            continue
-        for column, extract, name in plan:
-            column.append(row_of.value(name, inv_id, status) if extract is None else extract(inv_id, status))
-        count += 1
-        if limit is not None and count >= limit:
-            break
-    yield columns, count
+    elif limit is None and all(c in GROUPS for c in needed) and pt.wanted_ids(f, table) is None:
+        yield from _grouped(view, table, f, names)
+    elif all(name in EXTRACTORS[table] for name in [*names, *(flt.column for flt in f.filters)]):
+        yield from _summaries(view, table, f, names, limit)
+    else:
+        yield from _full_rows(view, table, f, names, limit)
 
 
-def _count(view: PartitionView, limit: int | None) -> Iterator[None | tuple[list[list[Any]], int]]:
+def _count(view: PartitionView, limit: int | None) -> Iterator[Step]:
     """Counts the invocations from their keys alone."""
     count = 0
     for count, _ in enumerate(view.status_keys(), 1):
@@ -102,22 +86,89 @@ def _count(view: PartitionView, limit: int | None) -> Iterator[None | tuple[list
             yield None
         if limit is not None and count >= limit:
             break
-    yield [], count
+    yield [], count, None
 
 
-class _RowOnce:
-    """The full row of the current status, built on first use (for the columns without an extractor)."""
+#: The columns a scan can count by, and the attribute of a status summary each one comes from.
+GROUPS = {
+    "target_service_name": "target.service",
+    "target_handler_name": "target.handler",
+    "target_service_ty": "target.service_ty",
+    "status": "state",
+    "completion_result": "state",
+}
 
-    __slots__ = ("build", "row")
 
-    def __init__(self, build: Callable[[bytes, r.InvocationStatus], pt.Row]) -> None:
-        self.build = build
-        self.row: pt.Row | None = None
+def _group_value(table: str, column: str, value: Any) -> Any:
+    if column == "status":
+        return summary.derived_status_of(value) if table == "sys_invocation" else summary.status_of(value)
+    if column == "completion_result":
+        return summary.completion_result_of(value)
+    return value
 
-    def reset(self) -> None:
-        self.row = None
 
-    def value(self, name: str, inv_id: bytes, status: r.InvocationStatus) -> Any:
-        if self.row is None:
-            self.row = self.build(inv_id, status)
-        return self.row.get(name)
+def _grouped(view: PartitionView, table: str, f: pt.Filters, names: list[str]) -> Iterator[Step]:
+    """Counts the statuses by the attributes behind the needed columns, then filters and projects the groups."""
+    needed = sorted({*names, *(flt.column for flt in f.filters)})
+    attrs = sorted({GROUPS[c] for c in needed})
+    getter = operator.attrgetter(*attrs)
+    counts: Counter[Any] = Counter()
+    statuses = view.status_summary_values()
+    while True:
+        before = counts.total()
+        counts.update(map(getter, islice(statuses, STEP_ROWS * 10)))  # counted in C
+        if counts.total() == before:
+            break
+        yield None
+    projected: dict[tuple[Any, ...], int] = {}
+    for key, repeats in counts.items():
+        found = dict(zip(attrs, key if len(attrs) > 1 else (key,), strict=True))
+        row = {c: _group_value(table, c, found[GROUPS[c]]) for c in needed}
+        if all(pt.passes(flt, row[flt.column]) for flt in f.filters):
+            values = tuple(row[name] for name in names)
+            projected[values] = projected.get(values, 0) + repeats
+    columns: list[list[Any]] = [[values[i] for values in projected] for i in range(len(names))]
+    if not names:
+        yield [], sum(projected.values()), None
+    else:
+        yield columns, sum(projected.values()), list(projected.values())
+
+
+def _summaries(view: PartitionView, table: str, f: pt.Filters, names: list[str], limit: int | None) -> Iterator[Step]:
+    extractors = EXTRACTORS[table]
+    checks = [(flt, extractors[flt.column]) for flt in f.filters]
+    columns: list[list[Any]] = [[] for _ in names]
+    plan = [(column, extractors[name]) for column, name in zip(columns, names, strict=True)]
+    services = f.allowed(pt.SERVICE_COLUMN[table])
+    count = 0
+    for seen, (inv_id, status) in enumerate(view.status_summaries(pt.wanted_ids(f, table)), 1):
+        if seen % STEP_ROWS == 0:
+            yield None
+        if services is not None and status.target.service not in services:
+            continue
+        if not all(pt.passes(flt, extract(inv_id, status)) for flt, extract in checks):
+            continue
+        for column, extract in plan:
+            column.append(extract(inv_id, status))
+        count += 1
+        if limit is not None and count >= limit:
+            break
+    yield columns, count, None
+
+
+def _full_rows(view: PartitionView, table: str, f: pt.Filters, names: list[str], limit: int | None) -> Iterator[Step]:
+    build = pt.invocation_row if table == "sys_invocation" else pt.status_row
+    columns: list[list[Any]] = [[] for _ in names]
+    count = 0
+    for seen, (inv_id, status) in enumerate(pt.invocation_statuses(view, f, table), 1):
+        if seen % STEP_ROWS == 0:
+            yield None
+        row = build(inv_id, status)
+        if not f.admits(row):
+            continue
+        for column, name in zip(columns, names, strict=True):
+            column.append(row.get(name))
+        count += 1
+        if limit is not None and count >= limit:
+            break
+    yield columns, count, None

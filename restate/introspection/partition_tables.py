@@ -163,16 +163,20 @@ def rows(
 
 def invocation_statuses(view: PartitionView, f: Filters, table: str) -> Iterator[tuple[bytes, InvocationStatus]]:
     """(invocation id, status) of the invocations the id / service / key filters allow."""
-    wanted = f.allowed(ID_COLUMN.get(table))
     services = f.allowed(SERVICE_COLUMN.get(table))
     object_keys = f.allowed(KEY_COLUMN.get(table))
-    only = None if wanted is None else [inv_id for inv_id in map(_parse_id, wanted) if inv_id is not None]
-    for inv_id, status in view.statuses(only):
+    for inv_id, status in view.statuses(wanted_ids(f, table)):
         if services is not None and status.target.service not in services:
             continue
         if object_keys is not None and status.target.key not in object_keys:
             continue
         yield inv_id, status
+
+
+def wanted_ids(f: Filters, table: str) -> list[bytes] | None:
+    """The invocation ids the filters allow (None: any)."""
+    wanted = f.allowed(ID_COLUMN.get(table))
+    return None if wanted is None else [inv_id for inv_id in map(_parse_id, wanted) if inv_id is not None]
 
 
 def _parse_id(text: object) -> bytes | None:

@@ -18,7 +18,7 @@ from restate.wire import ScanFilter, ScanTable, TableRows
 
 STEP_ROWS = 500  # rows produced between two yields for the tables built row by row
 
-Result = tuple[list[str], list[list[Any]], int]
+Result = tuple[list[str], list[list[Any]], int, list[int] | None]
 
 
 def steps(reader: Reader, message: ScanTable) -> Iterator[TableRows | None]:
@@ -30,8 +30,8 @@ def steps(reader: Reader, message: ScanTable) -> Iterator[TableRows | None]:
             if step is None:
                 yield None
             else:
-                names, values, count = step
-                yield TableRows(message.request_id, names, values, count=count)
+                names, values, count, repeats = step
+                yield TableRows(message.request_id, names, values, count=count, repeats=repeats)
                 return
     except Exception as exc:  # a bug or a closed store: the query fails with this message
         yield TableRows(message.request_id, [], [], f"{type(exc).__name__}: {exc}")
@@ -55,7 +55,8 @@ def scan(
     """The table's rows as column-major values: (column names, one list of values per column)."""
     for step in scan_steps(reader, table, filters, columns, limit):
         if step is not None:
-            return step[0], step[1]
+            names, values, _, repeats = step
+            return names, values if repeats is None else [expand(column, repeats) for column in values]
     raise AssertionError("unreachable: scan_steps() always ends with a result")
 
 
@@ -76,7 +77,7 @@ def scan_steps(
             if step is None:
                 yield None
             else:
-                yield names, step[0], step[1]
+                yield names, *step
                 return
         return
     values: list[list[Any]] = [[] for _ in names]
@@ -89,4 +90,12 @@ def scan_steps(
         count += 1
         if count % STEP_ROWS == 0:
             yield None
-    yield names, values, count
+    yield names, values, count, None
+
+
+def expand(column: list[Any], repeats: list[int]) -> list[Any]:
+    """A counted column's values, each repeated as often as its row stands for."""
+    found: list[Any] = []
+    for value, n in zip(column, repeats, strict=True):
+        found.extend([value] * n)
+    return found

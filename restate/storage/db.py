@@ -31,7 +31,11 @@ class Database:
 
     def keys(self, prefix: bytes) -> Iterator[bytes]:
         """The keys under a prefix, in order, without reading their values."""
-        yield from self._db.iterator(prefix=prefix, include_value=False)
+        return self._db.iterator(prefix=prefix, include_value=False)  # type: ignore[no-any-return]
+
+    def values(self, prefix: bytes) -> Iterator[bytes]:
+        """The values under a prefix, in key order (no key objects made)."""
+        return self._db.iterator(prefix=prefix, include_key=False)  # type: ignore[no-any-return]
 
     def scan_range(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
         yield from self._db.iterator(start=start, stop=stop)
@@ -70,7 +74,10 @@ class Snapshot:
         yield from self._snap.iterator(prefix=prefix)
 
     def keys(self, prefix: bytes) -> Iterator[bytes]:
-        yield from self._snap.iterator(prefix=prefix, include_value=False)
+        return self._snap.iterator(prefix=prefix, include_value=False)  # type: ignore[no-any-return]
+
+    def values(self, prefix: bytes) -> Iterator[bytes]:
+        return self._snap.iterator(prefix=prefix, include_key=False)  # type: ignore[no-any-return]
 
     def scan_range(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
         yield from self._snap.iterator(start=start, stop=stop)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from restate.storage import codec, keys
+from restate.storage import codec, keys, status_summary
 from restate.storage import records as r
 from restate.storage.keys import KeyKind
 
@@ -62,6 +62,27 @@ class PartitionView:
             return
         for key, raw in self.reader.scan(KeyKind.STATUS.value):
             yield keys.invocation_of(key), codec.decode_status(raw)
+
+    def status_summaries(
+        self, invocation_ids: Iterable[bytes] | None = None
+    ) -> Iterator[tuple[bytes, status_summary.StatusSummary]]:
+        """Like `statuses`, with only the fields a scan filters and counts on decoded (much cheaper)."""
+        decode = status_summary.decode
+        if invocation_ids is not None:
+            for invocation_id in sorted(set(invocation_ids)):
+                raw = self.reader.get(keys.status_key(invocation_id))
+                if raw is not None:
+                    yield invocation_id, decode(raw)
+            return
+        for key, raw in self.reader.scan(KeyKind.STATUS.value):
+            yield keys.invocation_of(key), decode(raw)
+
+    def status_summary_values(self) -> Iterator[status_summary.StatusSummary]:
+        """The summary of every status, in id order, without the ids (the cheapest full read)."""
+        only_values = getattr(self.reader, "values", None)
+        raw = only_values(KeyKind.STATUS.value) if only_values is not None else (
+            value for _, value in self.reader.scan(KeyKind.STATUS.value))  # fmt: skip
+        return map(status_summary.decode, raw)
 
     def status_keys(self) -> Iterator[bytes]:
         """The stored status keys (one per invocation), without reading the records when the reader can."""

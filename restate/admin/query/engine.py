@@ -28,6 +28,7 @@ from restate.admin.query.pushdown import NOT_PUSHED, ScanSpec, scan_specs
 from restate.admin.query.scan import Scanner, ScanUnavailable
 from restate.admin.query.schemas import ADMIN_TABLES, PARTITION_TABLES, SCHEMAS
 from restate.introspection.partition_tables import ID_COLUMN, KEY_COLUMN
+from restate.introspection.table_scan import expand
 from restate.schema import Schema
 from restate.wire import ScanFilter, TableRows
 
@@ -145,8 +146,11 @@ def to_batch(table: str, answers: Iterable[TableRows], registry: Schema) -> pa.R
     values: dict[str, list[Any]] = {}
     rows = 0
     for answer in answers:
-        count = len(answer.values[0]) if answer.values else (answer.count or 0)
-        for name, column in zip(answer.columns, answer.values, strict=True):
+        columns = answer.values
+        if answer.repeats is not None:  # rows counted by their values: one per repeat again
+            columns = [expand(column, answer.repeats) for column in columns]
+        count = len(columns[0]) if columns else (answer.count or 0)
+        for name, column in zip(answer.columns, columns, strict=True):
             values.setdefault(name, [None] * rows).extend(column)
         rows += count
         for column in values.values():  # columns one partition did not send

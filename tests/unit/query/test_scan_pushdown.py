@@ -68,15 +68,15 @@ def test_pushed_down_answers_equal_whole_table_answers(scenario: Scenario, sql: 
 
 def test_count_without_filters_reads_no_record(scenario: Scenario) -> None:
     reader = Recording(scenario.store)
-    names, values, count = _result(table_scan.scan_steps(reader, "sys_invocation", [], [], None))
-    assert (names, values, count) == ([], [], 9)
+    names, values, count, repeats = _result(table_scan.scan_steps(reader, "sys_invocation", [], [], None))
+    assert (names, values, count, repeats) == ([], [], 9, None)
     assert reader.values_read == 0 and reader.keys_read == 9
 
 
 def test_a_limit_stops_the_scan_early(scenario: Scenario) -> None:
     reader = Recording(scenario.store)
     greeter = [ScanFilter("target_service_name", "in", ["Greeter"])]
-    _, values, count = _result(table_scan.scan_steps(reader, "sys_invocation", greeter, ["id"], 2))
+    _, values, count, _ = _result(table_scan.scan_steps(reader, "sys_invocation", greeter, ["id"], 2))
     assert count == 2 and len(values[0]) == 2
     everything = _result(table_scan.scan_steps(Recording(scenario.store), "sys_invocation", greeter, ["id"], None))
     assert everything[2] > 2
@@ -84,20 +84,45 @@ def test_a_limit_stops_the_scan_early(scenario: Scenario) -> None:
     assert reader.values_read < 9
 
 
-def test_non_matching_rows_get_no_columns(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The filter's column is checked first; a row that fails it is never built (no id text, no full row)."""
-    built: list[bytes] = []
-    full_row = partition_tables.invocation_row
+def test_counts_by_status_answer_one_row_per_value(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    from restate.storage import codec
 
-    def counting(inv_id: bytes, status: Any) -> dict[str, Any]:
-        built.append(inv_id)
-        return full_row(inv_id, status)
+    monkeypatch.setattr(codec, "decode_status", lambda *_: pytest.fail("a full decode"))
+    greeter = [ScanFilter("target_service_name", "in", ["Greeter"])]
+    answer = table_scan.answer(scenario.store.db, ScanTable(1, "sys_invocation", greeter, ["status"]))
+    found = dict(zip(answer.values[0], answer.repeats or [], strict=True))
+    assert found == {"completed": 2, "backing-off": 1, "scheduled": 1, "suspended": 1, "paused": 1}
+    assert answer.count == 6
+    by_raw = table_scan.answer(scenario.store.db, ScanTable(2, "sys_invocation_status", [], ["status"]))
+    assert dict(zip(by_raw.values[0], by_raw.repeats or [], strict=True))["invoked"] == 3  # incl. backing-off
+    count = table_scan.answer(scenario.store.db, ScanTable(3, "sys_invocation", greeter, []))
+    assert (count.values, count.count, count.repeats) == ([], 6, None)
 
-    monkeypatch.setattr(partition_tables, "invocation_row", counting)
-    killed = [ScanFilter("completion_result", "in", ["failure"])]
-    names, values = table_scan.scan(scenario.store, "sys_invocation", killed, ["id", "completion_failure"])
-    assert values[0] == [text(scenario.killed)] and values[1] == ["[409] killed"]
-    assert built == [scenario.killed]  # the full row (for completion_failure) of the one passing row only
+
+def test_usual_columns_come_from_a_partial_decode(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Filters and columns that a status summary has: no status fully decoded, no full row built, and a row
+    failing the filter gets no column at all."""
+    from restate.storage import codec
+
+    def refuse(*_: Any) -> Any:
+        raise AssertionError("a full decode / row")
+
+    monkeypatch.setattr(partition_tables, "invocation_row", refuse)
+    monkeypatch.setattr(codec, "decode_status", refuse)
+    ids_made: list[bytes] = []
+    from restate.introspection import invocation_columns
+
+    extract_id = invocation_columns.EXTRACTORS["sys_invocation"]["id"]
+
+    def counting(inv_id: bytes, status: Any) -> Any:
+        ids_made.append(inv_id)
+        return extract_id(inv_id, status)
+
+    monkeypatch.setitem(invocation_columns.EXTRACTORS["sys_invocation"], "id", counting)
+    failed = [ScanFilter("completion_result", "in", ["failure"])]
+    names, values = table_scan.scan(scenario.store, "sys_invocation", failed, ["id", "status", "target"])
+    assert values == [[text(scenario.killed)], ["completed"], ["Greeter/greet"]]
+    assert ids_made == [scenario.killed]  # the id text of the one passing row only
 
 
 def test_scan_steps_yield_between_chunks(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
