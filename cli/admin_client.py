@@ -152,6 +152,17 @@ class AdminClient:
     def delete_subscription(self, subscription_id: str) -> None:
         self.request("DELETE", f"/subscriptions/{_segment(subscription_id)}")
 
+    def list_parked(self, subscription_id: str) -> list[Json]:
+        return list(self._json("GET", f"/subscriptions/{_segment(subscription_id)}/parked").get("records", []))
+
+    def replay_parked(self, subscription_id: str, partition: int, offset: int, key: str | None) -> Json:
+        body = {} if key is None else {"key": key}
+        path = f"/subscriptions/{_segment(subscription_id)}/parked/{partition}/{offset}/replay"
+        return self._json("POST", path, json=body)
+
+    def drop_parked(self, subscription_id: str, partition: int, offset: int) -> None:
+        self.request("DELETE", f"/subscriptions/{_segment(subscription_id)}/parked/{partition}/{offset}")
+
     def list_kafka_clusters(self) -> list[Json]:
         return list(self._json("GET", "/kafka-clusters").get("clusters", []))
 

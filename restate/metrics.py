@@ -116,6 +116,10 @@ _SUB = ("subscription", "topic")
 kafka_records_consumed = Counter(_name(KAFKA_REQUESTS), "Kafka records read by a subscription's consumer", _SUB)
 kafka_invocations_created = Counter(_name(KAFKA_INVOCATIONS), "Kafka records made durable as invocations", _SUB)
 kafka_records_parked = Counter(_name(KAFKA_PARKED), "Kafka records that could not become invocations (parked)", _SUB)
+kafka_parked_now = Gauge(
+    "restate_kafka_parked_records", "Kafka records parked now, waiting for an operator", ("subscription",),
+    multiprocess_mode="livemax",
+)  # fmt: skip
 kafka_errors = Counter(_name(KAFKA_ERRORS), "Errors of a subscription's consumer, by kind", ("subscription", "kind"))
 kafka_lag = Gauge(
     KAFKA_LAG, "Records of a topic partition not consumed yet", ("subscription", "topic", "partition"),

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from restate.kafka.definitions import KafkaRegistry
+from restate.kafka.definitions import KafkaRegistry, ParkedRecord
 from restate.schema import Schema
 
 ServiceTy = Literal["service", "virtual_object", "workflow"]
@@ -284,6 +284,14 @@ class KafkaRegistryUpdate(msgspec.Struct, tag="kafka", frozen=True, array_like=T
     registry: KafkaRegistry
 
 
+class ParkRecord(msgspec.Struct, tag="park", frozen=True, array_like=True):
+    """The Kafka process parks a record it cannot turn into an invocation; admin stores it and answers Done
+    (the record's offset is committed only then). Re-sent until answered; a repeat is stored once."""
+
+    request_id: int
+    record: ParkedRecord
+
+
 # --- admin (SQL introspection) <-> partition ---------------------------------------------------------
 
 ScanOp = Literal["in", "not_in", "prefix"]
@@ -349,6 +357,7 @@ Message = (
     | TableRows
     | GetKafkaRegistry
     | KafkaRegistryUpdate
+    | ParkRecord
 )
 
 

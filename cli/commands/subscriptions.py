@@ -1,4 +1,4 @@
-"""`restate subscriptions list|describe|create|delete`: Kafka subscriptions through the admin API."""
+"""`restate subscriptions list|describe|create|delete|parked|replay|drop`: Kafka subscriptions (admin API)."""
 
 from __future__ import annotations
 
@@ -112,3 +112,58 @@ def delete(
         print_json({"id": subscription_id, "deleted": True})
         return
     show(f"[OK]: Subscription {subscription_id} deleted")
+
+
+PARKED_COLUMNS = (
+    Column("partition", justify="right"), Column("offset", justify="right"), Column("key (base64)", drop=2),
+    Column("parked at", ident=True, drop=1), Column("reason"),
+)  # fmt: skip
+
+
+@app.command()
+def parked(
+    ctx: typer.Context,
+    subscription_id: str = typer.Argument(..., help="Subscription id (sub_...)"),
+    as_json: bool = JSON_OPTION,
+    wide: bool = WIDE_OPTION,
+) -> None:
+    """List the records the subscription parked (they could not become invocations, e.g. a key not UTF-8)."""
+    with admin(ctx) as client:
+        records = client.list_parked(subscription_id)
+    if as_json:
+        print_json(records)
+        return
+    rows = [[r.get("partition"), r.get("offset"), r.get("key_base64"), r.get("parked_at"), r.get("reason")]
+            for r in records]  # fmt: skip
+    show(table(PARKED_COLUMNS, rows, wide=wide), wide=wide)
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    subscription_id: str = typer.Argument(..., help="Subscription id (sub_...)"),
+    partition: int = typer.Argument(..., help="The parked record's topic partition"),
+    offset: int = typer.Argument(..., help="The parked record's offset"),
+    key: str | None = typer.Option(None, "--key", help="The object key to use (default: the record's key, lossy)"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Turn a parked record into an invocation of the subscription's sink; it is no longer parked."""
+    with admin(ctx) as client:
+        result = client.replay_parked(subscription_id, partition, offset, key)
+    if as_json:
+        print_json(result)
+        return
+    show(f"[OK]: Replayed partition {partition} offset {offset} as {result.get('invocation_id')}")
+
+
+@app.command()
+def drop(
+    ctx: typer.Context,
+    subscription_id: str = typer.Argument(..., help="Subscription id (sub_...)"),
+    partition: int = typer.Argument(..., help="The parked record's topic partition"),
+    offset: int = typer.Argument(..., help="The parked record's offset"),
+) -> None:
+    """Drop a parked record: it will never be invoked."""
+    with admin(ctx) as client:
+        client.drop_parked(subscription_id, partition, offset)
+    show(f"[OK]: Dropped partition {partition} offset {offset}")

@@ -16,6 +16,7 @@ from restate.admin import (
     discovery,
     invocations,
     kafka_clusters,
+    parked_records,
     registry,
     services,
     subscriptions,
@@ -30,8 +31,9 @@ from restate.admin.manifest import Discovered
 from restate.admin.openapi import openapi_json, service_openapi
 from restate.config import Config
 from restate.ids import IdError, check_deployment_id, new_deployment_id, new_subscription_id
-from restate.kafka.definitions import KafkaRegistry
+from restate.kafka.definitions import KafkaRegistry, ParkedRecord
 from restate.schema import Schema, ServiceSchema
+from restate.wire import Done, IngestRecord
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,10 @@ async def _noop_kafka(registry: KafkaRegistry) -> None:
     return None
 
 
+async def _noop_parked(records: list[ParkedRecord]) -> None:
+    return None
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -76,6 +82,8 @@ class AdminHooks:
     new_id: Callable[[], str] = new_deployment_id
     partitions: Partitions = field(default_factory=Unconnected)
     persist_kafka: KafkaHook = _noop_kafka
+    persist_parked: Callable[[list[ParkedRecord]], Awaitable[None]] = _noop_parked
+    ingest: Callable[[int, str, list[IngestRecord]], Awaitable[Done]] | None = None  # replays of parked records
     publish_kafka: KafkaHook = _noop_kafka
     new_subscription_id: Callable[[], str] = new_subscription_id
     # table scans for `POST /query` (restate.admin.query.scan.Scanner); None: over ZeroMQ, on first use
@@ -116,6 +124,7 @@ class AdminApp:
         self.request_timeout_s = request_timeout_s  # how long to wait for a partition's answer
         self.lock = asyncio.Lock()  # held by schema changes, from reading the schema to publishing the new one
         self.kafka = KafkaRegistry()  # dynamic Kafka clusters and subscriptions (restate.admin.kafka_state)
+        self.parked: list[ParkedRecord] = []  # Kafka records parked by their subscription (parked_records)
         self._background: set[asyncio.Task[Any]] = set()
 
     def spawn(self, request: Coroutine[Any, Any, object], what: str) -> None:
@@ -422,6 +431,10 @@ ROUTES: list[tuple[list[str], dict[str, Handler]]] = [
     (["query"], {"POST": query}),
     (["subscriptions"], {"POST": subscriptions.create, "GET": subscriptions.list_all}),
     (["subscriptions", "{subscription}"], {"GET": subscriptions.get, "DELETE": subscriptions.delete}),
+    (["subscriptions", "{subscription}", "parked"], {"GET": parked_records.list_parked}),
+    (["subscriptions", "{subscription}", "parked", "{partition}", "{offset}"], {"DELETE": parked_records.drop}),
+    (["subscriptions", "{subscription}", "parked", "{partition}", "{offset}", "replay"], {
+        "POST": parked_records.replay}),
     (["kafka-clusters"], {"GET": kafka_clusters.list_all, "POST": kafka_clusters.create}),
     (["kafka-clusters", "{cluster}"], {
         "GET": kafka_clusters.get, "PATCH": kafka_clusters.patch, "DELETE": kafka_clusters.delete}),

@@ -17,6 +17,7 @@ import uvloop
 
 from restate import wire
 from restate.actors import logs
+from restate.admin import parked_records
 from restate.admin.app import AdminApp, AdminHooks
 from restate.config import Config
 from restate.ingress.bare_bad_request import BareBadRequestProtocol  # hyper's answer to what is not HTTP/1.1
@@ -91,16 +92,23 @@ class KafkaPublisher:
     async def publish(self, registry: KafkaRegistry) -> None:
         self.node.send(KAFKA_NODE, wire.KafkaRegistryUpdate(registry))
 
-    def answering(self, current: Callable[[], KafkaRegistry], rpc: PartitionRpc) -> Callable[[wire.Message], bool]:
+    def answering(self, app: AdminApp, rpc: PartitionRpc) -> Callable[[wire.Message], bool]:
         """The admin node's handler of answers: the partitions' (rpc), then the Kafka process's requests."""
 
         def on_message(message: wire.Message) -> bool:
             if isinstance(message, wire.GetKafkaRegistry):
-                self.node.send(KAFKA_NODE, wire.KafkaRegistryUpdate(current()))
+                self.node.send(KAFKA_NODE, wire.KafkaRegistryUpdate(app.kafka))
+                return True
+            if isinstance(message, wire.ParkRecord):
+                app.spawn(self._park(app, message), "parking a Kafka record")
                 return True
             return rpc.on_message(message)
 
         return on_message
+
+    async def _park(self, app: AdminApp, message: wire.ParkRecord) -> None:
+        await parked_records.park(app, message.record)  # durable, then answered
+        self.node.send(KAFKA_NODE, wire.Done(message.request_id))
 
 
 def peers_of(config: Config, num_partitions: int | None = None) -> list[str]:
@@ -149,11 +157,14 @@ async def _main(config: Config, sockets: list[socket.socket] | None) -> None:
         hooks = AdminHooks(
             persist=persist, publish=publisher.publish, partitions=rpc,
             persist_kafka=lambda k: asyncio.to_thread(store.store_kafka, k), publish_kafka=kafka.publish,
+            persist_parked=lambda p: asyncio.to_thread(store.store_parked, p), ingest=rpc.ingest,
         )  # fmt: skip
         app = AdminApp(store.load_schema(), config, hooks)
         app.kafka = store.load_kafka()
+        app.parked = store.load_parked()
+        parked_records.count_parked(app.parked)
         tasks = [
-            asyncio.create_task(publisher.serve(lambda: app.schema, kafka.answering(lambda: app.kafka, rpc))),
+            asyncio.create_task(publisher.serve(lambda: app.schema, kafka.answering(app, rpc))),
             asyncio.create_task(rpc.run_resends()),
         ]
         if link is not None:

@@ -86,7 +86,7 @@ def _sink_target(schema: Schema, sink: Uri) -> tuple[str, str]:
     return service, handler
 
 
-def _subscription_id(req: Request) -> str:
+def subscription_id(req: Request) -> str:
     value = req.params["subscription"]
     try:
         return check_subscription_id(value)
@@ -119,7 +119,7 @@ async def list_all(app: AdminApp, req: Request) -> Response:
 
 
 async def get(app: AdminApp, req: Request) -> Response:
-    sub_id = _subscription_id(req)
+    sub_id = subscription_id(req)
     sub = app.kafka.subscriptions.get(sub_id)
     if sub is None:
         raise not_found(f"The requested subscription '{sub_id}' does not exist")
@@ -127,7 +127,7 @@ async def get(app: AdminApp, req: Request) -> Response:
 
 
 async def delete(app: AdminApp, req: Request) -> Response:
-    sub_id = _subscription_id(req)
+    sub_id = subscription_id(req)
     async with app.lock:
         registry = app.kafka
         if sub_id not in registry.subscriptions:

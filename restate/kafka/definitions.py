@@ -87,3 +87,23 @@ def completed_options(options: dict[str, str], cluster: KafkaCluster, subscripti
     if "client.id" not in done and "client.id" not in cluster.properties:
         done["client.id"] = "restate"
     return done
+
+
+class ParkedRecord(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A record that could not become an invocation (e.g. an object sink's key that is not UTF-8): kept by
+    admin until an operator replays it (with a key of their choice) or drops it; its offset moved on."""
+
+    subscription: str
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    parked_at_ms: int
+    key: bytes | None = None
+    value: bytes | None = None
+    timestamp_ms: int | None = None
+    headers: list[tuple[str, bytes | None]] = []
+
+    @property
+    def coordinates(self) -> tuple[str, str, int, int]:
+        return (self.subscription, self.topic, self.partition, self.offset)

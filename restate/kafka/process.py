@@ -18,13 +18,14 @@ from restate.config import Config
 from restate.ipc.node import Node
 from restate.ipc.partition_rpc import PartitionRpc
 from restate.kafka.consumer import SubscriptionConsumer
-from restate.kafka.definitions import KafkaCluster, KafkaRegistry, Subscription
+from restate.kafka.definitions import KafkaCluster, KafkaRegistry, ParkedRecord, Subscription
 from restate.kafka.record_invocation import KafkaRecord
 
 log = logging.getLogger(__name__)
 
 NODE_NAME = "kafka"
 REGISTRY_RETRY_S = 1.0
+PARK_RESEND_S = 1.0
 
 
 def run_kafka(config: Config) -> None:
@@ -44,6 +45,8 @@ class KafkaIngress:
         self.node = Node(config.base_dir, NODE_NAME)
         self.rpc = PartitionRpc(self.node, config.default_num_partitions)
         self._stop = asyncio.Event()
+        self._parks: dict[int, asyncio.Future[None]] = {}  # park requests to admin awaiting its Done
+        self._next_park_id = time.time_ns()  # never one of the partition requests' ids (microseconds)
 
     def clusters(self) -> dict[str, KafkaCluster]:
         found = {n: KafkaCluster(n, dict(p), static=True) for n, p in self.config.kafka_clusters.items()}
@@ -80,6 +83,11 @@ class KafkaIngress:
     async def _receive(self) -> None:
         while True:
             _, message = await self.node.recv()
+            if isinstance(message, wire.Done) and message.request_id in self._parks:
+                future = self._parks[message.request_id]
+                if not future.done():
+                    future.set_result(None)
+                continue
             if self.rpc.on_message(message):
                 continue
             if isinstance(message, wire.KafkaRegistryUpdate):
@@ -110,5 +118,22 @@ class KafkaIngress:
                 self.running[sub_id] = (consumer, loop.create_task(consumer.run()))
 
     async def park(self, sub: Subscription, record: KafkaRecord, reason: str) -> None:
-        log.error("subscription %s: record %s/%d@%d parked: %s (%.0f)", sub.id, record.topic, record.partition,
-                  record.offset, reason, time.time())  # fmt: skip
+        """Stores the record with admin (re-sent until answered): only then may its offset be committed."""
+        now_ms = time.time_ns() // 1_000_000
+        parked = ParkedRecord(sub.id, record.topic, record.partition, record.offset, reason, now_ms, record.key,
+                              record.value, record.timestamp_ms, list(record.headers))  # fmt: skip
+        log.error("subscription %s: parking record %s/%d@%d: %s", sub.id, record.topic, record.partition,
+                  record.offset, reason)  # fmt: skip
+        request_id = self._next_park_id
+        self._next_park_id += 1
+        answered = self._parks[request_id] = asyncio.get_running_loop().create_future()
+        try:
+            while True:
+                self.node.send("admin", wire.ParkRecord(request_id, parked))
+                try:
+                    await asyncio.wait_for(asyncio.shield(answered), PARK_RESEND_S)
+                    return
+                except TimeoutError:
+                    continue  # admin restarting: the same request again (stored once)
+        finally:
+            self._parks.pop(request_id, None)

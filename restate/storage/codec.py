@@ -37,6 +37,7 @@ RECORDS: dict[str, type[msgspec.Struct]] = {
     "schema": r.SchemaRecord,
     "settings": r.SettingsRecord,
     "kafka": r.KafkaRegistryRecord,
+    "kafka_parked": r.ParkedRecordsRecord,
 }
 
 
@@ -73,5 +74,6 @@ decode_store_format = decoder(r.StoreFormatRecord).decode
 decode_schema = decoder(r.SchemaRecord).decode
 decode_settings = decoder(r.SettingsRecord).decode
 decode_kafka_registry = decoder(r.KafkaRegistryRecord).decode
+decode_parked_records = decoder(r.ParkedRecordsRecord).decode
 
 TIMER_VALUE = encode(r.TimerRecord())  # every timer's value: the key holds all there is to know

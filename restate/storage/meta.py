@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from restate.kafka.definitions import KafkaRegistry
+from restate.kafka.definitions import KafkaRegistry, ParkedRecord
 from restate.schema import Schema
 from restate.storage import codec, keys, meta_convert, upgrade
 from restate.storage.db import Database
@@ -12,6 +12,7 @@ from restate.storage.records import SettingsRecord
 
 # A row added without a store format step: a store written before it has no Kafka registry (an empty one).
 KAFKA_KEY = keys.meta_key("kafka")
+PARKED_KEY = keys.meta_key("kafka-parked")  # added the same way
 
 
 class MetaStore:
@@ -39,6 +40,13 @@ class MetaStore:
 
     def store_kafka(self, registry: KafkaRegistry) -> None:
         self._db.write({KAFKA_KEY: codec.encode(meta_convert.kafka_registry_record(registry))})
+
+    def load_parked(self) -> list[ParkedRecord]:
+        raw = self._db.get(PARKED_KEY)
+        return [] if raw is None else meta_convert.parked_records(codec.decode_parked_records(raw))
+
+    def store_parked(self, records: list[ParkedRecord]) -> None:
+        self._db.write({PARKED_KEY: codec.encode(meta_convert.parked_records_record(records))})
 
     def num_partitions(self) -> int | None:
         raw = self._db.get(upgrade.SETTINGS_KEY)

@@ -220,3 +220,25 @@ def kafka_registry(record: r.KafkaRegistryRecord) -> k.KafkaRegistry:
             for sub in record.subscriptions
         },
     )  # fmt: skip
+
+
+def parked_records_record(records: list[k.ParkedRecord]) -> r.ParkedRecordsRecord:
+    return r.ParkedRecordsRecord(records=[
+        r.ParkedRecordRecord(
+            subscription=p.subscription, topic=p.topic, partition=p.partition, offset=p.offset, reason=p.reason,
+            parked_at_ms=p.parked_at_ms, key=p.key, value=p.value, timestamp_ms=p.timestamp_ms,
+            headers=list(p.headers),
+        )
+        for p in records
+    ])  # fmt: skip
+
+
+def parked_records(record: r.ParkedRecordsRecord) -> list[k.ParkedRecord]:
+    return [
+        k.ParkedRecord(
+            subscription=p.subscription, topic=p.topic, partition=p.partition, offset=p.offset, reason=p.reason,
+            parked_at_ms=p.parked_at_ms, key=p.key, value=p.value, timestamp_ms=p.timestamp_ms,
+            headers=list(p.headers),
+        )
+        for p in record.records
+    ]  # fmt: skip

@@ -570,3 +570,24 @@ class KafkaRegistryRecord(_Value, frozen=True, tag=1, tag_field="v"):
     version: int = 0
     clusters: list[KafkaClusterRecord] = []
     subscriptions: list[SubscriptionRecord] = []
+
+
+class ParkedRecordRecord(_Value, frozen=True):
+    """A Kafka record parked by its subscription (it could not become an invocation), bytes as they came."""
+
+    subscription: str
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    parked_at_ms: int
+    key: bytes | None = None
+    value: bytes | None = None
+    timestamp_ms: int | None = None
+    headers: list[tuple[str, bytes | None]] = []
+
+
+class ParkedRecordsRecord(_Value, frozen=True, tag=1, tag_field="v"):
+    """KeyKind.META `kafka-parked`: the parked Kafka records, in the order they were parked."""
+
+    records: list[ParkedRecordRecord] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import pytest
 
 from tests.support import OurRestateServer, ServiceProcess
 from tests.support.kafka_broker import TansuBroker
+from tests.support.paths import OUR_RESTATE_BIN
 
 GROUP_FORMING_S = 150.0  # a new group on Tansu takes ~20 s, ~80 s after a restart: generous, bounded
 OPTIONS = {"auto.offset.reset": "earliest", "session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"}
@@ -51,6 +53,17 @@ class Stack:
         prefix = f'restate_kafka_ingress_requests_total{{subscription="{sub_id}"'
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
 
+    def parked(self, sub_id: str) -> list[dict[str, Any]]:
+        resp = self.server.client.get(f"{self.server.admin_url}/subscriptions/{sub_id}/parked")
+        assert resp.status_code == 200, resp.text
+        found: list[dict[str, Any]] = resp.json()["records"]
+        return found
+
+    def metric(self, name: str, sub_id: str) -> float:
+        text = self.server.client.get(f"{self.server.admin_url}/metrics").text
+        prefix = f'{name}{{subscription="{sub_id}"'
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
     def subscribe(self, topic: str, sink: str, **options: str) -> str:
         body = {"source": f"kafka://tansu/{topic}", "sink": sink, "options": {**OPTIONS, **options}}
         resp = self.server.client.post(f"{self.server.admin_url}/subscriptions", json=body)
@@ -77,7 +90,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with TansuBroker(root / "logs") as broker:
         config = root / "restate.toml"
         config.write_text(f'[[ingress.kafka-clusters]]\nname = "tansu"\nbrokers = ["{broker.bootstrap}"]\n')
-        for topic, partitions in (("svc", 1), ("obj", 2), ("crash-kafka", 2), ("crash-partition", 2)):
+        for topic, partitions in (("svc", 1), ("obj", 2), ("crash-kafka", 2), ("crash-partition", 2), ("bad", 1)):
             broker.create_topic(topic, partitions)
         with ServiceProcess(root / "logs", "kafka_sinks", env={"SIDE_EFFECT_FILE": str(side_effects)}) as svc:
             server = OurRestateServer(root / "data", root / "logs", partitions=2, env={"RESTATE_CONFIG": str(config)})
@@ -87,6 +100,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 # Both groups form at the same time (each takes ~20 s on Tansu).
                 stack.subs["svc"] = stack.subscribe("svc", "service://KSvc/raw")
                 stack.subs["obj"] = stack.subscribe("obj", "service://KObj/add")
+                stack.subs["bad"] = stack.subscribe("bad", "service://KObj/add")
                 # Offsets never committed before the crash: every record consumed so far comes again after it.
                 for topic in ("crash-kafka", "crash-partition"):
                     stack.subs[topic] = stack.subscribe(topic, "service://KObj/add", **{
@@ -172,3 +186,31 @@ def test_exactly_once_across_sigkills_of_the_partitions_during_consumption(stack
     stack.broker.produce("crash-partition", records[500:])
     stack.server.kill_partition(1)
     _check_exactly_once(stack, "cp-")
+
+
+def test_a_record_whose_key_is_not_utf8_is_parked_and_the_records_behind_it_flow(stack: Stack) -> None:
+    sub = stack.subs["bad"]
+    stack.broker.produce("bad", [(b"pk", b"first"), (b"\xff\xfe", b"poison"), (b"pk", b"second")])
+    # The real server stalls this Kafka partition for ever on offset 1; ours parks it and goes on.
+    wait_for(lambda: stack.events("pk"), lambda e: e == ["first", "second"], "the records around the bad one",
+             GROUP_FORMING_S)  # fmt: skip
+    parked = wait_for(lambda: stack.parked(sub), lambda p: len(p) == 1, "the parked record", 30.0)
+    assert (parked[0]["partition"], parked[0]["offset"], parked[0]["key_base64"]) == (0, 1, "//4=")
+    assert parked[0]["reason"].startswith("The Kafka record key must be valid UTF-8")
+    assert stack.metric("restate_kafka_parked_records", sub) == 1
+    assert stack.metric("restate_kafka_records_parked_total", sub) == 1
+    cli = [str(OUR_RESTATE_BIN), "--admin-url", stack.server.admin_url, "subscriptions"]
+    listed = subprocess.run([*cli, "parked", sub], capture_output=True, text=True, timeout=60, check=False)
+    assert listed.returncode == 0 and "//4=" in listed.stdout, listed.stdout + listed.stderr
+    # The operator replays it under a key of their choice: one invocation, and it is no longer parked.
+    replayed = subprocess.run([*cli, "replay", sub, "0", "1", "--key", "fixed"], capture_output=True, text=True,
+                              timeout=60, check=False)  # fmt: skip
+    assert replayed.returncode == 0 and "Replayed partition 0 offset 1 as inv_1" in replayed.stdout, replayed.stderr
+    wait_for(lambda: stack.events("fixed"), lambda e: e == ["poison"], "the replayed record", 30.0)
+    assert stack.parked(sub) == [] and stack.metric("restate_kafka_parked_records", sub) == 0
+    # Another one is dropped: it never becomes an invocation.
+    stack.broker.produce("bad", [(b"\xc3", b"dropped"), (b"pk", b"third")])
+    wait_for(lambda: stack.parked(sub), lambda p: len(p) == 1, "the second parked record", 30.0)
+    dropped = subprocess.run([*cli, "drop", sub, "0", "3"], capture_output=True, text=True, timeout=60, check=False)
+    assert dropped.returncode == 0, dropped.stderr
+    assert stack.parked(sub) == [] and stack.events("pk") == ["first", "second", "third"]

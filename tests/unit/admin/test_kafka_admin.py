@@ -290,3 +290,45 @@ def test_the_published_registry_round_trips_over_the_bus(rec: Recorder) -> None:
     update = wire.KafkaRegistryUpdate(rec.published[-1])
     assert wire.decode(wire.encode(update)) == [update]
     assert json.loads(msgspec.json.encode(rec.published[-1]))["version"] == 1
+
+
+# --- parked records ---------------------------------------------------------------------------------------------
+
+
+def test_parked_records_are_stored_once_listed_replayed_and_dropped(rec: Recorder) -> None:
+    from restate.admin import parked_records
+    from restate.kafka.definitions import ParkedRecord
+    from restate.wire import Done, IngestRecord
+
+    app = rec.app()
+    stored: list[list[ParkedRecord]] = []
+    ingested: list[tuple[int, str, list[IngestRecord]]] = []
+
+    async def persist(records: list[ParkedRecord]) -> None:
+        stored.append(records)
+
+    async def ingest(key: int, producer: str, records: list[IngestRecord]) -> Done:
+        ingested.append((key, producer, records))
+        return Done(1)
+
+    app.hooks.persist_parked, app.hooks.ingest = persist, ingest
+    request(app, "POST", "/subscriptions", {"source": "kafka://my-cluster/tbad", "sink": "service://KObj/add"})
+    bad = [ParkedRecord(SUB_A, "tbad", 0, o, "The Kafka record key must be valid UTF-8", T0, b"\xff", b"v")
+           for o in (4, 9)]  # fmt: skip
+    for record in (bad[0], bad[0], bad[1]):  # the Kafka process re-sends until answered: stored once
+        asyncio.run(parked_records.park(app, record))
+    assert len(stored) == 2 and app.parked == bad
+    listed = request(app, "GET", f"/subscriptions/{SUB_A}/parked").json()["records"]
+    found = [(r["offset"], r["key_base64"], r["value_base64"]) for r in listed]
+    assert found == [(4, "/w==", "dg=="), (9, "/w==", "dg==")]
+    replayed = request(app, "POST", f"/subscriptions/{SUB_A}/parked/0/4/replay", {"key": "fixed"})
+    assert replayed.status == 200 and replayed.json()["invocation_id"].startswith("inv_1")
+    [(_, producer, [made])] = ingested
+    assert producer.endswith("|tbad|0|replay@4") and made.offset == 4
+    assert (made.request.target.key, made.request.input) == ("fixed", b"v")
+    assert request(app, "DELETE", f"/subscriptions/{SUB_A}/parked/0/9").status == 202
+    assert app.parked == [] and stored[-1] == []
+    missing = request(app, "DELETE", f"/subscriptions/{SUB_A}/parked/0/9")
+    assert missing.status == 404
+    assert request(app, "GET", f"/subscriptions/{SUB_A}/parked/0/x").status == 405  # no GET of one record
+    assert request(app, "DELETE", f"/subscriptions/{SUB_A}/parked/0/x").status == 400

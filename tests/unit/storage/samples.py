@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import msgspec
 
-from restate.kafka.definitions import KafkaCluster, KafkaRegistry, Subscription
+from restate.kafka.definitions import KafkaCluster, KafkaRegistry, ParkedRecord, Subscription
 from restate.schema import Deployment, HandlerSchema, InputRules, OutputRules, RetryPolicy, Schema, ServiceSchema
+from restate.storage import meta_convert
 from restate.storage import records as r
 
 INV = bytes(range(24))
@@ -309,7 +310,15 @@ def samples() -> dict[str, tuple[str, msgspec.Struct]]:
     found["schema.full"] = ("schema", full_schema_record())
     found["settings.row"] = ("settings", r.SettingsRecord(num_partitions=4))
     found["kafka.registry"] = ("kafka", kafka_registry_record())
+    found["kafka_parked.records"] = ("kafka_parked", meta_convert.parked_records_record(parked_records()))
     return found
+
+
+def parked_records() -> list[ParkedRecord]:
+    """A record parked with every field set, and one with only the required ones."""
+    full = ParkedRecord("sub_16indg1fUqXWD59b6WYY2qd", "tbad", 3, 41, "The Kafka record key must be valid UTF-8",
+                        NOW, b"\xff\xfe", b"body", NOW - 5, [("traceparent", b"00-ab"), ("empty", None)])  # fmt: skip
+    return [full, ParkedRecord("sub_16indg1fUqXWD59b6WYY2qd", "tbad", 0, 0, "why", NOW)]
 
 
 def kafka_registry() -> KafkaRegistry:

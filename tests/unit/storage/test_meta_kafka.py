@@ -55,3 +55,18 @@ def test_the_kafka_registry_survives_a_reopen_with_secrets_in_clear(tmp_path: Pa
     finally:
         db.close()
     assert stored == codec.encode(samples.kafka_registry_record())  # the golden bytes of kafka.v1.registry
+
+
+def test_parked_records_survive_a_reopen_field_by_field(tmp_path: Path) -> None:
+    assert set(k.ParkedRecord.__struct_fields__) == set(r.ParkedRecordRecord.__struct_fields__)
+    meta = MetaStore(tmp_path / "meta")
+    try:
+        assert meta.load_parked() == []
+        meta.store_parked(samples.parked_records())
+    finally:
+        meta.close()
+    meta = MetaStore(tmp_path / "meta")
+    try:
+        assert meta.load_parked() == samples.parked_records()  # the bytes of the key and value as they came
+    finally:
+        meta.close()
