@@ -8,35 +8,40 @@ import { JOURNAL_SQL, debuggerPanel, decodeEntry, failedEntryIndex, timeline } f
 const REFRESH_MS = 3000;
 const OPS = ["cancel", "kill", "pause", "resume", "purge", "restart-as-new"];
 
-/** The next `n` retries a retry policy plans after `nextAt` (ms), as [attempt, at ms]; stops at max_attempts. */
-export function plannedRetries(policy, retryCount, nextAt, n = 4) {
+/** The attempts a retry policy plans after `made` attempts, the next one at `nextAt` (ms): [[attempt number, at ms]],
+ *  at most `n`, none past the policy's max_attempts. */
+export function plannedRetries(policy, made, nextAt, n = 4) {
   const initial = parseDuration(policy?.initial_interval);
   if (!policy || initial === null || !nextAt) return [];
   const factor = Number(policy.exponentiation_factor || 1);
   const max = parseDuration(policy.max_interval) ?? Infinity;
-  const out = [[retryCount + 1, nextAt]];
+  const out = [];
   let at = nextAt;
-  for (let k = retryCount + 1; out.length < n; k++) {
-    if (policy.max_attempts && k + 1 > policy.max_attempts) break;
-    at += Math.min(initial * factor ** k, max);
-    out.push([k + 1, at]);
+  for (let attempt = made + 1; out.length < n; attempt++) {
+    if (policy.max_attempts && attempt > policy.max_attempts) break;
+    out.push([attempt, at]);
+    at += Math.min(initial * factor ** (attempt - 1), max); // attempt a+1 is retry number a
   }
   return out;
 }
+
+/** Attempts made so far: the retries plus the first attempt, once one started. */
+export const attemptsMade = (inv) => Number(inv.retry_count || 0) + (inv.last_start_at || inv.retry_count ? 1 : 0);
 
 function retryCard(inv, service) {
   const policy = service?.retry_policy;
   const next = parseTime(inv.next_retry_at)?.getTime();
   const rows = [
-    ["Attempts so far", inv.status === "completed" ? null : String(Number(inv.retry_count || 0) + (inv.last_start_at ? 1 : 0))],
+    ["Attempts so far", inv.status === "completed" ? null : String(attemptsMade(inv))],
     ["Last attempt started", inv.last_start_at ? `${fmtTime(inv.last_start_at)} (${ago(inv.last_start_at)})` : null],
     ["Next retry", next ? `${fmtTime(inv.next_retry_at)} (in ${fmtDuration(next - Date.now())})` : null],
     ["Retry policy", policy ? `${policy.initial_interval} × ${policy.exponentiation_factor} up to ${policy.max_interval}, ` +
       `${policy.max_attempts ? `at most ${policy.max_attempts} attempts, then ${policy.on_max_attempts}` : "unbounded attempts"}` : null],
   ];
-  const planned = plannedRetries(policy, Number(inv.retry_count || 0), next);
+  const planned = plannedRetries(policy, attemptsMade(inv), next);
   return h("section", { class: "card", id: "retries" }, h("h2", {}, "Attempts and retries"), kv(rows),
-    planned.length > 1 ? h("p", { class: "muted" }, "Planned: ", planned.map(([n, at]) => `#${n} ${fmtTime(new Date(at).toISOString())}`).join(" · ")) : null);
+    planned.length ? h("p", { class: "muted", id: "planned" }, "Planned attempts: ",
+      planned.map(([n, at]) => `#${n} ${fmtTime(new Date(at).toISOString())}`).join(" · ")) : null);
 }
 
 function detailsCard(inv, deployment) {
@@ -116,10 +121,10 @@ export async function render({ root, params }) {
     const entries = Array.isArray(journalRows) ? journalRows.map(decodeEntry) : [];
     const failedIndex = inv.last_failure ? failedEntryIndex(inv, entries) : null;
     const status = displayStatus(inv);
-    fill(head, h("h1", {}, inv.target, " ", statusBadge(status, status === "backing-off" ? `· attempt ${Number(inv.retry_count || 0) + 1}` : "")),
+    fill(head, h("h1", {}, inv.target, " ", statusBadge(status, status === "backing-off" ? `· ${attemptsMade(inv)} attempts` : "")),
       actionsBar(id, ops, () => load(), out));
     fill(body, 
-      debuggerPanel(inv, entries, failedIndex) || "",
+      debuggerPanel(inv, entries, failedIndex, Array.isArray(events) ? events : []) || "",
       h("div", { class: "grid" }, detailsCard(inv, lastDeployments[inv.pinned_deployment_id]), retryCard(inv, service),
         h("section", { class: "card" }, h("h2", {}, "Call chain"), chain instanceof Error ? errorBox(chain) : chainTree(chain, id))),
       h("section", { class: "card" }, h("h2", {}, `Journal (${entries.length} entries)`),

@@ -170,19 +170,38 @@ export function timeline(entries, inv, failedIndex, events = []) {
   return h("ol", { class: "timeline", id: "journal" }, items);
 }
 
-function eventItem(ev) {
-  let detail = ev.event_json || "";
+/** An event of sys_journal_events (the real server records e.g. each attempt's TransientError there). */
+export function eventDetail(ev) {
+  let data;
   try {
-    const data = JSON.parse(detail);
-    const body = Object.values(data)[0] || data;
-    detail = body.error_message || body.message || JSON.stringify(data);
-  } catch { /* shown as it is */ }
-  return h("li", { class: "notification" }, h("span", { class: "idx" }, "ev"), h("span", {}, ev.event_type || "event"),
-    h("span", { class: "mono" }, shortText(detail, 200)), h("span", { class: "muted" }, fmtTime(ev.appended_at)));
+    data = JSON.parse(ev.event_json || "");
+  } catch {
+    return { type: ev.event_type || "event", text: ev.event_json || "" };
+  }
+  const body = data && typeof data === "object" && !data.error_message && Object.keys(data).length === 1 ? Object.values(data)[0] : data;
+  if (body && typeof body === "object" && body.error_message) {
+    return { type: ev.event_type || body.ty || "event", text: `[${body.error_code ?? "?"}] ${body.error_message}`, stack: body.error_stacktrace };
+  }
+  return { type: ev.event_type || "event", text: JSON.stringify(data) };
+}
+
+function eventItem(ev) {
+  const d = eventDetail(ev);
+  return h("li", { class: "notification", "data-event": d.type }, h("span", { class: "idx" }, "ev"), h("span", {}, d.type),
+    h("span", { class: "mono" }, shortText(d.text, 200)), h("span", { class: "muted" }, fmtTime(ev.appended_at)));
+}
+
+/** Earlier attempts' errors, newest first, as the server recorded them (sys_journal_events). */
+function earlierErrors(events) {
+  const errors = events.map((ev) => ({ ev, d: eventDetail(ev) })).filter(({ d }) => /error/i.test(d.type)).reverse().slice(0, 5);
+  if (!errors.length) return null;
+  return h("div", { id: "earlier-errors" }, h("h3", {}, "Errors of earlier attempts (newest first)"),
+    h("ul", {}, errors.map(({ ev, d }) => h("li", {}, h("span", { class: "muted" }, fmtTime(ev.appended_at)), " ",
+      h("span", { class: "mono" }, shortText(d.text, 160))))));
 }
 
 /** The journal debugger panel of a failed or retrying invocation (null when there is no failure to explain). */
-export function debuggerPanel(inv, entries, failedIndex) {
+export function debuggerPanel(inv, entries, failedIndex, events = []) {
   const failure = inv.last_failure || (inv.status === "completed" ? inv.completion_failure : null);
   if (!failure) return null;
   const entry = entries.find((e) => e.index === failedIndex);
@@ -193,7 +212,7 @@ export function debuggerPanel(inv, entries, failedIndex) {
       : `after the last journal entry (#${entries.length ? entries[entries.length - 1].index : 0})`;
   const [firstLine, ...stack] = String(failure).split("\n");
   const parts = [
-    h("p", {}, h("strong", {}, `The last attempt${inv.retry_count ? ` (attempt ${inv.retry_count})` : ""} failed ${where}.`)),
+    h("p", {}, h("strong", {}, `The last attempt${inv.retry_count ? ` (attempt ${Number(inv.retry_count) + 1})` : ""} failed ${where}.`)),
     h("p", {}, failureCode(inv) ? h("span", { class: "badge st-failed" }, `code ${failureCode(inv)}`) : null, " ",
       h("span", { class: "mono", id: "failure-message" }, firstLine)),
     stack.length ? h("details", { open: true }, h("summary", {}, "Stack / details"), h("pre", { id: "failure-stack" }, stack.join("\n"))) : null,
@@ -214,5 +233,6 @@ export function debuggerPanel(inv, entries, failedIndex) {
           h("pre", { "data-side": "code-did" }, sides.current || (sides.diffs.length
             ? sides.diffs.map(([field, , code]) => `${field}: ${code}`).join("\n") : firstLine)))));
   }
+  parts.push(earlierErrors(events));
   return h("section", { class: "card", id: "debugger" }, h("h2", {}, "Journal debugger"), parts);
 }
