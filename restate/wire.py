@@ -317,6 +317,8 @@ class ScanTable(msgspec.Struct, tag="scan_table", frozen=True, array_like=True):
     filters: list[ScanFilter] = []
     columns: list[str] | None = None
     limit: int | None = None
+    order_by: str | None = None  # with `limit`: the rows with the `limit` best values of this column (ties too)
+    descending: bool = False
 
 
 class TableRows(msgspec.Struct, tag="table_rows", frozen=True, array_like=True):

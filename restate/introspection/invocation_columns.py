@@ -16,6 +16,7 @@ expensive way of answering:
 
 from __future__ import annotations
 
+import heapq
 import operator
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -65,9 +66,23 @@ EXTRACTORS: dict[str, dict[str, Extract]] = {
 }
 
 
-def scan(view: PartitionView, table: str, f: pt.Filters, names: list[str], limit: int | None) -> Iterator[Step]:
-    """Steps of a scan (None between two chunks of work), then (values per column of `names`, row count)."""
+def scan(
+    view: PartitionView,
+    table: str,
+    f: pt.Filters,
+    names: list[str],
+    limit: int | None,
+    order: tuple[str, bool] | None = None,
+) -> Iterator[Step]:
+    """Steps of a scan (None between two chunks of work), then (values per column of `names`, row count,
+    repeats). With `order` (column, descending), `limit` asks for a top-k by that column."""
     needed = [*names, *(flt.column for flt in f.filters)]
+    extractors = EXTRACTORS[table]
+    if order is not None and limit is not None:
+        if order[0] in extractors and all(flt.column in extractors for flt in f.filters):
+            yield from _top(view, table, f, names, limit, order)
+            return
+        limit = None  # no top-k this way: every row that passes (the engine sorts)
     if not needed:
         yield from _count(view, limit)
     elif limit is None and all(c in GROUPS for c in needed) and pt.wanted_ids(f, table) is None:
@@ -132,6 +147,45 @@ def _grouped(view: PartitionView, table: str, f: pt.Filters, names: list[str]) -
         yield [], sum(projected.values()), None
     else:
         yield columns, sum(projected.values()), list(projected.values())
+
+
+def _top(
+    view: PartitionView, table: str, f: pt.Filters, names: list[str], k: int, order: tuple[str, bool]
+) -> Iterator[Step]:
+    """The rows with the k best values of the order column (all those tied with the k-th too): summaries are
+    compared, and only the chosen rows get their columns (full rows only for columns a summary lacks)."""
+    extractors = EXTRACTORS[table]
+    column, descending = order
+    key = extractors[column]
+    checks = [(flt, extractors[flt.column]) for flt in f.filters]
+    services = f.allowed(pt.SERVICE_COLUMN[table])
+    candidates: list[tuple[Any, bytes, StatusSummary]] = []
+    for seen, (inv_id, status) in enumerate(view.status_summaries(pt.wanted_ids(f, table)), 1):
+        if seen % STEP_ROWS == 0:
+            yield None
+        if services is not None and status.target.service not in services:
+            continue
+        if all(pt.passes(flt, extract(inv_id, status)) for flt, extract in checks):
+            candidates.append((key(inv_id, status), inv_id, status))
+    best = (heapq.nlargest if descending else heapq.nsmallest)(k, (c[0] for c in candidates))
+    chosen = []
+    if best:
+        last = best[-1]
+        chosen = [c for c in candidates if (c[0] >= last if descending else c[0] <= last)]
+    columns: list[list[Any]] = [[] for _ in names]
+    full_row = pt.invocation_row if table == "sys_invocation" else pt.status_row
+    for _, inv_id, status in chosen:
+        row = None
+        for values, name in zip(columns, names, strict=True):
+            extract = extractors.get(name)
+            if extract is not None:
+                values.append(extract(inv_id, status))
+                continue
+            if row is None:
+                full = view.status(inv_id)
+                row = {} if full is None else full_row(inv_id, full)
+            values.append(row.get(name))
+    yield columns, len(chosen), None
 
 
 def _summaries(view: PartitionView, table: str, f: pt.Filters, names: list[str], limit: int | None) -> Iterator[Step]:

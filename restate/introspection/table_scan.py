@@ -24,7 +24,8 @@ Result = tuple[list[str], list[list[Any]], int, list[int] | None]
 def steps(reader: Reader, message: ScanTable) -> Iterator[TableRows | None]:
     """None after each chunk of work, then the answer (never raises: a failure is the answer's error)."""
     try:
-        work = scan_steps(reader, message.table, message.filters, message.columns, message.limit)
+        order = (message.order_by, message.descending) if message.order_by is not None else None
+        work = scan_steps(reader, message.table, message.filters, message.columns, message.limit, order)
         while True:
             step = next(work)
             if step is None:
@@ -66,20 +67,25 @@ def scan_steps(
     filters: Iterable[ScanFilter] = (),
     columns: Iterable[str] | None = None,
     limit: int | None = None,
+    order: tuple[str, bool] | None = None,
 ) -> Iterator[Result | None]:
-    """None after each chunk of work, then (column names, values per column, number of rows)."""
+    """None after each chunk of work, then (column names, values per column, number of rows, repeats).
+
+    With `order` (column, descending), `limit` asks for the rows with the best `limit` values of the column."""
     if table not in pt.COLUMNS:
         raise ValueError(f"no partition table {table!r}")
     names = pt.COLUMNS[table] if columns is None else [c for c in columns if c in pt.COLUMNS[table]]
     if table in invocation_columns.EXTRACTORS:
         f = pt.Filters(table, filters, names)
-        for step in invocation_columns.scan(PartitionView(reader), table, f, names, limit):
+        for step in invocation_columns.scan(PartitionView(reader), table, f, names, limit, order):
             if step is None:
                 yield None
             else:
                 yield names, *step
                 return
         return
+    if order is not None:
+        limit = None  # no top-k here: every row (the engine sorts)
     values: list[list[Any]] = [[] for _ in names]
     count = 0
     for row in pt.rows(reader, table, filters, names):

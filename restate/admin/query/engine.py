@@ -90,7 +90,7 @@ class QueryEngine:
         partitions = route(table, spec.filters, self.num_partitions)
         try:
             answers = await asyncio.gather(
-                *(self.scanner.scan(p, table, filters, columns, spec.limit) for p in partitions)
+                *(self.scanner.scan(p, table, filters, columns, spec.limit, spec.order) for p in partitions)
             )
         except ScanUnavailable as exc:
             raise QueryError(503, f"Query service not available: {exc}") from None

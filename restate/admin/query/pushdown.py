@@ -9,6 +9,9 @@ only the conditions that are plain comparisons of a column with constants (`=`, 
 A row limit above a filter (`Limit -> Filter -> TableScan`, DataFusion keeps in-memory scans unfiltered)
 goes to the partitions too when every condition of that filter became a ScanFilter: the partitions then
 apply the whole filter exactly, so their first `limit` rows that pass are enough (each stops scanning there).
+Likewise a top-k (`Sort(fetch=k)` over aliases and column projections, on an exact filter or none) whose
+first key is a column the partitions can order by: each sends the rows with its k best values of that
+column (ties of the k-th included), from which DataFusion's sort picks the same k as from every row.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ from restate.wire import ScanFilter
 #: Columns admin fills in after the partitions answered: a filter on one is never sent, so a limit above it
 #: cannot be sent either.
 NOT_PUSHED = frozenset({"last_attempt_server"})
+#: Per table, the columns a partition can send its top-k rows of (never null: no NULLS FIRST/LAST question).
+ORDERABLE = {
+    "sys_invocation": frozenset({"created_at", "modified_at"}),
+    "sys_invocation_status": frozenset({"created_at", "modified_at"}),
+}
 
 
 @dataclass
@@ -34,6 +42,7 @@ class ScanSpec:
     columns: list[str] | None = None
     limit: int | None = None
     scans: int = 1  # how many scans of the table the plan has
+    order: tuple[str, bool] | None = None  # (column, descending): `limit` is a top-k by that column
 
     def merge(self, other: ScanSpec) -> ScanSpec:
         """The spec covering both scans (a table used twice in one query): the filters both have, and
@@ -50,8 +59,10 @@ class ScanSpec:
             columns = self.columns + [c for c in other.columns if c not in self.columns]
         # a limit holds for the rows of its own filters only: merged, the other scan's rows could be missing
         same = self.filters == other.filters
+        same = same and self.order == other.order
         limit = max(self.limit, other.limit) if same and self.limit is not None and other.limit is not None else None
-        return ScanSpec(self.table, filters, columns, limit, self.scans + other.scans)
+        order = self.order if limit is not None else None
+        return ScanSpec(self.table, filters, columns, limit, self.scans + other.scans, order)
 
 
 def _in_filters(filters: list[ScanFilter], column: str) -> list[ScanFilter]:
@@ -69,6 +80,11 @@ def scan_specs(plan: LogicalPlan, tables: set[str]) -> dict[str, ScanSpec]:
         kind, variant = _node(node)
         if kind == "Limit":
             spec = _limited(node, variant, tables)
+            if spec is not None:
+                add(spec)
+                return
+        if kind == "Sort":
+            spec = _top(node, variant, tables)
             if spec is not None:
                 add(spec)
                 return
@@ -95,21 +111,53 @@ def scan_specs(plan: LogicalPlan, tables: set[str]) -> dict[str, ScanSpec]:
 def _limited(node: LogicalPlan, limit: Any, tables: set[str]) -> ScanSpec | None:
     """The spec of `Limit -> Filter -> TableScan` with the limit pushed down, when the filter is exact."""
     (child,) = node.inputs()
-    child_kind, filter_node = _node(child)
-    if child_kind != "Filter":
-        return None
-    (grandchild,) = child.inputs()
-    scan_kind, scan = _node(grandchild)
-    if scan_kind != "TableScan" or _table_name(scan.table_name()) not in tables or scan.fetch() is not None:
-        return None
+    child_kind, _ = _node(child)
     fetch, skip = _int(limit.fetch()), _int(limit.skip())
-    parts = conjuncts(filter_node.predicate()) + [part for expr in scan.filters() for part in conjuncts(expr)]
-    filters = [to_filter(part) for part in parts]
-    if fetch is None or skip is None or any(f is None or f.column in NOT_PUSHED for f in filters):
+    if child_kind != "Filter" or fetch is None or skip is None:
         return None
-    spec = _spec(_table_name(scan.table_name()), scan, filter_node.predicate())
-    spec.limit = skip + fetch
+    spec = _exact_scan(child, tables)
+    if spec is not None:
+        spec.limit = skip + fetch
     return spec
+
+
+def _top(node: LogicalPlan, sort: Any, tables: set[str]) -> ScanSpec | None:
+    """The spec of a top-k (`Sort` with a fetch) over an exactly filtered (or unfiltered) scan."""
+    fetch = sort.get_fetch_val()
+    keys = sort.sort_exprs()
+    if not isinstance(fetch, int) or not keys:
+        return None
+    column = _column(keys[0].expr())
+    (child,) = node.inputs()
+    while True:  # through aliases and projections of plain columns (they keep the rows and their names)
+        kind, variant = _node(child)
+        plain = kind == "Projection" and all(_variant(e)[0] == "Column" for e in variant.projections())
+        if kind != "SubqueryAlias" and not plain:
+            break
+        (child,) = child.inputs()
+    spec = _exact_scan(child, tables)
+    if spec is None or column is None or column not in ORDERABLE.get(spec.table, ()):
+        return None
+    spec.limit, spec.order = fetch, (column, not keys[0].ascending())
+    return spec
+
+
+def _exact_scan(node: LogicalPlan, tables: set[str]) -> ScanSpec | None:
+    """The spec of `Filter -> TableScan` or `TableScan` when the partitions can apply every condition."""
+    kind, variant = _node(node)
+    predicate = None
+    if kind == "Filter":
+        predicate = variant.predicate()
+        (child,) = node.inputs()
+        kind, variant = _node(child)
+    if kind != "TableScan" or _table_name(variant.table_name()) not in tables or variant.fetch() is not None:
+        return None
+    parts = [part for expr in variant.filters() for part in conjuncts(expr)]
+    if predicate is not None:
+        parts += conjuncts(predicate)
+    if any(f is None or f.column in NOT_PUSHED for f in map(to_filter, parts)):
+        return None
+    return _spec(_table_name(variant.table_name()), variant, predicate)
 
 
 def _int(expr: Any) -> int | None:

@@ -34,7 +34,13 @@ class Scanner(Protocol):
     """Reads one table of one partition (`ZmqScanner`, or a fake over local stores in tests)."""
 
     async def scan(
-        self, partition: int, table: str, filters: list[ScanFilter], columns: list[str] | None, limit: int | None
+        self,
+        partition: int,
+        table: str,
+        filters: list[ScanFilter],
+        columns: list[str] | None,
+        limit: int | None,
+        order: tuple[str, bool] | None = None,
     ) -> TableRows: ...
 
 
@@ -74,12 +80,19 @@ class ZmqScanner:
                 log.warning("%s: ignoring unexpected %s from %s", self.name, type(message).__name__, sender)
 
     async def scan(
-        self, partition: int, table: str, filters: list[ScanFilter], columns: list[str] | None, limit: int | None
+        self,
+        partition: int,
+        table: str,
+        filters: list[ScanFilter],
+        columns: list[str] | None,
+        limit: int | None,
+        order: tuple[str, bool] | None = None,
     ) -> TableRows:
         node = self._start()
         request_id = self._next_id
         self._next_id += 1
-        payload = wire.encode(ScanTable(request_id, table, filters, columns, limit))
+        order_by, descending = order if order is not None else (None, False)
+        payload = wire.encode(ScanTable(request_id, table, filters, columns, limit, order_by, descending))
         peer = partition_name(partition)
         future: asyncio.Future[TableRows] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future

@@ -112,14 +112,23 @@ class LocalScanner:
     def __init__(self, stores: dict[int, PartitionStore]) -> None:
         self.stores = stores
         self.calls: list[tuple[int, str, list[ScanFilter], list[str] | None, int | None]] = []
+        self.orders: list[tuple[str, bool] | None] = []
 
     async def scan(
-        self, partition: int, table: str, filters: list[ScanFilter], columns: list[str] | None, limit: int | None
+        self,
+        partition: int,
+        table: str,
+        filters: list[ScanFilter],
+        columns: list[str] | None,
+        limit: int | None,
+        order: tuple[str, bool] | None = None,
     ) -> TableRows:
         from restate.wire import ScanTable
 
         self.calls.append((partition, table, filters, columns, limit))
+        self.orders.append(order)
         store = self.stores.get(partition)
         if store is None:
             return TableRows(0, columns or [], [[] for _ in columns or []])
-        return answer(store.db, ScanTable(0, table, filters, columns, limit))
+        order_by, descending = order if order is not None else (None, False)
+        return answer(store.db, ScanTable(0, table, filters, columns, limit, order_by, descending))

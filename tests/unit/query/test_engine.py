@@ -229,7 +229,13 @@ class FailingScanner:
         self.error, self.message = error, message
 
     async def scan(
-        self, partition: int, table: str, filters: list[ScanFilter], columns: list[str] | None, limit: int | None
+        self,
+        partition: int,
+        table: str,
+        filters: list[ScanFilter],
+        columns: list[str] | None,
+        limit: int | None,
+        order: tuple[str, bool] | None = None,
     ) -> TableRows:
         if self.error is not None:
             raise self.error

@@ -131,3 +131,19 @@ def test_routing() -> None:
     # several routing filters: the partitions that satisfy all of them
     both = [ScanFilter("id", "in", [INV]), ScanFilter("partition_key", "in", [0])]
     assert route("sys_invocation_status", both, n) == ([0] if owner == 0 else [])
+
+
+def test_a_top_k_by_a_column_the_partitions_order_by() -> None:
+    (spec,) = specs("SELECT ss.id AS id FROM sys_invocation_status ss ORDER BY ss.created_at DESC LIMIT 250").values()
+    assert (spec.limit, spec.order, spec.filters) == (250, ("created_at", True), [])
+    (spec,) = specs("SELECT id FROM sys_invocation inv WHERE status != 'completed' "
+                    "ORDER BY inv.created_at, inv.id LIMIT 100").values()  # fmt: skip
+    assert (spec.limit, spec.order) == (100, ("created_at", False))
+    for sql in (
+        "SELECT id FROM sys_invocation ORDER BY retry_count LIMIT 5",  # not a column partitions order by
+        "SELECT id FROM sys_invocation WHERE retry_count > 1 ORDER BY created_at LIMIT 5",  # inexact filter
+        "SELECT id FROM sys_journal ORDER BY appended_at LIMIT 5",
+        "SELECT upper(id) AS u FROM sys_invocation ORDER BY u LIMIT 5",
+    ):
+        (spec,) = specs(sql).values()
+        assert (spec.limit, spec.order) == (None, None), sql

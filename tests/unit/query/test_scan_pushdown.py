@@ -23,7 +23,13 @@ class Unpushed(LocalScanner):
     """Every scan reads the whole table: all columns, no filter, no limit (the reference answers)."""
 
     async def scan(
-        self, partition: int, table: str, filters: list[ScanFilter], columns: list[str] | None, limit: int | None
+        self,
+        partition: int,
+        table: str,
+        filters: list[ScanFilter],
+        columns: list[str] | None,
+        limit: int | None,
+        order: tuple[str, bool] | None = None,
     ) -> TableRows:
         return await super().scan(partition, table, [], None, None)
 
@@ -56,6 +62,14 @@ QUERIES = [
     "SELECT i.id, s.in_flight FROM sys_invocation_status i LEFT JOIN sys_invocation_state s ON s.id = i.id "
     "WHERE i.status = 'invoked'",
     "SELECT * FROM sys_invocation WHERE idempotency_key = 'idem-1'",
+    "SELECT id FROM sys_invocation ORDER BY created_at DESC, id LIMIT 3",
+    "SELECT id, status FROM sys_invocation ORDER BY created_at, id LIMIT 2",
+    "SELECT ss.id AS id FROM sys_invocation_status ss ORDER BY ss.created_at DESC, ss.id LIMIT 4",
+    "SELECT id FROM sys_invocation inv WHERE status != 'completed' ORDER BY inv.created_at DESC, inv.id LIMIT 100",
+    "SELECT id, journal_size, last_failure FROM sys_invocation WHERE target_service_name = 'Greeter' "
+    "ORDER BY modified_at DESC, id LIMIT 2",
+    "SELECT id FROM sys_invocation WHERE retry_count >= 0 ORDER BY created_at DESC, id LIMIT 2",
+    "SELECT COUNT(*) FROM (SELECT id FROM sys_invocation ORDER BY created_at DESC LIMIT 0)",
 ]
 
 
@@ -123,6 +137,27 @@ def test_usual_columns_come_from_a_partial_decode(scenario: Scenario, monkeypatc
     names, values = table_scan.scan(scenario.store, "sys_invocation", failed, ["id", "status", "target"])
     assert values == [[text(scenario.killed)], ["completed"], ["Greeter/greet"]]
     assert ids_made == [scenario.killed]  # the id text of the one passing row only
+
+
+def test_a_top_k_sends_the_best_rows_with_their_ties(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    from restate.introspection import invocation_columns
+
+    made: list[bytes] = []
+    extract_id = invocation_columns.EXTRACTORS["sys_invocation"]["id"]
+
+    def counting(inv_id: bytes, status: Any) -> Any:
+        made.append(inv_id)
+        return extract_id(inv_id, status)
+
+    monkeypatch.setitem(invocation_columns.EXTRACTORS["sys_invocation"], "id", counting)
+    every = table_scan.scan(scenario.store, "sys_invocation", [], ["created_at"])[1][0]
+    made.clear()
+    order = ("created_at", True)
+    names, values, count, _ = _result(table_scan.scan_steps(scenario.store, "sys_invocation", [], ["id", "created_at"],
+                                                            2, order))  # fmt: skip
+    second = sorted(every, reverse=True)[1]
+    assert sorted(values[1], reverse=True) == sorted((t for t in every if t >= second), reverse=True)
+    assert count == len(made) == len(values[0]) >= 2  # ids made for the chosen rows only
 
 
 def test_scan_steps_yield_between_chunks(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
