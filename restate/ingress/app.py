@@ -17,6 +17,7 @@ from restate.ingress.errors import APPLICATION_JSON, Headers, IngressError
 from restate.ingress.responses import Response, error_response, outcome_response, rfc3339_nanos
 from restate.ingress.routing import AwakeableRoute, HealthRoute, InvocationRoute, ServiceRoute
 from restate.schema import OutputRules, Schema, is_exclusive
+from restate.tracing import trace_context
 from restate.tracing.exporter import SpanExporter
 from restate.wire import Accepted, InvocationDone, InvocationRequest, NotFound, NotReady, Outcome, Target
 
@@ -178,6 +179,9 @@ class IngressApp:
         )
         if self._tracer is not None:
             trace = self._tracer.ingress(headers, scope.get("client"), request.invocation_id, target)
+            request = msgspec.structs.replace(request, trace=trace)
+        elif b"traceparent" in headers:  # tracing off: only the client's trace id is kept, as the real server
+            trace = trace_context.client_only(headers[b"traceparent"], headers.get(b"tracestate"))
             request = msgspec.structs.replace(request, trace=trace)
         origin = headers.get(b"origin")
         metrics.ingress_request(metrics.ADMITTED, route.service, "send" if route.send else "call")

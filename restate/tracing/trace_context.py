@@ -91,6 +91,15 @@ def from_ingress(client: ClientContext | None, ingress_span_id: bytes) -> TraceC
     return TraceContext(client.trace_id, ingress_span_id, client.trace_state)
 
 
+def client_only(traceparent_value: bytes, tracestate_value: bytes | None) -> TraceContext | None:
+    """Tracing off: a sampled client context is still kept with the invocation (its trace id shows in
+    sys_invocation, and calls carry it on), as the real server does; no span is made."""
+    client = parse_traceparent(traceparent_value.decode("latin-1"), (tracestate_value or b"").decode("latin-1"))
+    if not client:
+        return None
+    return TraceContext(client.trace_id, client.span_id, client.trace_state)
+
+
 def for_call(caller: TraceContext, caller_id: bytes, attempt: int) -> TraceContext:
     """A call from attempt `attempt` of `caller_id`: the callee's start span is a child of that attempt."""
     return TraceContext(caller.trace_id, attempt_span_id(caller_id, attempt), caller.trace_state)

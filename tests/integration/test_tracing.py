@@ -274,3 +274,23 @@ def test_our_sdks_spans_join_the_servers_trace(receiver: OtlpReceiver, tmp_path:
         assert attempt["name"] == "invocation-attempt TSteps/steps3"
         assert run["trace_id"] == handler["trace_id"] == attempt["trace_id"]
         assert run["attributes"]["restate.run.name"] == name.removeprefix("ctx.run ")
+
+
+@pytest.mark.parametrize("kind", ["ours", "real"])
+def test_tracing_off_keeps_only_a_clients_trace_id(kind: str, service: ServiceProcess, tmp_path: Path) -> None:
+    """Without an endpoint nothing is exported and no traceparent goes to the deployment, but a client's
+    sampled trace id is still the invocation's (sys_invocation.trace_id), as on the real server."""
+    cls = OurRestateServer if kind == "ours" else RealRestateServer
+    server = cls(tmp_path / f"{kind}-data", tmp_path, partitions=2).start()
+    traced = {"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01", "tracestate": "vendor=abc"}
+    try:
+        server.register(service.url)
+        assert server.call("TGreeter/trace_headers", headers=traced).json() == {}
+        assert server.call("TGreeter/trace_headers").json() == {}
+        unsampled = {"traceparent": f"00-{CLIENT_TRACE[::-1]}-{CLIENT_SPAN}-00"}
+        assert server.call("TGreeter/trace_headers", headers=unsampled).json() == {}
+        rows = server.client.post(f"{server.admin_url}/query", headers={"accept": "application/json"}, json={
+            "query": "SELECT trace_id FROM sys_invocation ORDER BY trace_id"}).json()["rows"]  # fmt: skip
+    finally:
+        server.stop()
+    assert sorted(row.get("trace_id") or "" for row in rows) == ["", "", CLIENT_TRACE]
