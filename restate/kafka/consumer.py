@@ -22,7 +22,7 @@ from restate.wire import Done, IngestRecord
 
 log = logging.getLogger(__name__)
 
-BATCH_MAX = 500
+BATCH_MAX = 2000
 POLL_TIMEOUT_S = 0.5
 RETRY_S = (0.2, 0.4, 0.8, 1.6, 3.2, 5.0)
 
