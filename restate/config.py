@@ -61,6 +61,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     admin_bind_address: str = "127.0.0.1:9070"
     # Where the supervisor serves `/metrics` for the whole node (like the real node port); "" = off.
     node_metrics_bind_address: str = "127.0.0.1:5122"
+    # admin.disable-web-ui: no web UI on the admin port (`/` and `/ui/...` answer 404), as the real server's switch.
+    admin_disable_web_ui: bool = False
     # One process per partition: as many as cores keeps every core busy without context-switch churn.
     default_num_partitions: int = msgspec.field(default_factory=lambda: max(2, os.cpu_count() or 2))
     # The invoker's defaults, overridable per service from discovery.
@@ -118,6 +120,7 @@ _TOML_KEYS = {
     ("default-num-partitions",): "default_num_partitions",
     ("ingress", "bind-address"): "ingress_bind_address",
     ("admin", "bind-address"): "admin_bind_address",
+    ("admin", "disable-web-ui"): "admin_disable_web_ui",
     ("bind-address",): "node_metrics_bind_address",
     ("ingress", "request-size-limit"): "request_size_limit",
     ("worker", "invoker", "inactivity-timeout"): "inactivity_timeout_ms",
@@ -140,6 +143,7 @@ _ENV_KEYS = {
     "RESTATE_DEFAULT_NUM_PARTITIONS": "default_num_partitions",
     "RESTATE_INGRESS__BIND_ADDRESS": "ingress_bind_address",
     "RESTATE_ADMIN__BIND_ADDRESS": "admin_bind_address",
+    "RESTATE_ADMIN__DISABLE_WEB_UI": "admin_disable_web_ui",
     "RESTATE_BIND_ADDRESS": "node_metrics_bind_address",
     "RESTATE_INGRESS__REQUEST_SIZE_LIMIT": "request_size_limit",
     "RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7": "experimental_protocol_v7",

@@ -184,10 +184,10 @@ class AdminApp:
             segments = segments[1:]
             if api_version == 1:
                 return Response(400, _V1_TEXT.encode(), "text/plain; charset=utf-8")
-        elif segments == [""] and scope["method"] in ("GET", "HEAD"):
-            return Response(308, headers=[("location", "/ui/")])
-        elif segments and segments[0] == "ui" and scope["method"] in ("GET", "HEAD"):
-            return ui.serve(segments[1:])
+        elif (segments == [""] or segments[0] == "ui") and scope["method"] in ("GET", "HEAD"):
+            if self.config.admin_disable_web_ui:
+                return Response(404)
+            return Response(308, headers=[("location", "/ui/")]) if segments == [""] else ui.serve(segments[1:])
         method = "GET" if scope["method"] == "HEAD" else scope["method"]
         found = self._route(segments, method)
         if isinstance(found, Response):

@@ -40,6 +40,10 @@ def test_overview_lists_services_counts_failures_and_deployments(page: Any, ours
     expect(page.locator("#deployments")).to_contain_text(ours.service.url)
     expect(page.locator("#app")).not_to_contain_text("null")
     shot(page, "overview")
+    # Live: an invocation made while the page is open appears in its counts without a reload.
+    expect(services.locator("tr", has_text="Noop")).to_contain_text("none")
+    ours.call("Noop/ping", 7)
+    expect(services.locator("tr", has_text="Noop")).to_contain_text("succeeded 1")
 
 
 def test_register_form_shows_the_servers_answer(page: Any, ours: UiStack) -> None:
@@ -69,7 +73,7 @@ def test_invocations_list_filters_and_counts(page: Any, ours: UiStack) -> None:
     expect(page.locator("[data-count=backing-off]")).to_have_text("backing-off 1")
     page.goto(f"{ours.server.admin_url}/ui/invocations?service=Hop&handler=step")
     expect(rows).to_have_count(3)
-    page.goto(f"{ours.server.admin_url}/ui/invocations?service=Noop")
+    page.goto(f"{ours.server.admin_url}/ui/invocations?service=Steps&key=nobody")
     expect(page.locator("#app .msg.empty")).to_have_text("No invocations match this filter.")
 
 

@@ -218,3 +218,13 @@ def test_invoker_and_ingress_limits_under_the_real_servers_names(tmp_path: Path)
     assert (config.invoker_concurrency, config.ingress_concurrency_limit) == (32, 7)
     with pytest.raises(ConfigError, match="RESTATE_WORKER__INVOKER__CONCURRENT_INVOCATIONS_LIMIT: must be at least 1"):
         load(env={"RESTATE_WORKER__INVOKER__CONCURRENT_INVOCATIONS_LIMIT": "0"})
+
+
+def test_the_web_ui_switch_under_the_real_servers_names(tmp_path: Path) -> None:
+    assert load(env={}).admin_disable_web_ui is False
+    assert load(env={"RESTATE_ADMIN__DISABLE_WEB_UI": "true"}).admin_disable_web_ui is True
+    path = tmp_path / "restate.toml"
+    path.write_text("[admin]\ndisable-web-ui = true\n")
+    assert load(config_file=str(path), env={}).admin_disable_web_ui is True
+    with pytest.raises(ConfigError, match="RESTATE_ADMIN__DISABLE_WEB_UI: expected true or false"):
+        load(env={"RESTATE_ADMIN__DISABLE_WEB_UI": "perhaps"})

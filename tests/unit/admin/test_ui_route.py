@@ -73,3 +73,16 @@ def test_every_script_the_shell_imports_exists() -> None:
 
 def test_the_ui_is_not_under_api_versions() -> None:
     assert get("/v4/ui/").status == 404
+
+
+@pytest.mark.parametrize("path", ["/", "/ui", "/ui/", "/ui/overview", "/ui/js/main.js"])
+def test_the_ui_can_be_turned_off(path: str) -> None:
+    """`admin.disable-web-ui`: 404 with an empty body, as the real server answers then; the API stays."""
+    from restate.admin.app import AdminApp
+    from restate.config import Config
+    from restate.schema import Schema
+
+    app = AdminApp(Schema(), Config(admin_disable_web_ui=True))
+    reply = asyncio.run(call(app, "GET", path))
+    assert (reply.status, reply.body) == (404, b"")
+    assert asyncio.run(call(app, "GET", "/health")).status == 200

@@ -3,6 +3,7 @@ import { api } from "../api.js";
 import { errorBox, table } from "../components.js";
 import { displayStatus, empty, fmtTime, h, link, message, shortText, statusBadge, fill } from "../util.js";
 
+const REFRESH_MS = 5000;
 export const STATUS_ORDER = ["pending", "scheduled", "ready", "running", "backing-off", "suspended", "paused", "succeeded", "failed"];
 
 const COUNTS_SQL = `SELECT target_service_name, status, completion_result, COUNT(*) AS n FROM sys_invocation
@@ -89,7 +90,7 @@ function registerForm(onDone) {
 
 export async function render({ root }) {
   const body = h("div", {});
-  root.append(h("h1", {}, "Overview"), body);
+  root.append(h("h1", {}, "Overview"), h("p", { class: "muted" }, "Refreshed every 5 s."), body);
   let alive = true;
 
   async function load() {
@@ -119,5 +120,11 @@ export async function render({ root }) {
   }
   root.append(h("section", { class: "card", id: "register" }, h("h2", {}, "Register a deployment"), registerForm(load)));
   await load();
-  return () => { alive = false; };
+  let timer = null;
+  const tick = async () => {
+    if (alive && !document.querySelector(".modal-back")) await load();
+    if (alive) timer = setTimeout(tick, REFRESH_MS);
+  };
+  timer = setTimeout(tick, REFRESH_MS);
+  return () => { alive = false; clearTimeout(timer); };
 }
