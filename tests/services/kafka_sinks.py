@@ -6,6 +6,7 @@ Every handler run appends one JSON line to SIDE_EFFECT_FILE (not durable: one li
     KSvc/raw     a service: takes any bytes
     KObj/add     a virtual object: appends the body to its `events` list (state), returns the count
     KObj/get     shared: the `events` list
+    KFlaky/add   KObj/add, but a body `fail` fails every attempt; KFlaky/get
 """
 
 from __future__ import annotations
@@ -60,4 +61,24 @@ async def get(ctx: ObjectSharedContext) -> list[str]:
     return await ctx.get("events") or []
 
 
-app = restate.app([ksvc, kobj])
+kflaky = VirtualObject("KFlaky")
+
+
+@kflaky.handler(name="add", input_serde=BytesSerde(), accept="*/*")
+async def flaky_add(ctx: ObjectContext, data: bytes) -> int:
+    """Like KObj/add, but the body `fail` fails every attempt (retried for ever by the server)."""
+    _record("KFlaky/add", ctx, data, ctx.key())
+    if data == b"fail":
+        raise ValueError("this record always fails")
+    events: list[str] = await ctx.get("events") or []
+    events.append(data.decode())
+    ctx.set("events", events)
+    return len(events)
+
+
+@kflaky.handler(name="get", kind="shared")
+async def flaky_get(ctx: ObjectSharedContext) -> list[str]:
+    return await ctx.get("events") or []
+
+
+app = restate.app([ksvc, kobj, kflaky])
