@@ -111,6 +111,11 @@ clean-setup:
 BENCH_ARGS ?=
 
 # The cost of tracing on the 3-step workload: tracing off vs on, same run (bench/tracing.py).
+# The scale section's SQL (b), timer restart (c) and eager state (f) figures, ours vs the real server.
+.PHONY: bench-scale-sql
+bench-scale-sql: setup
+	$(VENV)/bin/python -m bench.scale_sql $(BENCH_SCALE_SQL_ARGS)
+
 .PHONY: bench-tracing
 bench-tracing: setup
 	$(VENV)/bin/python -m bench.tracing $(BENCH_TRACING_ARGS)
