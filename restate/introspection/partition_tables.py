@@ -315,10 +315,16 @@ def _invocation_status_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
 
 
 def _invocation_state_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
-    for inv_id, status in invocation_statuses(view, f, "sys_invocation_state"):
+    wanted = wanted_ids(f, "sys_invocation_state")
+    if wanted is None:  # only invocations with attempts have rows: the live index lists them (no completed ones)
+        wanted = [inv_id for inv_id, name in view.live() if name in _WITH_ATTEMPTS]
+    for inv_id, status in view.statuses(wanted):
         attempts = _attempts(status)
         if attempts is not None:
             yield _attempt_row(inv_id, status, attempts)
+
+
+_WITH_ATTEMPTS = frozenset({"invoked", "paused"})  # the live index's names of states with a row (`_attempts`)
 
 
 def invocation_row(inv_id: bytes, status: InvocationStatus) -> Row:

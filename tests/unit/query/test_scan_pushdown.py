@@ -160,6 +160,19 @@ def test_a_top_k_sends_the_best_rows_with_their_ties(scenario: Scenario, monkeyp
     assert count == len(made) == len(values[0]) >= 2  # ids made for the chosen rows only
 
 
+def test_invocation_state_reads_only_live_invocations(scenario: Scenario) -> None:
+    from restate.storage import keys
+
+    reader = Recording(scenario.store)
+    names, values = table_scan.scan(reader, "sys_invocation_state", [], ["id", "in_flight"])
+    expected = {scenario.running, scenario.backing_off, scenario.paused, scenario.workflow}
+    assert sorted(values[0]) == sorted(text(i) for i in expected)
+    assert keys.KeyKind.STATUS.value not in reader.prefixes  # no scan of every stored status
+    assert {keys.invocation_of(k) for k in reader.got} <= expected | {scenario.inboxed, scenario.scheduled,
+                                                                        scenario.suspended}  # fmt: skip
+    assert scenario.completed not in {keys.invocation_of(k) for k in reader.got}
+
+
 def test_scan_steps_yield_between_chunks(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
     from restate.introspection import invocation_columns
 
@@ -183,12 +196,16 @@ class Recording:
         self.db = store.db
         self.values_read = 0
         self.keys_read = 0
+        self.got: list[bytes] = []
+        self.prefixes: list[bytes] = []
 
     def get(self, key: bytes) -> bytes | None:
         self.values_read += 1
+        self.got.append(key)
         return self.db.get(key)
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        self.prefixes.append(prefix)
         for item in self.db.scan(prefix):
             self.values_read += 1
             yield item
