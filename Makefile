@@ -120,6 +120,12 @@ bench-scale-sql: setup
 bench-tracing: setup
 	$(VENV)/bin/python -m bench.tracing $(BENCH_TRACING_ARGS)
 
+# The invoker under N in-flight invocations, SIGKILL and restart, ours vs the real server (bench/scale_invoker.py):
+# submit rate, connections to the deployment, time to the first new call, drain. BENCH_SCALE_ARGS='--bidi'.
+.PHONY: bench-scale-invoker
+bench-scale-invoker: setup
+	$(VENV)/bin/python -m bench.scale_invoker $(BENCH_SCALE_ARGS)
+
 .PHONY: bench
 bench: setup
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install -y wrk" >&2; exit 1; }

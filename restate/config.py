@@ -73,10 +73,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     retry_exponentiation_factor: float = 2.0
     retry_max_attempts: int = 70
     request_size_limit: int = 32 * 1024 * 1024
-    # worker.invoker.concurrent-invocations-limit: concurrent attempts of the whole node (the real
-    # server's default), split evenly between the partition processes; counted when an attempt is admitted.
+    # worker.invoker.concurrent-invocations-limit: concurrent attempts of each partition (the real server's
+    # default and unit, measured), counted when an attempt is admitted; the rest queue.
     invoker_concurrency: int = 1000
-    # Ours: concurrent attempts of the node to one deployment (0 = only the limit above), split likewise.
+    # Ours: concurrent attempts of each partition to one deployment (0 = only the limit above).
     invoker_deployment_concurrency: int = 0
     # Streams per HTTP/2 connection before another connection is opened (see restate/invoker/http2.py
     # for why ours is below the real server's 128).

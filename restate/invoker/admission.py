@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 
 class Admission:
@@ -117,18 +116,3 @@ class Admission:
         self.discard(invocation_id)
         return invocation_id, key[0]
 
-
-@dataclass(frozen=True, slots=True)
-class PartitionLimits:
-    """One partition's share of the node's limits (each partition process runs its own invoker)."""
-
-    attempts: int  # concurrent attempts of the partition
-    per_deployment: int  # concurrent attempts of the partition to one deployment
-
-
-def partition_limits(node_limit: int, deployment_limit: int, partitions: int) -> PartitionLimits:
-    """Splits the node-wide limits evenly between the partitions (at least 1 each); 0 = no deployment limit."""
-    partitions = max(1, partitions)
-    attempts = max(1, node_limit // partitions)
-    per_deployment = attempts if deployment_limit <= 0 else min(attempts, max(1, deployment_limit // partitions))
-    return PartitionLimits(attempts, per_deployment)

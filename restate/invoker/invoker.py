@@ -11,7 +11,7 @@ from collections.abc import Callable
 from restate import ids
 from restate.config import Config
 from restate.invoker import attempt_start
-from restate.invoker.admission import Admission, partition_limits
+from restate.invoker.admission import Admission
 from restate.invoker.attempt import AttemptMachine, Effect, Ended, Failed, GiveUp, JournalMessage, Suspended
 from restate.invoker.attempt_runner import AttemptRequest, AttemptRunner, DeploymentClients
 from restate.invoker.http1 import Http1Client
@@ -51,22 +51,21 @@ class Invoker:
         store.state_cache = self.state_cache = attempt_start.new_state_cache()
         self.emit = emit
         self.schema = schema
-        limits = partition_limits(
-            config.invoker_concurrency, config.invoker_deployment_concurrency, config.default_num_partitions
-        )
-        # Slots are taken when an attempt is admitted, before it awaits anything: a batch or a recovery
-        # can never launch past the bounds. The pools bound connections by the same numbers.
-        self.admission = Admission(limits.attempts, limits.per_deployment)
+        # Per partition, as the real server applies worker.invoker.concurrent-invocations-limit (measured:
+        # 2 partitions with a limit of 32 held 64 attempts and connections to one deployment).
+        attempts = config.invoker_concurrency
+        per_deployment = min(attempts, config.invoker_deployment_concurrency or attempts)
+        self.admission = Admission(attempts, per_deployment)
         streams = config.http2_streams_per_connection
         connect_s = config.invoker_connect_timeout_ms / 1000
         self.clients = DeploymentClients(
             # +1: a connection retired after its request budget may still drain while its successor opens
             Http2Pool(
                 max_streams_per_connection=streams,
-                max_connections=-(-limits.per_deployment // streams) + 1,
+                max_connections=-(-per_deployment // streams) + 1,
                 connect_timeout=connect_s,
             ),
-            Http1Client(max_connections=limits.per_deployment, connect_timeout=connect_s),
+            Http1Client(max_connections=per_deployment, connect_timeout=connect_s),
         )
         self._committed = PartitionView(store)
         self._attempts: dict[bytes, AttemptRunner] = {}

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from restate.invoker.admission import Admission, partition_limits
+from restate.invoker.admission import Admission
 
 
 def _id(n: int) -> bytes:
@@ -139,13 +139,3 @@ def test_random_operations_keep_every_bound() -> None:
         # never idle while something could run
         if adm.waiting and adm.running < 8:
             assert all(running.count(d) == 3 for d in {d for _, (d, _) in adm._where.items()})
-
-
-def test_partition_limits_split_the_node_limits() -> None:
-    assert partition_limits(1000, 0, 2) == partition_limits(1000, 1000, 2)
-    limits = partition_limits(1000, 0, 4)
-    assert (limits.attempts, limits.per_deployment) == (250, 250)
-    limits = partition_limits(1000, 64, 2)
-    assert (limits.attempts, limits.per_deployment) == (500, 32)
-    limits = partition_limits(3, 1, 8)
-    assert (limits.attempts, limits.per_deployment) == (1, 1)  # at least one each

@@ -48,7 +48,7 @@ async def _close(invoker: Invoker) -> None:
 
 def test_a_batch_and_a_recovery_launch_at_most_the_limit(tmp_path: Path) -> None:
     partition = Partition(tmp_path / "p0")
-    config = Config(invoker_concurrency=6, default_num_partitions=2)  # 3 per partition
+    config = Config(invoker_concurrency=3, default_num_partitions=2)  # per partition, as the real server
     try:
         recovered = _invocations(partition, 20)
         fresh = _invocations(partition, 2)

@@ -1,0 +1,142 @@
+"""Scale benchmark of the invoker, ours and the real server side by side (issue 16, parts a and d).
+
+N invocations whose handlers hold their attempt open (tests/services/scale.py) on an HTTP/1.1
+request/response deployment (or, with --bidi, an h2c bidirectional one), behind a proxy that counts
+the connections the server holds to it, with worker.invoker.concurrent-invocations-limit = LIMIT on
+both servers. Per round and server:
+  submit_rps       one-way submit rate of the N invocations (64 concurrent clients)
+  peak_conns       the most connections the server held open to the deployment at once
+  opened_conns     connections it opened in total (a pool reuses them)
+  restart_s        SIGKILL of the whole server, start again: time until health answers
+  first_new_s      after the restart, with every slot held by recovered attempts and the gate opened
+                   (the handlers return at once): time until a NEW call succeeds
+  drain_s          time until all N have completed
+Run: .venv/bin/python -m bench.scale_invoker [--n 2000] [--limit 32] [--rounds 1] [--servers ours,real] [--bidi]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support import OurRestateServer, RealRestateServer, RestateServer, ServiceProcess
+from tests.support.conn_counter import ConnectionCounter
+
+DEADLINE_S = 300.0
+POLL_S = 0.02
+
+
+def _gate(service: ServiceProcess, action: str) -> dict[str, Any]:
+    method = "GET" if action == "stats" else "POST"
+    resp = httpx.request(method, f"{service.url}test/{action}", timeout=10)
+    resp.raise_for_status()
+    result: dict[str, Any] = resp.json()
+    return result
+
+
+def _until(what: str, check: Any, deadline: float) -> None:
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(POLL_S)
+
+
+async def _submit(url: str, n: int) -> float:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        semaphore = asyncio.Semaphore(64)
+
+        async def one(k: int) -> None:
+            async with semaphore:
+                resp = await client.post(f"{url}/Blocker/hold/send", json=k)
+                if resp.status_code != 202:
+                    raise RuntimeError(f"submit answered {resp.status_code}: {resp.text}")
+
+        started = time.monotonic()
+        await asyncio.gather(*(one(k) for k in range(n)))
+        return n / (time.monotonic() - started)
+
+
+def _not_completed(server: RestateServer) -> int:
+    query = {"query": "SELECT count(*) AS n FROM sys_invocation WHERE status != 'completed'"}
+    resp = server.client.post(f"{server.admin_url}/query", json=query, headers={"accept": "application/json"})
+    resp.raise_for_status()
+    return int(resp.json()["rows"][0]["n"])
+
+
+def one_round(kind: str, n: int, limit: int, base: Path, bidi: bool = False) -> dict[str, float]:
+    logs = base / "logs"
+    service = ServiceProcess(logs, module="scale", name=f"svc-{kind}").start()
+    proxy = ConnectionCounter(service.port).start()
+    env = {"RESTATE_WORKER__INVOKER__CONCURRENT_INVOCATIONS_LIMIT": str(limit)}
+    server_class = OurRestateServer if kind == "ours" else RealRestateServer
+    server = server_class(base / "data", logs, partitions=2, env=env)
+    figures: dict[str, float] = {}
+    try:
+        server.start()
+        server.register(f"http://127.0.0.1:{proxy.port}/", use_http_11=not bidi)
+        deadline = time.monotonic() + DEADLINE_S
+        figures["submit_rps"] = asyncio.run(_submit(server.ingress_url, n))
+        _until("the first attempts", lambda: _gate(service, "stats")["blocked"] >= min(n, limit) // 2, deadline)
+        _gate(service, "epoch")
+        server.kill()
+        started = time.monotonic()
+        server.start()
+        figures["restart_s"] = time.monotonic() - started
+        _until("recovered attempts", lambda: _gate(service, "stats")["blocked"] > 0, deadline)
+        _gate(service, "open")
+        opened = time.monotonic()
+        resp = server.call("Blocker/quick", 1)
+        figures["first_new_s"] = time.monotonic() - opened
+        if resp.status_code != 200:
+            raise RuntimeError(f"the new call answered {resp.status_code}: {resp.text}")
+        _until("every invocation completed", lambda: _not_completed(server) == 0, deadline)
+        figures["drain_s"] = time.monotonic() - opened
+        figures["peak_conns"] = proxy.peak
+        figures["opened_conns"] = proxy.total
+    finally:
+        server.stop()
+        proxy.stop()
+        service.stop()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--limit", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--servers", default="ours,real")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--bidi", action="store_true", help="an h2c bidirectional deployment instead of HTTP/1.1")
+    args = parser.parse_args()
+    kinds = args.servers.split(",")
+    results: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
+    for r in range(args.rounds):
+        for kind in kinds:  # alternating rounds
+            with tempfile.TemporaryDirectory(prefix=f"scale-invoker-{kind}-") as tmp:
+                figures = one_round(kind, args.n, args.limit, Path(tmp), args.bidi)
+            print(f"round {r + 1} {kind}: " + ", ".join(f"{k} {v:.3g}" for k, v in figures.items()), flush=True)
+            results[kind].append(figures)
+    keys = list(next(iter(results.values()))[0])
+    mode = "h2c bidi" if args.bidi else "HTTP/1.1 request/response"
+    print(f"\nN={args.n}, limit={args.limit}, {mode} (medians over {args.rounds} round(s))")
+    print("figure".ljust(14) + "".join(kind.rjust(10) for kind in kinds) + ("     ratio" if len(kinds) == 2 else ""))
+    for key in keys:
+        medians = [statistics.median(f[key] for f in results[kind]) for kind in kinds]
+        ratio = f"{medians[0] / medians[1]:10.2f}" if len(kinds) == 2 and medians[1] else ""
+        print(key.ljust(14) + "".join(f"{m:10.3g}" for m in medians) + ratio)
+    if args.json is not None:
+        args.json.write_text(json.dumps({"n": args.n, "limit": args.limit, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
