@@ -150,8 +150,10 @@ class Invoker:
         assert self.spans is not None
         if isinstance(effect, JournalMessage):
             self.spans.message(inv, number, effect.msg_type, effect.payload)
-        elif isinstance(effect, Suspended | Ended | Failed):
-            self.spans.ended(inv, number, failed=isinstance(effect, Failed))
+        elif isinstance(effect, Failed):
+            self.spans.ended(inv, number, "failed", f"[{effect.code}] {effect.message}")
+        elif isinstance(effect, Suspended | Ended):
+            self.spans.ended(inv, number, "suspended" if isinstance(effect, Suspended) else "ended")
 
     def _report_failure(self, invocation_id: bytes, number: int, failed: Failed) -> None:
         """The one place that decides what follows a failed attempt: retry after a delay, pause or kill."""

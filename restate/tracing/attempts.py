@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from restate.tracing.exporter import SpanExporter
-from restate.tracing.spans import AttemptSpan, Invocation
+from restate.tracing.spans import AttemptEnd, AttemptSpan, Invocation
 from restate.tracing.trace_context import traceparent
 from restate.wire import TraceContext
 
@@ -52,17 +52,14 @@ class AttemptTracer:
         if span is not None and span.number == number:
             span.message(msg_type, payload)
 
-    def ended(self, invocation_id: bytes, number: int, failed: bool = False) -> None:
+    def ended(self, invocation_id: bytes, number: int, end: AttemptEnd, error: str = "") -> None:
         """The attempt ended or suspended (OK: a TerminalError too, it ends with Output), or failed
-        (ERROR `transient failure`, as the real server, whatever the failure)."""
+        (ERROR `transient failure`, as the real server, whatever the failure; `error` says which)."""
         span = self._open.get(invocation_id)
         if span is None or span.number != number:
             return
         del self._open[invocation_id]
-        if failed:
-            self._exporter.export(span.finish("error", "transient failure"))
-        else:
-            self._exporter.export(span.finish("ok"))
+        self._exporter.export(span.finish(end, error))
 
     def log_suffix(self, invocation_id: bytes) -> str:
         """` trace <id>` for a log line about an invocation whose attempt is traced (else empty)."""
@@ -72,4 +69,4 @@ class AttemptTracer:
     def killed(self, invocation_id: bytes) -> None:
         span = self._open.pop(invocation_id, None)
         if span is not None:
-            self._exporter.export(span.finish("error", "killed"))
+            self._exporter.export(span.finish("killed"))

@@ -7,7 +7,7 @@ A span is a plain value here; restate.tracing.exporter turns it into an OpenTele
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -17,7 +17,7 @@ from restate.protocol.framing import MessageType
 from restate.tracing.trace_context import attempt_span_id, end_span_id, start_span_id
 from restate.wire import Target, TraceContext
 
-Attributes = dict[str, str | int | bool]
+Attributes = dict[str, str | int | float | bool]
 Status = Literal["unset", "ok", "error"]
 
 
@@ -152,12 +152,19 @@ NEW_COMMAND = "restate.invocation.lifecycle.new_command"
 RUN_ENDED = "restate.invocation.lifecycle.run_ended"
 
 
+AttemptEnd = Literal["ended", "suspended", "failed", "killed"]
+
+
 class AttemptSpan:
     """An `invocation-attempt {target}` span while its attempt runs: the commands the SDK sends become
-    events; `finish` gives the span (OK for an attempt that ended, suspended or failed terminally,
-    ERROR "transient failure" for one that is retried)."""
+    events; `finish` gives the span (OK for an attempt that ended or suspended, a TerminalError too:
+    it ends with Output; ERROR "transient failure" for one that failed and is retried).
 
-    __slots__ = ("inv", "ctx", "number", "start_ns", "attributes", "events")
+    Ours adds, without changing the real server's shape: the attempt's number, how it ended
+    (`restate.attempt.end`) and a failed attempt's error (`error.message`); a run's result and
+    duration on its `run_ended` event (`restate.run.result`, `restate.run.duration_ms`)."""
+
+    __slots__ = ("inv", "ctx", "number", "start_ns", "attributes", "events", "runs")
 
     def __init__(self, inv: Invocation, ctx: TraceContext, number: int, deployment_id: str, address: str,
                  protocol_version: int) -> None:  # fmt: skip
@@ -167,7 +174,9 @@ class AttemptSpan:
         self.attributes["restate.deployment.id"] = deployment_id
         self.attributes["restate.deployment.address"] = address
         self.attributes["restate.deployment.service_protocol_version"] = protocol_version
+        self.attributes["restate.attempt.number"] = number
         self.events: list[Event] = []
+        self.runs: dict[int, int] = {}  # completion id of a ctx.run -> when its command came (ns)
 
     @property
     def span_id(self) -> bytes:
@@ -176,18 +185,37 @@ class AttemptSpan:
     def message(self, msg_type: int, payload: bytes) -> None:
         """A message the SDK sent: a command, or the proposal of a run's result."""
         command = COMMAND_TYPES.get(msg_type)
+        at = now_ns()
         if command is not None:
             attrs: Attributes = {"restate.journal.command.type": command}
-            name = _command_name(msg_type, payload)
+            decoded = _decoded(msg_type, payload)
+            name = getattr(decoded, "name", "") or ""
             if name:
                 attrs["restate.journal.command.name"] = name
-            self.events.append(Event(NEW_COMMAND, now_ns(), attrs))
+            if msg_type == MessageType.RUN:
+                self.runs[decoded.result_completion_id] = at
+            self.events.append(Event(NEW_COMMAND, at, attrs))
         elif msg_type == MessageType.PROPOSE_RUN_COMPLETION:
-            completion_id = messages.decode_message(msg_type, payload).result_completion_id
-            attrs = {"restate.journal.notification.id": f"CompletionId: {completion_id}"}
-            self.events.append(Event(RUN_ENDED, now_ns(), attrs))
+            proposal = _decoded(msg_type, payload)
+            if proposal is None:
+                return
+            completion_id = proposal.result_completion_id
+            result = "failure" if proposal.WhichOneof("result") == "failure" else "success"
+            attrs = {"restate.journal.notification.id": f"CompletionId: {completion_id}", "restate.run.result": result}
+            started = self.runs.pop(completion_id, None)
+            if started is not None:
+                attrs["restate.run.duration_ms"] = round((at - started) / 1e6, 3)
+            self.events.append(Event(RUN_ENDED, at, attrs))
 
-    def finish(self, status: Status, message: str = "") -> Span:
+    def finish(self, end: AttemptEnd, error: str = "") -> Span:
+        """The span of the attempt that ended this way (`error`: a failed attempt's failure)."""
+        self.attributes["restate.attempt.end"] = end
+        status: Status = "ok"
+        message = ""
+        if end in ("failed", "killed"):
+            status, message = "error", "transient failure" if end == "failed" else "killed"
+            if error:
+                self.attributes["error.message"] = error
         return Span(
             f"invocation-attempt {self.inv.span_target}", self.ctx.trace_id, self.span_id, start_span_id(self.inv.id),
             self.start_ns, now_ns(), self.attributes, self.ctx.trace_state, events=self.events, status=status,
@@ -195,8 +223,8 @@ class AttemptSpan:
         )  # fmt: skip
 
 
-def _command_name(msg_type: int, payload: bytes) -> str:
+def _decoded(msg_type: int, payload: bytes) -> Any:
     try:
-        return getattr(messages.decode_message(msg_type, payload), "name", "") or ""
+        return messages.decode_message(msg_type, payload)
     except Exception:  # a message the protocol layer refuses is the attempt's problem, not the span's
-        return ""
+        return None

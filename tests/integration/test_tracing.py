@@ -20,6 +20,7 @@ CLIENT_SPAN = "00f067aa0ba902b7"
 INVOCATION_ATTRS = ["rpc.service", "rpc.method", "restate.invocation.id", "restate.invocation.target"]
 ATTEMPT_ATTRS = ["rpc.system", *INVOCATION_ATTRS, "restate.deployment.id", "restate.deployment.address",
                  "restate.deployment.service_protocol_version"]  # fmt: skip
+OURS_ATTEMPT_ATTRS = ["restate.attempt.number", "restate.attempt.end"]
 
 
 @pytest.fixture
@@ -114,7 +115,7 @@ def test_span_trees_match_the_real_servers(kind: str, transport: str, receiver: 
     _check_call_and_send(spans)
     _check_workflow(spans)
     _check_client_context(spans, seen)
-    _check_attributes(spans, service, transport)
+    _check_attributes(spans, service, transport, kind)
 
 
 def _check_call_and_send(spans: list[Span]) -> None:
@@ -160,14 +161,19 @@ def _check_client_context(spans: list[Span], seen: dict[str, str]) -> None:
 
 
 
-def _check_attributes(spans: list[Span], service: ServiceProcess, transport: str) -> None:
-    """Attributes, statuses, resource and scope as the real server's."""
+def _check_attributes(spans: list[Span], service: ServiceProcess, transport: str, kind: str) -> None:
+    """Attributes, statuses, resource and scope as the real server's (ours adds a few, README)."""
     steps_trace = trace_of(spans, "ingress TSteps/steps3")
     s_ingress = _span(spans, steps_trace, "ingress TSteps/steps3")
     assert list(s_ingress["attributes"]) == [*INVOCATION_ATTRS, "client.socket.address", "client.socket.port"]
     assert s_ingress["attributes"]["client.socket.address"] == "127.0.0.1"
     s_attempt = _span(spans, steps_trace, "invocation-attempt TSteps/steps3")
-    assert list(s_attempt["attributes"]) == ATTEMPT_ATTRS
+    assert list(s_attempt["attributes"]) == ATTEMPT_ATTRS + (OURS_ATTEMPT_ATTRS if kind == "ours" else [])
+    if kind == "ours":
+        assert [s_attempt["attributes"][k] for k in OURS_ATTEMPT_ATTRS] == [1, "ended"]
+        run_ended = [attrs for name, attrs in s_attempt["events"] if name.endswith("run_ended")]
+        assert [a["restate.run.result"] for a in run_ended] == ["success"] * 3
+        assert all(a["restate.run.duration_ms"] >= 0 for a in run_ended)
     assert s_attempt["attributes"]["restate.deployment.address"] == service.url
     assert s_attempt["status"] == "STATUS_CODE_OK"
     s_end = _span(spans, steps_trace, "invocation-end TSteps/steps3")
@@ -232,8 +238,11 @@ def test_a_retry_and_a_terminal_failure_as_the_real_server(
         ["invocation-attempt TFlaky/once", [], []],
         ["invocation-end TFlaky/once", [], []]]]]]]  # fmt: skip
     attempts = [s for s in spans if s["trace_id"] == once and s["name"] == "invocation-attempt TFlaky/once"]
-    failed = [(s["status"], s["status_message"]) for s in attempts if not s["events"]]
-    assert failed == [("STATUS_CODE_ERROR", "transient failure")]
+    failed = [s for s in attempts if not s["events"]]
+    assert [(s["status"], s["status_message"]) for s in failed] == [("STATUS_CODE_ERROR", "transient failure")]
+    if kind == "ours":  # which failure, how the attempt ended
+        assert "the first attempt fails" in failed[0]["attributes"]["error.message"]
+        assert failed[0]["attributes"]["restate.attempt.end"] == "failed"
     fail = trace_of(spans, "ingress TFlaky/fail")
     end = _span(spans, fail, "invocation-end TFlaky/fail")
     assert (end["status"], end["status_message"]) == ("STATUS_CODE_ERROR", "boom")
