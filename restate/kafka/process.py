@@ -42,7 +42,12 @@ class KafkaIngress:
         self.config = config
         self.registry: KafkaRegistry | None = None
         self.running: dict[str, tuple[SubscriptionConsumer, asyncio.Task[None]]] = {}
-        self.node = Node(config.base_dir, NODE_NAME)
+        if config.cluster is None:
+            self.node = Node(config.base_dir, NODE_NAME)
+        else:  # the partitions' leaders may be on other nodes: the cluster's bus, as the ingress's
+            from restate.cluster.cluster_config import bus_directory
+
+            self.node = Node(config.base_dir, NODE_NAME, bus_directory(config.cluster))
         self.rpc = PartitionRpc(self.node, config.default_num_partitions)
         self._stop = asyncio.Event()
         self._parks: dict[int, asyncio.Future[None]] = {}  # park requests to admin awaiting its Done
@@ -62,6 +67,10 @@ class KafkaIngress:
         self.node.bind()
         tasks = [loop.create_task(self._receive()), loop.create_task(self.rpc.run_resends()),
                  loop.create_task(self._ask_registry())]  # fmt: skip
+        if self.config.cluster is not None:  # requests go to each partition's current leader
+            from restate.cluster.node_link import NodeLink
+
+            tasks.append(loop.create_task(NodeLink(self.config.cluster).route_to_leaders(self.rpc)))
         try:
             await self._stop.wait()
         finally:
