@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from prometheus_client.parser import text_string_to_metric_families
 
 from restate import metrics as m
+from restate.dashboard import kafka_line
 
 STALE_HEARTBEAT_S = 3.0
 
@@ -72,6 +73,7 @@ class Snapshot:
     ingress: dict[str, float] = field(default_factory=dict)  # status -> requests
     num_partitions: int = 0
     processes: dict[str, bool] = field(default_factory=dict)  # admin, ingress: running?
+    kafka: dict[str, kafka_line.SubscriptionSample] = field(default_factory=dict)  # by subscription
 
 
 def _partition(snap: Snapshot, labels: dict[str, str], key: str = "partition_id") -> PartitionSample | None:
@@ -102,6 +104,8 @@ def parse(text: str, at: float, wall: float) -> Snapshot:
 
 
 def _apply(snap: Snapshot, name: str, labels: dict[str, str], value: float) -> None:  # noqa: C901, PLR0912
+    if kafka_line.apply(snap.kafka, name, labels, value):
+        return
     if name == m.INGRESS_REQUESTS:
         status = labels.get("status", "")
         snap.ingress[status] = snap.ingress.get(status, 0.0) + value
@@ -187,6 +191,7 @@ class View:
     deployments_registered: int | None = None
     source: str = ""
     note: str = ""
+    kafka: list[kafka_line.SubscriptionRow] = field(default_factory=list)
 
 
 _TERMINAL = (m.COMPLETED, m.INVOCATION_ERROR, m.REJECTED, m.FAILED)
@@ -286,4 +291,5 @@ def build_view(cur: Snapshot, old: Snapshot | None) -> View:
             return max(0.0, delta) / span
 
         ingress_rps, errors_rps = rate(_TERMINAL), rate(_ERRORS)
-    return View(rows, _totals(rows, cur, old), ingress_rps, errors_rps, span, dict(cur.processes))
+    kafka = kafka_line.rows(cur.kafka, old.kafka if old is not None else None, span)
+    return View(rows, _totals(rows, cur, old), ingress_rps, errors_rps, span, dict(cur.processes), kafka=kafka)

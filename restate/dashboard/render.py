@@ -9,6 +9,7 @@ from __future__ import annotations
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.text import Text
 
+from restate.dashboard import kafka_line
 from restate.dashboard.columns import Column
 from restate.dashboard.fit_table import FitTable
 from restate.dashboard.model import Row, View
@@ -132,6 +133,7 @@ def _ingress(view: View) -> Line:
 def frame(view: View, wide: bool = False) -> list[RenderableType]:
     """The frame's parts: header, partition table (the columns that fit; all when `wide`), ingress, note."""
     parts: list[RenderableType] = [_header(view), partition_table(view, wide), _ingress(view)]
+    parts.extend(kafka_line.lines(view.kafka))
     if view.note:
         parts.append(Text(view.note, style="yellow"))
     return parts
