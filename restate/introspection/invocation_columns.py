@@ -30,7 +30,7 @@ from restate.storage.status_summary import StatusSummary
 from restate.storage.view import PartitionView
 
 Extract = Callable[[bytes, StatusSummary], Any]
-STEP_ROWS = 2_000  # statuses read between two yields of a scan (a few milliseconds of work)
+STEP_ROWS = 1_000  # statuses decoded between two yields of a scan (a couple of milliseconds of work)
 Step = None | tuple[list[list[Any]], int, list[int] | None]
 
 
@@ -131,7 +131,7 @@ def _grouped(view: PartitionView, table: str, f: pt.Filters, names: list[str]) -
     statuses = view.status_summary_values()
     while True:
         before = counts.total()
-        counts.update(map(getter, islice(statuses, STEP_ROWS * 10)))  # counted in C
+        counts.update(map(getter, islice(statuses, STEP_ROWS * 5)))  # counted in C
         if counts.total() == before:
             break
         yield None
@@ -160,18 +160,17 @@ def _top(
     checks = [(flt, extractors[flt.column]) for flt in f.filters]
     services = f.allowed(pt.SERVICE_COLUMN[table])
     candidates: list[tuple[Any, bytes, StatusSummary]] = []
+    bound = max(4 * k, 4 * STEP_ROWS)  # candidates kept before the worse ones are dropped
     for seen, (inv_id, status) in enumerate(view.status_summaries(pt.wanted_ids(f, table)), 1):
         if seen % STEP_ROWS == 0:
+            if len(candidates) > bound:
+                candidates = _best(candidates, k, descending)
             yield None
         if services is not None and status.target.service not in services:
             continue
         if all(pt.passes(flt, extract(inv_id, status)) for flt, extract in checks):
             candidates.append((key(inv_id, status), inv_id, status))
-    best = (heapq.nlargest if descending else heapq.nsmallest)(k, (c[0] for c in candidates))
-    chosen = []
-    if best:
-        last = best[-1]
-        chosen = [c for c in candidates if (c[0] >= last if descending else c[0] <= last)]
+    chosen = _best(candidates, k, descending)
     columns: list[list[Any]] = [[] for _ in names]
     full_row = pt.invocation_row if table == "sys_invocation" else pt.status_row
     for _, inv_id, status in chosen:
@@ -186,6 +185,15 @@ def _top(
                 row = {} if full is None else full_row(inv_id, full)
             values.append(row.get(name))
     yield columns, len(chosen), None
+
+
+def _best(candidates: list[Any], k: int, descending: bool) -> list[Any]:
+    """The candidates at or above the k-th best key (ties of it included; none for k = 0)."""
+    best = (heapq.nlargest if descending else heapq.nsmallest)(k, (c[0] for c in candidates))
+    if not best:
+        return []
+    last = best[-1]
+    return [c for c in candidates if (c[0] >= last if descending else c[0] <= last)]
 
 
 def _summaries(view: PartitionView, table: str, f: pt.Filters, names: list[str], limit: int | None) -> Iterator[Step]:

@@ -80,6 +80,20 @@ def test_pushed_down_answers_equal_whole_table_answers(scenario: Scenario, sql: 
     assert _rows(pushed, sql) == _rows(whole, sql)
 
 
+@pytest.mark.parametrize("k", [0, 1, 2, 5])
+def test_top_k_pruned_while_scanning_equals_whole_table(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch, k: int
+) -> None:
+    from restate.introspection import invocation_columns
+
+    monkeypatch.setattr(invocation_columns, "STEP_ROWS", 1)  # prune after every row (bound: 4 candidates)
+    pushed = QueryEngine(LocalScanner({0: scenario.store}), 1, make_schema)
+    whole = QueryEngine(Unpushed({0: scenario.store}), 1, make_schema)
+    for sql in (f"SELECT id, created_at FROM sys_invocation ORDER BY created_at DESC, id LIMIT {k}",
+                f"SELECT id FROM sys_invocation_status ORDER BY modified_at, id LIMIT {k}"):  # fmt: skip
+        assert _rows(pushed, sql) == _rows(whole, sql)
+
+
 def test_count_without_filters_reads_no_record(scenario: Scenario) -> None:
     reader = Recording(scenario.store)
     names, values, count, repeats = _result(table_scan.scan_steps(reader, "sys_invocation", [], [], None))
