@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCOPE = "services"  # the real server's instrumentation scope for invocation spans
-VERSION = "1.7.12"  # the real server release whose span model this mirrors (resource service.version)
+VERSION = "1.7.12"
+SHUTDOWN_FLUSH_MS = 2000  # the real server release whose span model this mirrors (resource service.version)
 
 
 class SpanExporter:
@@ -80,9 +81,14 @@ class SpanExporter:
         return ctx
 
     def shutdown(self) -> None:
-        """Exports what is queued (a graceful stop flushes, as the real server's)."""
+        """Exports what is queued (a graceful stop flushes, as the real server's), for at most
+        SHUTDOWN_FLUSH_MS: a collector that is down must not hold up the stop (its retries take 10 s)."""
         try:
-            self._processor.shutdown()
+            inner = getattr(self._processor, "_batch_processor", None)  # the SDK's, with a bounded shutdown
+            if inner is not None and hasattr(inner, "shutdown"):
+                inner.shutdown(timeout_millis=SHUTDOWN_FLUSH_MS)
+            else:
+                self._processor.shutdown()
         except Exception:  # the collector is gone: nothing left to do about those spans
             log.warning("tracing: the last spans could not be exported", exc_info=True)
 

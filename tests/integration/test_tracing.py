@@ -3,6 +3,7 @@ the same scenarios give the same span trees (names, parents, events), attributes
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.net import free_port
 from tests.support.otlp import OtlpReceiver, Span, shape, trace_of
 from tests.support.paths import OUR_RESTATE_BIN
 from tests.support.servers import OurRestateServer, RealRestateServer, RestateServer
@@ -303,3 +305,21 @@ def test_tracing_off_keeps_only_a_clients_trace_id(kind: str, service: ServicePr
     finally:
         server.stop()
     assert sorted(row.get("trace_id") or "" for row in rows) == ["", "", CLIENT_TRACE]
+
+
+def test_a_collector_that_is_down_costs_the_server_nothing_but_warnings(service: ServiceProcess,
+                                                                        tmp_path: Path) -> None:  # fmt: skip
+    """Invocations run as usual, and a graceful stop, which flushes the spans still queued, does not wait
+    for the exporter's retries (10 s)."""
+    closed = free_port()
+    env = {"RESTATE_TRACING_ENDPOINT": f"http://127.0.0.1:{closed}", "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    server = OurRestateServer(tmp_path / "data", tmp_path, partitions=1, env=env).start()
+    try:
+        server.register(service.url)
+        for n in range(3):
+            assert server.call("TSteps/steps3", n).json() == n + 3
+    finally:
+        t0 = time.monotonic()
+        server.stop()
+        stopped_in = time.monotonic() - t0
+    assert stopped_in < 8, f"the stop took {stopped_in:.1f}s"
