@@ -75,6 +75,18 @@ def test_invocations_list_filters_and_counts(page: Any, ours: UiStack) -> None:
     expect(rows).to_have_count(3)
     page.goto(f"{ours.server.admin_url}/ui/invocations?service=Steps&key=nobody")
     expect(page.locator("#app .msg.empty")).to_have_text("No invocations match this filter.")
+    # Deployment and time range (created_at) filters.
+    deployment = ours.invocation(ours.ids["finished"])["pinned_deployment_id"]
+    page.goto(f"{ours.server.admin_url}/ui/invocations?service=Steps&deployment={deployment}")
+    expect(page.locator(f"tr[data-id='{ours.ids['finished']}']")).to_be_visible()
+    page.goto(f"{ours.server.admin_url}/ui/invocations?deployment=dp_11111111111111111111111")
+    expect(page.locator("#app .msg.empty")).to_have_text("No invocations match this filter.")
+    created = ours.invocation(ours.ids["workflow"])["created_at"]
+    page.goto(f"{ours.server.admin_url}/ui/invocations?service=Shop&since={created}")
+    expect(rows).to_have_count(1)
+    page.goto(f"{ours.server.admin_url}/ui/invocations?service=Shop&until=2000-01-01T00:00:00Z")
+    expect(page.locator("#app .msg.empty")).to_have_text("No invocations match this filter.")
+    expect(page.locator("input[name=until]")).to_have_value(re.compile(r"^(1999-12-31|2000-01-01)T"))
 
 
 def test_finished_invocation_shows_its_journal_decoded(page: Any, ours: UiStack) -> None:
@@ -86,6 +98,7 @@ def test_finished_invocation_shows_its_journal_decoded(page: Any, ours: UiStack)
     expect(journal).to_contain_text('"prepared alpha"')
     expect(journal).to_contain_text('{"label":"alpha","items":[1,2,3]}')
     expect(journal.locator("li.command", has_text="Sleep")).to_contain_text("until ")
+    expect(journal.locator("li.command", has_text="Output")).to_contain_text(re.compile(r"\+\d+ms"))  # since the start
     expect(page.locator("#debugger")).to_have_count(0)
     shot(page, "invocation-finished")
 

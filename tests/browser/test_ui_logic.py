@@ -131,3 +131,17 @@ def test_metrics_text_is_parsed_into_partition_rows(js: Any) -> None:
     assert (row["partition"], row["running"], row["suspended"], row["commandsPerS"]) == (1, 4, 2, 30)
     assert row["liveness"] == "starting"  # up, but no heartbeat yet
     assert view["totals"]["liveness"] == "0/1 up"
+
+
+def test_a_commands_result_is_the_notification_of_its_last_completion_id(js: Any) -> None:
+    call = {"Command": {"Call": {"invocation_id_completion_id": 1, "result_completion_id": 2, "request": {}}}}
+    got_id = {"Notification": {"Completion": {"CallInvocationId": {"completion_id": 1, "invocation_id": "inv_1x"}}}}
+    result = {"Notification": {"Completion": {"Call": {"completion_id": 2, "result": {"Success": list(b"1")}}}}}
+    rows = [
+        {"index": 1, "entry_type": "Command: Call", "entry_json": json.dumps(call)},
+        {"index": 2, "entry_type": "Notification: CallInvocationId", "entry_json": json.dumps(got_id)},
+        {"index": 3, "entry_type": "Notification: Call", "entry_json": json.dumps(result)},
+    ]
+    results = js("Object.fromEntries(Object.entries(m.journal.resultsOf(arg.map(m.journal.decodeEntry)))"
+                 ".map(([k, v]) => [k, v.index]))", rows)
+    assert results == {"1": 3}

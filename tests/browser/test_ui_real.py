@@ -57,7 +57,11 @@ def test_views_against_the_real_server(page: Any, real: tuple[UiStack, UiProxy])
     expect(page.locator("#app tbody tr")).to_have_count(3)
 
     page.goto(f"{proxy.url}/ui/invocations/{ids['finished']}")
-    expect(page.locator("#journal")).to_contain_text('{"label":"alpha","items":[1,2,3]}')
+    journal = page.locator("#journal")
+    expect(journal).to_contain_text('{"label":"alpha","items":[1,2,3]}')
+    # The real server stamps every entry: the sleep's result (its wake-up) came at least its 10 ms after it.
+    waited = journal.locator("li.command", has_text="Sleep").locator("[data-waited]")
+    expect(waited).to_contain_text(re.compile(r"result after (\d\d+ms|\d+(\.\d)?s)"))
 
     page.goto(f"{proxy.url}/ui/invocations/{ids['drift']}")
     debugger = page.locator("#debugger")

@@ -21,6 +21,9 @@ function result(entry, value) {
 
 function fromCommand(entry, kind, body) {
   entry.name = body.name || entry.name;
+  // What the command waits for: its result is the last of these (a call's id comes first, then its result).
+  entry.completionIds = ["completion_id", "invocation_id_completion_id", "result_completion_id"]
+    .filter((k) => typeof body[k] === "number").map((k) => body[k]);
   if (kind === "Call" || kind === "OneWayCall") {
     const req = body.request || {};
     entry.target = target(req.invocation_target) || entry.target;
@@ -45,6 +48,7 @@ function fromCommand(entry, kind, body) {
 function fromNotification(entry, body) {
   const completion = body.Completion ? Object.values(body.Completion)[0] : body.Signal;
   if (!completion) return;
+  if (typeof completion.completion_id === "number") entry.completionIds = [completion.completion_id];
   if (completion.invocation_id) entry.invocationId = String(completion.invocation_id);
   result(entry, completion.result);
 }
@@ -56,7 +60,7 @@ export function decodeEntry(row) {
     index: Number(row.index), type, kind: type.startsWith("Notification") ? "notification" : "command",
     name: row.name || null, target: row.invoked_target || null, invocationId: row.invoked_id || null,
     wakeUpAt: row.sleep_wakeup_at || null, key: row.promise_name || null, completed: row.completed,
-    at: row.appended_at || null, raw: null,
+    at: row.appended_at || null, raw: null, completionIds: [],
   };
   if (row.entry_json) {
     try {
@@ -147,24 +151,44 @@ function valueCell(e) {
   return out;
 }
 
-/** The timeline: each entry with its type, name/target, value, and when it was appended relative to the start. */
+/** When each command's result arrived: command index -> the notification entry of its last completion id. */
+export function resultsOf(entries) {
+  const byCompletion = {};
+  for (const e of entries) if (e.kind === "notification") for (const id of e.completionIds) byCompletion[id] = e;
+  const out = {};
+  for (const e of entries) {
+    if (e.kind !== "command" || !e.completionIds.length) continue;
+    const done = byCompletion[e.completionIds[e.completionIds.length - 1]];
+    if (done) out[e.index] = done;
+  }
+  return out;
+}
+
+/** The timeline: each entry with its type, name/target, value, when it was appended relative to the start, and
+ *  for a command whose result arrived a bar from the command to its result (how long it waited). */
 export function timeline(entries, inv, failedIndex, events = []) {
   if (!entries.length) return h("p", { class: "muted" }, "The journal is empty (or was already removed after completion).");
-  const start = parseTime(inv.created_at)?.getTime();
+  const start = parseTime(inv.created_at)?.getTime() ?? Math.min(...entries.map((e) => parseTime(e.at)?.getTime() ?? Infinity));
   const times = entries.map((e) => parseTime(e.at)?.getTime()).filter((t) => t !== undefined);
-  const span = Math.max(1, Math.max(...times, start || 0) - (start || Math.min(...times)));
+  const span = Math.max(1, Math.max(...times, start) - start);
+  const results = resultsOf(entries);
   const byAfter = {};
   for (const ev of events) (byAfter[ev.after_journal_entry_index] ??= []).push(ev);
+  const pct = (ms) => Math.max(0, Math.min(100, (100 * ms) / span));
   const items = [];
   for (const e of entries) {
     const at = parseTime(e.at)?.getTime();
-    const offset = at !== undefined && start ? at - start : null;
-    const bar = offset !== null ? h("div", { class: "bar", style: `margin-left:${Math.min(100, (100 * offset) / span)}%;width:3px` }) : null;
+    const offset = at !== undefined ? at - start : null;
+    const doneAt = parseTime(results[e.index]?.at)?.getTime();
+    const waited = doneAt !== undefined && at !== undefined ? doneAt - at : null;
+    const bar = offset === null ? null : h("div", { class: "bar",
+      style: `margin-left:${pct(offset).toFixed(1)}%;width:${Math.max(0.6, pct(waited || 0)).toFixed(1)}%` });
     items.push(h("li", { class: `${e.kind}${e.index === failedIndex ? " failed-here" : ""}`, "data-index": e.index },
       h("span", { class: "idx" }, `#${e.index}`),
       h("span", {}, entryLabel(e), e.index === failedIndex ? h("div", { class: "badge st-failed" }, "last attempt failed here") : null),
       h("span", {}, valueCell(e)),
-      h("span", { class: "muted" }, offset !== null ? `+${fmtDuration(offset)}` : "", bar)));
+      h("span", { class: "muted" }, offset !== null ? `+${fmtDuration(offset)}` : "",
+        waited !== null ? h("span", { "data-waited": true }, ` · result after ${fmtDuration(waited)}`) : null, bar)));
     for (const ev of byAfter[e.index] || []) items.push(eventItem(ev));
   }
   return h("ol", { class: "timeline", id: "journal" }, items);
