@@ -95,7 +95,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with TansuBroker(root / "logs") as broker:
         config = root / "restate.toml"
         config.write_text(f'[[ingress.kafka-clusters]]\nname = "tansu"\nbrokers = ["{broker.bootstrap}"]\n')
-        topics = (("svc", 1), ("obj", 2), ("flaky", 1), ("crash-kafka", 2), ("crash-partition", 2), ("bad", 1))
+        topics = (("svc", 1), ("obj", 2), ("flaky", 1), ("crash-kafka", 2), ("crash-partition", 2), ("bad", 1),
+                  ("restart", 2))  # fmt: skip
         for topic, partitions in topics:
             broker.create_topic(topic, partitions)
         with ServiceProcess(root / "logs", "kafka_sinks", env={"SIDE_EFFECT_FILE": str(side_effects)}) as svc:
@@ -115,6 +116,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                     yield stack
                     return
                 stack.subs["bad"] = stack.subscribe("bad", "service://KObj/add")
+                stack.subs["restart"] = stack.subscribe("restart", "service://KObj/add")
                 # Offsets never committed before the crash: every record consumed so far comes again after it.
                 for topic in ("crash-kafka", "crash-partition"):
                     stack.subs[topic] = stack.subscribe(topic, "service://KObj/add", **{
@@ -250,3 +252,17 @@ def test_a_record_whose_key_is_not_utf8_is_parked_and_the_records_behind_it_flow
     dropped = subprocess.run([*cli, "drop", sub, "0", "3"], capture_output=True, text=True, timeout=60, check=False)
     assert dropped.returncode == 0, dropped.stderr
     assert stack.parked(sub) == [] and stack.events("pk") == ["first", "second", "third"]
+
+
+def test_a_subscription_survives_a_restart_and_records_produced_meanwhile_arrive_once(stack: Stack) -> None:
+    ours_only(stack)  # last in the module: it restarts the server
+    stack.broker.produce("restart", [(b"rs", f"before-{n}".encode()) for n in range(10)])
+    wait_for(lambda: stack.events("rs"), lambda e: len(e) == 10, "the records before the restart", GROUP_FORMING_S)
+    stack.server.stop()
+    stack.broker.produce("restart", [(b"rs", f"during-{n}".encode()) for n in range(10)])
+    stack.server.start()
+    expected = [f"before-{n}" for n in range(10)] + [f"during-{n}" for n in range(10)]
+    events = wait_for(lambda: stack.events("rs"), lambda e: len(e) >= 20, "the records produced while down",
+                      GROUP_FORMING_S)  # fmt: skip
+    time.sleep(1.0)  # a late duplicate would show up now
+    assert stack.events("rs") == events == expected
