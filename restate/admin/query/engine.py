@@ -28,7 +28,6 @@ from restate.admin.query.pushdown import NOT_PUSHED, ScanSpec, scan_specs
 from restate.admin.query.scan import Scanner, ScanUnavailable
 from restate.admin.query.schemas import ADMIN_TABLES, PARTITION_TABLES, SCHEMAS
 from restate.introspection.partition_tables import ID_COLUMN, KEY_COLUMN
-from restate.introspection.table_scan import expand
 from restate.schema import Schema
 from restate.wire import ScanFilter, TableRows
 
@@ -141,27 +140,30 @@ def _requested_columns(table: str, columns: list[str] | None) -> list[str] | Non
 
 
 def to_batch(table: str, answers: Iterable[TableRows], registry: Schema) -> pa.RecordBatch:
-    """One record batch of `table` from the partitions' column-major answers."""
+    """One record batch of `table` from the partitions' column-major answers (each made an Arrow batch on its
+    own: counted rows are repeated by Arrow, never as Python lists)."""
     schema = SCHEMAS[table]
-    values: dict[str, list[Any]] = {}
-    rows = 0
-    for answer in answers:
-        columns = answer.values
-        if answer.repeats is not None:  # rows counted by their values: one per repeat again
-            columns = [expand(column, answer.repeats) for column in columns]
-        count = len(columns[0]) if columns else (answer.count or 0)
-        for name, column in zip(answer.columns, columns, strict=True):
-            values.setdefault(name, [None] * rows).extend(column)
-        rows += count
-        for column in values.values():  # columns one partition did not send
-            if len(column) < rows:
-                column.extend([None] * (rows - len(column)))
-    if "last_attempt_server" in schema.names and "last_attempt_deployment_id" in values:
+    answers = list(answers)
+    parts = [_answer_batch(schema, answer) for answer in answers]
+    batch = pa.concat_batches(parts) if parts else from_columns(schema, {}, 0)
+    enrich = "last_attempt_server" in schema.names
+    if enrich and any("last_attempt_deployment_id" in answer.columns for answer in answers):
         servers = {d.id: d.sdk_version for d in registry.deployments.values()}
-        values["last_attempt_server"] = [
-            None if dp is None else servers.get(dp) for dp in values["last_attempt_deployment_id"]
-        ]  # fmt: skip
-    return from_columns(schema, values, rows)
+        deployments = batch.column("last_attempt_deployment_id").to_pylist()
+        found = [None if dp is None else servers.get(dp) for dp in deployments]
+        index = schema.get_field_index("last_attempt_server")
+        batch = batch.set_column(index, schema.field(index), pa.array(found, type=pa.large_string()))
+    return batch
+
+
+def _answer_batch(schema: pa.Schema, answer: TableRows) -> pa.RecordBatch:
+    if answer.repeats is None:
+        rows = len(answer.values[0]) if answer.values else (answer.count or 0)
+        return from_columns(schema, dict(zip(answer.columns, answer.values, strict=True)), rows)
+    distinct = from_columns(schema, dict(zip(answer.columns, answer.values, strict=True)), len(answer.repeats))
+    indices = pa.concat_arrays([pa.repeat(pa.scalar(i, pa.int64()), n) for i, n in enumerate(answer.repeats)] or
+                               [pa.array([], pa.int64())])  # fmt: skip
+    return distinct.take(indices)
 
 
 def from_columns(schema: pa.Schema, values: dict[str, list[Any]], rows: int) -> pa.RecordBatch:

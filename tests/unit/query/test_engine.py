@@ -250,3 +250,15 @@ def test_partition_failures() -> None:
     error = failure(broken, "SELECT * FROM state")
     assert error.status == 500 and error.message.endswith("partition 0: OSError: boom")
     assert rows(down, "SELECT name FROM sys_service WHERE name = 'Greeter'") == [{"name": "Greeter"}]  # no scan
+
+
+def test_counted_and_plain_answers_make_one_batch() -> None:
+    from restate.admin.query.engine import to_batch
+
+    counted = TableRows(0, ["status"], [["completed", "running"]], count=3, repeats=[2, 1])
+    plain = TableRows(0, ["status", "id"], [["paused"], ["inv_x"]], count=1)
+    empty = TableRows(0, [], [], count=2)
+    batch = to_batch("sys_invocation", [counted, plain, empty], make_schema())
+    assert batch.schema.names[0] == "id" and batch.num_rows == 6
+    assert batch.column("status").to_pylist() == ["completed", "completed", "running", "paused", "", ""]
+    assert batch.column("id").to_pylist() == [None, None, None, "inv_x", None, None]
