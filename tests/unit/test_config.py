@@ -228,3 +228,35 @@ def test_the_web_ui_switch_under_the_real_servers_names(tmp_path: Path) -> None:
     assert load(config_file=str(path), env={}).admin_disable_web_ui is True
     with pytest.raises(ConfigError, match="RESTATE_ADMIN__DISABLE_WEB_UI: expected true or false"):
         load(env={"RESTATE_ADMIN__DISABLE_WEB_UI": "perhaps"})
+
+
+def test_static_kafka_clusters(tmp_path: Path) -> None:
+    path = tmp_path / "kafka.toml"
+    path.write_text(
+        '[[ingress.kafka-clusters]]\nname = "my-cluster"\nbrokers = ["PLAINTEXT://127.0.0.1:19092", "b2:9092"]\n'
+        '"sasl.mechanism" = "PLAIN"\n"enable.idempotence" = true\n"fetch.wait.max.ms" = 50\n'
+        '[[ingress.kafka-clusters]]\nname = "other"\nbrokers = ["127.0.0.1:1"]\n'
+    )
+    clusters = load(str(path), env={}).kafka_clusters
+    assert clusters == {
+        "my-cluster": {"metadata.broker.list": "PLAINTEXT://127.0.0.1:19092,b2:9092", "sasl.mechanism": "PLAIN",
+                       "enable.idempotence": "true", "fetch.wait.max.ms": "50"},
+        "other": {"metadata.broker.list": "127.0.0.1:1"},
+    }  # fmt: skip
+    assert load(None, env={}).kafka_clusters == {}
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('[ingress]\nkafka-clusters = "x"\n', "expected an array of tables"),
+        ('[[ingress.kafka-clusters]]\nbrokers = ["a:1"]\n', "every cluster needs a `name` string"),
+        ('[[ingress.kafka-clusters]]\nname = "c"\n', "cluster 'c' needs `brokers`"),
+        ('[[ingress.kafka-clusters]]\nname = "c"\nbrokers = []\n', "cluster 'c' needs `brokers`"),
+    ],
+)
+def test_bad_static_kafka_clusters_name_the_setting(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"ingress.kafka-clusters \\(in {path}\\): .*{message}"):
+        load(str(path), env={})
