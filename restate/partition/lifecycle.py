@@ -268,11 +268,18 @@ def on_suspended(ctx: ApplyContext, inv_id: bytes, attempt: int, future: bytes) 
     transitions.suspend(ctx, inv_id, status, future)
 
 
+def failure_text(failure: Failure) -> str:
+    """`sys_invocation.last_failure`: "[code] message", then the SDK's stack trace on the next lines (as the
+    real server shows it; a reader that wants one line takes the first)."""
+    text = f"[{failure.code}] {failure.message}"
+    return f"{text}\n{failure.stacktrace}" if failure.stacktrace else text
+
+
 def on_attempt_failed(ctx: ApplyContext, cmd: AttemptFailedCmd) -> None:
     status = ctx.status(cmd.invocation_id)
     if status is None or status.status != "invoked" or status.attempt != cmd.attempt:
         return  # a late or duplicate report about an attempt that is already over
-    transitions.attempt_failed(ctx, cmd.invocation_id, status, f"[{cmd.failure.code}] {cmd.failure.message}")
+    transitions.attempt_failed(ctx, cmd.invocation_id, status, failure_text(cmd.failure))
     if cmd.retry_in_ms is not None:
         transitions.start_attempt(ctx, cmd.invocation_id, status, cmd.retry_in_ms)
     elif cmd.give_up == "pause":

@@ -109,6 +109,7 @@ def test_retrying_invocation_shows_failure_stack_and_retries(page: Any, ours: Ui
     debugger = page.locator("#debugger")
     expect(debugger).to_contain_text("flaky failure for f1")
     expect(debugger.locator("#failure-message")).to_contain_text("Exception('flaky failure for f1')")
+    expect(debugger.locator("#failure-stack")).to_contain_text("Traceback (most recent call last)")
     expect(debugger).to_contain_text("after the last journal entry")
     expect(page.locator("#retries")).to_contain_text("1s × 2 up to 8s")
     expect(page.locator("#details #pinned")).to_contain_text("dp_")

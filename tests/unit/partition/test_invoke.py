@@ -200,6 +200,14 @@ def test_attempt_failed_retries_with_delay(partition: Partition) -> None:
     assert len(partition.journal(inv)) == 1  # the journal survives attempts
 
 
+def test_last_failure_carries_the_sdks_stack_trace(partition: Partition) -> None:
+    inv = _started(partition)
+    failure = Failure(500, "Exception('boom')", [], 'Traceback (most recent call last):\n  File "app.py", line 3')
+    partition.apply(AttemptFailedCmd(inv, partition.attempt(inv), failure, retry_in_ms=250))
+    last = partition.status(inv).last_failure
+    assert last == "[500] Exception('boom')\nTraceback (most recent call last):\n  File \"app.py\", line 3"
+
+
 def test_attempt_failed_give_up_kill_completes_with_the_failure(partition: Partition) -> None:
     inv = _started(partition)
     failure = Failure(500, "exhausted")
