@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from restate import metrics
 from restate.admin.views import timestamp
-from restate.kafka.definitions import STATIC_INFO, KafkaCluster, KafkaRegistry, Subscription, redacted
+from restate.kafka.definitions import STATIC_INFO, KafkaCluster, KafkaRegistry, ParkedRecord, Subscription, redacted
 
 if TYPE_CHECKING:
     from restate.admin.app import AdminApp
@@ -32,6 +33,24 @@ async def commit(app: AdminApp, registry: KafkaRegistry) -> None:
     await app.hooks.persist_kafka(registry)
     app.kafka = registry
     await app.hooks.publish_kafka(registry)
+
+
+async def commit_parked(app: AdminApp, records: list[ParkedRecord]) -> None:
+    """Stores the parked Kafka records, then makes them visible (restate.admin.parked_records)."""
+    await app.hooks.persist_parked(records)
+    app.parked = records
+    count_parked(app.parked)
+
+
+def count_parked(records: list[ParkedRecord]) -> None:
+    """The parked-records gauge of every subscription that has (or had) some."""
+    counts: dict[str, int] = {}
+    for p in records:
+        counts[p.subscription] = counts.get(p.subscription, 0) + 1
+    for labels in list(metrics.kafka_parked_now._metrics):  # subscriptions back at zero
+        metrics.kafka_parked_now.labels(*labels).set(counts.get(labels[0], 0))
+    for sub, count in counts.items():
+        metrics.kafka_parked_now.labels(sub).set(count)
 
 
 def created_at(ms: int) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, cast
 
-from restate import metrics
+from restate.admin import kafka_state
 from restate.admin.errors import AdminError, PlainError, not_found
 from restate.admin.http import Request, Response, json_response
 from restate.admin.jsonbody import Field, read_struct, string
@@ -42,24 +42,7 @@ async def park(app: AdminApp, record: ParkedRecord) -> None:
     async with app.lock:
         if any(p.coordinates == record.coordinates for p in app.parked):
             return
-        await _commit(app, [*app.parked, record])
-
-
-async def _commit(app: AdminApp, records: list[ParkedRecord]) -> None:
-    await app.hooks.persist_parked(records)
-    app.parked = records
-    count_parked(app.parked)
-
-
-def count_parked(records: list[ParkedRecord]) -> None:
-    """The parked-records gauge of every subscription that has (or had) some."""
-    counts: dict[str, int] = {}
-    for p in records:
-        counts[p.subscription] = counts.get(p.subscription, 0) + 1
-    for labels in list(metrics.kafka_parked_now._metrics):  # subscriptions back at zero
-        metrics.kafka_parked_now.labels(*labels).set(counts.get(labels[0], 0))
-    for sub, count in counts.items():
-        metrics.kafka_parked_now.labels(sub).set(count)
+        await kafka_state.commit_parked(app, [*app.parked, record])
 
 
 def _subscription(app: AdminApp, req: Request) -> Subscription:
@@ -94,7 +77,7 @@ async def list_parked(app: AdminApp, req: Request) -> Response:
 async def drop(app: AdminApp, req: Request) -> Response:
     found = _find(app, req)
     async with app.lock:
-        await _commit(app, [p for p in app.parked if p.coordinates != found.coordinates])
+        await kafka_state.commit_parked(app, [p for p in app.parked if p.coordinates != found.coordinates])
     return Response(202)
 
 
@@ -118,5 +101,5 @@ async def replay(app: AdminApp, req: Request) -> Response:
     partition_key = int.from_bytes(made.request.invocation_id[:8], "big")
     await app.hooks.ingest(partition_key, producer, [made])
     async with app.lock:
-        await _commit(app, [p for p in app.parked if p.coordinates != found.coordinates])
+        await kafka_state.commit_parked(app, [p for p in app.parked if p.coordinates != found.coordinates])
     return json_response(200, {"invocation_id": invocation_id_text(made.request.invocation_id)})

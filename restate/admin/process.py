@@ -17,7 +17,7 @@ import uvloop
 
 from restate import wire
 from restate.actors import logs
-from restate.admin import parked_records
+from restate.admin import kafka_state, parked_records
 from restate.admin.app import AdminApp, AdminHooks
 from restate.config import Config
 from restate.ingress.bare_bad_request import BareBadRequestProtocol  # hyper's answer to what is not HTTP/1.1
@@ -162,7 +162,7 @@ async def _main(config: Config, sockets: list[socket.socket] | None) -> None:
         app = AdminApp(store.load_schema(), config, hooks)
         app.kafka = store.load_kafka()
         app.parked = store.load_parked()
-        parked_records.count_parked(app.parked)
+        kafka_state.count_parked(app.parked)
         tasks = [
             asyncio.create_task(publisher.serve(lambda: app.schema, kafka.answering(app, rpc))),
             asyncio.create_task(rpc.run_resends()),

@@ -135,4 +135,6 @@ async def delete(app: AdminApp, req: Request) -> Response:
         subscriptions = {k: v for k, v in registry.subscriptions.items() if k != sub_id}
         await kafka_state.commit(app, msgspec.structs.replace(
             registry, version=registry.version + 1, subscriptions=subscriptions))  # fmt: skip
+        if any(p.subscription == sub_id for p in app.parked):  # its parked records go with it
+            await kafka_state.commit_parked(app, [p for p in app.parked if p.subscription != sub_id])
     return Response(202)

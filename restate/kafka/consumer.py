@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -53,6 +54,7 @@ class SubscriptionConsumer:
         self._num_partitions = num_partitions
         self._stopping = False
         self._consumer: Any = None
+        self._warned: dict[str, float] = {}  # error message -> when it was last logged
         labels = (sub.id, sub.topic)
         self._consumed = metrics.kafka_records_consumed.labels(*labels)
         self._created = metrics.kafka_invocations_created.labels(*labels)
@@ -82,6 +84,13 @@ class SubscriptionConsumer:
         finally:
             await asyncio.to_thread(self._close)
 
+    def _warn_once_a_minute(self, message: str) -> None:
+        """An error the broker repeats at every poll (an unknown topic) is logged once a minute, not twice a second."""
+        now = time.monotonic()
+        if now - self._warned.get(message, -math.inf) >= 60.0:
+            self._warned[message] = now
+            log.warning("subscription %s: %s", self.sub.id, message)
+
     def _close(self) -> None:
         try:
             self._consumer.close()  # commits what was stored
@@ -102,7 +111,7 @@ class SubscriptionConsumer:
             if error is not None:
                 if error.code() != -191:  # _PARTITION_EOF is no error
                     metrics.kafka_errors.labels(self.sub.id, error.name()).inc()
-                    log.warning("subscription %s: %s", self.sub.id, error)
+                    self._warn_once_a_minute(str(error))
                 continue
             records.append(read_record(message))
         if records:

@@ -332,3 +332,16 @@ def test_parked_records_are_stored_once_listed_replayed_and_dropped(rec: Recorde
     assert missing.status == 404
     assert request(app, "GET", f"/subscriptions/{SUB_A}/parked/0/x").status == 405  # no GET of one record
     assert request(app, "DELETE", f"/subscriptions/{SUB_A}/parked/0/x").status == 400
+
+
+def test_deleting_a_subscription_drops_its_parked_records_only(rec: Recorder) -> None:
+    from restate.admin import parked_records
+    from restate.kafka.definitions import ParkedRecord
+
+    app = rec.app()
+    for topic in ("ta", "tb"):
+        request(app, "POST", "/subscriptions", {"source": f"kafka://my-cluster/{topic}", "sink": "service://KObj/add"})
+    for sub in (SUB_A, SUB_B):
+        asyncio.run(parked_records.park(app, ParkedRecord(sub, "t", 0, 1, "bad key", T0, b"\xff")))
+    assert request(app, "DELETE", f"/subscriptions/{SUB_A}").status == 202
+    assert [p.subscription for p in app.parked] == [SUB_B]
