@@ -78,6 +78,7 @@ class PartitionActor:
         self.index = index
         self.name = partition_name(index)
         self.replica: Replica | None = None
+        self._sync = config.cluster is None  # in a cluster the log in etcd is durable first: no fsync per batch
         self._route: Callable[[int], str] = partition_name  # the bus peer of a partition (in a cluster: its leader's)
         cluster = config.cluster
         if cluster is None:
@@ -164,7 +165,7 @@ class PartitionActor:
         self._route = replica.leaders.peer
         self.tasks.spawn("the lease", replica.lease.keep_alive())
         self.tasks.spawn("the leader map", replica.leaders.follow())
-        self.tasks.spawn("the progress report", replica.report_progress())
+        self.tasks.spawn("the progress report", replica.report_progress(self.store.sync))
         await replica.follow_until_leader(self.committed.applied_lsn(), self._apply_replicated)
         self._start()
 
@@ -321,7 +322,7 @@ class PartitionActor:
     def _timed_commit(self, txn: Transaction) -> None:
         """Commits a batch (its fsync) and records how long that took."""
         started = time.perf_counter()
-        txn.commit()
+        txn.commit(self._sync)
         self.stats.observe_fsync(time.perf_counter() - started)
 
     def _take_batch(self, first: Queued) -> tuple[list[Command], bool]:

@@ -113,16 +113,20 @@ class Replica:
                 return schema
             await asyncio.sleep(0.1)  # written by an admin before any partition uses it: not there yet?
 
-    async def report_progress(self) -> None:
+    async def report_progress(self, sync: Callable[[], None]) -> None:
         """Reports the applied LSN once a second, and as the leader trims what every replica applied
-        (a task for as long as the process runs)."""
+        (a task for as long as the process runs). Batches are committed without fsync in a cluster
+        (a crash of the machine loses a suffix of them, which the log still has): `sync` makes them
+        durable before their LSN is reported, since entries below every reported LSN are trimmed."""
         assert self.table is not None
         reported = -1
         trimmed = 0
         while True:
-            if self.applied_lsn != reported:
-                await self.table.report_applied(self.partition, self.node_name, self.applied_lsn)
-                reported = self.applied_lsn
+            applied = self.applied_lsn
+            if applied != reported:
+                sync()
+                await self.table.report_applied(self.partition, self.node_name, applied)
+                reported = applied
             if self.leading:
                 trimmed = await self._trim(trimmed)
             await asyncio.sleep(PROGRESS_S)

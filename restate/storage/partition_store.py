@@ -89,10 +89,11 @@ class Transaction:
     def is_empty(self) -> bool:
         return not self._writes
 
-    def commit(self) -> None:
-        """Writes everything as one atomic batch and fsyncs it (then updates the cached state it changed)."""
+    def commit(self, sync: bool = True) -> None:
+        """Writes everything as one atomic batch and fsyncs it (then updates the cached state it changed).
+        Cluster mode commits without the fsync: the replicated log holds the batch (docs/cluster.md)."""
         if self._writes:
-            self._db.write(self._writes, sync=True)
+            self._db.write(self._writes, sync=sync)
             state = self._by_kind.get(STATE_PREFIX)
             if state and self._state_cache is not None:
                 self._state_cache.committed((key, self._writes[key]) for key in state)
@@ -132,6 +133,10 @@ class PartitionStore:
 
     def scan_range(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
         return self.db.scan_range(start, stop)
+
+    def sync(self) -> None:
+        """Makes every commit so far durable (an empty synced batch: LevelDB fsyncs its log)."""
+        self.db.write({}, sync=True)
 
     def close(self) -> None:
         self.db.close()

@@ -1,0 +1,88 @@
+"""A partition's replica against real etcd: it leads when nobody does, follows and applies in order
+otherwise, takes over (epoch + 1, caught up) when the leader resigns, and trims what all replicas applied."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from restate.cluster import replica as replica_module
+from restate.cluster.replica import Replica
+from restate.cluster.replicated_log import Fenced, LogItem
+from restate.config import ClusterConfig, NodeAddresses
+from tests.cluster.conftest import run
+from tests.support.etcd import EtcdCluster
+
+
+def _config(etcd: EtcdCluster, cluster_name: str, node: str) -> ClusterConfig:
+    addresses = NodeAddresses(bus_address="127.0.0.1:1", ingress_address="127.0.0.1:2", admin_address="127.0.0.1:3")
+    return ClusterConfig(
+        node_name=node,
+        cluster_name=cluster_name,
+        etcd_endpoints=etcd.endpoints,
+        num_partitions=1,
+        nodes={"n1": addresses, "n2": addresses},
+    )
+
+
+def test_a_follower_applies_in_order_and_takes_over_caught_up(etcd_cluster: EtcdCluster, cluster_name: str) -> None:
+    async def main() -> None:
+        leader, follower = (Replica(_config(etcd_cluster, cluster_name, n), 0) for n in ("n1", "n2"))
+        await leader.connect()
+        await follower.connect()
+
+        async def ignore(item: LogItem) -> None:
+            raise AssertionError(f"nothing to apply yet: {item}")
+
+        await leader.follow_until_leader(0, ignore)  # nobody leads: it claims at once
+        assert (leader.leading, leader.epoch, leader.next_lsn) == (True, 1, 1)
+        applied: list[bytes] = []
+
+        async def apply(item: LogItem) -> None:
+            applied.append(item.entry)
+
+        takeover = asyncio.create_task(follower.follow_until_leader(0, apply))
+        for n in range(1, 6):
+            assert await leader.append(b"e%d" % n) == n
+        while len(applied) < 5:  # the follower tails them
+            await asyncio.sleep(0.01)
+        assert not takeover.done()
+        await leader.close()  # resigns: the follower claims at once
+        await asyncio.wait_for(takeover, 5)
+        assert applied == [b"e%d" % n for n in range(1, 6)]
+        assert (follower.epoch, follower.next_lsn) == (2, 6)
+        with pytest.raises(Fenced):
+            await leader.log.append(1, 6, b"late")  # type: ignore[union-attr]
+        assert await follower.append(b"e6") == 6
+        await follower.close()
+
+    run(main)
+
+
+def test_the_leader_trims_what_every_replica_applied(
+    etcd_cluster: EtcdCluster, cluster_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replica_module, "TRIM_EVERY", 2)
+
+    async def main() -> None:
+        leader = Replica(_config(etcd_cluster, cluster_name, "n1"), 0)
+        await leader.connect()
+
+        async def nothing(item: LogItem) -> None:
+            raise AssertionError(item)
+
+        await leader.follow_until_leader(0, nothing)
+        for n in range(1, 6):
+            await leader.append(b"e%d" % n)
+        assert leader.table is not None and leader.log is not None
+        await leader.table.report_applied(0, "n1", 5)
+        assert await leader._trim(0) == 0  # n2 never reported: nothing goes
+        await leader.table.report_applied(0, "n2", 3)
+        assert await leader._trim(0) == 4
+        items, _ = await leader.log.read(1)
+        assert [i.lsn for i in items] == [4, 5]
+        assert await leader._trim(4) == 4  # less than TRIM_EVERY more applied: wait
+        await leader.close()
+
+    run(main)
