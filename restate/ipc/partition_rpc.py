@@ -271,7 +271,10 @@ class PartitionRpc:
         process = partition_name(partition)
         now = self._clock()
         for pending in self._pending.values():
-            if pending.peer.rpartition("/")[2] == process:
+            if pending.peer.rpartition("/")[2] == process and pending.peer != peer:
+                if not pending.acked:  # its place in the backlog moves with it
+                    self._unacked[pending.peer] -= 1
+                    self._unacked[peer] = self._unacked.get(peer, 0) + 1
                 pending.peer = peer
         self.resend_to(peer, now)
 

@@ -253,3 +253,31 @@ def test_a_partition_with_too_many_requests_not_yet_durable_refuses_new_ones(tmp
             await asyncio.gather(third, fourth, return_exceptions=True)
 
     _run(tmp_path, scenario)
+
+
+def test_a_retargeted_request_goes_to_the_new_leader_at_once_and_keeps_its_backlog_place(tmp_path: Path) -> None:
+    """Cluster mode: a partition's leader moved; what is pending is re-sent there at once, still counted."""
+
+    async def scenario(base: Path) -> None:
+        async with _admin(base, partitions=1, resend_after_s=30.0, max_unacked_per_partition=1) as (requests, nodes):
+            leader = Node(base, "n2-p0")
+            leader.bind()
+            try:
+                task = asyncio.create_task(requests.manage(INV.to_bytes(), "cancel"))
+                _, first = await _recv(nodes[0])
+                requests.route = lambda partition: "n2-p0"
+                requests.retarget(0, "n2-p0")
+                _, again = await _recv(leader)  # long before the 30 s re-send timer
+                assert again == first and isinstance(first, ManageInvocation)
+                with pytest.raises(Overloaded):
+                    await requests.manage(INV.to_bytes(), "cancel")  # it still holds the new leader's place
+                leader.send("admin", CommandResult(first.request_id, 202))
+                assert (await asyncio.wait_for(task, TIMEOUT_S)).status == 202
+                after = asyncio.create_task(requests.manage(INV.to_bytes(), "kill"))  # room again
+                await _recv(leader)
+                after.cancel()
+                await asyncio.gather(after, return_exceptions=True)
+            finally:
+                leader.close()
+
+    _run(tmp_path, scenario)
