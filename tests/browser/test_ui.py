@@ -262,3 +262,12 @@ def test_bulk_pause_and_resume_of_a_whole_filter(page: Any, ours: UiStack) -> No
     page.get_by_role("dialog").locator("[data-confirm]").click()
     expect(page.locator("#bulk-result .msg.ok")).to_have_text("resume: 1 of 1 accepted.")
     wait_for(lambda: (ours.invocation(drift) or {}).get("status") != "paused", "Drift resumed")
+
+
+def test_invocation_page_shows_the_trace_id(page: Any, ours: UiStack) -> None:
+    """A client's sampled traceparent is the invocation's trace (kept even with tracing off)."""
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    resp = ours.server.call("Steps/run", "traced", headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
+    assert resp.status_code == 200, resp.text
+    open_ui(page, ours, f"invocations/{resp.headers['x-restate-id']}")
+    expect(page.locator("#details #trace-id")).to_have_text(trace)
