@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO_ROOT, OurRestateServer, ServiceProcess
+from tests.support import REPO_ROOT, OurRestateServer, RealRestateServer, RestateServer, ServiceProcess
 from tests.support.paths import OUR_RESTATE_BIN
+from tests.unit.admin.test_kafka_admin import ERRORS
 
 CLI = REPO_ROOT / ".reference" / "node_modules" / "@restatedev" / "restate-linux-x64" / "bin" / "restate"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -124,3 +125,61 @@ def test_our_cli_subscription_and_cluster_commands(stack: Stack) -> None:
     assert rc == 0 and "my-cluster" in out, out
     rc, out = stack.ours("subscriptions", "delete", sub_id)
     assert rc == 0 and f"Subscription {sub_id} deleted" in out, out
+
+
+# --- the same requests to the real server and to ours: the same answers ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, RestateServer]]:
+    root = tmp_path_factory.mktemp("kafka-admin-both")
+    config = root / "restate.toml"
+    config.write_text(STATIC)
+    env = {"RESTATE_CONFIG": str(config)}
+    with ServiceProcess(root / "logs", "kafka_sinks") as svc:
+        real = RealRestateServer(root / "real", root / "logs", partitions=2, env=env)
+        ours = OurRestateServer(root / "ours", root / "logs", partitions=2, env=env)
+        with real, ours:
+            for server in (real, ours):
+                server.register(svc.url)
+            yield {"real": real, "ours": ours}
+
+
+def _answer(server: RestateServer, method: str, path: str, body: bytes | None = None) -> tuple[int, str, object]:
+    headers = {"content-type": "application/json"} if body is not None else {}
+    resp = server.client.request(method, f"{server.admin_url}{path}", content=body, headers=headers)
+    kind = resp.headers.get("content-type", "")
+    return resp.status_code, kind, resp.json() if kind == "application/json" else resp.text
+
+
+@pytest.mark.parametrize("body", [e[0] for e in ERRORS], ids=range(len(ERRORS)))
+def test_create_errors_are_the_real_servers(both: dict[str, RestateServer], body: str) -> None:
+    real, ours = (_answer(both[n], "POST", "/subscriptions", body.encode()) for n in ("real", "ours"))
+    assert ours == real
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [("GET", "/subscriptions/foo"), ("GET", "/subscriptions/sub_1aaaaaaaaaaaaaaaaaaaaaa"),
+     ("DELETE", "/subscriptions/sub_103RlOtQ3HTvcDwI2KCoqKl"), ("GET", "/subscriptions/sub_103RlOtQ3HTvcDwI2KCoqKl"),
+     ("GET", "/kafka-clusters/nope"), ("DELETE", "/kafka-clusters/nope"), ("PATCH", "/kafka-clusters/my-cluster"),
+     ("GET", "/subscriptions?sink=service://KObj/nope"), ("GET", "/kafka-clusters/my-cluster")],
+)  # fmt: skip
+def test_lookups_are_the_real_servers(both: dict[str, RestateServer], method: str, path: str) -> None:
+    body = b'{"properties":{"bootstrap.servers":"x:1"}}' if method == "PATCH" else None
+    real, ours = (_answer(both[n], method, path, body) for n in ("real", "ours"))
+    assert ours == real
+
+
+def test_a_created_subscription_reads_back_as_on_the_real_server(both: dict[str, RestateServer]) -> None:
+    body = b'{"source":"kafka://my-cluster/a/b?x=1","sink":"service://KObj/add","options":{"group.id":"g"}}'
+    views = {}
+    for name, server in both.items():
+        status, _, created = _answer(server, "POST", "/subscriptions", body)
+        assert status == 201
+        assert isinstance(created, dict)
+        sub_id = created.pop("id")
+        assert created["options"].pop("group.id") == "g"
+        views[name] = created
+        assert _answer(server, "DELETE", f"/subscriptions/{sub_id}")[0] == 202
+    assert views["ours"] == views["real"]
