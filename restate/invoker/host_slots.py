@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 
 from .http_common import TransportError
@@ -26,7 +27,7 @@ class ConnectBackoff:
     def check(self, authority: str, now: float) -> None:
         """Raises TransportError while connecting to `authority` is held back."""
         if now < self._retry_at:
-            wait_ms = int((self._retry_at - now) * 1000) + 1
+            wait_ms = max(1, math.ceil((self._retry_at - now) * 1000))
             raise TransportError(f"{self._reason} (not retrying the connection for another {wait_ms} ms)")
 
     def failed(self, reason: str, now: float) -> None:
@@ -73,6 +74,14 @@ class HostSlots:
             if not waiter.done():
                 waiter.set_result(None)
                 return
+
+    def wake_all(self) -> None:
+        """Much room at once (a connection became ready): every waiter tries again; those that find none
+        wait again."""
+        waiters, self._waiters = self._waiters, deque()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def fail_waiters(self, err: TransportError) -> None:
         while self._waiters:

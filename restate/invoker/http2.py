@@ -302,7 +302,9 @@ class _Connection(asyncio.Protocol):
             self._dirty.update(self._blocked)
         if not self.ready.done() and isinstance(ev, h2.events.RemoteSettingsChanged):
             self.ready.set_result(None)
-            self.pool._host(self.key).backoff.succeeded()
+            host = self.pool._host(self.key)
+            host.backoff.succeeded()
+            host.wake_all()  # streams that waited for room may all fit on this new connection
 
     def _on_reset(self, ev: Any) -> None:
         if (stream := self.streams.get(ev.stream_id)) is not None:

@@ -15,6 +15,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from restate.invoker import http1
+from restate.invoker.host_slots import ConnectBackoff
 from restate.invoker.http1 import Http1Client
 from restate.invoker.http2 import Http2Pool
 from restate.invoker.http_common import TransportError
@@ -40,11 +41,12 @@ def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, None]],
 
 
 class Deployment:
-    """A hypercorn server whose /gate requests wait until the test opens the gate; it records each
-    request's client port (one per connection)."""
+    """A hypercorn server whose /gate (and /gate2) requests wait until the test opens that gate; it records
+    each request's client port (one per connection)."""
 
     def __init__(self) -> None:
         self.gate = asyncio.Event()
+        self.gates = {"/gate": self.gate, "/gate2": asyncio.Event()}
         self.ports: list[int] = []
         self.url = ""
 
@@ -57,8 +59,8 @@ class Deployment:
         self.ports.append(scope["client"][1])
         while (await receive()).get("more_body"):
             pass
-        if scope["path"] == "/gate":
-            await self.gate.wait()
+        if scope["path"] in self.gates:
+            await self.gates[scope["path"]].wait()
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
@@ -84,7 +86,8 @@ async def deployment() -> AsyncIterator[Deployment]:
     try:
         yield dep
     finally:
-        dep.gate.set()
+        for gate in dep.gates.values():
+            gate.set()
         stop.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 10)
@@ -201,3 +204,53 @@ def test_http2_connect_failures_back_off(run: Any) -> None:
         await pool.close()
 
     run(main())
+
+
+def test_http2_streams_waiting_for_room_all_use_a_new_connection(run: Any) -> None:
+    """One connection allowed, retired after 2 streams: when it closes, every stream waiting for room goes
+    on its successor once that is ready, not only those woken by the close."""
+
+    async def main() -> None:
+        async with deployment() as dep:
+            pool = Http2Pool(max_connections=1, max_requests_per_connection=2)
+            port = int(dep.url.rsplit(":", 1)[1].rstrip("/"))
+            first = asyncio.create_task(pool.request(dep.url, "POST", "/fixed", [], b"x"))
+            held = asyncio.create_task(pool.request(dep.url, "POST", "/gate", [], b"x"))
+            await asyncio.wait_for(first, BOUND)
+            await dep.until(2)  # the connection is retired (2 streams) and still open for `held`
+            long_lived = [asyncio.create_task(pool.request(dep.url, "POST", "/gate2", [], b"x")) for _ in range(2)]
+            quick = asyncio.create_task(pool.request(dep.url, "POST", "/fixed", [], b"x"))
+            async with asyncio.timeout(BOUND):
+                while pool._hosts[("127.0.0.1", port)].waiting < 3:
+                    await asyncio.sleep(0.005)
+            dep.gate.set()  # `held` ends, the connection closes: the waiters open and share a new one
+            assert (await asyncio.wait_for(quick, BOUND))[1] == b"ok"
+            assert not any(task.done() for task in long_lived)
+            assert (await asyncio.wait_for(held, BOUND))[1] == b"ok"
+            dep.gates["/gate2"].set()
+            assert all(body == b"ok" for _, body in await asyncio.wait_for(asyncio.gather(*long_lived), BOUND))
+            assert pool.open_connections("127.0.0.1", port) <= 1  # never more than one at a time
+            await pool.close()
+
+    run(main())
+
+
+def test_connect_backoff_doubles_up_to_its_cap_and_resets() -> None:
+    backoff = ConnectBackoff(initial_s=0.1, max_s=0.3)
+    backoff.check("h:1", 0.0)  # nothing failed: no wait
+    backoff.failed("cannot connect to h:1: refused", 0.0)
+    with pytest.raises(TransportError, match="cannot connect to h:1: refused"):
+        backoff.check("h:1", 0.05)
+    backoff.check("h:1", 0.1)
+    delays = []
+    for now in (1.0, 2.0, 3.0):
+        backoff.failed("refused", now)
+        with pytest.raises(TransportError, match=r"another (\d+) ms") as err:
+            backoff.check("h:1", now)
+        delays.append(int(str(err.value).rsplit("another ", 1)[1].split(" ")[0]))
+    assert delays == [200, 300, 300]  # 0.2 s, then capped at 0.3 s
+    backoff.succeeded()
+    backoff.check("h:1", 3.0)
+    backoff.failed("refused", 4.0)
+    with pytest.raises(TransportError, match="another 100 ms"):
+        backoff.check("h:1", 4.0)  # back to the initial delay
