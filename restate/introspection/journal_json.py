@@ -27,9 +27,15 @@ def entry_type(msg_type: int) -> str:
 
 
 def describe_entry(
-    row: Row, msg_type: int, msg: Any, completions: set[int], invoked_ids: dict[int, str], entry_json: bool
+    row: Row,
+    msg_type: int,
+    msg: Any,
+    completions: set[int],
+    invoked_ids: dict[int, str],
+    entry_json: bool,
+    lite_json: bool = False,
 ) -> None:
-    """Fills name, completed, invoked_id/target, sleep_wakeup_at, promise_name and entry_json."""
+    """Fills name, completed, invoked_id/target, sleep_wakeup_at, promise_name, entry_json (and entry_lite_json)."""
     T = MessageType
     if is_command(msg_type):
         row["name"] = msg.entry_name if msg_type == T.SEND_SIGNAL else msg.name
@@ -46,12 +52,73 @@ def describe_entry(
             row["sleep_wakeup_at"] = msg.wake_up_time
         elif msg_type in (T.GET_PROMISE, T.PEEK_PROMISE, T.COMPLETE_PROMISE):
             row["promise_name"] = msg.key
-    builder = _ENTRY_JSON.get(msg_type) if entry_json else None
+    builder = _ENTRY_JSON.get(msg_type) if entry_json or lite_json else None
     if builder is not None:
         try:
-            row["entry_json"] = json.dumps(builder(msg, invoked_ids), separators=(",", ":"))
+            full = builder(msg, invoked_ids)
         except Exception:  # undecodable parts: the type is shown without details
-            pass
+            return
+        if entry_json:
+            row["entry_json"] = json.dumps(full, separators=(",", ":"))
+        lite = lite_entry(full) if lite_json else None
+        if lite is not None:
+            row["entry_lite_json"] = json.dumps(lite, separators=(",", ":"))
+
+
+# entry_lite_json: the real server's short form of an entry: no payloads, headers or values, a result as its
+# variant name, a call's request flattened to its callee, a notification as its type, id and result kind.
+_DROPPED = frozenset({"headers", "payload", "parameter", "value", "state_keys"})
+_NOTIFICATION_RESULTS = {"CallInvocationId": "InvocationId", "GetLazyStateKeys": "StateKeys"}
+
+
+def lite_entry(full: Any) -> Any:
+    """The `entry_lite_json` object of an `entry_json` object (None for a shape not known here)."""
+    if not isinstance(full, dict) or len(full) != 1:
+        return None
+    ((kind, body),) = full.items()
+    if kind == "Command" and isinstance(body, dict) and len(body) == 1:
+        ((name, fields),) = body.items()
+        return {"Command": {name: _lite_command(fields)}} if isinstance(fields, dict) else None
+    if kind == "Notification" and isinstance(body, dict) and len(body) == 1:
+        return _lite_notification(body)
+    return None
+
+
+def _lite_command(fields: dict[str, Any]) -> dict[str, Any]:
+    lite: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in _DROPPED or (key == "name" and value == ""):
+            continue
+        if key == "request" and isinstance(value, dict):
+            lite.update({k: value[k] for k in ("invocation_id", "invocation_target") if k in value})
+        elif key == "result":
+            lite[key] = _variant(value)
+        else:
+            lite[key] = value
+    return lite
+
+
+def _lite_notification(body: dict[str, Any]) -> Any:
+    ((kind, inner),) = body.items()
+    if kind == "Completion" and isinstance(inner, dict) and len(inner) == 1:
+        ((name, fields),) = inner.items()
+        result = _NOTIFICATION_RESULTS.get(name) or _variant(fields.get("result"))
+        return {"Notification": {"ty": {"Completion": name}, "id": {"CompletionId": fields.get("completion_id")},
+                                 "result": result}}  # fmt: skip
+    if kind == "Signal" and isinstance(inner, dict):
+        signal_id = inner.get("id")
+        if isinstance(signal_id, dict) and len(signal_id) == 1:
+            ((id_kind, value),) = signal_id.items()
+            signal_id = {f"Signal{id_kind}": value}
+        return {"Notification": {"ty": "Signal", "id": signal_id, "result": _variant(inner.get("result"))}}
+    return None
+
+
+def _variant(result: Any) -> Any:
+    """`{"Success": [...]}` -> "Success"; a unit variant ("Void") stays as it is."""
+    if isinstance(result, dict) and len(result) == 1:
+        return next(iter(result))
+    return result
 
 
 # entry_json: the serde JSON of the real server's journal_v2::Entry (bytes as arrays of numbers), so that

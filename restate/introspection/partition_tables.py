@@ -353,11 +353,14 @@ def _invocation_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
 def _journal_rows(view: PartitionView, f: Filters) -> Iterator[Row]:
     for inv_id, status in invocation_statuses(view, f, "sys_journal"):
         details = f.needs(*_JOURNAL_DETAILS)
-        yield from journal_rows(inv_id, status, view.journal(inv_id), details, f.needs("entry_json"))
+        yield from journal_rows(
+            inv_id, status, view.journal(inv_id), details, f.needs("entry_json"), f.needs("entry_lite_json")
+        )
 
 
 _JOURNAL_DETAILS = (
     "name", "completed", "invoked_id", "invoked_target", "sleep_wakeup_at", "promise_name", "entry_json",
+    "entry_lite_json",
 )  # fmt: skip
 
 
@@ -367,10 +370,12 @@ def journal_rows(
     entries: Iterable[tuple[int, bytes]],
     details: bool = True,
     entry_json: bool = True,
+    lite_json: bool = True,
 ) -> Iterator[Row]:
     """The `sys_journal` rows of one invocation from its stored (index, frame) entries.
 
-    `details`: decode the entries for the columns that need it (name, ...); `entry_json`: render them."""
+    `details`: decode the entries for the columns that need it (name, ...); `entry_json` / `lite_json`: render
+    them (entry_json, entry_lite_json)."""
     decoded: list[tuple[int, int, bytes, Any]] = []
     invoked_ids: dict[int, str] = {}  # CallInvocationId notifications: completion id -> callee id
     for index, frame in entries:
@@ -400,7 +405,7 @@ def journal_rows(
         elif index == last and last_appended:
             row["appended_at"] = last_appended
         if msg is not None:
-            describe_entry(row, msg_type, msg, completions, invoked_ids, entry_json)
+            describe_entry(row, msg_type, msg, completions, invoked_ids, entry_json, lite_json)
         yield row
 
 
