@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import OurRestateServer, ServiceProcess
+from tests.support import OurRestateServer, RealRestateServer, ServiceProcess
 from tests.support.conn_counter import ConnectionCounter
 
 IN_FLIGHT = 2_000
@@ -111,3 +111,37 @@ def test_recovery_of_2000_in_flight_invocations_is_bounded_and_serves_new_calls(
         f"new call served {first_new_call_s * 1000:.0f} ms after one slot freed; "
         f"connections: peak {proxy.peak}, opened {proxy.total}"
     )
+
+
+@pytest.mark.parametrize("kind", ["real", "ours"])
+def test_ingress_over_its_concurrency_limit_answers_as_the_real_server(kind: str, tmp_path: Path) -> None:
+    """ingress.concurrent-api-requests-limit = 1 while a call runs: every route answers 429 at once."""
+    service = ServiceProcess(tmp_path / "logs", module="scale").start()
+    env = {"RESTATE_INGRESS__CONCURRENT_API_REQUESTS_LIMIT": "1"}
+    server_class = RealRestateServer if kind == "real" else OurRestateServer
+    server = server_class(tmp_path / "data", tmp_path / "logs", partitions=1, env=env)
+    try:
+        server.start()
+        server.register(service.url, use_http_11=True)
+        deadline = time.monotonic() + DEADLINE_S
+        with ThreadPoolExecutor(1) as pool:
+            held = pool.submit(httpx.post, f"{server.ingress_url}/Blocker/hold", json=1, timeout=DEADLINE_S)
+            _until("the held call", lambda: _gate(service, "stats")["blocked"] == 1, deadline)
+            answers = [
+                httpx.post(f"{server.ingress_url}/Blocker/quick", json=1, timeout=10),
+                httpx.get(f"{server.ingress_url}/restate/health", timeout=10),
+            ]
+            _gate(service, "open")
+            assert held.result(timeout=DEADLINE_S).json() == 1
+        for resp in answers:
+            assert resp.status_code == 429, resp.text
+            assert resp.json() == {
+                "code": 429,
+                "message": "too many requests, the ingress is overloaded. Retry later.",
+                "source": "ingress",
+            }
+            assert resp.headers["x-restate-error-source"] == "ingress" and "retry-after" not in resp.headers
+        assert server.call("Blocker/quick", 1).json() == 2  # room again
+    finally:
+        server.stop()
+        service.stop()
