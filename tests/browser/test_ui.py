@@ -147,6 +147,10 @@ def test_call_chain_of_the_workflow_is_a_tree_of_depth_3(page: Any, ours: UiStac
     root.locator("> span > a").click()
     expect(page.locator("h1")).to_contain_text("Shop/o1/run")
     assert page.url.endswith(f"/ui/invocations/{ours.ids['workflow']}")
+    page.get_by_role("link", name="its state").click()  # the workflow's key: its state entries
+    expect(page.locator("#entries [data-entry-value=status]")).to_have_text('"shipping"')
+    page.get_by_role("link", name="Invocations of Shop/o1").click()
+    expect(page.locator(f"tr[data-id='{ours.ids['workflow']}']")).to_be_visible()
 
 
 def test_cancel_from_the_invocation_page(page: Any, ours: UiStack) -> None:

@@ -80,6 +80,8 @@ def test_where_clause_escapes_and_maps_statuses(js: Any) -> None:
     assert js("m.invocations.whereClause(new URLSearchParams(arg))", {"status": "backing-off"}) == (
         " WHERE status = 'backing-off'"
     )
+    sql = js("m.invocations.listSql(new URLSearchParams(arg), 400)", {"service": "Hop"})
+    assert sql.endswith("WHERE target_service_name = 'Hop' ORDER BY created_at DESC LIMIT 400")
 
 
 def test_a_call_entry_is_decoded_with_its_target_callee_and_value(js: Any) -> None:

@@ -55,6 +55,10 @@ function detailsCard(inv, deployment) {
     ["Modified", fmtTime(inv.modified_at)],
     ["Completed", fmtTime(inv.completed_at)],
     ["Invoked by", inv.invoked_by_id ? link(`invocations/${inv.invoked_by_id}`, inv.invoked_by_target || inv.invoked_by_id) : inv.invoked_by],
+    ["Key", inv.target_service_key ? h("span", {}, inv.target_service_key, " · ",
+      link(`state/${encodeURIComponent(inv.target_service_name)}/${encodeURIComponent(inv.target_service_key)}`, "its state"), " · ",
+      link(`invocations?service=${encodeURIComponent(inv.target_service_name)}&key=${encodeURIComponent(inv.target_service_key)}`, "its invocations"))
+      : null],
     ["Idempotency key", inv.idempotency_key],
     ["Pinned deployment", inv.pinned_deployment_id
       ? h("span", { class: "mono", id: "pinned" }, inv.pinned_deployment_id, deployment ? ` (${deployment.uri}, ${deployment.sdk_version || "sdk ?"})` : "")
@@ -123,7 +127,7 @@ export async function render({ root, params }) {
     const status = displayStatus(inv);
     fill(head, h("h1", {}, inv.target, " ", statusBadge(status, status === "backing-off" ? `· ${attemptsMade(inv)} attempts` : "")),
       actionsBar(id, ops, () => load(), out));
-    fill(body, 
+    fill(body,
       debuggerPanel(inv, entries, failedIndex, Array.isArray(events) ? events : []) || "",
       h("div", { class: "grid" }, detailsCard(inv, lastDeployments[inv.pinned_deployment_id]), retryCard(inv, service),
         h("section", { class: "card" }, h("h2", {}, "Call chain"), chain instanceof Error ? errorBox(chain) : chainTree(chain, id))),

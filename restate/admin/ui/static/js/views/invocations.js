@@ -31,10 +31,10 @@ export function whereClause(filter, withStatus = true) {
   return parts.length ? ` WHERE ${parts.join(" AND ")}` : "";
 }
 
-export function listSql(filter) {
+export function listSql(filter, limit = PAGE) {
   return `SELECT id, target, target_service_name, target_handler_name, target_service_key, status, completion_result,
  completion_failure, created_at, modified_at, retry_count, pinned_deployment_id, invoked_by_id
- FROM sys_invocation${whereClause(filter)} ORDER BY created_at DESC LIMIT ${PAGE}`;
+ FROM sys_invocation${whereClause(filter)} ORDER BY created_at DESC LIMIT ${limit}`;
 }
 
 export function countSql(filter) {
@@ -93,7 +93,7 @@ function countBadges(rows, query, onChange) {
 
 export async function render({ root, query, navigate }) {
   const selected = new Set();
-  let rows = [], timer = null, busy = false, alive = true;
+  let rows = [], timer = null, busy = false, alive = true, limit = PAGE;
   const live = h("input", { type: "checkbox", checked: true, id: "live" });
   const countsEl = h("div", {}), listEl = h("div", {}), bulkOut = h("div", { id: "bulk-result" });
   const actionSelect = h("select", { "aria-label": "Action" }, ACTIONS.map((a) => h("option", { value: a }, a)));
@@ -137,13 +137,19 @@ export async function render({ root, query, navigate }) {
       ["Duration", (r) => r.status === "completed" ? fmtDuration(parseTime(r.modified_at) - parseTime(r.created_at)) : "", "num"],
       ["Deployment", (r) => h("span", { class: "mono" }, r.pinned_deployment_id || "")],
     ], rows, (r) => ({ class: selected.has(r.id) ? "selected" : null, "data-id": r.id }));
-    fill(listEl, t, rows.length === PAGE ? h("p", { class: "muted" }, `The newest ${PAGE} are shown; narrow the filter to see others.`) : null);
+    const more = rows.length === limit
+      ? h("p", { class: "muted" }, `The newest ${limit} are shown. `, h("button", { type: "button", id: "more", onclick: () => {
+        limit += PAGE;
+        load();
+      } }, `Show ${PAGE} more`))
+      : null;
+    fill(listEl, t, more);
     updateSelectedButton();
   }
 
   async function load() {
     try {
-      const [list, counts] = await Promise.all([api.query(listSql(query)), api.query(countSql(query))]);
+      const [list, counts] = await Promise.all([api.query(listSql(query, limit)), api.query(countSql(query))]);
       if (!alive) return;
       rows = list;
       fill(countsEl, countBadges(counts, query, setFilter));

@@ -179,7 +179,7 @@ export async function render({ root }) {
       history.push({ at: snap.at, throughput: view.totals.commandsPerS, ingress: view.ingressPerS, p50: toMs(view.totals.p50), p99: toMs(view.totals.p99) });
       while (history.length && history[0].at < Date.now() - HISTORY_MS) history.shift();
       if (!alive) return;
-      fill(body, 
+      fill(body,
         view.rows.length ? h("section", { class: "card", id: "partitions" }, partitionTable(view))
           : message("empty", "The metrics name no partition yet."),
         h("div", { class: "grid" },

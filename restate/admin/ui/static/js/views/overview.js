@@ -112,7 +112,7 @@ export async function render({ root }) {
     if (!alive) return;
     const svc = [...(services.services || [])].sort((a, b) => a.name.localeCompare(b.name));
     const deps = deployments.deployments || [];
-    fill(body, 
+    fill(body,
       h("section", { class: "card", id: "services" }, h("h2", {}, `Services (${svc.length})`), servicesCard(svc, deps, counts)),
       sqlError ? errorBox(sqlError, "Invocation counts unavailable") : "",
       h("section", { class: "card", id: "failures" }, h("h2", {}, "Recent failures"), failuresCard(failures)),

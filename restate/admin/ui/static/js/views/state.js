@@ -93,8 +93,9 @@ async function keyView(box, service, key) {
     save(next, `Set ${entry}`);
   }, () => fill(editArea)));
   const rows = names.map((name) => ({ name, decoded: decodePayload(before[name]) }));
-  fill(box, 
+  fill(box,
     h("h2", {}, `${service} / ${key}`),
+    h("p", {}, link(`invocations?service=${encodeURIComponent(service)}&key=${encodeURIComponent(key)}`, `Invocations of ${service}/${key}`)),
     out,
     rows.length ? table([
       ["Entry", (r) => h("span", { class: "mono", "data-entry": r.name }, r.name)],
