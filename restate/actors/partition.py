@@ -109,6 +109,7 @@ class PartitionActor:
         self._schema_ready = asyncio.Event()
         self._heartbeat_queued = False
         self._scans: set[asyncio.Task[None]] = set()  # SQL scans being answered (each holds a snapshot)
+        self._scanning: set[tuple[str, int]] = set()  # (asker, request id) of those: a re-sent request waits
 
     # --- lifecycle
 
@@ -275,13 +276,21 @@ class PartitionActor:
             case wire.PeerReady():
                 self._reship_to(message.name)
             case wire.ScanTable():
-                # SQL introspection (admin's /query): read-only, from a store snapshot, in steps on this
-                # loop (no state machine involved). The answer goes back to the asking node.
-                task = asyncio.get_running_loop().create_task(self._answer_scan(sender, message))
-                self._scans.add(task)
-                task.add_done_callback(self._scans.discard)
+                self._start_scan(sender, message)
             case _:
                 log.warning("%s: unexpected %s from %s", self.name, type(message).__name__, sender)
+
+    def _start_scan(self, sender: str, message: wire.ScanTable) -> None:
+        """SQL introspection (admin's /query): read-only, from a store snapshot, in steps on this loop (no
+        state machine involved); the answer goes back to the asking node. A copy re-sent while the first is
+        being answered is dropped (the first one's answer serves it)."""
+        asked = (sender, message.request_id)
+        if asked in self._scanning:
+            return
+        self._scanning.add(asked)
+        task = asyncio.get_running_loop().create_task(self._answer_scan(sender, message))
+        self._scans.add(task)
+        task.add_done_callback(self._scans.discard)
 
     async def _answer_scan(self, sender: str, message: wire.ScanTable) -> None:
         """Runs a scan a chunk at a time, letting the loop's other work run between two chunks."""
@@ -296,6 +305,7 @@ class PartitionActor:
                     self.node.send(sender, step)
         finally:
             snapshot.close()
+            self._scanning.discard((sender, message.request_id))
 
     # --- the single writer
 
