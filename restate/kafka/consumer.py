@@ -16,9 +16,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from restate import metrics
 from restate.kafka.definitions import KafkaCluster, Subscription, consumer_config
 from restate.kafka.record_invocation import KafkaRecord, Unusable, by_partition, producer_id, to_ingest
+from restate.tracing.exporter import SpanExporter
 from restate.wire import Done, IngestRecord
 
 log = logging.getLogger(__name__)
@@ -45,13 +48,15 @@ class SubscriptionConsumer:
     """Runs one subscription until `stop()`: poll, ingest, store offsets; errors are logged and retried."""
 
     def __init__(
-        self, sub: Subscription, cluster: KafkaCluster, ingest: Ingest, park: Park, num_partitions: int
-    ) -> None:
+        self, sub: Subscription, cluster: KafkaCluster, ingest: Ingest, park: Park, num_partitions: int,
+        tracer: SpanExporter | None = None,
+    ) -> None:  # fmt: skip
         self.sub = sub
         self.cluster = cluster
         self._ingest = ingest
         self._park = park
         self._num_partitions = num_partitions
+        self._tracer = tracer  # None: tracing is off
         self._stopping = False
         self._consumer: Any = None
         self._warned: dict[str, float] = {}  # error message -> when it was last logged
@@ -129,6 +134,10 @@ class SubscriptionConsumer:
                 await self._park(self.sub, record, made.reason)
                 self._parked.inc()
                 continue
+            if self._tracer is not None:  # its ingress_kafka span, the invocation's parent
+                where = (record.topic, record.partition, record.offset)
+                trace = self._tracer.kafka(made.request, self.sub.group_id, *where)
+                made = IngestRecord(made.offset, msgspec.structs.replace(made.request, trace=trace))
             batches.setdefault((record.topic, record.partition), []).append(made)
         started = time.monotonic()
         requests = []

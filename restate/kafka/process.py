@@ -20,6 +20,7 @@ from restate.ipc.partition_rpc import PartitionRpc
 from restate.kafka.consumer import SubscriptionConsumer
 from restate.kafka.definitions import KafkaCluster, KafkaRegistry, ParkedRecord, Subscription
 from restate.kafka.record_invocation import KafkaRecord
+from restate.tracing import exporter as tracing_exporter
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class KafkaIngress:
 
             self.node = Node(config.base_dir, NODE_NAME, bus_directory(config.cluster))
         self.rpc = PartitionRpc(self.node, config.default_num_partitions)
+        self.tracer = tracing_exporter.setup(config, NODE_NAME)  # None: tracing is off
         self._stop = asyncio.Event()
         self._parks: dict[int, asyncio.Future[None]] = {}  # park requests to admin awaiting its Done
         self._next_park_id = time.time_ns()  # never one of the partition requests' ids (microseconds)
@@ -82,6 +84,8 @@ class KafkaIngress:
             await asyncio.gather(*tasks, return_exceptions=True)
             self.rpc.fail_pending("the kafka process is shutting down")
             self.node.close()
+            if self.tracer is not None:
+                self.tracer.shutdown()
             log.info("kafka stopped")
 
     async def _ask_registry(self) -> None:
@@ -123,7 +127,9 @@ class KafkaIngress:
         loop = asyncio.get_running_loop()
         for sub_id, (sub, cluster) in wanted.items():
             if sub_id not in self.running:
-                consumer = SubscriptionConsumer(sub, cluster, self.rpc.ingest, self.park, self.rpc.num_partitions)
+                consumer = SubscriptionConsumer(
+                    sub, cluster, self.rpc.ingest, self.park, self.rpc.num_partitions, self.tracer
+                )
                 self.running[sub_id] = (consumer, loop.create_task(consumer.run()))
 
     async def park(self, sub: Subscription, record: KafkaRecord, reason: str) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from restate.tracing import spans, trace_context
 from restate.tracing.endpoint import parse_endpoint
 from restate.tracing.spans import Span
-from restate.wire import Target, TraceContext
+from restate.wire import InvocationRequest, Target, TraceContext
 
 if TYPE_CHECKING:
     from restate.config import Config
@@ -78,6 +78,29 @@ class SpanExporter:
         ctx = trace_context.from_ingress(client, trace_context.new_span_id())
         inv = spans.invocation(invocation_id, target)
         self.export(spans.ingress_span(inv, ctx, client.span_id if client else None, peer, spans.now_ns()))
+        return ctx
+
+    def kafka(self, request: InvocationRequest, group: str, topic: str, partition: int, offset: int) -> TraceContext:
+        """A Kafka record becomes an invocation: exports its `ingress_kafka {target}` span, with the real
+        server's `messaging.*` attributes, and returns the invocation's context. The span is a root, or
+        (ours) a child of the producer's span when the record carried a sampled traceparent."""
+        producer = request.trace  # the record's own context (restate.kafka.record_invocation.trace_of)
+        span_id = trace_context.new_span_id()
+        if producer is None:
+            ctx = TraceContext(trace_context.new_trace_id(), span_id)
+        else:
+            ctx = TraceContext(producer.trace_id, span_id, producer.trace_state)
+        inv = spans.invocation(request.invocation_id, request.target)
+        attrs = inv.attributes()
+        attrs.update({
+            "messaging.system": "kafka", "messaging.consumer.group.name": group,
+            "messaging.operation.type": "process", "messaging.kafka.offset": offset,
+            "messaging.source.partition.id": partition, "messaging.source.name": topic,
+        })  # fmt: skip
+        at = spans.now_ns()
+        parent = None if producer is None else producer.parent_span_id
+        self.export(Span(f"ingress_kafka {inv.span_target}", ctx.trace_id, span_id, parent, at, at, attrs,
+                         ctx.trace_state, parent_remote=parent is not None))  # fmt: skip
         return ctx
 
     def shutdown(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.kafka_broker import TansuBroker
 from tests.support.net import free_port
 from tests.support.otlp import OtlpReceiver, Span, shape, trace_of
 from tests.support.paths import OUR_RESTATE_BIN
@@ -323,3 +324,50 @@ def test_a_collector_that_is_down_costs_the_server_nothing_but_warnings(service:
         server.stop()
         stopped_in = time.monotonic() - t0
     assert stopped_in < 8, f"the stop took {stopped_in:.1f}s"
+
+
+@pytest.mark.parametrize("kind", ["ours", "real"])
+def test_a_kafka_record_gets_an_ingress_kafka_span(kind: str, receiver: OtlpReceiver, service: ServiceProcess,
+                                                   tmp_path: Path) -> None:  # fmt: skip
+    """A record of a subscription: an `ingress_kafka {target}` root span with the messaging.* attributes,
+    the invocation under it (Tansu forms the consumer group in about 20 s)."""
+    with TansuBroker(tmp_path / "broker") as broker:
+        broker.create_topic("ttrace", 1)
+        config = tmp_path / "restate.toml"
+        config.write_text(f'[[ingress.kafka-clusters]]\nname = "tansu"\nbrokers = ["{broker.bootstrap}"]\n')
+        env = {"RESTATE_TRACING_ENDPOINT": receiver.http_endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100",
+               "RESTATE_CONFIG": str(config)}  # fmt: skip
+        cls = OurRestateServer if kind == "ours" else RealRestateServer
+        server = cls(tmp_path / "data", tmp_path, partitions=2, env=env).start()
+        try:
+            server.register(service.url)
+            options = {"auto.offset.reset": "earliest", "session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"}
+            body = {"source": "kafka://tansu/ttrace", "sink": "service://TGreeter/greet", "options": options}
+            resp = server.client.post(f"{server.admin_url}/subscriptions", json=body)
+            assert resp.status_code == 201, resp.text
+            broker.produce("ttrace", [(None, b'"kafka"')])
+            traced = [("traceparent", f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01".encode())]
+            broker.produce("ttrace", [(None, b'"traced"')], headers=traced)
+            one = Counter(["ingress_kafka TGreeter/greet"]) + _invocation("TGreeter/greet", ingress=False)
+            spans = receiver.wait_for(lambda s: _all_there(s, one + one), timeout_s=150)
+        finally:
+            server.stop()
+    roots = [s for s in spans if s["name"] == "ingress_kafka TGreeter/greet"]
+    by_offset = {s["attributes"]["messaging.kafka.offset"]: s for s in roots}
+    producer = by_offset[1]  # the record with a traceparent: ours continues the producer's trace, the real one not
+    if kind == "ours":
+        assert (producer["trace_id"], producer["parent_span_id"]) == (CLIENT_TRACE, CLIENT_SPAN)
+    else:
+        assert producer["trace_id"] != CLIENT_TRACE and producer["parent_span_id"] == ""
+    assert shape(spans, producer["trace_id"]) == [["ingress_kafka TGreeter/greet", [], [_greet(None)]]]
+    trace = by_offset[0]["trace_id"]
+    assert shape(spans, trace) == [["ingress_kafka TGreeter/greet", [], [_greet(None)]]]
+    root = _span(spans, trace, "ingress_kafka TGreeter/greet")
+    assert root["parent_span_id"] == ""
+    assert list(root["attributes"])[4:] == [
+        "messaging.system", "messaging.consumer.group.name", "messaging.operation.type", "messaging.kafka.offset",
+        "messaging.source.partition.id", "messaging.source.name"]  # fmt: skip
+    assert [root["attributes"][k] for k in ("messaging.system", "messaging.operation.type", "messaging.kafka.offset",
+                                            "messaging.source.partition.id", "messaging.source.name")] == [
+        "kafka", "process", 0, 0, "ttrace"]  # fmt: skip
+    assert root["attributes"]["messaging.consumer.group.name"] == resp.json()["id"]
