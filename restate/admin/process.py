@@ -171,8 +171,8 @@ async def _main(config: Config, sockets: list[socket.socket] | None) -> None:
 
             async def adopt(schema: Schema) -> None:  # another node's admin changed the schema
                 await asyncio.to_thread(store.store_schema, schema)
-                app.schema = schema
-                await publisher.publish(schema)
+                await publisher.publish(schema)  # acknowledged by this node's ingress and partitions ...
+                app.schema = schema  # ... before this admin API shows it
 
             tasks.append(asyncio.create_task(link.register_node()))
             tasks.append(asyncio.create_task(link.route_to_leaders(rpc)))

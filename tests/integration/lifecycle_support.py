@@ -132,6 +132,10 @@ class LifecycleStack:
 
 
 def make_server(kind: str, root: Path, partitions: int = PARTITIONS) -> RestateServer:
+    if kind == "cluster":  # ours in cluster mode: 3 nodes on 3 etcd members, ingress requests to each in turn
+        from tests.support.cluster_nodes import ClusterServer
+
+        return ClusterServer(root, root / "logs", partitions=partitions)
     server_cls = RealRestateServer if kind == "real" else OurRestateServer
     return server_cls(root / "data", root / "logs", partitions=partitions)
 

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from tests.support import OurRestateServer, RealRestateServer, RestateServer, ServiceProcess
+from tests.support.cluster_nodes import ClusterServer
 
 PARTITIONS = 4
 EVENTUAL_DEADLINE_S = 20.0
@@ -36,14 +37,18 @@ class Stack:
 
 @pytest.fixture(
     scope="module",
-    params=[("real", "bidi"), ("real", "rr"), ("ours", "bidi"), ("ours", "rr")],
-    ids=["real-bidi", "real-rr", "ours-bidi", "ours-rr"],
+    params=[("real", "bidi"), ("real", "rr"), ("ours", "bidi"), ("ours", "rr"), ("cluster", "bidi")],
+    ids=["real-bidi", "real-rr", "ours-bidi", "ours-rr", "cluster-bidi"],
 )
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     kind, transport = request.param
     root = tmp_path_factory.mktemp(f"{kind}-{transport}")
-    server_cls = RealRestateServer if kind == "real" else OurRestateServer
-    server = server_cls(root / "data", root / "logs", partitions=PARTITIONS)
+    server: RestateServer
+    if kind == "cluster":  # ours in cluster mode: 3 nodes on 3 etcd members, calls through every node in turn
+        server = ClusterServer(root, root / "logs", partitions=PARTITIONS)
+    else:
+        server_cls = RealRestateServer if kind == "real" else OurRestateServer
+        server = server_cls(root / "data", root / "logs", partitions=PARTITIONS)
     side_effects = root / "side_effects.txt"
     side_effects.touch()
     service = ServiceProcess(root / "logs", env={"SIDE_EFFECT_FILE": str(side_effects)})

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import socket
+import time
 from pathlib import Path
+from typing import Any
 
+from tests.support.etcd import EtcdCluster
 from tests.support.net import free_ports
 from tests.support.paths import OUR_RESTATE_BIN
 from tests.support.procs import ManagedProcess
@@ -78,3 +82,61 @@ def write_cluster(
         for name, (ingress, admin) in zip(names, ports, strict=True)
     ]
     return cluster_file, nodes
+
+
+class ClusterServer(RestateServer):
+    """A 3-node cluster (3 etcd members, 3 nodes of ours) behind the one-server interface of the suites:
+    admin requests go to the first node, and each ingress request to the next node in turn."""
+
+    def __init__(self, root: Path, log_dir: Path, partitions: int = 4) -> None:
+        self.etcd = EtcdCluster(root / "etcd")
+        _, self.nodes = write_cluster(root, self.etcd.endpoints, ["n1", "n2", "n3"], partitions)
+        self.admin_port = self.nodes[0].admin_port
+        self.ingress_port = self.nodes[0].ingress_port
+        self._turn = itertools.count()
+        self.process = self.nodes[0].process  # for the suites' liveness checks
+
+    @property
+    def ingress_url(self) -> str:
+        return self.nodes[next(self._turn) % len(self.nodes)].ingress_url
+
+    def start(self) -> ClusterServer:
+        self.etcd.start()
+        try:
+            for node in self.nodes:
+                node.process.start()
+            for node in self.nodes:
+                node.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_ready(self, deadline_s: float | None = None) -> None:
+        for node in self.nodes:
+            node.wait_ready(deadline_s)
+
+    def register(self, service_url: str, use_http_11: bool = False, **extra: Any) -> dict[str, Any]:
+        """Registers through the first node, then waits until every node's admin has adopted the new schema
+        (it travels through etcd: the other nodes see it a moment later, not when the answer comes)."""
+        result = super().register(service_url, use_http_11, **extra)
+        deadline = time.monotonic() + 30
+        for node in self.nodes[1:]:
+            while not any(
+                d["id"] == result["id"] for d in node.client.get(f"{node.admin_url}/deployments").json()["deployments"]
+            ):
+                assert time.monotonic() < deadline, f"{node.name} did not adopt deployment {result['id']}"
+                time.sleep(0.02)
+        return result
+
+    def stop(self, grace_s: float = 20.0) -> int | None:
+        self.close_client()
+        codes = [node.stop(grace_s) for node in self.nodes]
+        self.etcd.stop()
+        return codes[0]
+
+    def kill(self) -> None:
+        self.close_client()
+        for node in self.nodes:
+            node.kill()
+        self.etcd.stop()
