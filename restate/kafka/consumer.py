@@ -69,14 +69,28 @@ class SubscriptionConsumer:
         self._stopping = True
 
     async def run(self) -> None:
+        """Until stopped: a consumer that cannot even be created (a bad librdkafka option) is retried too,
+        as the real server's subscription task is, with its error logged and counted."""
+        failures = 0
+        while not self._stopping:
+            try:
+                await self._consume()
+                return
+            except Exception as exc:
+                metrics.kafka_errors.labels(self.sub.id, type(exc).__name__).inc()
+                self._warn_once_a_minute(f"cannot consume: {exc}")
+                await asyncio.sleep(RETRY_S[min(failures, len(RETRY_S) - 1)])
+                failures += 1
+
+    async def _consume(self) -> None:
         from confluent_kafka import Consumer
 
         config = consumer_config(self.cluster, self.sub)
         log.info("subscription %s: consuming %s with %s", self.sub.id, self.sub.source, _loggable(config))
         self._consumer = Consumer(config, logger=log)
-        await asyncio.to_thread(self._consumer.subscribe, [self.sub.topic], on_revoke=self._on_revoke)
-        failures = 0
         try:
+            await asyncio.to_thread(self._consumer.subscribe, [self.sub.topic], on_revoke=self._on_revoke)
+            failures = 0
             while not self._stopping:
                 try:
                     await self._step()
