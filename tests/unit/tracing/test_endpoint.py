@@ -54,3 +54,14 @@ def test_a_bad_endpoint_or_header_list_is_a_config_error_naming_its_origin() -> 
         load(env={}, overrides={"tracing_endpoint": "nope://x"})
     with pytest.raises(ConfigError, match="RESTATE_TRACING_HEADERS: expected name=value"):
         load(env={"RESTATE_TRACING_HEADERS": "novalue"})
+
+
+def test_restate_up_refuses_a_bad_tracing_endpoint_flag_before_starting(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(app, ["up", "--base-dir", str(tmp_path / "data"), "--tracing-endpoint", "ftp://x"])
+    assert result.exit_code == 2
+    assert "error: tracing-endpoint: invalid scheme 'ftp'" in result.output
+    assert not (tmp_path / "data").exists()  # nothing was started
