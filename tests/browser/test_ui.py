@@ -233,6 +233,22 @@ def test_node_view_shows_the_partition_table_live(page: Any, ours: UiStack) -> N
     shot(page, "node")
 
 
+def test_sql_view_runs_a_statement_and_links_invocation_ids(page: Any, ours: UiStack) -> None:
+    open_ui(page, ours, "sql")
+    page.get_by_label("SQL statement").fill("SELECT id, target, status FROM sys_invocation WHERE target = 'Steps/run'"
+                                            " AND completion_result = 'success' ORDER BY created_at")
+    page.get_by_role("button", name="Run").click()
+    result = page.locator("#sql-result")
+    expect(result).to_contain_text(re.compile(r"\d+ rows? in \d+ ms"))
+    expect(result.locator("th")).to_have_text(["id", "target", "status"])
+    result.get_by_role("link", name=ours.ids["finished"]).click()
+    expect(page.locator("h1")).to_contain_text("Steps/run")
+    page.goto(f"{ours.server.admin_url}/ui/sql?query=SELECT+nope+FROM+sys_invocation")
+    expect(page.locator("#sql-result .msg.error")).to_contain_text("The query failed")
+    page.goto(f"{ours.server.admin_url}/ui/sql?query=SELECT+id+FROM+sys_invocation+WHERE+id+%3D+%27x%27")
+    expect(page.locator("#sql-result .msg.empty")).to_have_text("No rows.")
+
+
 def test_an_unreachable_server_is_a_message(page: Any, ours: UiStack) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     open_ui(page, ours, f"invocations?admin={dead}")

@@ -7,6 +7,7 @@ import * as invocations from "./views/invocations.js";
 import * as invocation from "./views/invocation.js";
 import * as state from "./views/state.js";
 import * as node from "./views/node.js";
+import * as sql from "./views/sql.js";
 
 const root = document.getElementById("app");
 let cleanup = null;
@@ -22,6 +23,7 @@ const ROUTES = [
   [/^state\/([^/]+)$/, state, "state"],
   [/^state\/([^/]+)\/(.+)$/, state, "state"],
   [/^node$/, node, "node"],
+  [/^sql$/, sql, "sql"],
 ];
 
 function route() {

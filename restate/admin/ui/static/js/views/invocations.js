@@ -55,7 +55,10 @@ function filterForm(query, services, onChange) {
   const statusSelect = h("select", { name: "status" }, h("option", { value: "" }, "any"),
     [...STATUS_ORDER, "completed"].map((s) => h("option", { value: s, selected: query.get("status") === s }, s)));
   const form = h("form", { class: "filters card", "aria-label": "Filters" },
-    h("label", {}, "Service", serviceSelect), input("handler", "Handler", { size: 10 }), input("key", "Key", { size: 10 }),
+    h("label", {}, "Service", serviceSelect), input("handler", "Handler", { size: 10, list: "handler-names" }),
+    h("datalist", { id: "handler-names" }, [...new Set(services.flatMap((s) => (s.handlers || []).map((x) => x.name)))].sort()
+      .map((name) => h("option", { value: name }))),
+    input("key", "Key", { size: 10 }),
     h("label", {}, "Status", statusSelect), input("deployment", "Deployment", { size: 14, placeholder: "dp_…" }),
     h("label", {}, "Created from", h("input", { type: "datetime-local", name: "since", value: toLocalInput(query.get("since")) })),
     h("label", {}, "Created to", h("input", { type: "datetime-local", name: "until", value: toLocalInput(query.get("until")) })),
