@@ -19,7 +19,7 @@ import pytest
 from restate.cluster.etcd_client import Etcd
 from restate.cluster.layout import Layout
 from restate.cluster.leadership import PartitionState, PartitionTable
-from restate.ids import partition_for, partition_key_for
+from restate.ids import InvocationId, partition_for, partition_key_for
 from tests.support.cluster_nodes import ClusterNode, write_cluster
 from tests.support.etcd import EtcdCluster
 from tests.support.paths import OUR_RESTATE_BIN
@@ -30,9 +30,11 @@ CLUSTER = "test"
 
 
 class Cluster:
-    def __init__(self, etcd: EtcdCluster, nodes: list[ClusterNode]) -> None:
+    def __init__(self, etcd: EtcdCluster, nodes: list[ClusterNode], side_effects: Path, gate: Path) -> None:
         self.etcd = etcd
         self.nodes = nodes
+        self.side_effects = side_effects  # the service's ctx.run steps, one line each
+        self.gate = gate  # Steps/slow_three's step 2 waits until this file exists
 
     def state(self, partition: int) -> PartitionState:
         async def read() -> PartitionState:
@@ -62,7 +64,9 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     etcd = EtcdCluster(tmp_path / "etcd")
     etcd.start()
     _, nodes = write_cluster(tmp_path, etcd.endpoints, ["n1", "n2", "n3"], PARTITIONS, CLUSTER)
-    service = ServiceProcess(tmp_path / "logs")
+    side_effects, gate = tmp_path / "side_effects.txt", tmp_path / "gate"
+    side_effects.touch()
+    service = ServiceProcess(tmp_path / "logs", env={"SIDE_EFFECT_FILE": str(side_effects), "GATE_FILE": str(gate)})
     try:
         service.start()
         for node in nodes:
@@ -70,7 +74,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         for node in nodes:
             node.wait_ready(60)
         nodes[0].register(service.url)
-        yield Cluster(etcd, nodes)
+        yield Cluster(etcd, nodes, side_effects, gate)
     finally:
         for node in nodes:
             node.stop(5)
@@ -188,3 +192,23 @@ def test_the_whole_cluster_restarts_and_resumes(cluster: Cluster, tmp_path: Path
     for node in cluster.nodes:
         node.wait_ready(60)
     assert _add(cluster.nodes[2], "again", 10) == 13
+
+
+def test_a_completed_ctx_run_step_is_not_run_again_after_its_leader_node_dies(cluster: Cluster) -> None:
+    sent = cluster.nodes[0].send("Steps/slow_three", 1)
+    assert sent.status_code == 202, sent.text
+    invocation = sent.json()["invocationId"]
+    partition = partition_for(InvocationId.parse(invocation).partition_key, PARTITIONS)
+    deadline = time.monotonic() + 30
+    while f"{invocation} gate2-waiting" not in cluster.side_effects.read_text():  # step 1 is journaled
+        assert time.monotonic() < deadline, "step 2 never started"
+        time.sleep(0.02)
+    victim = cluster.node(cluster.wait_leader(partition).leader or "")
+    victim.kill()
+    cluster.gate.touch()  # the new leader's attempt replays step 1 and runs steps 2 and 3
+    survivor = next(n for n in cluster.nodes if n is not victim)
+    answer = survivor.call(f"restate/invocation/{invocation}/attach", method="GET")
+    assert answer.status_code == 200 and answer.json() == 4, answer.text
+    lines = cluster.side_effects.read_text().splitlines()
+    assert lines.count(f"{invocation} step1") == 1  # completed before the crash: never run again
+    assert lines.count(f"{invocation} step3") == 1
