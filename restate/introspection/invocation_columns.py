@@ -25,6 +25,7 @@ from typing import Any
 
 from restate import ids
 from restate.introspection import partition_tables as pt
+from restate.storage import codec
 from restate.storage import status_summary as summary
 from restate.storage.status_summary import StatusSummary
 from restate.storage.view import PartitionView
@@ -219,13 +220,20 @@ def _summaries(view: PartitionView, table: str, f: pt.Filters, names: list[str],
 
 
 def _full_rows(view: PartitionView, table: str, f: pt.Filters, names: list[str], limit: int | None) -> Iterator[Step]:
+    """Rows built whole; the filters a summary can check go first, so a failing status is never fully decoded."""
     build = pt.invocation_row if table == "sys_invocation" else pt.status_row
+    extractors = EXTRACTORS[table]
+    early = [(flt, extractors[flt.column]) for flt in f.filters if flt.column in extractors]
     columns: list[list[Any]] = [[] for _ in names]
     count = 0
-    for seen, (inv_id, status) in enumerate(pt.invocation_statuses(view, f, table), 1):
+    for seen, (inv_id, raw) in enumerate(view.raw_statuses(pt.wanted_ids(f, table)), 1):
         if seen % STEP_ROWS == 0:
             yield None
-        row = build(inv_id, status)
+        if early:
+            glance = summary.decode(raw)
+            if not all(pt.passes(flt, extract(inv_id, glance)) for flt, extract in early):
+                continue
+        row = build(inv_id, codec.decode_status(raw))
         if not f.admits(row):
             continue
         for column, name in zip(columns, names, strict=True):

@@ -77,6 +77,18 @@ class PartitionView:
         for key, raw in self.reader.scan(KeyKind.STATUS.value):
             yield keys.invocation_of(key), decode(raw)
 
+    def raw_statuses(self, invocation_ids: Iterable[bytes] | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """(invocation id, the stored status's bytes): decode them with `status_summary.decode` for a cheap look
+        and with `codec.decode_status` for the whole record (`statuses` and `status_summaries` do one each)."""
+        if invocation_ids is not None:
+            for invocation_id in sorted(set(invocation_ids)):
+                raw = self.reader.get(keys.status_key(invocation_id))
+                if raw is not None:
+                    yield invocation_id, raw
+            return
+        for key, raw in self.reader.scan(KeyKind.STATUS.value):
+            yield keys.invocation_of(key), raw
+
     def status_summary_values(self) -> Iterator[status_summary.StatusSummary]:
         """The summary of every status, in id order, without the ids (the cheapest full read)."""
         only_values = getattr(self.reader, "values", None)

@@ -153,6 +153,25 @@ def test_usual_columns_come_from_a_partial_decode(scenario: Scenario, monkeypatc
     assert ids_made == [scenario.killed]  # the id text of the one passing row only
 
 
+def test_rare_columns_decode_only_the_statuses_passing_the_usual_filters(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from restate.storage import codec
+
+    decoded: list[bytes] = []
+    decode = codec.decode_status
+
+    def counting(raw: bytes) -> Any:
+        found = decode(raw)
+        decoded.append(raw)
+        return found
+
+    monkeypatch.setattr(codec, "decode_status", counting)
+    paused = [ScanFilter("status", "in", ["paused"])]
+    names, values = table_scan.scan(scenario.store, "sys_invocation", paused, ["id", "journal_size", "retry_count"])
+    assert values[0] == [text(scenario.paused)] and len(decoded) == 1
+
+
 def test_a_top_k_sends_the_best_rows_with_their_ties(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
     from restate.introspection import invocation_columns
 
