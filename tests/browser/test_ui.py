@@ -195,6 +195,7 @@ def test_state_browse_edit_and_delete(page: Any, ours: UiStack) -> None:
     entries.locator("textarea").fill('"red"')
     entries.locator("[data-save]").click()
     expect(entries.locator("[data-entry-value=color]")).to_have_text('"red"')
+    expect(entries.locator("#state-result")).to_have_text("Set color: applied.")
     assert ours.call("Board/alice/get", "color") == "red"
     assert ours.call("Board/alice/get", "count") == 3
     entries.locator("[data-delete=count]").click()

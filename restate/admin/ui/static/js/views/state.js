@@ -60,8 +60,8 @@ function editor(name, initial, onSave, onCancel) {
     h("button", { type: "button", onclick: onCancel }, "Cancel")));
 }
 
-async function keyView(box, service, key) {
-  const out = h("div", { id: "state-result" });
+async function keyView(box, service, key, note = null) {
+  const out = h("div", { id: "state-result" }, note);
   let before;
   try {
     before = await readEntries(service, key);
@@ -80,8 +80,9 @@ async function keyView(box, service, key) {
       }
       await writeState(service, key, before, entries);
       fill(box, message("ok", `${what}: sent (applied after the invocations running on ${service}/${key}).`));
-      await waitChanged(service, key, before);
-      await reload();
+      const applied = await waitChanged(service, key, before);
+      await keyView(box, service, key, applied ? message("ok", `${what}: applied.`) : message("error",
+        `${what}: not applied within 15 s (invocations still running on the key, or the state changed meanwhile).`));
     } catch (err) {
       fill(out, errorBox(err, `${what} failed`));
     }
@@ -118,14 +119,16 @@ async function keyView(box, service, key) {
     editArea);
 }
 
-/** Waits (bounded) until the state differs from `before`: the change is applied asynchronously. */
-async function waitChanged(service, key, before, deadlineMs = 5000) {
+/** Waits (at most 15 s) until the state differs from `before`: the change is applied asynchronously, after the
+ *  invocations running on the key. */
+async function waitChanged(service, key, before, deadlineMs = 15000) {
   const start = Date.now();
   const same = (a, b) => JSON.stringify(Object.entries(a).map(([k, v]) => [k, Array.from(v)])) === JSON.stringify(Object.entries(b).map(([k, v]) => [k, Array.from(v)]));
   while (Date.now() - start < deadlineMs) {
-    if (!same(await readEntries(service, key), before)) return;
+    if (!same(await readEntries(service, key), before)) return true;
     await new Promise((r) => setTimeout(r, 200));
   }
+  return false;
 }
 
 export async function render({ root, params, navigate }) {
