@@ -150,6 +150,7 @@ def _command_type_name(member: MessageType) -> str:
 COMMAND_TYPES = {m.value: _command_type_name(m) for m in MessageType if 0x0400 <= m.value <= 0x7FFF}
 NEW_COMMAND = "restate.invocation.lifecycle.new_command"
 RUN_ENDED = "restate.invocation.lifecycle.run_ended"
+SUSPENDED = "restate.invocation.lifecycle.suspended"
 
 
 AttemptEnd = Literal["ended", "suspended", "failed", "killed"]
@@ -157,8 +158,9 @@ AttemptEnd = Literal["ended", "suspended", "failed", "killed"]
 
 class AttemptSpan:
     """An `invocation-attempt {target}` span while its attempt runs: the commands the SDK sends become
-    events; `finish` gives the span (OK for an attempt that ended or suspended, a TerminalError too:
-    it ends with Output; ERROR "transient failure" for one that failed and is retried).
+    events; `finish` gives the span (OK for an attempt that ended, a TerminalError too: it ends with
+    Output; a `suspended` event and no status for one that suspended; ERROR "transient failure" for one
+    that failed and is retried), as the real server's.
 
     Ours adds, without changing the real server's shape: the attempt's number, how it ended
     (`restate.attempt.end`) and a failed attempt's error (`error.message`); a run's result and
@@ -212,7 +214,10 @@ class AttemptSpan:
         self.attributes["restate.attempt.end"] = end
         status: Status = "ok"
         message = ""
-        if end in ("failed", "killed"):
+        if end == "suspended":
+            status = "unset"
+            self.events.append(Event(SUSPENDED, now_ns(), {}))
+        elif end in ("failed", "killed"):
             status, message = "error", "transient failure" if end == "failed" else "killed"
             if error:
                 self.attributes["error.message"] = error

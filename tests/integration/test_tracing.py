@@ -371,3 +371,30 @@ def test_a_kafka_record_gets_an_ingress_kafka_span(kind: str, receiver: OtlpRece
                                             "messaging.source.partition.id", "messaging.source.name")] == [
         "kafka", "process", 0, 0, "ttrace"]  # fmt: skip
     assert root["attributes"]["messaging.consumer.group.name"] == resp.json()["id"]
+
+
+@pytest.mark.parametrize("kind", ["ours", "real"])
+def test_a_suspension_ends_an_attempt_and_the_resumption_is_the_next_one(
+    kind: str, receiver: OtlpReceiver, service: ServiceProcess, tmp_path: Path
+) -> None:
+    server = _start(kind, "http", receiver, tmp_path)
+    try:
+        server.register(service.url)
+        patched = server.client.patch(f"{server.admin_url}/services/TSleepy", json={"inactivity_timeout": "100ms"})
+        assert patched.status_code == 200, patched.text
+        assert server.call("TSleepy/nap", 1500).json() == "rested"
+        spans = receiver.wait_for(lambda s: _all_there(s, _invocation("TSleepy/nap")
+                                                       + Counter(["invocation-attempt TSleepy/nap"])))  # fmt: skip
+    finally:
+        server.stop()
+    trace = trace_of(spans, "ingress TSleepy/nap")
+    assert shape(spans, trace) == [["ingress TSleepy/nap", [], [["invocation-start TSleepy/nap", [], [
+        ["invocation-attempt TSleepy/nap", ["new_command:Command/Output"], []],  # resumed: the sleep is replayed
+        ["invocation-attempt TSleepy/nap", ["new_command:Command/Sleep", "suspended:"], []],  # suspended
+        ["invocation-end TSleepy/nap", [], []]]]]]]  # fmt: skip
+    attempts = [s for s in spans if s["trace_id"] == trace and s["name"] == "invocation-attempt TSleepy/nap"]
+    assert sorted(s["status"] for s in attempts) == ["STATUS_CODE_OK", "STATUS_CODE_UNSET"]  # the suspended one
+    if kind == "ours":
+        ends = sorted((s["attributes"]["restate.attempt.number"], s["attributes"]["restate.attempt.end"])
+                      for s in attempts)  # fmt: skip
+        assert ends == [(1, "suspended"), (2, "ended")]

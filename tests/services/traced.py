@@ -44,6 +44,16 @@ async def steps3(ctx: restate.Context, n: int) -> int:
     return await ctx.run_typed("step-three", lambda: b + 1)
 
 
+sleepy = restate.Service("TSleepy")
+
+
+@sleepy.handler()
+async def nap(ctx: restate.Context, ms: int) -> str:
+    """A durable sleep: with a short inactivity timeout the attempt suspends, the timer resumes it."""
+    await ctx.sleep(timedelta(milliseconds=ms))
+    return "rested"
+
+
 caller = restate.Service("TCaller")
 
 
@@ -126,7 +136,7 @@ def _sdk_tracer() -> object | None:
 
 
 _tracer = _sdk_tracer()
-_services = [greeter, steps, caller, flow, gated, flaky]
+_services = [greeter, steps, sleepy, caller, flow, gated, flaky]
 app = restate.app(services=_services)
 if _tracer is not None:  # our SDK only (the official one has no tracing)
     from restate.sdk.otel import enable_tracing

@@ -77,3 +77,8 @@ def test_a_failed_attempt_is_a_transient_failure_with_its_error() -> None:
     span = spans.AttemptSpan(_inv(), CTX, 1, "dp_1", "http://x/", 6).finish("failed", "[500] boom")
     assert (span.status, span.status_message) == ("error", "transient failure")
     assert span.attributes["error.message"] == "[500] boom" and span.events == []
+
+
+def test_a_suspended_attempt_has_the_suspended_event_and_no_status() -> None:
+    span = spans.AttemptSpan(_inv(), CTX, 1, "dp_1", "http://x/", 6).finish("suspended")
+    assert span.status == "unset" and [e.name for e in span.events] == ["restate.invocation.lifecycle.suspended"]
