@@ -96,7 +96,7 @@ class QueryEngine:
         for partition, found in zip(partitions, answers, strict=True):
             if found.error is not None:
                 raise QueryError(500, f"Datafusion error: External error: partition {partition}: {found.error}")
-        return to_batch(table, answers, registry)
+        return await asyncio.to_thread(to_batch, table, answers, registry)  # off admin's loop, as DataFusion is
 
 
 def route(table: str, filters: Iterable[ScanFilter], num_partitions: int) -> list[int]:
