@@ -158,6 +158,9 @@ def _check_client_context(spans: list[Span], seen: dict[str, str]) -> None:
     )
     ingress = _span(spans, CLIENT_TRACE, "ingress TGreeter/trace_headers")
     assert ingress["parent_span_id"] == CLIENT_SPAN
+    # OTLP span flags: "has is-remote", and is-remote for the client's parent; the real server also sets the
+    # sampled bit (0x301, 0x101), OpenTelemetry Python's encoder does not (README)
+    assert ingress["flags"] | 1 == 0x301 and {s["flags"] | 1 for s in client if s is not ingress} == {0x101}
     assert {s["trace_state"] for s in client} == {"vendor=abc"}
     attempt = _span(spans, CLIENT_TRACE, "invocation-attempt TGreeter/trace_headers")
     assert seen == {"traceparent": f"00-{CLIENT_TRACE}-{attempt['span_id']}-01", "tracestate": "vendor=abc"}
