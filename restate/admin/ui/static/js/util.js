@@ -147,6 +147,11 @@ export function fill(el, ...children) {
   return el;
 }
 
+/** Whether a live view should skip this refresh: a dialog is open, or the tab is not visible (no load then). */
+export function paused() {
+  return document.hidden || document.querySelector(".modal-back") !== null;
+}
+
 export function clear(el) {
   while (el.firstChild) el.firstChild.remove();
   return el;

@@ -1,7 +1,7 @@
 // One invocation: status, attempts, failure, retry schedule, pinned deployment, journal timeline, call chain, actions.
 import { api } from "../api.js";
 import { confirmDialog, errorBox, kv } from "../components.js";
-import { ago, displayStatus, fmtDuration, fmtTime, h, lit, link, message, parseDuration, parseTime, statusBadge, fill } from "../util.js";
+import { ago, displayStatus, fmtDuration, fmtTime, h, lit, link, message, parseDuration, parseTime, statusBadge, fill, paused } from "../util.js";
 import { chainTree, loadChain } from "./callchain.js";
 import { JOURNAL_SQL, debuggerPanel, decodeEntry, failedEntryIndex, timeline } from "./journal.js";
 
@@ -137,7 +137,7 @@ export async function render({ root, params }) {
   }
 
   const tick = async () => {
-    const again = document.querySelector(".modal-back") ? true : await load();
+    const again = paused() ? true : await load();
     if (alive && again) timer = setTimeout(tick, REFRESH_MS);
   };
   const again = await load();

@@ -1,7 +1,7 @@
 // Invocations: a live list (newest first) with filters and counts, and bulk actions with confirmation and progress.
 import { api, runPool } from "../api.js";
 import { confirmDialog, errorBox, table } from "../components.js";
-import { displayStatus, empty, fmtDuration, fmtTime, h, lit, link, message, parseTime, statusBadge, fill } from "../util.js";
+import { displayStatus, empty, fmtDuration, fmtTime, h, lit, link, message, parseTime, statusBadge, fill, paused } from "../util.js";
 import { STATUS_ORDER } from "./overview.js";
 
 export const PAGE = 200;
@@ -197,7 +197,7 @@ export async function render({ root, query, navigate }) {
 
   await firstLoad;
   const tick = async () => {
-    if (alive && live.checked && !busy && !document.querySelector(".modal-back")) await load();
+    if (alive && live.checked && !busy && !paused()) await load();
     if (alive) timer = setTimeout(tick, REFRESH_MS);
   };
   timer = setTimeout(tick, REFRESH_MS);

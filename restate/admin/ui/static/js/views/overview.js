@@ -1,7 +1,7 @@
 // Overview: deployments, services, invocation counts by status per service, recent failures, registration.
 import { api } from "../api.js";
 import { errorBox, table } from "../components.js";
-import { displayStatus, empty, fmtTime, h, link, message, shortText, statusBadge, fill } from "../util.js";
+import { displayStatus, empty, fmtTime, h, link, message, shortText, statusBadge, fill, paused } from "../util.js";
 
 const REFRESH_MS = 5000;
 export const STATUS_ORDER = ["pending", "scheduled", "ready", "running", "backing-off", "suspended", "paused", "succeeded", "failed"];
@@ -122,7 +122,7 @@ export async function render({ root }) {
   await load();
   let timer = null;
   const tick = async () => {
-    if (alive && !document.querySelector(".modal-back")) await load();
+    if (alive && !paused()) await load();
     if (alive) timer = setTimeout(tick, REFRESH_MS);
   };
   timer = setTimeout(tick, REFRESH_MS);
