@@ -111,7 +111,8 @@ BROKEN_JSON_BODIES = [
 ]  # fmt: skip
 JSON = {"content-type": "application/json"}
 PATH_VALUES = {"deployment": "dp_10nkKoVeh1nvTe4KYSahBS1", "service": "Greeter", "handler": "greet",
-               "invocation_id": "inv_1arJqkEd7c2K5D6QZl1EpZ9Swb2nQWoDR4"}  # fmt: skip
+               "invocation_id": "inv_1arJqkEd7c2K5D6QZl1EpZ9Swb2nQWoDR4", "cluster_name": "dyn",
+               "subscription": "sub_1020ZhuLtXKOXg0DnE8ERnr"}  # fmt: skip
 
 
 def test_admin_malformed_bodies(target: FuzzTarget) -> None:
