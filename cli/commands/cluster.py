@@ -1,4 +1,5 @@
-"""`restate cluster status`: nodes, partitions, leaders, epochs and replica lag, read from etcd.
+"""`restate cluster status` and `restate cluster move-leader`: nodes, partitions, leaders, epochs and
+replica lag, read from etcd; leadership moved by hand.
 
 Unlike the other commands it asks etcd, not a node's admin API: it works while nodes are down, which is
 when it is needed (the cluster file names the etcd endpoints)."""
@@ -7,11 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import TYPE_CHECKING
 
 import msgspec
 import typer
 
 from cli.commands.common import EXIT_UNREACHABLE, EXIT_USAGE, JSON_OPTION, fail, print_json, show, table
+
+if TYPE_CHECKING:
+    from restate.config import ClusterConfig
 
 app = typer.Typer(help="Cluster mode: the state of the nodes and partitions (from etcd).", no_args_is_help=True)
 
@@ -23,18 +28,10 @@ CLUSTER_CONFIG_OPTION = typer.Option(
 @app.command("status")
 def status(cluster_config: str | None = CLUSTER_CONFIG_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Nodes (alive or not), and per partition its leader, epoch, last log entry and each replica's lag."""
-    from restate.cluster.cluster_config import load_cluster_config
     from restate.cluster.etcd_client import EtcdUnavailable
     from restate.cluster.status import read_status
-    from restate.config import ConfigError
 
-    path = cluster_config or os.environ.get("RESTATE_CLUSTER_CONFIG")
-    if not path:
-        fail("restate cluster status needs --cluster-config FILE (or RESTATE_CLUSTER_CONFIG)", EXIT_USAGE)
-    try:
-        cluster = load_cluster_config(path, None)
-    except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE)
+    cluster = _cluster(cluster_config)
     try:
         state = asyncio.run(read_status(cluster))
     except EtcdUnavailable as exc:
@@ -54,3 +51,41 @@ def status(cluster_config: str | None = CLUSTER_CONFIG_OPTION, as_json: bool = J
         title="Partitions",
     )
     show(nodes, partitions)
+
+
+@app.command("move-leader")
+def move_leader(
+    partition: int = typer.Argument(..., help="The partition whose leadership moves"),
+    to: str = typer.Option(..., "--to", help="The node that should lead it"),
+    cluster_config: str | None = CLUSTER_CONFIG_OPTION,
+    timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for the new leader"),
+) -> None:
+    """Moves a partition's leadership to another node: the leader resigns, the node claims (epoch + 1)."""
+    from restate.cluster.etcd_client import EtcdUnavailable
+    from restate.cluster.status import move_leader as move
+
+    cluster = _cluster(cluster_config)
+    if not 0 <= partition < cluster.num_partitions:
+        fail(f"partition {partition} does not exist (the cluster has {cluster.num_partitions})", EXIT_USAGE)
+    if to not in cluster.nodes:
+        fail(f"node {to!r} is not in the cluster file (known: {', '.join(sorted(cluster.nodes))})", EXIT_USAGE)
+    try:
+        outcome = asyncio.run(move(cluster, partition, to, timeout))
+    except EtcdUnavailable as exc:
+        fail(f"etcd did not answer ({', '.join(cluster.etcd_endpoints)}): {exc}", EXIT_UNREACHABLE)
+    except (TimeoutError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(f"partition {partition} is led by {to} (epoch {outcome.epoch})")
+
+
+def _cluster(cluster_config: str | None) -> ClusterConfig:
+    from restate.cluster.cluster_config import load_cluster_config
+    from restate.config import ConfigError
+
+    path = cluster_config or os.environ.get("RESTATE_CLUSTER_CONFIG")
+    if not path:
+        fail("this command needs --cluster-config FILE (or RESTATE_CLUSTER_CONFIG)", EXIT_USAGE)
+    try:
+        return load_cluster_config(path, None)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)

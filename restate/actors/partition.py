@@ -168,6 +168,7 @@ class PartitionActor:
         self.tasks.spawn("the leader map", replica.leaders.follow())
         self.tasks.spawn("the progress report", replica.report_progress(self.store.sync))
         await replica.follow_until_leader(self.committed.applied_lsn(), self._apply_replicated)
+        self.tasks.spawn("the handover watch", replica.hand_over_when_asked())
         self._start()
 
     async def _apply_replicated(self, item: LogItem) -> None:

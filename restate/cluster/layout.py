@@ -42,6 +42,9 @@ class Layout:
     def leader(self, partition: int) -> bytes:
         return self._key(f"leader/{partition}")
 
+    def handover(self, partition: int) -> bytes:
+        return self._key(f"handover/{partition}")
+
     def leaders_prefix(self) -> bytes:
         return self._key("leader/")
 

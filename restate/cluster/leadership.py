@@ -101,6 +101,37 @@ class PartitionTable:
             failure=[],
         )
 
+    # --- moving leadership by hand (`restate cluster move-leader`)
+
+    async def request_handover(self, partition: int, node: str) -> None:
+        await self.etcd.put(self.layout.handover(partition), node.encode())
+
+    async def handover_target(self, partition: int) -> str | None:
+        found = await self.etcd.get(self.layout.handover(partition))
+        return None if found is None else bytes(found.value).decode()
+
+    async def handover_done(self, partition: int, node: str) -> None:
+        """The target took over: the request is withdrawn (only if it still names the target)."""
+        key, t = self.layout.handover(partition), self.etcd.txn
+        await self.etcd.transaction(compare=[t.value(key) == node.encode()], success=[t.delete(key)], failure=[])
+
+    async def wait_handover(self, partition: int, node: str) -> str:
+        """Returns the node a handover request names once it names another node than `node`."""
+        key = self.layout.handover(partition)
+        while True:
+            answer = await self.etcd.range(key, key + b"\0")
+            if answer.kvs and bytes(answer.kvs[0].value).decode() != node:
+                return str(bytes(answer.kvs[0].value).decode())
+            watch = await self.etcd.watch(key, key + b"\0", int(answer.header.revision) + 1)
+            try:
+                async for event in watch:
+                    if event.kind == "PUT" and bytes(event.kv.value).decode() != node:
+                        return str(bytes(event.kv.value).decode())
+            except Exception as exc:  # noqa: BLE001 - a broken watch: look again
+                log.info("partition %d: handover watch failed (%s); looking again", partition, exc)
+            finally:
+                await watch.cancel()
+
     async def wait_vacant(self, partition: int) -> None:
         """Returns once the partition has no leader (its leader's lease expired, or it resigned)."""
         key = self.layout.leader(partition)

@@ -25,6 +25,10 @@ PROGRESS_S = 1.0  # how often a replica reports the LSN it applied (for trimming
 ApplyItem = Callable[[LogItem], Awaitable[None]]
 
 
+class HandedOver(Exception):
+    """This leader resigned because an operator moved the partition's leadership to another node."""
+
+
 class Replica:
     """One partition's replica on this node: its etcd connection, its lease, its role."""
 
@@ -61,8 +65,13 @@ class Replica:
         assert self.table is not None and self.lease is not None and self.log is not None
         self.applied_lsn = applied_lsn
         while True:
+            target = await self.table.handover_target(self.partition)
+            if target is not None and target != self.node_name and target in self.cluster.nodes:
+                await asyncio.sleep(self.cluster.lease_ttl_s)  # moved by hand: the target claims first
             epoch = await self.table.claim(self.partition, self.node_name, self.lease)
             if epoch is not None:
+                if target == self.node_name:
+                    await self.table.handover_done(self.partition, self.node_name)
                 break
             follower = asyncio.create_task(self._apply_tail(apply))
             try:
@@ -101,6 +110,14 @@ class Replica:
         self.next_lsn = lsn + 1
         self.applied_lsn = lsn
         return lsn
+
+    async def hand_over_when_asked(self) -> None:
+        """The leader's task: when `restate cluster move-leader` names another node, resign and raise
+        HandedOver (the process exits, is restarted by the supervisor and follows the new leader)."""
+        assert self.table is not None
+        target = await self.table.wait_handover(self.partition, self.node_name)
+        await self.table.resign(self.partition, self.epoch)
+        raise HandedOver(f"partition {self.partition}: leadership handed over to {target}")
 
     async def schema(self, version: int) -> Schema:
         """A schema version an entry names, from etcd (a replica may be a version behind or ahead)."""

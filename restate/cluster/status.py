@@ -1,13 +1,15 @@
-"""What `restate cluster status` shows, read from etcd: live nodes, and per partition its leader, epoch,
-last LSN and how far each replica has applied."""
+"""What `restate cluster status` shows, read from etcd (live nodes, and per partition its leader, epoch,
+last LSN and how far each replica has applied), and `restate cluster move-leader`."""
 
 from __future__ import annotations
+
+import asyncio
 
 import msgspec
 
 from restate.cluster.etcd_client import Etcd
 from restate.cluster.layout import Layout
-from restate.cluster.leadership import PartitionTable
+from restate.cluster.leadership import PartitionState, PartitionTable
 from restate.cluster.replicated_log import ReplicatedLog
 from restate.config import ClusterConfig
 
@@ -57,5 +59,27 @@ async def read_status(
             last = await ReplicatedLog(etcd, layout, p).last_lsn()
             partitions.append(PartitionStatus(p, state.leader, state.epoch, last, await table.applied(p)))
         return ClusterStatus(cluster.cluster_name, nodes, partitions)
+    finally:
+        await etcd.close()
+
+
+async def move_leader(cluster: ClusterConfig, partition: int, node: str, timeout_s: float) -> PartitionState:
+    """Asks the partition's leader to hand over to `node` and waits until `node` leads it (its new state);
+    ValueError when `node` is not alive, TimeoutError when it did not take over in time."""
+    etcd = await Etcd.connect(cluster.etcd_endpoints, retry_for_s=min(timeout_s, 15.0))
+    try:
+        table = PartitionTable(etcd, Layout(cluster.cluster_name))
+        if node not in {n.name for n in await table.nodes()}:
+            raise ValueError(f"node {node!r} is not alive (no membership key in etcd)")
+        state = await table.state(partition)
+        if state.leader == node:
+            return state
+        await table.request_handover(partition, node)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while (state := await table.state(partition)).leader != node:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{node} did not take partition {partition} over in {timeout_s:.0f}s: {state}")
+            await asyncio.sleep(0.05)
+        return state
     finally:
         await etcd.close()

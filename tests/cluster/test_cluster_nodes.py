@@ -212,3 +212,28 @@ def test_a_completed_ctx_run_step_is_not_run_again_after_its_leader_node_dies(cl
     lines = cluster.side_effects.read_text().splitlines()
     assert lines.count(f"{invocation} step1") == 1  # completed before the crash: never run again
     assert lines.count(f"{invocation} step3") == 1
+
+
+def test_leadership_moved_by_hand(cluster: Cluster, tmp_path: Path) -> None:
+    key = next(f"move{i}" for i in range(100) if partition_for(partition_key_for(f"move{i}"), PARTITIONS) == 0)
+    assert _add(cluster.nodes[0], key, 1) == 1
+    before = cluster.wait_leader(0)
+    target = next(n.name for n in cluster.nodes if n.name != before.leader)
+    command = [
+        OUR_RESTATE_BIN,
+        "cluster",
+        "move-leader",
+        "0",
+        "--to",
+        target,
+        "--cluster-config",
+        tmp_path / "cluster.toml",
+    ]
+    moved = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert moved.returncode == 0, moved.stderr
+    after = cluster.state(0)
+    assert after.leader == target and after.epoch > before.epoch
+    assert moved.stdout.strip() == f"partition 0 is led by {target} (epoch {after.epoch})"
+    assert [_add(n, key, 1) for n in cluster.nodes] == [2, 3, 4]  # served by the new leader, from every node
+    unknown = subprocess.run([*command[:5], "n9", *command[6:]], capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and "'n9' is not in the cluster file" in unknown.stderr
