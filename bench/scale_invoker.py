@@ -12,6 +12,11 @@ both servers. Per round and server:
                    (the handlers return at once): time until a NEW call succeeds
   drain_s          time until all N have completed
 Run: .venv/bin/python -m bench.scale_invoker [--n 2000] [--limit 32] [--rounds 1] [--servers ours,real] [--bidi]
+
+With --slow (part d): a deployment that keeps only 64 connections at once (the proxy closes any other at
+once, as Node's server.maxConnections) and answers each call after 1 s; the servers keep their default
+limits; N one-way invocations are submitted. Figures: submit_rps, throughput_rps (N / time until all
+completed), peak_conns, opened_conns (refused ones included) and refused_conns.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from tests.support.conn_counter import ConnectionCounter
 
 DEADLINE_S = 300.0
 POLL_S = 0.02
+SLOW_MS = 1000  # part (d): 64 connections x 1 s = 64 calls per second, below the submit rate
 
 
 def _gate(service: ServiceProcess, action: str) -> dict[str, Any]:
@@ -49,14 +55,14 @@ def _until(what: str, check: Any, deadline: float) -> None:
         time.sleep(POLL_S)
 
 
-async def _submit(url: str, n: int) -> float:
+async def _submit(url: str, n: int, path: str = "Blocker/hold", body: int | None = None) -> float:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         semaphore = asyncio.Semaphore(64)
 
         async def one(k: int) -> None:
             async with semaphore:
-                resp = await client.post(f"{url}/Blocker/hold/send", json=k)
+                resp = await client.post(f"{url}/{path}/send", json=k if body is None else body)
                 if resp.status_code != 202:
                     raise RuntimeError(f"submit answered {resp.status_code}: {resp.text}")
 
@@ -109,6 +115,32 @@ def one_round(kind: str, n: int, limit: int, base: Path, bidi: bool = False) -> 
     return figures
 
 
+def slow_round(kind: str, n: int, base: Path, bidi: bool = False) -> dict[str, float]:
+    """Part (d): a deployment keeping 64 connections at most, 1 s per call; default limits."""
+    logs = base / "logs"
+    service = ServiceProcess(logs, module="scale", name=f"svc-{kind}").start()
+    proxy = ConnectionCounter(service.port, max_accepted=64).start()
+    server_class = OurRestateServer if kind == "ours" else RealRestateServer
+    server = server_class(base / "data", logs, partitions=2)
+    figures: dict[str, float] = {}
+    try:
+        server.start()
+        server.register(f"http://127.0.0.1:{proxy.port}/", use_http_11=not bidi)
+        deadline = time.monotonic() + DEADLINE_S
+        started = time.monotonic()
+        figures["submit_rps"] = asyncio.run(_submit(server.ingress_url, n, "Blocker/slow", SLOW_MS))
+        _until("every invocation completed", lambda: _not_completed(server) == 0, deadline)
+        figures["throughput_rps"] = n / (time.monotonic() - started)
+        figures["peak_conns"] = proxy.peak
+        figures["opened_conns"] = proxy.total
+        figures["refused_conns"] = proxy.refused
+    finally:
+        server.stop()
+        proxy.stop()
+        service.stop()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=2000)
@@ -117,18 +149,23 @@ def main() -> None:
     parser.add_argument("--servers", default="ours,real")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--bidi", action="store_true", help="an h2c bidirectional deployment instead of HTTP/1.1")
+    parser.add_argument("--slow", action="store_true", help="part (d): a deployment serving 64 connections, 50 ms")
     args = parser.parse_args()
     kinds = args.servers.split(",")
     results: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     for r in range(args.rounds):
         for kind in kinds:  # alternating rounds
             with tempfile.TemporaryDirectory(prefix=f"scale-invoker-{kind}-") as tmp:
-                figures = one_round(kind, args.n, args.limit, Path(tmp), args.bidi)
+                if args.slow:
+                    figures = slow_round(kind, args.n, Path(tmp), args.bidi)
+                else:
+                    figures = one_round(kind, args.n, args.limit, Path(tmp), args.bidi)
             print(f"round {r + 1} {kind}: " + ", ".join(f"{k} {v:.3g}" for k, v in figures.items()), flush=True)
             results[kind].append(figures)
     keys = list(next(iter(results.values()))[0])
     mode = "h2c bidi" if args.bidi else "HTTP/1.1 request/response"
-    print(f"\nN={args.n}, limit={args.limit}, {mode} (medians over {args.rounds} round(s))")
+    setup = "at most 64 connections kept, 1 s per call, default limits" if args.slow else f"limit={args.limit}"
+    print(f"\nN={args.n}, {setup}, {mode} (medians over {args.rounds} round(s))")
     print("figure".ljust(14) + "".join(kind.rjust(10) for kind in kinds) + ("     ratio" if len(kinds) == 2 else ""))
     for key in keys:
         medians = [statistics.median(f[key] for f in results[kind]) for kind in kinds]

@@ -44,6 +44,13 @@ async def quick(ctx: restate.Context, n: int) -> int:
     return n + 1
 
 
+@blocker.handler()
+async def slow(ctx: restate.Context, ms: int) -> int:
+    """Answers after `ms` (a slow deployment; not durable: the attempt stays open meanwhile)."""
+    await asyncio.sleep(ms / 1000)
+    return ms
+
+
 restate_app = restate.app(services=[blocker])
 
 

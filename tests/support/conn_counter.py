@@ -11,8 +11,12 @@ class ConnectionCounter:
     and at peak: every one passes here. A connection counts until our side closes it (a killed partition's
     connections stay half open towards the service while its handlers block: they are no longer ours)."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, max_accepted: int | None = None) -> None:
+        """max_accepted: a deployment that keeps only that many connections at once and closes any other
+        at once, as Node's `server.maxConnections` does (`refused` counts those)."""
         self.target_port = target_port
+        self.max_accepted = max_accepted
+        self.refused = 0
         self.open = self.peak = self.total = 0
         self.port = 0
         self._loop = asyncio.new_event_loop()
@@ -48,8 +52,12 @@ class ConnectionCounter:
         self._loop.run_forever()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.open += 1
         self.total += 1
+        if self.max_accepted is not None and self.open >= self.max_accepted:
+            self.refused += 1
+            writer.transport.abort()
+            return
+        self.open += 1
         self.peak = max(self.peak, self.open)
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
