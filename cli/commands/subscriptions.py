@@ -80,16 +80,60 @@ def describe(
     show(properties(pairs, title="Subscription:"), options_table(sub.get("options")))
 
 
+def read_definition(path: str, text: str) -> dict[str, object]:
+    """A subscription file, as the official CLI reads `--from-file`: `.properties`/`.conf` (or `-`) are flat
+    `key=value` librdkafka properties with `source` and `sink` among them; anything else is TOML with
+    `source`, `sink` and an `[options]` table. Raises ValueError with the reason."""
+    if path == "-" or path.endswith((".properties", ".conf")):
+        pairs = {}
+        for number, line in enumerate(text.splitlines(), 1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith(("#", "!")):
+                continue
+            key, sep, value = stripped.partition("=")
+            if not sep:
+                raise ValueError(f"line {number}: expected key=value, got {stripped!r}")
+            pairs[key.strip()] = value.strip()
+        source, sink = pairs.pop("source", None), pairs.pop("sink", None)
+        return {"source": source, "sink": sink, "options": pairs}
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(str(exc)) from None
+    options = data.get("options", {})
+    if not isinstance(options, dict):
+        raise ValueError("`options` must be a table")
+    return {"source": data.get("source"), "sink": data.get("sink"), "options": {k: str(v) for k, v in options.items()}}
+
+
 @app.command()
 def create(
     ctx: typer.Context,
-    source: str = typer.Argument(..., help="kafka://CLUSTER/TOPIC"),
-    sink: str = typer.Argument(..., help="service://SERVICE/HANDLER"),
+    source: str | None = typer.Argument(None, help="kafka://CLUSTER/TOPIC"),
+    sink: str | None = typer.Argument(None, help="service://SERVICE/HANDLER"),
     options: list[str] = typer.Argument(None, help="librdkafka options KEY=VALUE, e.g. auto.offset.reset=earliest"),
+    from_file: str | None = typer.Option(None, "--from-file", help="A .properties/.conf (or - for stdin) or TOML file"),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Subscribe a handler to a Kafka topic."""
-    body = {"source": source, "sink": sink, "options": key_values(options or [], "option")}
+    if from_file is not None:
+        import sys
+        from pathlib import Path
+
+        try:
+            text = sys.stdin.read() if from_file == "-" else Path(from_file).read_text()
+            body = read_definition(from_file, text)
+        except (OSError, ValueError) as exc:
+            fail(f"cannot read {from_file}: {exc}", EXIT_USAGE)
+        for key, value in (("source", source), ("sink", sink)):
+            if value is not None:
+                body[key] = value
+    else:
+        body = {"source": source, "sink": sink, "options": key_values(options or [], "option")}
+    if not body.get("source") or not body.get("sink"):
+        fail("a subscription needs a source (kafka://CLUSTER/TOPIC) and a sink (service://SERVICE/HANDLER)", EXIT_USAGE)
     with admin(ctx) as client:
         created = client.create_subscription(body)
     if as_json:

@@ -125,6 +125,10 @@ def test_our_cli_subscription_and_cluster_commands(stack: Stack) -> None:
     assert rc == 0 and "my-cluster" in out, out
     rc, out = stack.ours("subscriptions", "delete", sub_id)
     assert rc == 0 and f"Subscription {sub_id} deleted" in out, out
+    definition = stack.home / "sub.properties"
+    definition.write_text("source=kafka://my-cluster/t3\nsink=service://KSvc/raw\nauto.offset.reset=earliest\n")
+    rc, out = stack.ours("subscriptions", "create", "--from-file", str(definition), "--json")
+    assert rc == 0 and '"source": "kafka://my-cluster/t3"' in out and '"auto.offset.reset": "earliest"' in out, out
 
 
 # --- the same requests to the real server and to ours: the same answers ------------------------------------
