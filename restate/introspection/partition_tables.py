@@ -303,6 +303,8 @@ def _attempt_row(inv_id: bytes, status: InvocationStatus, attempts: r.Attempts, 
     }
     if status.deployment_id is not None:
         row["last_attempt_deployment_id"] = status.deployment_id
+    if isinstance(status.state, r.BackingOff):
+        row["next_retry_at"] = status.state.retry_at_ms  # when the retry is due (the web UI's retry schedule)
     if attempts.last_failure is not None and attempts.retry_count > 0:
         row["last_failure"] = attempts.last_failure
     return row

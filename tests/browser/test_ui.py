@@ -112,6 +112,8 @@ def test_retrying_invocation_shows_failure_stack_and_retries(page: Any, ours: Ui
     expect(debugger.locator("#failure-stack")).to_contain_text("Traceback (most recent call last)")
     expect(debugger).to_contain_text("after the last journal entry")
     expect(page.locator("#retries")).to_contain_text("1s × 2 up to 8s")
+    expect(page.locator("#retries")).to_contain_text("Next retry")  # sys_invocation.next_retry_at
+    expect(page.locator("#planned")).to_contain_text(re.compile(r"Planned attempts: #\d+ "))
     expect(page.locator("#details #pinned")).to_contain_text("dp_")
     # Actions: those our admin API has (its /openapi lists no restart-as-new: it is not implemented here).
     for op in ("cancel", "kill", "pause", "resume", "purge"):

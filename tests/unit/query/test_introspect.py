@@ -87,6 +87,8 @@ def test_invocation_columns(scenario: Scenario) -> None:
     assert "completion_result" not in running and "last_failure" not in running
     backing_off = inv[text(s.backing_off)]
     assert (backing_off["retry_count"], backing_off["last_failure"]) == (1, "[500] boom")
+    assert backing_off["next_retry_at"] == backing_off["last_start_at"] + 1000  # the failed attempt's retry delay
+    assert "next_retry_at" not in running
     scheduled = inv[text(s.scheduled)]
     assert scheduled["scheduled_start_at"] == DELAYED_TO and scheduled["scheduled_at"] == NOW + 25
     assert scheduled["idempotency_key"] == "idem-1"

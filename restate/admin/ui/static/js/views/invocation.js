@@ -34,7 +34,7 @@ function retryCard(inv, service) {
   const rows = [
     ["Attempts so far", inv.status === "completed" ? null : String(attemptsMade(inv))],
     ["Last attempt started", inv.last_start_at ? `${fmtTime(inv.last_start_at)} (${ago(inv.last_start_at)})` : null],
-    ["Next retry", next ? `${fmtTime(inv.next_retry_at)} (in ${fmtDuration(next - Date.now())})` : null],
+    ["Next retry", next ? `${fmtTime(inv.next_retry_at)} (${next > Date.now() ? `in ${fmtDuration(next - Date.now())}` : "due"})` : null],
     ["Retry policy", policy ? `${policy.initial_interval} × ${policy.exponentiation_factor} up to ${policy.max_interval}, ` +
       `${policy.max_attempts ? `at most ${policy.max_attempts} attempts, then ${policy.on_max_attempts}` : "unbounded attempts"}` : null],
   ];
