@@ -175,6 +175,10 @@ class AttemptMachine:
             return
         if not self.bidi:
             self._move(_HALF_CLOSED)  # request/response: the whole request was sent at once
+            # A deployment that stops answering must not hold the attempt (and its slot and connection)
+            # forever: as the real server, the abort timeout follows the inactivity timeout here too.
+            self._last_activity = now
+            self._arm(now + self.inactivity_s)
             return
         self._move(_STREAMING)
         out = self._outputs
@@ -256,11 +260,28 @@ class AttemptMachine:
             self._outputs.append(HALF_CLOSE)  # the SDK suspends when its input ends (PROTOCOL.md 4.2)
             self._abort_at = now + self.abort_s
             self._arm(self._abort_at)
+        elif self.state is _HALF_CLOSED and not self.bidi:
+            self._request_response_timer(now)
         elif self.state is _HALF_CLOSED and self._abort_at is not None:
             if now < self._abort_at:
                 self._arm(self._abort_at)
                 return
             self._fail(500, "the deployment did not finish within the abort timeout", close=True)
+
+    def _request_response_timer(self, now: float) -> None:
+        """No response message for the inactivity timeout starts the abort timeout; a message resets both."""
+        if self._abort_at is not None and self._last_activity > self._abort_at - self.abort_s:
+            self._abort_at = None  # the deployment answered since the abort timeout started
+        if self._abort_at is None:
+            due = self._last_activity + self.inactivity_s
+            if now < due:
+                self._arm(due)
+                return
+            self._abort_at = now + self.abort_s
+        if now < self._abort_at:
+            self._arm(self._abort_at)
+            return
+        self._fail(500, "the deployment did not finish within the abort timeout", close=True)
 
     def notify_refused(self, reason: str) -> None:
         """The partition refused one of this attempt's effects: the attempt fails (even after End/Suspension)."""

@@ -98,15 +98,39 @@ def test_the_end_cancels_the_armed_timer_and_half_closes() -> None:
     assert machine.take_outputs() == []
 
 
-def test_request_response_attempts_arm_no_timer() -> None:
+def test_request_response_attempts_abort_a_deployment_that_stops_answering() -> None:
+    """As the real server (measured: "[500] the invocation stream was closed after the 'abort timeout' fired"):
+    no response message for the inactivity timeout, then none for the abort timeout, fails the attempt."""
+    machine = AttemptMachine(known_entries=0, version=6, bidi=False, inactivity_s=1.0, abort_s=5.0)
+    machine.notify_opened(0.0)
+    assert machine.take_outputs() == [ArmTimer(1.0)]
+    assert machine.state is S.HALF_CLOSED
+    machine.notify_response_head(200, CT6)
+    machine.notify_response_data(encode_message(pb.OutputCommandMessage()), 0.5)  # an answer: still active
+    machine.take_outputs()
+    machine.notify_timer(1.0)
+    assert machine.take_outputs() == [ArmTimer(1.5)]
+    machine.notify_timer(1.5)  # inactive since 0.5: the abort timeout starts
+    assert machine.take_outputs() == [ArmTimer(6.5)]
+    machine.notify_response_data(encode_message(pb.OutputCommandMessage()), 4.0)  # a message resets it
+    machine.take_outputs()
+    machine.notify_timer(6.5)  # not the old deadline: idle since 4.0, so the abort timeout starts again now
+    assert machine.take_outputs() == [ArmTimer(11.5)]
+    machine.notify_timer(11.5)
+    outputs = machine.take_outputs()
+    assert failed(outputs) == Failed(500, "the deployment did not finish within the abort timeout", made_progress=True)
+    assert outputs[-1] is CLOSE and machine.state is S.FAILED
+
+
+def test_request_response_end_cancels_the_timer() -> None:
     machine = AttemptMachine(known_entries=0, version=6, bidi=False, inactivity_s=1.0)
     machine.notify_opened(0.0)
     machine.notify_response_head(200, CT6)
+    assert machine.take_outputs() == [ArmTimer(1.0)]
+    machine.notify_response_data(END, 0.5)
+    assert machine.take_outputs() == [ENDED, CANCEL_TIMER]
+    machine.notify_timer(1.0)  # a tick already on its way does nothing
     assert machine.take_outputs() == []
-    assert machine.state is S.HALF_CLOSED
-    machine.notify_timer(100.0)
-    machine.notify_response_data(END, 100.0)
-    assert machine.take_outputs() == [ENDED]
 
 
 # --- frames from the deployment
@@ -266,7 +290,7 @@ def test_request_response_attempts_leave_entries_to_the_next_attempt() -> None:
     assert machine.notify_entry(0, b"e0", 0.0) is None
     machine.notify_opened(0.0)
     assert machine.notify_entry(1, b"e1", 0.0) is None
-    assert machine.take_outputs() == []
+    assert machine.take_outputs() == [ArmTimer(60.0)]  # the inactivity timer only: no entry is sent
 
 
 def test_no_entry_is_written_after_the_request_closed() -> None:
