@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 NODE_NAME = "kafka"
 REGISTRY_RETRY_S = 1.0
 PARK_RESEND_S = 1.0
+STOP_WAIT_S = 5.0  # within the supervisor's grace period (10 s)
 
 
 def run_kafka(config: Config) -> None:
@@ -78,7 +79,14 @@ class KafkaIngress:
         finally:
             for consumer, _ in self.running.values():
                 consumer.stop()
-            await asyncio.gather(*(task for _, task in self.running.values()), return_exceptions=True)
+            consuming = [task for _, task in self.running.values()]
+            if consuming:
+                # A batch waiting for a partition that is down would hold the stop for ever: after a while it
+                # is cancelled (its offsets were not stored: Kafka re-delivers it, the partitions dedup it).
+                _, late = await asyncio.wait(consuming, timeout=STOP_WAIT_S)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*consuming, return_exceptions=True)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
