@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -16,6 +17,21 @@ from restate.ipc.partition_rpc import PartitionRpc
 from restate.schema import Schema
 
 log = logging.getLogger(__name__)
+
+RETRY_PAUSE_S = 1.0
+
+
+async def for_ever(what: str, run: Callable[[], Awaitable[None]], pause_s: float = RETRY_PAUSE_S) -> None:
+    """Runs `run` again whenever it fails (etcd unreachable for long, a lease lost): a node keeps serving
+    what it can while etcd is away, and catches up when it is back; the failure is logged each time."""
+    while True:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - logged, then tried again
+            log.warning("%s failed (%s: %s); trying again in %.0fs", what, type(exc).__name__, exc, pause_s)
+        await asyncio.sleep(pause_s)
 
 
 class SchemaConflict(RuntimeError):
@@ -37,6 +53,9 @@ class NodeLink:
 
     async def route_to_leaders(self, rpc: PartitionRpc) -> None:
         """Keeps `rpc` sending to each partition's current leader, for ever (run it as a task)."""
+        await for_ever("following the partition leaders", lambda: self._route_to_leaders(rpc))
+
+    async def _route_to_leaders(self, rpc: PartitionRpc) -> None:
         leaders = LeaderMap(await self.etcd(), self.layout, self.cluster.node_name, self.cluster.num_partitions)
         rpc.route = leaders.peer
         leaders.on_change.append(rpc.retarget)
@@ -49,6 +68,9 @@ class NodeLink:
 
     async def adopt_schemas(self, current: Callable[[], Schema], adopt: Callable[[Schema], Awaitable[None]]) -> None:
         """Adopts every newer version another node's admin writes, for ever (run it as a task)."""
+        await for_ever("following the cluster's schema", lambda: self._adopt_schemas(current, adopt))
+
+    async def _adopt_schemas(self, current: Callable[[], Schema], adopt: Callable[[Schema], Awaitable[None]]) -> None:
         async for schema in SchemaHistory(await self.etcd(), self.layout).follow():
             if schema.version > current().version:
                 log.info("adopting schema version %d from the cluster", schema.version)
@@ -56,6 +78,9 @@ class NodeLink:
 
     async def register_node(self) -> None:
         """Keeps this node in etcd's membership (`nodes/<name>`, on a lease of its own), for ever (a task)."""
+        await for_ever("the node's membership", self._register_node)
+
+    async def _register_node(self) -> None:
         etcd = await self.etcd()
         lease = await Lease.grant(etcd, self.cluster.lease_ttl_s)
         me = self.cluster.me

@@ -237,3 +237,18 @@ def test_leadership_moved_by_hand(cluster: Cluster, tmp_path: Path) -> None:
     assert [_add(n, key, 1) for n in cluster.nodes] == [2, 3, 4]  # served by the new leader, from every node
     unknown = subprocess.run([*command[:5], "n9", *command[6:]], capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and "'n9' is not in the cluster file" in unknown.stderr
+
+
+def test_losing_etcds_majority_stops_progress_and_loses_nothing(cluster: Cluster) -> None:
+    assert _add(cluster.nodes[0], "majority", 1) == 1
+    members = cluster.etcd.members
+    cluster.etcd.kill(members[0])
+    cluster.etcd.kill(members[1])  # no quorum: no append can commit
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(_add, cluster.nodes[1], "majority", 10)  # waits (re-sent) while etcd is away
+        time.sleep(3.0)  # longer than a lease: the partitions lose their leadership too
+        assert not pending.done()
+        cluster.etcd.restart(members[0])
+        cluster.etcd.restart(members[1])
+        assert pending.result(timeout=90) == 11  # applied once, after etcd came back
+    assert _add(cluster.nodes[2], "majority", 100) == 111

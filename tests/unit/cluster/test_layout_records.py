@@ -68,3 +68,30 @@ def test_the_grpc_target_spans_every_member() -> None:
     for bad in ([], ["localhost"], ["host:port"]):
         with pytest.raises(ValueError):
             grpc_target(bad)
+
+
+def test_a_node_link_task_runs_again_after_a_failure() -> None:
+    """Ingress and admin keep their etcd followers alive through failures (etcd away for a while)."""
+    import asyncio
+
+    from restate.cluster.node_link import for_ever
+
+    runs: list[int] = []
+
+    async def flaky() -> None:
+        runs.append(len(runs))
+        if len(runs) < 3:
+            raise ConnectionError("etcd unavailable")
+        await asyncio.Event().wait()  # the third run follows for ever
+
+    async def main() -> None:
+        task = asyncio.create_task(for_ever("the test's follower", flaky, pause_s=0.01))
+        while len(runs) < 3:
+            await asyncio.sleep(0.01)
+        assert not task.done()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert task.cancelled()
+
+    asyncio.run(asyncio.wait_for(main(), 5))
+    assert runs == [0, 1, 2]
