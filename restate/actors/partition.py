@@ -17,6 +17,7 @@ from restate.actors.partition_stats import PartitionStats
 from restate.actors.profiling import run_profiled
 from restate.actors.timers import TimerService, now_ms
 from restate.config import Config
+from restate.ids import InvocationId
 from restate.invoker.invoker import Invoker
 from restate.ipc.node import Node, partition_name
 from restate.partition import convert
@@ -362,7 +363,8 @@ class PartitionActor:
                 self._entry = entry  # what a cluster's replicated log gets
                 return txn, self.state_machine.apply_entry(txn, entry, self.schema)
             except CommandFailed as failed:
-                log.exception("%s: dropping command that failed to apply: %r", self.name, failed.command)
+                about = _about(failed.command)
+                log.exception("%s: dropping command that failed to apply%s: %r", self.name, about, failed.command)
                 entry = entry.without(failed.position)
 
     def _execute(self, action: Action) -> None:
@@ -418,6 +420,17 @@ class PartitionActor:
             for (destination, seq), (message, sent_at) in sorted(self._unacked.items()):
                 if sent_at < cutoff:
                     self._ship(destination, seq, message)
+
+
+def _about(command: Command) -> str:
+    """` (invocation inv_… trace …)` for a log line about a command of an invocation (else empty)."""
+    request = getattr(command, "request", None) or getattr(command, "message", None)
+    inv = getattr(command, "invocation_id", None) or getattr(request, "invocation_id", None)
+    if not isinstance(inv, bytes) or len(inv) != 24:
+        return ""
+    trace = getattr(request, "trace", None)
+    suffix = "" if trace is None else f" trace {trace.trace_id.hex()}"
+    return f" (invocation {InvocationId.from_bytes(inv)}{suffix})"
 
 
 def _invocation_span(action: TraceStarted | TraceEnded) -> spans.Span:

@@ -53,8 +53,9 @@ class AttemptTracer:
             span.message(msg_type, payload)
 
     def ended(self, invocation_id: bytes, number: int, end: AttemptEnd, error: str = "") -> None:
-        """The attempt ended or suspended (OK: a TerminalError too, it ends with Output), or failed
-        (ERROR `transient failure`, as the real server, whatever the failure; `error` says which)."""
+        """The attempt ended (OK: a TerminalError too, it ends with Output), suspended (a `suspended`
+        event, no status) or failed (ERROR `transient failure` as the real server, whatever the failure;
+        `error` says which)."""
         span = self._open.get(invocation_id)
         if span is None or span.number != number:
             return
