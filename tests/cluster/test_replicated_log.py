@@ -117,11 +117,11 @@ def test_a_kept_alive_lease_holds_the_partition(etcd_cluster: EtcdCluster, clust
         etcd = await _connect(etcd_cluster)
         layout = Layout(cluster_name)
         table = PartitionTable(etcd, layout)
-        lease = await Lease.grant(etcd, ttl_s=1)
+        lease = await Lease.grant(etcd, ttl_s=2)
         keeper = asyncio.create_task(lease.keep_alive())
         assert await table.claim(0, "n1", lease) == 1
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(table.wait_vacant(0), 3.0)  # three TTLs: still held
+            await asyncio.wait_for(table.wait_vacant(0), 4.0)  # two TTLs: still held
         keeper.cancel()
         await table.resign(0, 1)
         await asyncio.wait_for(table.wait_vacant(0), 1.0)  # resigned: vacant at once
