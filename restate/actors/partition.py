@@ -18,6 +18,7 @@ from restate.actors.profiling import run_profiled
 from restate.actors.timers import TimerService, now_ms
 from restate.config import Config
 from restate.ids import InvocationId
+from restate.introspection.status_counts import StatusCounts
 from restate.invoker.invoker import Invoker
 from restate.ipc.node import Node, partition_name
 from restate.partition import convert
@@ -111,6 +112,9 @@ class PartitionActor:
         self._heartbeat_queued = False
         self._scans: set[asyncio.Task[None]] = set()  # SQL scans being answered (each holds a snapshot)
         self._scanning: set[tuple[str, int]] = set()  # (asker, request id) of those: a re-sent request waits
+        # SQL counts by service / status, kept by the commits once asked for (restate.introspection.status_counts)
+        self.status_counts = StatusCounts()
+        self.store.status_watch = self.status_counts
 
     # --- lifecycle
 
@@ -300,7 +304,7 @@ class PartitionActor:
 
         snapshot = self.store.db.snapshot()
         try:
-            for step in table_scan.steps(snapshot, message):
+            for step in table_scan.steps(snapshot, message, self.status_counts):
                 if step is None:
                     await asyncio.sleep(0)
                 else:

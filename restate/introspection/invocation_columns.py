@@ -25,6 +25,7 @@ from typing import Any
 
 from restate import ids
 from restate.introspection import partition_tables as pt
+from restate.introspection.status_counts import StatusCounts
 from restate.storage import codec
 from restate.storage import status_summary as summary
 from restate.storage.status_summary import StatusSummary
@@ -74,6 +75,7 @@ def scan(
     names: list[str],
     limit: int | None,
     order: tuple[str, bool] | None = None,
+    counts: StatusCounts | None = None,
 ) -> Iterator[Step]:
     """Steps of a scan (None between two chunks of work), then (values per column of `names`, row count,
     repeats). With `order` (column, descending), `limit` asks for a top-k by that column."""
@@ -87,7 +89,7 @@ def scan(
     if not needed:
         yield from _count(view, limit)
     elif limit is None and all(c in GROUPS for c in needed) and pt.wanted_ids(f, table) is None:
-        yield from _grouped(view, table, f, names)
+        yield from _grouped(view, table, f, names, counts)
     elif all(name in EXTRACTORS[table] for name in [*names, *(flt.column for flt in f.filters)]):
         yield from _summaries(view, table, f, names, limit)
     else:
@@ -123,19 +125,28 @@ def _group_value(table: str, column: str, value: Any) -> Any:
     return value
 
 
-def _grouped(view: PartitionView, table: str, f: pt.Filters, names: list[str]) -> Iterator[Step]:
-    """Counts the statuses by the attributes behind the needed columns, then filters and projects the groups."""
+def _grouped(
+    view: PartitionView, table: str, f: pt.Filters, names: list[str], kept: StatusCounts | None
+) -> Iterator[Step]:
+    """Counts the statuses by the attributes behind the needed columns (or takes the counts `kept` up to
+    date since an earlier scan), then filters and projects the groups."""
     needed = sorted({*names, *(flt.column for flt in f.filters)})
-    attrs = sorted({GROUPS[c] for c in needed})
-    getter = operator.attrgetter(*attrs)
-    counts: Counter[Any] = Counter()
-    statuses = view.status_summary_values()
-    while True:
-        before = counts.total()
-        counts.update(map(getter, islice(statuses, STEP_ROWS * 5)))  # counted in C
-        if counts.total() == before:
-            break
-        yield None
+    attrs = tuple(sorted({GROUPS[c] for c in needed}))
+    counts = kept.get(attrs) if kept is not None else None
+    if counts is None:
+        if kept is not None:
+            kept.start(attrs)  # before the first yield: no commit since the scan's snapshot
+        counts = Counter()
+        getter = operator.attrgetter(*attrs)
+        statuses = view.status_summary_values()
+        while True:
+            before = counts.total()
+            counts.update(map(getter, islice(statuses, STEP_ROWS * 5)))  # counted in C
+            if counts.total() == before:
+                break
+            yield None
+        if kept is not None:
+            kept.finish(attrs, counts)
     projected: dict[tuple[Any, ...], int] = {}
     for key, repeats in counts.items():
         found = dict(zip(attrs, key if len(attrs) > 1 else (key,), strict=True))

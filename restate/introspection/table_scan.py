@@ -13,6 +13,7 @@ from typing import Any
 
 from restate.introspection import invocation_columns
 from restate.introspection import partition_tables as pt
+from restate.introspection.status_counts import StatusCounts
 from restate.storage.view import PartitionView, Reader
 from restate.wire import ScanFilter, ScanTable, TableRows
 
@@ -21,11 +22,13 @@ STEP_ROWS = 500  # rows produced between two yields for the tables built row by 
 Result = tuple[list[str], list[list[Any]], int, list[int] | None]
 
 
-def steps(reader: Reader, message: ScanTable) -> Iterator[TableRows | None]:
-    """None after each chunk of work, then the answer (never raises: a failure is the answer's error)."""
+def steps(reader: Reader, message: ScanTable, counts: StatusCounts | None = None) -> Iterator[TableRows | None]:
+    """None after each chunk of work, then the answer (never raises: a failure is the answer's error).
+
+    `counts`: the partition's kept invocation counts; `reader` must then be a snapshot taken just now."""
     try:
         order = (message.order_by, message.descending) if message.order_by is not None else None
-        work = scan_steps(reader, message.table, message.filters, message.columns, message.limit, order)
+        work = scan_steps(reader, message.table, message.filters, message.columns, message.limit, order, counts)
         while True:
             step = next(work)
             if step is None:
@@ -68,6 +71,7 @@ def scan_steps(
     columns: Iterable[str] | None = None,
     limit: int | None = None,
     order: tuple[str, bool] | None = None,
+    counts: StatusCounts | None = None,
 ) -> Iterator[Result | None]:
     """None after each chunk of work, then (column names, values per column, number of rows, repeats).
 
@@ -77,7 +81,7 @@ def scan_steps(
     names = pt.COLUMNS[table] if columns is None else [c for c in columns if c in pt.COLUMNS[table]]
     if table in invocation_columns.EXTRACTORS:
         f = pt.Filters(table, filters, names)
-        for step in invocation_columns.scan(PartitionView(reader), table, f, names, limit, order):
+        for step in invocation_columns.scan(PartitionView(reader), table, f, names, limit, order, counts):
             if step is None:
                 yield None
             else:

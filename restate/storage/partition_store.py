@@ -6,23 +6,38 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
+from typing import Protocol
 
 from restate.storage import upgrade
 from restate.storage.db import Database
-from restate.storage.keys import KIND_LEN
+from restate.storage.keys import KIND_LEN, KeyKind
 from restate.storage.state_cache import STATE_PREFIX, StateCache
 
 _MISSING = object()
+_STATUS = KeyKind.STATUS.value
+
+
+class StatusWatch(Protocol):
+    """Told each committed status change while `active` (restate.introspection.status_counts keeps counts)."""
+
+    @property
+    def active(self) -> bool: ...
+
+    def statuses_committed(self, changes: list[tuple[bytes | None, bytes | None]]) -> None:
+        """(the stored bytes before, after) of every status a batch wrote (None: absent / deleted)."""
 
 
 class Transaction:
     """A read-your-writes overlay over the store; `commit` writes it as one synced batch (group commit)."""
 
-    __slots__ = ("_by_kind", "_db", "_state_cache", "_writes")
+    __slots__ = ("_by_kind", "_db", "_state_cache", "_status_watch", "_writes")
 
-    def __init__(self, db: Database, state_cache: StateCache | None = None) -> None:
+    def __init__(
+        self, db: Database, state_cache: StateCache | None = None, status_watch: StatusWatch | None = None
+    ) -> None:
         self._db = db
         self._state_cache = state_cache  # told about the state this transaction committed
+        self._status_watch = status_watch  # told about the statuses it changed, while someone counts them
         self._writes: dict[bytes, bytes | None] = {}
         # Written keys by their kind (keys.KeyKind): a scan looks at the writes of its kind only, not at
         # every write of the batch (the inbox is scanned once per finished object invocation).
@@ -93,10 +108,16 @@ class Transaction:
         """Writes everything as one atomic batch and fsyncs it (then updates the cached state it changed).
         Cluster mode commits without the fsync: the replicated log holds the batch (docs/cluster.md)."""
         if self._writes:
+            watch, statuses = self._status_watch, self._by_kind.get(_STATUS)
+            before = None
+            if statuses and watch is not None and watch.active:  # one read per status only while watched
+                before = [(self._db.get(key), self._writes[key]) for key in statuses]
             self._db.write(self._writes, sync=sync)
             state = self._by_kind.get(STATE_PREFIX)
             if state and self._state_cache is not None:
                 self._state_cache.committed((key, self._writes[key]) for key in state)
+            if before is not None and watch is not None:
+                watch.statuses_committed(before)
 
 
 def _merged(stored: Iterator[tuple[bytes, bytes]], pending: dict[bytes, bytes | None]) -> Iterator[tuple[bytes, bytes]]:
@@ -116,6 +137,8 @@ class PartitionStore:
         #: the encoded state of objects' keys, kept by every commit (restate.storage.state_cache); set by
         #: the invoker, which knows how state is encoded
         self.state_cache: StateCache | None = None
+        #: told about status changes while SQL counts are kept (restate.introspection.status_counts)
+        self.status_watch: StatusWatch | None = None
         try:
             upgrade.open_partition(self.db, str(path))
         except BaseException:
@@ -123,7 +146,7 @@ class PartitionStore:
             raise
 
     def transaction(self) -> Transaction:
-        return Transaction(self.db, self.state_cache)
+        return Transaction(self.db, self.state_cache, self.status_watch)
 
     def get(self, key: bytes) -> bytes | None:
         return self.db.get(key)

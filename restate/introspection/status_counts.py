@@ -1,0 +1,95 @@
+"""Invocation counts by service / handler / type / state, kept up to date by every commit while they are asked for.
+
+The first counting query of a partition scans its statuses once (restate.introspection.invocation_columns);
+from then on every commit tells this cache what each written status was and became
+(storage.partition_store.StatusWatch), and the counts follow. A query finds them ready: no scan, whatever
+the number of stored invocations. Nobody asking for a while (`IDLE_S`) drops them, and the commits stop
+reading the previous statuses again.
+
+Exactness: a count is built over a snapshot; the changes committed between that snapshot and the end of
+the (stepped) scan are recorded and applied after it, so the kept counts equal the committed store.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from restate.storage import status_summary
+
+IDLE_S = 60.0  # counts nobody asked for this long are dropped
+
+Attrs = tuple[str, ...]
+Change = tuple[bytes | None, bytes | None]
+
+
+class StatusCounts:
+    """Counters of status summaries by attribute tuples (`operator.attrgetter` keys), per attribute tuple."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, idle_s: float = IDLE_S) -> None:
+        self._clock = clock
+        self._idle_s = idle_s
+        self._counts: dict[Attrs, Counter[Any]] = {}
+        self._building: dict[Attrs, list[Change]] = {}  # changes committed since a build's snapshot
+        self._used = 0.0
+
+    @property
+    def active(self) -> bool:
+        """Whether commits must report their status changes (someone asked for counts recently)."""
+        if (self._counts or self._building) and self._clock() - self._used > self._idle_s:
+            self._counts.clear()
+            self._building.clear()
+        return bool(self._counts or self._building)
+
+    def get(self, attrs: Attrs) -> Counter[Any] | None:
+        """The kept counts by these attributes (None: not kept; build them with `start` and `finish`)."""
+        self._used = self._clock()
+        found = self._counts.get(attrs)
+        return None if found is None else Counter(found)
+
+    def start(self, attrs: Attrs) -> None:
+        """A build begins, over a snapshot taken now: the changes committed from now on are recorded."""
+        self._used = self._clock()
+        self._building.setdefault(attrs, [])
+
+    def finish(self, attrs: Attrs, counted: Counter[Any]) -> None:
+        """The build's counts (as of its snapshot): kept, with the changes committed since applied."""
+        changes = self._building.pop(attrs, None)
+        if changes is None:
+            return  # dropped meanwhile (idle): not kept
+        kept = Counter(counted)
+        _apply(kept, operator.attrgetter(*attrs), [_decoded(change) for change in changes])
+        self._counts[attrs] = kept
+
+    def statuses_committed(self, changes: list[Change]) -> None:
+        if not self.active:
+            return
+        for pending in self._building.values():
+            pending.extend(changes)
+        if self._counts:
+            decoded = [_decoded(change) for change in changes]
+            for attrs, counter in self._counts.items():
+                _apply(counter, operator.attrgetter(*attrs), decoded)
+
+
+Decoded = tuple[status_summary.StatusSummary | None, status_summary.StatusSummary | None]
+
+
+def _decoded(change: Change) -> Decoded:
+    before, after = change
+    return (None if before is None else status_summary.decode(before),
+            None if after is None else status_summary.decode(after))  # fmt: skip
+
+
+def _apply(counter: Counter[Any], key: Callable[[Any], Any], changes: list[Decoded]) -> None:
+    for before, after in changes:
+        if before is not None:
+            old = key(before)
+            counter[old] -= 1
+            if counter[old] <= 0:
+                del counter[old]
+        if after is not None:
+            counter[key(after)] += 1
