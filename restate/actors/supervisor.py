@@ -1,4 +1,4 @@
-"""The supervisor: forks admin, ingress and the partitions, restarts a child that dies, stops them all.
+"""The supervisor: forks admin, ingress, the partitions (and Kafka while needed), restarts a child that dies.
 
 Important: children are forked, not spawned. The supervisor imports every child's modules once
 (`preload`) and freezes that heap, so the children start at once and share those pages instead of
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 from restate import metrics
+from restate.actors import on_demand
 from restate.actors.node_metrics import NodeMetricsServer
 from restate.actors.startup import DataDirLock, StartupError, banner, listen
 from restate.config import Config, ConfigError
@@ -78,10 +79,10 @@ def _child_main(target: Callable[..., None], args: tuple[Any, ...], inherited: l
     target(*args)
 
 
-def _run_admin(config: Config, sockets: list[socket.socket]) -> None:
+def _run_admin(config: Config, sockets: list[socket.socket], demand: multiprocessing.connection.Connection) -> None:
     from restate.admin.process import run_admin
 
-    run_admin(config, sockets)
+    run_admin(config, sockets, demand)
 
 
 def _run_ingress(config: Config, sockets: list[socket.socket]) -> None:
@@ -116,6 +117,9 @@ class Child:
     args: tuple[Any, ...]
     modules: tuple[str, ...]  # preloaded before its first fork: what `target` runs (and what is forked next)
     sockets: list[socket.socket] = field(default_factory=list)  # the listening sockets it serves on
+    pipes: list[multiprocessing.connection.Connection] = field(default_factory=list)  # the supervisor's it keeps
+    demand: on_demand.OnDemand | None = None  # None: always runs; else only while admin says it is needed
+    stop_deadline: float | None = None  # asked to stop (not needed any more): killed if still alive then
     process: BaseProcess | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -163,13 +167,20 @@ class Supervisor:
         self._stopping = False
         self._pid_dir = Path(self.config.base_dir) / "pids"
         admin, ingress = self._listeners["admin"], self._listeners["ingress"]
+        # Admin tells, over this pipe, whether the Kafka process is needed (restate.actors.on_demand).
+        self._demand_in, demand_out = self._mp.Pipe(duplex=False)
+        self._pipes = [self._demand_in, demand_out]
+        admin_args = (self.config, admin, demand_out)
         self.children = [
-            Child("admin", _run_admin, (self.config, admin), (ADMIN_MODULE, INGRESS_MODULE), admin),
+            Child("admin", _run_admin, admin_args, (ADMIN_MODULE, INGRESS_MODULE), admin, [demand_out]),
             Child("ingress", _run_ingress, (self.config, ingress), (INGRESS_MODULE,), ingress),
-        ] + [
+        ]
+        self.children += [
             Child(f"p{i}", _run_partition, (self.config, i), (PARTITION_MODULE,))
             for i in range(self.config.default_num_partitions)
-        ] + [Child("kafka", _run_kafka, (self.config,), (KAFKA_MODULE,))]  # Kafka subscriptions' consumers
+        ]
+        # Kafka subscriptions' consumers: only while a subscription exists
+        self.children.append(Child("kafka", _run_kafka, (self.config,), (KAFKA_MODULE,), demand=on_demand.OnDemand()))
 
     def _open_node_metrics(self) -> str:
         """Serves `/metrics` on the node port if it can (a busy port only warns); the banner's words for it."""
@@ -193,11 +204,12 @@ class Supervisor:
             if self._dashboard is not None:
                 self._dashboard.start(self._fork)  # first: it sends the children's logs to a file
             for child in self.children:
-                preload(child.modules)
-                self._start_child(child)
+                if child.demand is None:  # the others once admin says they are needed
+                    self._start_child(child)
             while not self._stopping:
                 self._wait_and_serve()
                 if not self._stopping:
+                    self._kill_late_stoppers()
                     self._restart_dead()
         finally:
             self._close_listeners()  # once the children have closed theirs too, new connections are refused
@@ -216,19 +228,56 @@ class Supervisor:
         self._close_listeners()
         if self._metrics_server is not None:
             self._metrics_server.close()
+        for pipe in getattr(self, "_pipes", []):  # not made yet when binding failed
+            pipe.close()
         self._lock.release()
 
     def _wait_and_serve(self) -> None:
-        """Sleeps until a child dies, a metrics scrape arrives or half a second passes."""
+        """Sleeps until a child dies, a metrics scrape or admin's demand arrives, or half a second passes."""
         waitables: list[Any] = [c.process.sentinel for c in self.children if c.process is not None]
+        waitables.append(self._demand_in)
         if self._metrics_server is not None:
             waitables.append(self._metrics_server)
         ready = multiprocessing.connection.wait(waitables, timeout=0.5)
         if self._metrics_server is not None and self._metrics_server in ready:
             self._metrics_server.serve_one()
+        if self._demand_in in ready:
+            self._read_demands()
+
+    def _read_demands(self) -> None:
+        """Starts or stops the on-demand children as admin's latest word says."""
+        wanted: bool | None = None
+        while self._demand_in.poll():
+            try:
+                wanted = on_demand.decode(self._demand_in.recv_bytes()).kafka
+            except (msgspec.DecodeError, OSError, EOFError) as exc:
+                log.warning("ignoring a bad demand message from admin: %s", exc)
+        if wanted is None or self._stopping:
+            return
+        for child in self.children:
+            if child.demand is None:
+                continue
+            move = child.demand.on_demand(wanted, child.process is not None)
+            if move == "start":
+                log.info("starting %s: a subscription exists", child.name)
+                self._start_child(child)
+            elif move == "stop" and child.process is not None and child.process.pid is not None:
+                log.info("stopping %s: no subscription left", child.name)
+                child.stop_deadline = time.monotonic() + STOP_GRACE_S
+                os.kill(child.process.pid, signal.SIGTERM)
+
+    def _kill_late_stoppers(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            process = child.process
+            if child.stop_deadline is not None and now > child.stop_deadline and process is not None:
+                if process.is_alive():
+                    log.warning("%s did not stop in time; killing it", child.name)
+                    process.kill()
+                child.stop_deadline = None
 
     def _fork(
-        self, target: Callable[..., None], args: tuple[Any, ...], name: str, keep: list[socket.socket] | None = None
+        self, target: Callable[..., None], args: tuple[Any, ...], name: str, keep: list[Any] | None = None
     ) -> BaseProcess:
         """Starts `target(*args)` in a forked child sharing the supervisor's (frozen) heap.
 
@@ -236,6 +285,7 @@ class Supervisor:
         inherited: list[_Closable] = [
             sock for sockets in self._listeners.values() for sock in sockets if sock not in (keep or [])
         ]
+        inherited += [pipe for pipe in self._pipes if pipe not in (keep or [])]
         if self._metrics_server is not None:
             inherited.append(self._metrics_server)
         process = self._mp.Process(target=_child_main, args=(target, args, inherited), name=name, daemon=False)
@@ -249,7 +299,8 @@ class Supervisor:
         self._stopping = True
 
     def _start_child(self, child: Child) -> None:
-        process = self._fork(child.target, child.args, f"restate-{child.name}", child.sockets)
+        preload(child.modules)  # an on-demand child's modules only once it is first needed
+        process = self._fork(child.target, child.args, f"restate-{child.name}", [*child.sockets, *child.pipes])
         child.process = process
         child.started_at = time.monotonic()
         _write_atomically(self._pid_dir / f"{child.name}.pid", str(process.pid))
@@ -267,9 +318,11 @@ class Supervisor:
             code = process.exitcode
             process.join()
             metrics.process_up.labels(child.name).set(0)
-            metrics.process_restarts.labels(child.name).inc()
             if process.pid is not None:
                 metrics.process_died(process.pid)
+            if child.demand is not None and self._on_demand_exit(child, code):
+                continue
+            metrics.process_restarts.labels(child.name).inc()
             # Back off when a child keeps dying right after starting.
             if time.monotonic() - child.started_at > 30:
                 child.restarts = 0
@@ -279,6 +332,24 @@ class Supervisor:
             time.sleep(delay)
             if not self._stopping:
                 self._start_child(child)
+
+    def _on_demand_exit(self, child: Child, code: int | None) -> bool:
+        """True when the on-demand child's exit was handled here (it was stopped, or is not needed any more)."""
+        assert child.demand is not None
+        crashed, move = child.demand.on_exit()
+        child.stop_deadline = None
+        if move == "restart":  # a crash while needed: restarted as any child
+            return False
+        if crashed:
+            log.warning("%s exited with code %s; not needed any more", child.name, code)
+        else:
+            log.info("%s stopped (code %s)", child.name, code)
+        child.process = None
+        metrics.process_pid.labels(child.name).set(0)
+        (self._pid_dir / f"{child.name}.pid").unlink(missing_ok=True)
+        if move == "start":  # a subscription again while it was stopping
+            self._start_child(child)
+        return True
 
     def _stop_all(self) -> None:
         alive = [c.process for c in self.children if c.process is not None and c.process.is_alive()]

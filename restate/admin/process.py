@@ -8,6 +8,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Iterable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ import uvloop
 
 from restate import wire
 from restate.actors import logs
+from restate.actors.on_demand import DemandSender
 from restate.admin import kafka_state, parked_records
 from restate.admin.app import AdminApp, AdminHooks
 from restate.config import Config
@@ -84,13 +86,19 @@ class SchemaPublisher:
 
 class KafkaPublisher:
     """Pushes the Kafka registry to the Kafka process (no acknowledgement: it keeps the highest version and
-    asks again when it starts), and answers its GetKafkaRegistry."""
+    asks again when it starts), and answers its GetKafkaRegistry. The supervisor runs that process only
+    while a subscription exists: it is told so here (`demand`), when admin starts and on every change."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, demand: DemandSender) -> None:
         self.node = node
+        self.demand = demand
+
+    def announce(self, registry: KafkaRegistry) -> None:
+        self.demand.send(bool(registry.subscriptions))
 
     async def publish(self, registry: KafkaRegistry) -> None:
         self.node.send(KAFKA_NODE, wire.KafkaRegistryUpdate(registry))
+        self.announce(registry)
 
     def answering(self, app: AdminApp, rpc: PartitionRpc) -> Callable[[wire.Message], bool]:
         """The admin node's handler of answers: the partitions' (rpc), then the Kafka process's requests."""
@@ -120,16 +128,17 @@ def peers_of(config: Config, num_partitions: int | None = None) -> list[str]:
     return peers
 
 
-def run_admin(config: Config, sockets: list[socket.socket] | None = None) -> None:
+def run_admin(config: Config, sockets: list[socket.socket] | None = None, demand: Connection | None = None) -> None:
     """Main of the admin process; returns after SIGTERM/SIGINT once the server and the DB are closed.
 
-    It serves on `sockets` when given (the supervisor's, already listening), else binds the address itself."""
+    It serves on `sockets` when given (the supervisor's, already listening), else binds the address itself;
+    it tells the supervisor over `demand` whether the Kafka process is needed (restate.actors.on_demand)."""
     logs.configure("admin")
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_main(config, sockets))
+        runner.run(_main(config, sockets, DemandSender(demand)))
 
 
-async def _main(config: Config, sockets: list[socket.socket] | None) -> None:
+async def _main(config: Config, sockets: list[socket.socket] | None, demand: DemandSender) -> None:
     store = MetaStore(Path(config.base_dir) / "meta")
     node: Node | None = None
     tasks: list[asyncio.Task[None]] = []
@@ -153,7 +162,7 @@ async def _main(config: Config, sockets: list[socket.socket] | None) -> None:
                 await link.publish_schema(schema)
             await asyncio.to_thread(store.store_schema, schema)
 
-        kafka = KafkaPublisher(node)
+        kafka = KafkaPublisher(node, demand)
         hooks = AdminHooks(
             persist=persist, publish=publisher.publish, partitions=rpc,
             persist_kafka=lambda k: asyncio.to_thread(store.store_kafka, k), publish_kafka=kafka.publish,
@@ -161,6 +170,7 @@ async def _main(config: Config, sockets: list[socket.socket] | None) -> None:
         )  # fmt: skip
         app = AdminApp(store.load_schema(), config, hooks)
         app.kafka = store.load_kafka()
+        kafka.announce(app.kafka)  # the Kafka process is started (or not) as the stored subscriptions say
         app.parked = store.load_parked()
         kafka_state.count_parked(app.parked)
         tasks = [

@@ -1,7 +1,8 @@
 """The Kafka process: the registry from admin, one consumer per subscription, records into the partitions.
 
-It runs whether or not subscriptions exist (idle without them) and is restarted by the supervisor when
-it dies; a restart re-reads from the committed offsets, which the partitions deduplicate."""
+The supervisor runs it only while a subscription exists (admin tells it, restate.actors.on_demand), stops
+it with SIGTERM when the last one is deleted, and restarts it when it dies; a restart re-reads from the
+committed offsets, which the partitions deduplicate."""
 
 from __future__ import annotations
 

@@ -108,6 +108,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             with server:
                 server.register(svc.url)
                 stack = Stack(which, broker, server, side_effects, {})
+                if isinstance(server, OurRestateServer):  # no subscription yet: no kafka process
+                    assert not (server.base_dir / "pids" / "kafka.pid").exists()
                 # The groups form at the same time (each takes ~20 s on Tansu).
                 stack.subs["svc"] = stack.subscribe("svc", "service://KSvc/raw")
                 stack.subs["obj"] = stack.subscribe("obj", "service://KObj/add")

@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,58 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         with server:
             server.register(svc.url)
             yield Stack(server, root / "home")
+
+
+def _kafka_pid(server: OurRestateServer) -> int | None:
+    path = server.base_dir / "pids" / "kafka.pid"
+    return int(path.read_text()) if path.exists() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _until(probe: Callable[[], object], what: str, deadline_s: float = 20.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not probe():
+        assert time.monotonic() < deadline, f"timed out after {deadline_s}s waiting for {what}"
+        time.sleep(0.05)
+
+
+def _kafka_restarts(server: OurRestateServer) -> float:
+    text = server.client.get(f"{server.admin_url}/metrics").text
+    prefix = 'restate_process_restarts_total{process="kafka"}'
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_the_kafka_process_runs_only_while_a_subscription_exists(stack: Stack) -> None:
+    """First of this module: no subscription yet. Started on the first, at start-up while one is stored,
+    stopped (not a crash, not restarted) when the last one is deleted."""
+    server = stack.server
+    assert server.client.get(f"{server.admin_url}/subscriptions").json() == {"subscriptions": []}
+    assert _kafka_pid(server) is None
+    body = {"source": "kafka://my-cluster/lazy", "sink": "service://KSvc/raw"}
+    first = server.client.post(f"{server.admin_url}/subscriptions", json=body).json()["id"]
+    _until(lambda: _kafka_pid(server), "the kafka process started")
+    second = server.client.post(f"{server.admin_url}/subscriptions", json={**body, "source": "kafka://my-cluster/l2"})
+    pid = _kafka_pid(server)
+    assert pid is not None and _alive(pid)
+    server.restart(graceful=True)  # a stored subscription: started at start-up
+    _until(lambda: _kafka_pid(server) not in (None, pid), "the kafka process started after the restart")
+    pid = _kafka_pid(server)
+    assert pid is not None
+    assert server.client.delete(f"{server.admin_url}/subscriptions/{first}").status_code == 202
+    time.sleep(0.5)  # a wrong stop would show now (the supervisor answers admin's word within this)
+    assert _kafka_pid(server) == pid and _alive(pid)  # one left: it keeps running
+    assert server.client.delete(f"{server.admin_url}/subscriptions/{second.json()['id']}").status_code == 202
+    _until(lambda: _kafka_pid(server) is None and not _alive(pid), "the kafka process stopped")
+    time.sleep(0.5)  # a restart would show now
+    assert _kafka_pid(server) is None
+    assert _kafka_restarts(server) == 0
 
 
 def test_subscriptions_survive_a_restart(stack: Stack) -> None:

@@ -135,7 +135,7 @@ def test_metrics_after_a_known_workload(stack: Stack) -> None:
     # processes, from the supervisor
     assert total("restate_num_partitions") == PARTITIONS
     up = {lbl["process"]: v for n, lbl, v in samples if n == "restate_process_up"}
-    assert up == {"admin": 1, "ingress": 1, "kafka": 1, **{f"p{i}": 1 for i in range(PARTITIONS)}}
+    assert up == {"admin": 1, "ingress": 1, **{f"p{i}": 1 for i in range(PARTITIONS)}}  # kafka: no subscription
 
 
 def test_node_port_serves_the_same_metrics(stack: Stack) -> None:

@@ -78,12 +78,13 @@ def test_a_data_directory_in_use_stops_the_second_server_and_is_left_alone(tmp_p
     assert isinstance(first, OurRestateServer)
     try:
         data = first.base_dir
-        pids = _pid_files(data, count=5)  # admin, ingress, p0, p1, kafka: all started
+        pids = _pid_files(data, count=4)  # admin, ingress, p0, p1: all started (kafka: no subscription)
         recorded = sorted(path.name for path in (data / "metrics").iterdir())
         code, lines = _run_to_exit(_server("ours", tmp_path, "second").process)
         assert code != 0
         assert lines == [f"error: another server is using {data.resolve()} (pid {first.process.pid})"]
-        assert _pid_files(data, count=5) == pids
+        assert _pid_files(data, count=4) == pids
+        assert "kafka.pid" not in pids
         assert set(recorded) <= {path.name for path in (data / "metrics").iterdir()}  # not emptied
         assert first.call("restate/health", method="GET").status_code == 200
     finally:
