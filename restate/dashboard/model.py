@@ -73,6 +73,7 @@ class Snapshot:
     ingress: dict[str, float] = field(default_factory=dict)  # status -> requests
     num_partitions: int = 0
     processes: dict[str, bool] = field(default_factory=dict)  # admin, ingress: running?
+    stopped: set[str] = field(default_factory=set)  # pid 0: stopped as not needed (kafka), not down
     kafka: dict[str, kafka_line.SubscriptionSample] = field(default_factory=dict)  # by subscription
 
 
@@ -118,6 +119,8 @@ def _apply(snap: Snapshot, name: str, labels: dict[str, str], value: float) -> N
         if part is None:
             if name == m.PROCESS_UP:
                 snap.processes[labels.get("process", "")] = value > 0
+            elif name == m.PROCESS_PID and value == 0:
+                snap.stopped.add(labels.get("process", ""))
             return
         if name == m.PROCESS_UP:
             part.up = value > 0
@@ -292,4 +295,5 @@ def build_view(cur: Snapshot, old: Snapshot | None) -> View:
 
         ingress_rps, errors_rps = rate(_TERMINAL), rate(_ERRORS)
     kafka = kafka_line.rows(cur.kafka, old.kafka if old is not None else None, span)
-    return View(rows, _totals(rows, cur, old), ingress_rps, errors_rps, span, dict(cur.processes), kafka=kafka)
+    processes = {name: up for name, up in cur.processes.items() if up or name not in cur.stopped}
+    return View(rows, _totals(rows, cur, old), ingress_rps, errors_rps, span, processes, kafka=kafka)

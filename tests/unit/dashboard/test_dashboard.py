@@ -123,6 +123,16 @@ def test_a_dead_partition_is_down_and_the_first_frame_has_no_rates() -> None:
     assert view.ingress_rps is None and view.rows[0].commands_per_s is None
 
 
+@pytest.mark.parametrize(("up", "pid", "shown"), [(1, 4244, True), (0, 4244, False), (0, 0, None)])
+def test_the_kafka_process_is_down_only_when_it_died_not_when_stopped_for_want_of_subscriptions(
+    up: int, pid: int, shown: bool | None
+) -> None:
+    text = scrape(commands=1, fsync_fast=1, fsync_slow=0, ingress_ok=0, ingress_errors=0)
+    text += f'restate_process_up{{process="kafka"}} {up}\nrestate_process_pid{{process="kafka"}} {pid}\n'
+    view = build_view(parse(text, 1.0, WALL), None)
+    assert view.processes.get("kafka") == shown  # None: not listed, as before the first subscription
+
+
 def test_render_has_one_row_per_partition_totals_and_ingress() -> None:
     view = view_of(*two_frames())
     view.source = "http://127.0.0.1:9070"
