@@ -25,7 +25,7 @@ from typing import Any
 
 from restate import ids
 from restate.introspection import partition_tables as pt
-from restate.introspection.status_counts import StatusCounts
+from restate.introspection.status_counts import CREATED, StatusCounts
 from restate.storage import codec
 from restate.storage import status_summary as summary
 from restate.storage.status_summary import StatusSummary
@@ -83,7 +83,10 @@ def scan(
     extractors = EXTRACTORS[table]
     if order is not None and limit is not None:
         if order[0] in extractors and all(flt.column in extractors for flt in f.filters):
-            yield from _top(view, table, f, names, limit, order)
+            if counts is not None and order[0] == "created_at" and pt.wanted_ids(f, table) is None:
+                yield from _newest(view, table, f, names, limit, order[1], counts)
+            else:
+                yield from _top(view, table, f, names, limit, order)
             return
         limit = None  # no top-k this way: every row that passes (the engine sorts)
     if not needed:
@@ -183,6 +186,49 @@ def _top(
         if all(pt.passes(flt, extract(inv_id, status)) for flt, extract in checks):
             candidates.append((key(inv_id, status), inv_id, status))
     chosen = _best(candidates, k, descending)
+    yield _columns_of(view, table, names, chosen), len(chosen), None
+
+
+def _newest(
+    view: PartitionView, table: str, f: pt.Filters, names: list[str], k: int, descending: bool, kept: StatusCounts
+) -> Iterator[Step]:
+    """A top-k by creation time from the kept creation-time order (built by one scan the first time): only
+    the invocations from the newest (or oldest) on are read, until k pass the filters (and the ties of the
+    k-th)."""
+    entries = kept.created()
+    if entries is None:
+        kept.start(CREATED)  # before the first yield: no commit since the scan's snapshot
+        built: list[tuple[int, bytes]] = []
+        for seen, (inv_id, status) in enumerate(view.status_summaries(), 1):
+            if seen % STEP_ROWS == 0:
+                yield None
+            built.append((status.created_at_ms, inv_id))
+        kept.finish_created(built)
+        entries = sorted(built)
+    extractors = EXTRACTORS[table]
+    checks = [(flt, extractors[flt.column]) for flt in f.filters]
+    chosen: list[tuple[Any, bytes, StatusSummary]] = []
+    last = None
+    for seen, (created, inv_id) in enumerate(reversed(entries) if descending else entries, 1):
+        if k <= 0 or (last is not None and created != last):
+            break
+        if seen % STEP_ROWS == 0:
+            yield None
+        found = next(view.status_summaries([inv_id]), None)
+        if found is None:  # created after this scan's snapshot
+            continue
+        if all(pt.passes(flt, extract(inv_id, found[1])) for flt, extract in checks):
+            chosen.append((created, inv_id, found[1]))
+            if len(chosen) == k:
+                last = created
+    yield _columns_of(view, table, names, chosen), len(chosen), None
+
+
+def _columns_of(
+    view: PartitionView, table: str, names: list[str], chosen: list[tuple[Any, bytes, StatusSummary]]
+) -> list[list[Any]]:
+    """The columns of the chosen rows (full rows only for columns a summary lacks)."""
+    extractors = EXTRACTORS[table]
     columns: list[list[Any]] = [[] for _ in names]
     full_row = pt.invocation_row if table == "sys_invocation" else pt.status_row
     for _, inv_id, status in chosen:
@@ -196,7 +242,7 @@ def _top(
                 full = view.status(inv_id)
                 row = {} if full is None else full_row(inv_id, full)
             values.append(row.get(name))
-    yield columns, len(chosen), None
+    return columns
 
 
 def _best(candidates: list[Any], k: int, descending: bool) -> list[Any]:

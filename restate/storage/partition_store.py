@@ -10,7 +10,7 @@ from typing import Protocol
 
 from restate.storage import upgrade
 from restate.storage.db import Database
-from restate.storage.keys import KIND_LEN, KeyKind
+from restate.storage.keys import KIND_LEN, KeyKind, invocation_of
 from restate.storage.state_cache import STATE_PREFIX, StateCache
 
 _MISSING = object()
@@ -23,8 +23,8 @@ class StatusWatch(Protocol):
     @property
     def active(self) -> bool: ...
 
-    def statuses_committed(self, changes: list[tuple[bytes | None, bytes | None]]) -> None:
-        """(the stored bytes before, after) of every status a batch wrote (None: absent / deleted)."""
+    def statuses_committed(self, changes: list[tuple[bytes, bytes | None, bytes | None]]) -> None:
+        """(invocation id, the stored bytes before, after) of every status a batch wrote (None: absent / deleted)."""
 
 
 class Transaction:
@@ -111,7 +111,7 @@ class Transaction:
             watch, statuses = self._status_watch, self._by_kind.get(_STATUS)
             before = None
             if statuses and watch is not None and watch.active:  # one read per status only while watched
-                before = [(self._db.get(key), self._writes[key]) for key in statuses]
+                before = [(invocation_of(key), self._db.get(key), self._writes[key]) for key in statuses]
             self._db.write(self._writes, sync=sync)
             state = self._by_kind.get(STATE_PREFIX)
             if state and self._state_cache is not None:

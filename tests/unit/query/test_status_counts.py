@@ -10,7 +10,7 @@ from restate.introspection.status_counts import StatusCounts
 from restate.partition.commands import InvokeCmd
 from restate.wire import ScanFilter, ScanTable, TableRows
 from tests.unit.partition.harness import GREETER, counter_add, request, sink
-from tests.unit.query.scenario import Scenario
+from tests.unit.query.scenario import Scenario, text
 
 
 class Clock:
@@ -103,3 +103,35 @@ def test_a_count_is_answered_without_a_scan_once_kept(scenario: Scenario) -> Non
              if step is not None][0]  # fmt: skip
     assert isinstance(found, TableRows) and found.error is None
     assert Counter(dict(zip(found.values[0], found.repeats or [], strict=True)))["completed"] == 2
+
+
+def _top(s: Scenario, counts: StatusCounts | None, k: int, descending: bool, *filters: ScanFilter) -> list[Any]:
+    snapshot = s.store.db.snapshot()
+    try:
+        message = ScanTable(1, "sys_invocation", list(filters), ["id", "created_at", "status"], k, "created_at",
+                            descending)  # fmt: skip
+        found = [step for step in table_scan.steps(snapshot, message, counts) if step is not None][0]
+    finally:
+        snapshot.close()
+    assert isinstance(found, TableRows) and found.error is None
+    return sorted(zip(*found.values, strict=True))
+
+
+def test_newest_first_from_the_kept_creation_order_equals_a_scan(scenario: Scenario) -> None:
+    s = scenario
+    counts = StatusCounts(Clock())
+    s.store.status_watch = counts
+    cases = [(k, descending, filters) for k in (0, 1, 2, 5, 50) for descending in (True, False)
+             for filters in ((), (ScanFilter("status", "not_in", ["completed"]),),
+                             (ScanFilter("target_service_name", "in", ["Greeter"]),))]  # fmt: skip
+    for k, descending, filters in cases:
+        assert _top(s, counts, k, descending, *filters) == _top(s, None, k, descending, *filters), (k, filters)
+    assert counts.created() is not None
+    _more_work(s)
+    s.partition.manage(s.completed, "purge")  # a deleted status leaves the order
+    assert text(s.completed) not in [row[0] for row in _top(s, None, 50, True)]
+    for k, descending, filters in cases:
+        assert _top(s, counts, k, descending, *filters) == _top(s, None, k, descending, *filters), (k, filters)
+    kept = counts.created()
+    stored = sorted(inv for inv, _ in s.partition.tables.statuses())
+    assert kept is not None and sorted(inv for _, inv in kept) == stored  # the purged one left the order
