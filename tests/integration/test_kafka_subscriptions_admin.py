@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support import REPO_ROOT, OurRestateServer, RealRestateServer, RestateServer, ServiceProcess
@@ -79,6 +81,13 @@ def _until(probe: Callable[[], object], what: str, deadline_s: float = 20.0) -> 
         time.sleep(0.05)
 
 
+def _admin_up(server: OurRestateServer) -> bool:
+    try:
+        return server.client.get(f"{server.admin_url}/health").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def _kafka_restarts(server: OurRestateServer) -> float:
     text = server.client.get(f"{server.admin_url}/metrics").text
     prefix = 'restate_process_restarts_total{process="kafka"}'
@@ -101,6 +110,10 @@ def test_the_kafka_process_runs_only_while_a_subscription_exists(stack: Stack) -
     _until(lambda: _kafka_pid(server) not in (None, pid), "the kafka process started after the restart")
     pid = _kafka_pid(server)
     assert pid is not None
+    admin = server.child_pid("admin")
+    os.kill(admin, signal.SIGKILL)  # the restarted admin says again what it stored: no change for kafka
+    _until(lambda: server.child_pid("admin") != admin, "admin restarted")
+    _until(lambda: _admin_up(server), "the restarted admin answers")
     assert server.client.delete(f"{server.admin_url}/subscriptions/{first}").status_code == 202
     time.sleep(0.5)  # a wrong stop would show now (the supervisor answers admin's word within this)
     assert _kafka_pid(server) == pid and _alive(pid)  # one left: it keeps running
