@@ -89,7 +89,7 @@ def scan(
                 yield from _top(view, table, f, names, limit, order)
             return
         limit = None  # no top-k this way: every row that passes (the engine sorts)
-    if not needed:
+    if not needed and (counts is None or limit is not None):
         yield from _count(view, limit)
     elif limit is None and all(c in GROUPS for c in needed) and pt.wanted_ids(f, table) is None:
         yield from _grouped(view, table, f, names, counts)
@@ -134,7 +134,7 @@ def _grouped(
     """Counts the statuses by the attributes behind the needed columns (or takes the counts `kept` up to
     date since an earlier scan), then filters and projects the groups."""
     needed = sorted({*names, *(flt.column for flt in f.filters)})
-    attrs = tuple(sorted({GROUPS[c] for c in needed}))
+    attrs = tuple(sorted({GROUPS[c] for c in needed})) or ("state",)  # COUNT(*): the counts by state, summed
     counts = kept.get(attrs) if kept is not None else None
     if counts is None:
         if kept is not None:

@@ -59,6 +59,7 @@ def test_kept_counts_follow_every_commit(scenario: Scenario) -> None:
     greeter = ScanFilter("target_service_name", "in", ["Greeter"])
     assert _answer(s, counts, ["status"], greeter) == _answer(s, None, ["status"], greeter)
     assert _answer(s, counts, [], greeter) == _answer(s, None, [], greeter)
+    assert _answer(s, counts, []) == _answer(s, None, []) == {(): 11}  # COUNT(*): the counts by state, summed
 
 
 def test_changes_committed_while_the_counts_are_built_are_applied(scenario: Scenario) -> None:
