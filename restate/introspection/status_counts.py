@@ -1,11 +1,11 @@
-"""Invocation counts by service / handler / type / state, and the invocations by creation time, kept up to date
-by every commit while they are asked for.
+"""Invocation counts by service / handler / state and the creation-time order, kept by each commit once asked for.
 
-The first counting (or newest-first) query of a partition scans its statuses once
-(restate.introspection.invocation_columns); from then on every commit tells this cache what each written
-status was and became (storage.partition_store.StatusWatch), and the counts (and the creation-time order)
-follow. A query finds them ready: no scan, whatever the number of stored invocations. Nobody asking for a
-while (`IDLE_S`) drops them, and the commits stop reading the previous statuses again.
+Counts by service / handler / type / state, and the invocations by creation time. The first counting (or
+newest-first) query of a partition scans its statuses once (restate.introspection.invocation_columns);
+from then on every commit tells this cache what each written status was and became
+(storage.partition_store.StatusWatch), and the counts (and the creation-time order) follow. A query finds
+them ready: no scan, whatever the number of stored invocations. Nobody asking for a while (`IDLE_S`) drops
+them, and the commits stop reading the previous statuses again.
 
 Exactness: a count is built over a snapshot; the changes committed between that snapshot and the end of
 the (stepped) scan are recorded and applied after it, so the kept counts equal the committed store.
