@@ -195,10 +195,11 @@ def one_round(kind: str, sizes: list[int], timers: list[int], log_dir: Path) -> 
     def state_and_sql(server: RestateServer) -> dict[str, float]:
         figures = state_figures(server)
         _say(f"    state10k p50 {figures['state10k.p50_s'] * 1000:.2f} ms")
-        figures.update(sql_figures(server, sizes))
+        if sizes:
+            figures.update(sql_figures(server, sizes))
         return figures
 
-    figures = _with_server(kind, log_dir, state_and_sql) if sizes else {}
+    figures = _with_server(kind, log_dir, state_and_sql)
     if timers:
         figures.update(_with_server(kind, log_dir, lambda server: timer_figures(server, timers)))
     return figures
