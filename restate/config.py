@@ -46,6 +46,7 @@ class ClusterConfig(msgspec.Struct, frozen=True, kw_only=True):
     etcd_endpoints: list[str]
     num_partitions: int = 4
     lease_ttl_s: int = 2
+    appends_in_flight: int = 1  # per partition leader (docs/cluster.md, "Appends in flight")
     nodes: dict[str, NodeAddresses]
 
     @property

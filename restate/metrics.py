@@ -45,6 +45,7 @@ PARTITION_INBOX = "restate_partition_inbox_depth"
 PARTITION_TIMERS = "restate_partition_timers"
 PARTITION_HEARTBEAT = "restate_partition_heartbeat_timestamp_seconds"
 NUM_PARTITIONS = "restate_num_partitions"
+PARTITION_LEADER = "restate_cluster_partition_leader"  # ours: cluster mode only
 PROCESS_UP = "restate_process_up"
 PROCESS_PID = "restate_process_pid"
 PROCESS_RESTARTS = "restate_process_restarts_total"
@@ -109,6 +110,10 @@ partition_timers = Gauge(PARTITION_TIMERS, "Durable timers stored (armed)", _P, 
 partition_heartbeat = Gauge(
     PARTITION_HEARTBEAT, "Unix time of the partition loop's last heartbeat", _P, multiprocess_mode="livemax"
 )
+partition_leader = Gauge(
+    PARTITION_LEADER, "Cluster mode: 1 for the node leading the partition, as this node last saw it", _P + ("node",),
+    multiprocess_mode="livemax",
+)  # fmt: skip
 num_partitions = Gauge(NUM_PARTITIONS, "Number of partitions", ("node",), multiprocess_mode="livemax")
 process_up = Gauge(PROCESS_UP, "1 while the child process runs", ("process",), multiprocess_mode="livemax")
 process_pid = Gauge(PROCESS_PID, "The pid of the child process", ("process",), multiprocess_mode="livemax")

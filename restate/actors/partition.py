@@ -8,7 +8,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from restate import wire
 from restate.actors import faults, logs
@@ -41,7 +41,7 @@ from restate.partition.commands import Command, IngestCmd, InvokeCmd, OutboxAckC
 from restate.partition.state_machine import CommandFailed, StateMachine
 from restate.schema import Schema
 from restate.storage.partition_store import PartitionStore, Transaction
-from restate.storage.tables import Tables
+from restate.storage.tables import BatchChanges, Tables
 from restate.storage.view import PartitionView
 from restate.tracing import exporter as tracing_exporter
 from restate.tracing import spans
@@ -115,6 +115,7 @@ class PartitionActor:
         # SQL counts by service / status, kept by the commits once asked for (restate.introspection.status_counts)
         self.status_counts = StatusCounts()
         self.store.status_watch = self.status_counts
+        self._tip: Transaction | None = None  # cluster mode: the newest batch applied, its append in flight
 
     # --- lifecycle
 
@@ -159,7 +160,10 @@ class PartitionActor:
         self._announce_ready()
         self.tasks.spawn("the outbox re-sender", self._resend_outbox())
         self.tasks.spawn("the heartbeat ticker", self._request_heartbeats())
-        self.tasks.spawn("the partition loop", self._main_loop())
+        if self.replica is None:
+            self.tasks.spawn("the partition loop", self._main_loop())
+        else:
+            self._start_replicated_loop()
 
     async def _lead_when_possible(self) -> None:
         """Cluster mode: follows the partition's log until this replica leads it, then starts as a
@@ -192,15 +196,6 @@ class PartitionActor:
         tables.close_batch()
         tables.set_applied_lsn(item.lsn)
         self._commit(txn)
-
-    async def _replicate(self, txn: Transaction) -> None:
-        """Cluster mode: the batch's entry goes to the replicated log before its commit (raises Fenced
-        when another replica took over: the process exits without committing, and follows on restart)."""
-        from restate.partition.command_log.codec import encode_entry
-
-        assert self.replica is not None
-        Tables(txn).set_applied_lsn(self.replica.next_lsn)
-        await self.replica.append(encode_entry(self._entry))
 
     @staticmethod
     async def _first_set(*events: asyncio.Event) -> None:
@@ -321,8 +316,6 @@ class PartitionActor:
             if batch:
                 txn, actions = self._apply_batch(batch)
                 changes = Tables(txn).close_batch()
-                if self.replica is not None:
-                    await self._replicate(txn)
                 self.stats.on_batch(changes, len(batch), not txn.is_empty, self.committed)
                 if not txn.is_empty:
                     # Synchronous on purpose: handing the fsync to a thread costs two context switches per
@@ -334,6 +327,64 @@ class PartitionActor:
             if heartbeat:
                 self._heartbeat_queued = False
                 self.stats.beat()
+
+    # --- the single writer in cluster mode: appends in flight, each batch acted upon after its own
+
+    def _start_replicated_loop(self) -> None:
+        """A batch is applied on top of the batches whose appends are still in flight (at most
+        `appends-in-flight`), and its append starts at the next LSN; the completer commits each batch and
+        acts on it only once its own append was acknowledged, strictly in LSN order. A failed append
+        (Fenced, etcd unavailable) fails the completer: the process exits without committing it or any
+        later batch, as with one append at a time. While the pipeline is full, commands queue: the next
+        batch takes them all."""
+        assert self.config.cluster is not None
+        room = asyncio.Semaphore(self.config.cluster.appends_in_flight)
+        appending: asyncio.Queue[_Appending] = asyncio.Queue()
+        self.tasks.spawn("the partition loop", self._replicated_loop(appending, room))
+        self.tasks.spawn("the append completer", self._complete_appends(appending, room))
+
+    async def _replicated_loop(self, appending: asyncio.Queue[_Appending], room: asyncio.Semaphore) -> None:
+        from restate.partition.command_log.codec import encode_entry
+
+        replica = self.replica
+        assert replica is not None
+        while True:
+            first = await self.queue.get()
+            await room.acquire()
+            batch, heartbeat = self._take_batch(first)
+            if heartbeat:
+                self._heartbeat_queued = False
+                self.stats.beat()
+            if not batch:
+                room.release()
+                continue
+            txn, actions = self._apply_batch(batch, self._tip)
+            changes = Tables(txn).close_batch()
+            Tables(txn).set_applied_lsn(replica.next_lsn)
+            lsn, appended = replica.start_append(encode_entry(self._entry))
+            self._tip = txn
+            appending.put_nowait(_Appending(lsn, appended, txn, actions, changes, len(batch)))
+
+    async def _complete_appends(self, appending: asyncio.Queue[_Appending], room: asyncio.Semaphore) -> None:
+        replica = self.replica
+        assert replica is not None
+        try:
+            while True:
+                item = await appending.get()
+                await item.appended  # raises Fenced when deposed: nothing from here on is committed
+                self.stats.on_batch(item.changes, item.size, not item.txn.is_empty, self.committed)
+                self._commit(item.txn)
+                item.txn.detach()
+                replica.applied(item.lsn)
+                if self._tip is item.txn:
+                    self._tip = None
+                await asyncio.sleep(0)  # let the invoker's I/O and the receiver run between batches
+                for action in item.actions:
+                    self._execute(action)
+                room.release()
+        finally:
+            while not appending.empty():  # abandoned with the one that failed (the process exits)
+                appending.get_nowait().appended.cancel()
 
     def _timed_commit(self, txn: Transaction) -> None:
         """Commits a batch (its fsync) and records how long that took."""
@@ -355,14 +406,14 @@ class PartitionActor:
                 return batch, heartbeat
             item = self.queue.get_nowait()
 
-    def _apply_batch(self, batch: list[Command]) -> tuple[Transaction, list[Action]]:
+    def _apply_batch(self, batch: list[Command], base: Transaction | None = None) -> tuple[Transaction, list[Action]]:
         """Applies a batch as one log entry (the clock read once, the schema version named) to one
         transaction. A command that raises (a bug) is logged and left out: the entry is re-applied
         without it, so its partial writes never reach the disk and the entry applied is the one a log
         would hold (single-node: LevelDB is the log, the entry is not written anywhere)."""
         entry = self.state_machine.entry(batch, now_ms(), self.schema.version)
         while True:
-            txn = self.store.transaction()
+            txn = self.store.transaction(base)
             try:
                 self._entry = entry  # what a cluster's replicated log gets
                 return txn, self.state_machine.apply_entry(txn, entry, self.schema)
@@ -424,6 +475,17 @@ class PartitionActor:
             for (destination, seq), (message, sent_at) in sorted(self._unacked.items()):
                 if sent_at < cutoff:
                     self._ship(destination, seq, message)
+
+
+class _Appending(NamedTuple):
+    """A batch applied (not committed) whose append is in flight, and what to do once it is acknowledged."""
+
+    lsn: int
+    appended: asyncio.Task[None]
+    txn: Transaction
+    actions: list[Action]
+    changes: BatchChanges
+    size: int
 
 
 def _about(command: Command) -> str:

@@ -13,7 +13,8 @@ from restate.durations import DurationError, parse_duration_ns
 if TYPE_CHECKING:
     from restate.ipc.node import BusDirectory
 
-_KEYS = {"cluster-name", "etcd-endpoints", "num-partitions", "lease-ttl", "nodes"}
+_KEYS = {"cluster-name", "etcd-endpoints", "num-partitions", "lease-ttl", "appends-in-flight", "nodes"}
+MAX_APPENDS_IN_FLIGHT = 64
 _NODE_KEYS = {"bus-address": "bus_address", "ingress-address": "ingress_address", "admin-address": "admin_address"}
 
 
@@ -50,6 +51,11 @@ def _parse(data: dict[str, object], path: str, node_name: str | None) -> Cluster
         raise ConfigError(f"lease-ttl {where}: {exc}") from exc
     if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or ttl_s < 1:
         raise ConfigError(f"lease-ttl {where}: must be at least 1s, got {ttl!r}")
+    in_flight = data.get("appends-in-flight", 1)
+    if isinstance(in_flight, bool) or not isinstance(in_flight, int) or not 1 <= in_flight <= MAX_APPENDS_IN_FLIGHT:
+        raise ConfigError(
+            f"appends-in-flight {where}: must be an integer between 1 and {MAX_APPENDS_IN_FLIGHT}, got {in_flight!r}"
+        )
     nodes = _nodes(data.get("nodes"), where)
     if node_name is not None and node_name not in nodes:
         known = ", ".join(sorted(nodes)) or "none"
@@ -60,6 +66,7 @@ def _parse(data: dict[str, object], path: str, node_name: str | None) -> Cluster
         etcd_endpoints=list(endpoints),
         num_partitions=partitions,
         lease_ttl_s=ttl_s,
+        appends_in_flight=in_flight,
         nodes=nodes,
     )
 

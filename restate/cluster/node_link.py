@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from restate import metrics
 from restate.cluster.etcd_client import Etcd
 from restate.cluster.etcd_records import NodeRecord
 from restate.cluster.layout import Layout
@@ -45,6 +46,7 @@ class NodeLink:
         self.cluster = cluster
         self.layout = Layout(cluster.cluster_name)
         self._etcd: Etcd | None = None
+        self._leaders_shown: dict[int, str] = {}  # partition -> the node the leader gauge names
 
     async def etcd(self) -> Etcd:
         if self._etcd is None:
@@ -59,7 +61,17 @@ class NodeLink:
         leaders = LeaderMap(await self.etcd(), self.layout, self.cluster.node_name, self.cluster.num_partitions)
         rpc.route = leaders.peer
         leaders.on_change.append(rpc.retarget)
+        leaders.on_change.append(lambda partition, _: self._show_leader(partition, leaders.leaders[partition]))
         await leaders.follow()
+
+    def _show_leader(self, partition: int, node: str) -> None:
+        """The leader gauge (the dashboard's node column): 1 for the partition's leader, 0 for the one before."""
+        label = str(partition)
+        before = self._leaders_shown.get(partition)
+        if before is not None and before != node:
+            metrics.partition_leader.labels(label, before).set(0)
+        metrics.partition_leader.labels(label, node).set(1)
+        self._leaders_shown[partition] = node
 
     async def publish_schema(self, schema: Schema) -> None:
         """Makes a new schema version the cluster's (before any process of any node uses it)."""

@@ -13,7 +13,7 @@ from restate.cluster.etcd_client import Etcd
 from restate.cluster.layout import Layout
 from restate.cluster.leader_map import LeaderMap
 from restate.cluster.leadership import Lease, PartitionTable
-from restate.cluster.replicated_log import LogItem, ReplicatedLog
+from restate.cluster.replicated_log import LogItem, PreviousMissing, ReplicatedLog
 from restate.cluster.schema_history import SchemaHistory
 from restate.schema import Schema
 
@@ -46,6 +46,7 @@ class Replica:
         self.epoch = 0  # ours once we lead; 0 while following
         self.next_lsn = 0
         self.applied_lsn = 0
+        self._last_append: asyncio.Task[None] | None = None  # the newest append started (see start_append)
 
     @property
     def leading(self) -> bool:
@@ -103,13 +104,42 @@ class Replica:
         self.applied_lsn = item.lsn
 
     async def append(self, entry: bytes) -> int:
-        """Appends a batch's entry at the next LSN (raises Fenced when deposed); the LSN it got."""
-        assert self.log is not None
-        lsn = self.next_lsn
-        await self.log.append(self.epoch, lsn, entry)
-        self.next_lsn = lsn + 1
+        """Appends a batch's entry at the next LSN and waits for it (raises Fenced when deposed); the LSN
+        it got, which counts as applied."""
+        lsn, appended = self.start_append(entry)
+        await appended
         self.applied_lsn = lsn
         return lsn
+
+    def start_append(self, entry: bytes) -> tuple[int, asyncio.Task[None]]:
+        """Starts appending a batch's entry at the next LSN, while earlier appends may still be in flight;
+        the LSN and the append's task (which raises Fenced when deposed). The caller awaits the tasks in LSN
+        order and applies each batch only after its own append (then `applied`)."""
+        assert self.log is not None
+        lsn = self.next_lsn
+        previous = self._last_append
+        if previous is not None and previous.done() and not previous.cancelled() and previous.exception() is None:
+            previous = None  # acknowledged: its entry is in the log
+        task = asyncio.ensure_future(self._append_after(lsn, entry, previous))
+        self.next_lsn = lsn + 1
+        self._last_append = task
+        return lsn, task
+
+    async def _append_after(self, lsn: int, entry: bytes, previous: asyncio.Task[None] | None) -> None:
+        """Appends at `lsn`; while `previous` (the append at `lsn - 1`) is unacknowledged, the transaction
+        also requires that entry, so the log never gets a gap. etcd may get the two in either order: when
+        this one comes first, it waits for the previous one and tries again (or fails with it)."""
+        assert self.log is not None
+        try:
+            await self.log.append(self.epoch, lsn, entry, after_previous=previous is not None)
+        except PreviousMissing:
+            assert previous is not None
+            await asyncio.shield(previous)  # raises as the previous append did: this one fails with it
+            await self.log.append(self.epoch, lsn, entry)
+
+    def applied(self, lsn: int) -> None:
+        """The batch at `lsn` was committed to this replica's shard (reported, and the trim's bound)."""
+        self.applied_lsn = lsn
 
     async def hand_over_when_asked(self) -> None:
         """The leader's task: when `restate cluster move-leader` names another node, resign and raise
@@ -155,7 +185,8 @@ class Replica:
         applied = await self.table.applied(self.partition)
         if any(node not in applied for node in self.cluster.nodes):
             return trimmed
-        below = min(applied.values()) + 1
+        # Never at or past our own applied LSN: an append in flight may require the entry before it to exist.
+        below = min(min(applied.values()) + 1, self.applied_lsn)
         if below - trimmed < TRIM_EVERY:
             return trimmed
         await self.log.trim(below)

@@ -30,6 +30,12 @@ class Fenced(Exception):
         self.current = current
 
 
+class PreviousMissing(Fenced):
+    """An append that needs the entry before it (`after_previous`) found it missing while the epoch is still
+    ours: that entry's append is still on its way to etcd (concurrent requests commit in any order), or
+    it failed. The caller waits for it and retries, or fails with it."""
+
+
 class LogItem(msgspec.Struct, frozen=True):
     """An entry as read back: its LSN, the epoch of the leader that wrote it, and the entry's bytes."""
 
@@ -52,9 +58,11 @@ class ReplicatedLog:
 
     # --- writing
 
-    async def append(self, epoch: int, lsn: int, entry: bytes) -> None:
+    async def append(self, epoch: int, lsn: int, entry: bytes, after_previous: bool = False) -> None:
         """Appends `entry` at `lsn` if `epoch` is still the partition's epoch; returns once etcd committed
-        it (a majority has it on disk). Raises Fenced when a newer leader took over."""
+        it (a majority has it on disk). Raises Fenced when a newer leader took over. `after_previous`:
+        the append at `lsn - 1` is still in flight, so this one also requires that entry to exist (etcd
+        may commit two concurrent transactions in either order; the log must never have a gap)."""
         if len(entry) > self.chunk_bytes:
             record = await self._write_chunks(epoch, lsn, entry)
         else:
@@ -62,8 +70,11 @@ class ReplicatedLog:
         data = records.encode(record)
         key = self.layout.log_key(self.partition, lsn)
         t = self.etcd.txn
+        compare = [t.value(self._epoch_key) == records.encode_int(epoch), t.create(key) == 0]
+        if after_previous:
+            compare.append(t.create(self.layout.log_key(self.partition, lsn - 1)) > 0)
         ok, answers = await self.etcd.transaction(
-            compare=[t.value(self._epoch_key) == records.encode_int(epoch), t.create(key) == 0],
+            compare=compare,
             success=[t.put(key, data)],
             failure=[t.get(self._epoch_key), t.get(key)],
         )
@@ -73,6 +84,8 @@ class ReplicatedLog:
         if existing == data and current_epoch == records.encode_int(epoch):
             return  # our own earlier try committed; its answer was lost (a timeout, a member that died)
         current = None if current_epoch is None else records.decode_int(current_epoch)
+        if after_previous and existing is None and current == epoch:
+            raise PreviousMissing(self.partition, epoch, current)
         raise Fenced(self.partition, epoch, current)
 
     async def _write_chunks(self, epoch: int, lsn: int, entry: bytes) -> records.LogRecord:

@@ -61,6 +61,7 @@ class PartitionSample:
     attempts: float = 0.0
     failures: float = 0.0
     deployments: set[str] = field(default_factory=set)
+    leader: str | None = None  # cluster mode: the node leading the partition
 
 
 @dataclass
@@ -132,7 +133,10 @@ def _apply(snap: Snapshot, name: str, labels: dict[str, str], value: float) -> N
     part = _partition(snap, labels)
     if part is None:
         return
-    if name == m.PARTITION_INVOCATIONS:
+    if name == m.PARTITION_LEADER:
+        if value > 0:
+            part.leader = labels.get("node") or None
+    elif name == m.PARTITION_INVOCATIONS:
         part.invocations[labels.get("status", "")] = value
     elif name == m.PARTITION_INBOX:
         part.inbox = value
@@ -179,6 +183,7 @@ class Row:
     attempts: float
     failures: float
     deployments: int
+    leader: str | None = None  # cluster mode: the node leading the partition (the dashboard's node column)
 
 
 @dataclass
@@ -235,6 +240,7 @@ def _row(index: int, cur: PartitionSample, old: PartitionSample | None, span: fl
         attempts=cur.attempts,
         failures=cur.failures,
         deployments=len(cur.deployments),
+        leader=cur.leader,
     )
 
 

@@ -69,12 +69,23 @@ def _cells(row: Row) -> list[str | Text]:
     ]
 
 
+# Cluster mode: the node leading each partition, after the partition (given way to after `cmd/s`).
+NODE_COLUMN = Column("node", ident=True, drop=2)
+
+
 def partition_table(view: View, wide: bool = False) -> FitTable:
-    """One row per partition, then the totals."""
-    table = FitTable(COLUMNS, wide=wide)
+    """One row per partition, then the totals; in cluster mode (a leader known) the node column too."""
+    cluster = any(row.leader is not None for row in view.rows)
+    table = FitTable((COLUMNS[0], NODE_COLUMN, *COLUMNS[1:]) if cluster else COLUMNS, wide=wide)
     for i, row in enumerate(view.rows):
-        table.add_row(*_cells(row), end_section=i == len(view.rows) - 1)
-    table.add_row(*_cells(view.totals), style="bold")
+        cells = _cells(row)
+        if cluster:
+            cells.insert(1, row.leader or "-")
+        table.add_row(*cells, end_section=i == len(view.rows) - 1)
+    totals = _cells(view.totals)
+    if cluster:
+        totals.insert(1, "")
+    table.add_row(*totals, style="bold")
     return table
 
 

@@ -30,12 +30,19 @@ class StatusWatch(Protocol):
 class Transaction:
     """A read-your-writes overlay over the store; `commit` writes it as one synced batch (group commit)."""
 
-    __slots__ = ("_by_kind", "_db", "_state_cache", "_status_watch", "_writes")
+    __slots__ = ("_base", "_by_kind", "_db", "_state_cache", "_status_watch", "_writes")
 
     def __init__(
-        self, db: Database, state_cache: StateCache | None = None, status_watch: StatusWatch | None = None
+        self,
+        db: Database,
+        state_cache: StateCache | None = None,
+        status_watch: StatusWatch | None = None,
+        base: Transaction | None = None,
     ) -> None:
         self._db = db
+        # What reads see under this transaction's writes: the store, or (cluster mode, appends in flight)
+        # the transaction of the previous batch, applied but not committed until its append is acknowledged.
+        self._base: Database | Transaction = db if base is None else base
         self._state_cache = state_cache  # told about the state this transaction committed
         self._status_watch = status_watch  # told about the statuses it changed, while someone counts them
         self._writes: dict[bytes, bytes | None] = {}
@@ -46,7 +53,7 @@ class Transaction:
     def get(self, key: bytes) -> bytes | None:
         value = self._writes.get(key, _MISSING)
         if value is _MISSING:
-            return self._db.get(key)
+            return self._base.get(key)
         return value  # type: ignore[return-value]
 
     def put(self, key: bytes, value: bytes) -> None:
@@ -70,17 +77,17 @@ class Transaction:
         written = self._by_kind.get(prefix[:KIND_LEN], ()) if len(prefix) >= KIND_LEN else writes.keys()
         pending = {k: writes[k] for k in written if k.startswith(prefix)}
         if not pending:
-            yield from self._db.scan(prefix)
+            yield from self._base.scan(prefix)
             return
-        yield from _merged(self._db.scan(prefix), pending)
+        yield from _merged(self._base.scan(prefix), pending)
 
     def scan_range(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Items with start <= key < stop in key order, as this transaction sees them."""
         pending = {k: v for k, v in self._writes.items() if start <= k < stop}
         if not pending:
-            yield from self._db.scan_range(start, stop)
+            yield from self._base.scan_range(start, stop)
             return
-        yield from _merged(self._db.scan_range(start, stop), pending)
+        yield from _merged(self._base.scan_range(start, stop), pending)
 
     def first(self, prefix: bytes) -> tuple[bytes, bytes] | None:
         for item in self.scan(prefix):
@@ -97,8 +104,8 @@ class Transaction:
         return MappingProxyType(self._writes)
 
     def committed(self, key: bytes) -> bytes | None:
-        """The value as stored before this transaction."""
-        return self._db.get(key)
+        """The value as stored before this transaction (under it, when it is stacked on another)."""
+        return self._base.get(key)
 
     @property
     def is_empty(self) -> bool:
@@ -118,6 +125,11 @@ class Transaction:
                 self._state_cache.committed((key, self._writes[key]) for key in state)
             if before is not None and watch is not None:
                 watch.statuses_committed(before)
+
+    def detach(self) -> None:
+        """After its commit: reads under it go to the store, which holds what the transaction it was
+        stacked on wrote (so a chain of stacked transactions never grows past the ones in flight)."""
+        self._base = self._db
 
 
 def _merged(stored: Iterator[tuple[bytes, bytes]], pending: dict[bytes, bytes | None]) -> Iterator[tuple[bytes, bytes]]:
@@ -145,8 +157,9 @@ class PartitionStore:
             self.db.close()
             raise
 
-    def transaction(self) -> Transaction:
-        return Transaction(self.db, self.state_cache, self.status_watch)
+    def transaction(self, base: Transaction | None = None) -> Transaction:
+        """A new transaction over the store, or stacked on `base` (a batch applied, not committed yet)."""
+        return Transaction(self.db, self.state_cache, self.status_watch, base)
 
     def get(self, key: bytes) -> bytes | None:
         return self.db.get(key)

@@ -19,6 +19,7 @@ import pytest
 from restate.cluster.etcd_client import Etcd
 from restate.cluster.layout import Layout
 from restate.cluster.leadership import PartitionState, PartitionTable
+from restate.dashboard.model import parse as parse_metrics
 from restate.ids import InvocationId, partition_for, partition_key_for
 from tests.support.cluster_nodes import ClusterNode, write_cluster
 from tests.support.etcd import EtcdCluster
@@ -63,7 +64,8 @@ class Cluster:
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     etcd = EtcdCluster(tmp_path / "etcd")
     etcd.start()
-    _, nodes = write_cluster(tmp_path, etcd.endpoints, ["n1", "n2", "n3"], PARTITIONS, CLUSTER)
+    # 4 appends in flight per leader (the default is 1): failover, fencing and restarts with a pipeline
+    _, nodes = write_cluster(tmp_path, etcd.endpoints, ["n1", "n2", "n3"], PARTITIONS, CLUSTER, appends_in_flight=4)
     side_effects, gate = tmp_path / "side_effects.txt", tmp_path / "gate"
     side_effects.touch()
     service = ServiceProcess(tmp_path / "logs", env={"SIDE_EFFECT_FILE": str(side_effects), "GATE_FILE": str(gate)})
@@ -185,6 +187,15 @@ def test_the_whole_cluster_restarts_and_resumes(cluster: Cluster, tmp_path: Path
     report = json.loads(status.stdout)
     assert [(n["name"], n["alive"]) for n in report["nodes"]] == [("n1", True), ("n2", True), ("n3", True)]
     assert [p["leader"] in {"n1", "n2", "n3"} and p["epoch"] >= 1 for p in report["partitions"]] == [True, True]
+    leaders = [p["leader"] for p in report["partitions"]]
+    for node in cluster.nodes:  # every node's metrics name the leaders (the dashboard's node column)
+        deadline = time.monotonic() + 10
+        while True:
+            scraped = parse_metrics(node.client.get(f"{node.admin_url}/metrics").text, 0.0, 0.0)
+            if [getattr(scraped.partitions.get(i), "leader", None) for i in range(PARTITIONS)] == leaders:
+                break
+            assert time.monotonic() < deadline, f"{node.name}: {scraped.partitions}"
+            time.sleep(0.1)
     for node in cluster.nodes:
         node.stop(10)
     for node in cluster.nodes:

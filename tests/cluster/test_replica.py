@@ -86,3 +86,55 @@ def test_the_leader_trims_what_every_replica_applied(
         await leader.close()
 
     run(main)
+
+
+def test_appends_in_flight_land_in_order_and_the_trim_stays_below_the_applied(
+    etcd_cluster: EtcdCluster, cluster_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replica_module, "TRIM_EVERY", 1)
+
+    async def main() -> None:
+        leader = Replica(_config(etcd_cluster, cluster_name, "n1"), 0)
+        await leader.connect()
+
+        async def nothing(item: LogItem) -> None:
+            raise AssertionError(item)
+
+        await leader.follow_until_leader(0, nothing)
+        started = [leader.start_append(b"e%d" % n) for n in range(1, 9)]  # none awaited yet
+        assert [lsn for lsn, _ in started] == list(range(1, 9))
+        await asyncio.gather(*(task for _, task in started))
+        assert leader.log is not None and leader.table is not None
+        items, _ = await leader.log.read(1)
+        assert [(i.lsn, i.entry) for i in items] == [(n, b"e%d" % n) for n in range(1, 9)]
+        leader.applied(5)  # 6..8 acknowledged, not yet committed by the partition
+        for node in ("n1", "n2"):
+            await leader.table.report_applied(0, node, 8)
+        assert await leader._trim(0) == 5  # LSN 5 stays: an append in flight may need it
+        await leader.close()
+
+    run(main)
+
+
+def test_a_deposed_leaders_appends_in_flight_all_fail(etcd_cluster: EtcdCluster, cluster_name: str) -> None:
+    async def main() -> None:
+        leader, other = (Replica(_config(etcd_cluster, cluster_name, n), 0) for n in ("n1", "n2"))
+        await leader.connect()
+        await other.connect()
+
+        async def nothing(item: LogItem) -> None:
+            raise AssertionError(item)
+
+        await leader.follow_until_leader(0, nothing)
+        assert await leader.append(b"e1") == 1
+        assert leader.table is not None and other.lease is not None
+        await leader.table.resign(0, leader.epoch)
+        assert await other.table.claim(0, "n2", other.lease) == 2  # type: ignore[union-attr]
+        started = [leader.start_append(b"late%d" % n) for n in range(3)]
+        results = await asyncio.gather(*(task for _, task in started), return_exceptions=True)
+        assert all(isinstance(r, Fenced) and r.current == 2 for r in results), results
+        assert leader.log is not None and await leader.log.last_lsn() == 1
+        await other.close()
+        await leader.close()
+
+    run(main)

@@ -10,7 +10,7 @@ import pytest
 from restate.cluster.etcd_client import Etcd
 from restate.cluster.layout import Layout
 from restate.cluster.leadership import Lease, LeaseLost, PartitionTable
-from restate.cluster.replicated_log import Fenced, LogItem, ReplicatedLog
+from restate.cluster.replicated_log import Fenced, LogItem, PreviousMissing, ReplicatedLog
 from tests.cluster.conftest import run
 from tests.support.etcd import EtcdCluster
 
@@ -246,3 +246,26 @@ def test_appends_continue_when_an_etcd_member_is_killed(own_etcd_cluster: EtcdCl
     latencies = run(main)
     assert max(latencies[:29]) < 1.0
     assert max(latencies[30:59]) < 1.0  # one member down: no effect beyond latency
+
+
+def test_an_append_after_one_in_flight_needs_that_entry(etcd_cluster: EtcdCluster, cluster_name: str) -> None:
+    """With several appends in flight, etcd may commit them in any order: an append made while the one
+    before it was unacknowledged requires that entry, so a failed append never leaves a gap."""
+
+    async def main() -> None:
+        etcd = await _connect(etcd_cluster)
+        layout = Layout(cluster_name)
+        _, epoch = await _leader(etcd, layout, 0, "n1")
+        log = ReplicatedLog(etcd, layout, 0)
+        await log.append(epoch, 1, b"a")
+        with pytest.raises(PreviousMissing):
+            await log.append(epoch, 3, b"c", after_previous=True)  # LSN 2 is missing
+        assert await log.last_lsn() == 1
+        await log.append(epoch, 2, b"b", after_previous=True)
+        await log.append(epoch, 3, b"c", after_previous=True)
+        await log.append(epoch, 3, b"c", after_previous=True)  # a retry whose first answer was lost
+        items, _ = await log.read(1)
+        assert [(i.lsn, i.entry) for i in items] == [(1, b"a"), (2, b"b"), (3, b"c")]
+        await etcd.close()
+
+    run(main)

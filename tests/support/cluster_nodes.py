@@ -55,15 +55,23 @@ class ClusterNode(RestateServer):
 
 
 def write_cluster(
-    root: Path, etcd_endpoints: list[str], names: list[str], partitions: int, cluster_name: str = "test"
+    root: Path,
+    etcd_endpoints: list[str],
+    names: list[str],
+    partitions: int,
+    cluster_name: str = "test",
+    appends_in_flight: int | None = None,
 ) -> tuple[Path, list[ClusterNode]]:
-    """The cluster file of `names` and a (not started) node for each."""
+    """The cluster file of `names` and a (not started) node for each (`appends_in_flight`: the file's
+    setting, the default when None)."""
     lines = [
         f'cluster-name = "{cluster_name}"',
         "etcd-endpoints = [" + ", ".join(f'"{e}"' for e in etcd_endpoints) + "]",
         f"num-partitions = {partitions}",
         'lease-ttl = "2s"',
     ]
+    if appends_in_flight is not None:
+        lines.append(f"appends-in-flight = {appends_in_flight}")
     ports = []
     for name in names:
         ingress, admin = free_ports(2)

@@ -225,3 +225,29 @@ def test_poller_reports_an_unreachable_admin() -> None:
     with pytest.raises(SourceError, match="cannot reach the admin API at http://admin.test"):
         poller.poll()
     poller.close()
+
+
+def test_cluster_mode_shows_the_node_leading_each_partition() -> None:
+    leaders = """\
+# TYPE restate_cluster_partition_leader gauge
+restate_cluster_partition_leader{node="n1",partition_id="0"} 0
+restate_cluster_partition_leader{node="n2",partition_id="0"} 1
+restate_cluster_partition_leader{node="n1",partition_id="1"} 1
+"""
+    first, second = two_frames()
+    view = view_of(first + leaders, second + leaders)
+    assert [row.leader for row in view.rows] == ["n2", "n1"]
+    lines = frame_lines(view, 80)
+    assert max(cell_len(line) for line in lines) <= 80
+    header = next(line for line in lines if "┃ partition" in line)
+    assert [cell.strip() for cell in header.split("┃")[1:-1]][:3] == ["partition", "node", "live"]
+    p0 = next(line for line in lines if "│ p0" in line)
+    assert [cell.strip() for cell in p0.split("│")[1:-1]][:3] == ["p0", "n2", "up"]
+    total = next(line for line in lines if "│ total" in line)
+    assert [cell.strip() for cell in total.split("│")[1:-1]][:2] == ["total", ""]
+
+
+def test_the_leader_gauge_round_trips_from_its_definition() -> None:
+    metrics.partition_leader.labels("906", "n3").set(1)
+    snap = parse(generate_latest(REGISTRY).decode(), 1.0, WALL)
+    assert snap.partitions[906].leader == "n3"

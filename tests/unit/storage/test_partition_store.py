@@ -152,3 +152,26 @@ def test_scan_by_kind_sees_only_its_kind_and_later_writes(store: PartitionStore)
     txn.put(b"ib\x00a2", b"later")
     assert list(txn.scan(b"ib")) == [(b"ib\x00a1", b"stored"), (b"ib\x00a2", b"later")]
     assert list(txn.scan(b"is")) == [(b"is\x00a", b"status"), (b"is\x00b", b"other kind")]
+
+
+def test_a_stacked_transaction_reads_through_the_uncommitted_one_below(store: PartitionStore) -> None:
+    """Cluster mode applies a batch on top of one whose append is in flight: it sees that batch's writes
+    before and after their commit, and commits only its own."""
+    _seed(store, {b"sa": b"1", b"sb": b"2", b"sc": b"3"})
+    below = store.transaction()
+    below.put(b"sa", b"10")
+    below.delete(b"sb")
+    below.put(b"sd", b"4")
+    above = store.transaction(below)
+    assert [above.get(k) for k in (b"sa", b"sb", b"sc", b"sd")] == [b"10", None, b"3", b"4"]
+    above.put(b"sc", b"30")
+    assert above.committed(b"sa") == b"10"  # the value under it: the batch below's
+    assert list(above.scan(b"s")) == [(b"sa", b"10"), (b"sc", b"30"), (b"sd", b"4")]
+    assert list(above.scan_range(b"sb", b"sd")) == [(b"sc", b"30")]
+    assert store.get(b"sa") == b"1"  # nothing committed yet
+    below.commit(sync=False)
+    below.detach()
+    assert list(above.scan(b"s")) == [(b"sa", b"10"), (b"sc", b"30"), (b"sd", b"4")]
+    above.commit(sync=False)
+    assert list(store.scan(b"s")) == [(b"sa", b"10"), (b"sc", b"30"), (b"sd", b"4")]
+    assert below.get(b"sc") == b"30"  # detached: reads under it go to the store
