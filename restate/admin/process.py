@@ -7,7 +7,7 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
@@ -138,6 +138,25 @@ def run_admin(config: Config, sockets: list[socket.socket] | None = None, demand
         runner.run(_main(config, sockets, DemandSender(demand)))
 
 
+def _schema_hooks(
+    store: MetaStore, publisher: SchemaPublisher, link: NodeLink | None
+) -> tuple[Callable[[Schema], Awaitable[None]], Callable[[Schema], Awaitable[None]]]:
+    """How a schema change made here is stored (`persist`) and made visible (`publish`), alone or in a cluster."""
+
+    async def persist(schema: Schema) -> None:
+        if link is not None:  # the cluster's first: a conflicting change on another node is refused
+            await link.publish_schema(schema)
+        await asyncio.to_thread(store.store_schema, schema)
+
+    async def publish(schema: Schema) -> None:
+        await publisher.publish(schema)  # acknowledged by this node's ingress and partitions
+        if link is not None:  # answered once every live node serves it (register here, call anywhere)
+            await link.announce_adopted(schema.version)
+            await link.wait_adopted_everywhere(schema.version)
+
+    return persist, publish
+
+
 async def _main(config: Config, sockets: list[socket.socket] | None, demand: DemandSender) -> None:
     store = MetaStore(Path(config.base_dir) / "meta")
     node: Node | None = None
@@ -157,14 +176,10 @@ async def _main(config: Config, sockets: list[socket.socket] | None, demand: Dem
         publisher = SchemaPublisher(node, peers_of(config, num_partitions))
         rpc = PartitionRpc(node, num_partitions)
 
-        async def persist(schema: Schema) -> None:
-            if link is not None:  # the cluster's first: a conflicting change on another node is refused
-                await link.publish_schema(schema)
-            await asyncio.to_thread(store.store_schema, schema)
-
         kafka = KafkaPublisher(node, demand)
+        persist, publish = _schema_hooks(store, publisher, link)
         hooks = AdminHooks(
-            persist=persist, publish=publisher.publish, partitions=rpc,
+            persist=persist, publish=publish, partitions=rpc,
             persist_kafka=lambda k: asyncio.to_thread(store.store_kafka, k), publish_kafka=kafka.publish,
             persist_parked=lambda p: asyncio.to_thread(store.store_parked, p), ingest=rpc.ingest,
         )  # fmt: skip

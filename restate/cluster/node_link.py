@@ -12,7 +12,7 @@ from restate.cluster.etcd_records import NodeRecord
 from restate.cluster.layout import Layout
 from restate.cluster.leader_map import LeaderMap
 from restate.cluster.leadership import Lease, PartitionTable
-from restate.cluster.schema_history import SchemaHistory
+from restate.cluster.schema_history import AdoptedVersions, SchemaHistory
 from restate.config import ClusterConfig
 from restate.ipc.partition_rpc import PartitionRpc
 from restate.schema import Schema
@@ -20,6 +20,8 @@ from restate.schema import Schema
 log = logging.getLogger(__name__)
 
 RETRY_PAUSE_S = 1.0
+ADOPTION_WAIT_S = 10.0  # how long a schema change waits for the other live nodes to serve it
+ADOPTION_POLL_S = 0.02
 
 
 async def for_ever(what: str, run: Callable[[], Awaitable[None]], pause_s: float = RETRY_PAUSE_S) -> None:
@@ -78,6 +80,27 @@ class NodeLink:
         if not await SchemaHistory(await self.etcd(), self.layout).publish(schema):
             raise SchemaConflict(f"schema version {schema.version} was written by another node at the same time")
 
+    async def announce_adopted(self, version: int) -> None:
+        """Tells the cluster that this node's ingress and partitions serve schema `version`."""
+        await AdoptedVersions(await self.etcd(), self.layout).announce(self.cluster.node_name, version)
+
+    async def wait_adopted_everywhere(self, version: int, timeout_s: float = ADOPTION_WAIT_S) -> list[str]:
+        """Waits until every live node (on a membership lease) serves schema `version`, so that a change
+        answered here is visible through any node's ingress; returns the live nodes that still did not
+        after `timeout_s` (logged: the change is durable and they adopt it once they can)."""
+        etcd = await self.etcd()
+        table, adopted = PartitionTable(etcd, self.layout), AdoptedVersions(etcd, self.layout)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            versions = await adopted.versions()
+            behind = [n.name for n in await table.nodes() if versions.get(n.name, -1) < version]
+            if not behind or asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(ADOPTION_POLL_S)
+        if behind:
+            log.warning("schema version %d: nodes %s did not adopt it within %.0fs", version, behind, timeout_s)
+        return behind
+
     async def adopt_schemas(self, current: Callable[[], Schema], adopt: Callable[[Schema], Awaitable[None]]) -> None:
         """Adopts every newer version another node's admin writes, for ever (run it as a task)."""
         await for_ever("following the cluster's schema", lambda: self._adopt_schemas(current, adopt))
@@ -87,6 +110,7 @@ class NodeLink:
             if schema.version > current().version:
                 log.info("adopting schema version %d from the cluster", schema.version)
                 await adopt(schema)
+            await self.announce_adopted(current().version)  # also on start: the version this node serves
 
     async def register_node(self) -> None:
         """Keeps this node in etcd's membership (`nodes/<name>`, on a lease of its own), for ever (a task)."""

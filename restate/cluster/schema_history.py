@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+from restate.cluster import etcd_records as records
 from restate.cluster.etcd_client import Etcd
 from restate.cluster.layout import Layout, prefix_end
 from restate.schema import Schema
@@ -67,3 +68,20 @@ class SchemaHistory:
                 log.info("schema watch failed (%s); reading again", exc)
             finally:
                 await watch.cancel()
+
+
+class AdoptedVersions:
+    """`meta/adopted/<node>`: the newest schema version each node's ingress and partitions acknowledged, so
+    that a change made on one node is answered only once every live node serves it (read-your-writes
+    across nodes: register on n1, call through n3)."""
+
+    def __init__(self, etcd: Etcd, layout: Layout) -> None:
+        self.etcd = etcd
+        self.prefix = layout.meta("adopted/")
+
+    async def announce(self, node: str, version: int) -> None:
+        await self.etcd.put(self.prefix + node.encode(), records.encode_int(version))
+
+    async def versions(self) -> dict[str, int]:
+        answer = await self.etcd.range(self.prefix, prefix_end(self.prefix))
+        return {kv.key[len(self.prefix) :].decode(): records.decode_int(kv.value) for kv in answer.kvs}

@@ -81,7 +81,11 @@ class PartitionRpc:
        `max_resend_s`: the partitions treat duplicates idempotently, so a restart loses nothing.
        An attach (OutputRequest with wait) is never acknowledged, so it keeps being re-sent at the
        cap until it completes.
-    3. Request ids start from the wall clock in microseconds, so answers meant for a previous
+    3. When a partition announces a restart (PeerReady) or gets a new leader, every request to it that
+       is not answered yet is re-sent at once, acknowledged calls included: the answer they wait for
+       may have died with the process that owed it (a re-sent call for a completed invocation gets its
+       outcome replayed).
+    4. Request ids start from the wall clock in microseconds, so answers meant for a previous
        incarnation of the node cannot match a request of this one. Unknown ids are ignored.
     """
 
@@ -252,15 +256,21 @@ class PartitionRpc:
             self._node.send_raw(pending.peer, pending.payload)
 
     def resend_to(self, peer: str, now: float) -> None:
-        """Re-sends at once every request to `peer` that is neither answered nor acknowledged."""
+        """Re-sends at once every request to `peer` that is not answered yet, acknowledged ones included.
+
+        `peer` is a partition that (re)started or a new leader: an acknowledged call's final answer may have
+        been lost with the process that owed it (it died between making the outcome durable and sending
+        it, or a new leader applied that outcome while catching up, when no answers are sent). The re-send
+        is idempotent: a running invocation acknowledges it again, a completed one replays its outcome."""
         count = 0
         for request_id, pending in self._pending.items():
-            if pending.peer != peer or pending.acked:
+            if pending.peer != peer:
                 continue
-            pending.sent_at = now
-            pending.interval = self._resend_after
-            pending.due_at = now + pending.interval
-            heapq.heappush(self._due, (pending.due_at, request_id))  # its older entry is now stale
+            if not pending.acked:  # acknowledged ones stay off the re-send timers
+                pending.sent_at = now
+                pending.interval = self._resend_after
+                pending.due_at = now + pending.interval
+                heapq.heappush(self._due, (pending.due_at, request_id))  # its older entry is now stale
             self._node.send_raw(peer, pending.payload)
             count += 1
         if count:

@@ -77,7 +77,12 @@ def _attach(
     resent = sink is not None and _has_sink(status, sink)
     if sink is not None:
         ctx.actions.append(ReplyAccepted(sink, inv_id, not resent, scheduled_start(status)))
-        if not send and not resent:
+        if not send and resent:
+            if isinstance(status.state, r.Completed):
+                # its answer was lost: the process that owed it died after the outcome became durable,
+                # or a new leader applied the outcome while catching up (no answers are sent then)
+                attach_ingress(ctx, inv_id, status, sink)
+        elif not send:
             if is_workflow_run(status):
                 ctx.actions.append(ReplyDone(sink, inv_id, ALREADY_INVOKED, None, True))
             else:

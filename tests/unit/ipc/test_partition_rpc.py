@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import pytest
 
+from restate import wire
 from restate.admin.app import AdminApp, AdminHooks
 from restate.admin.process import SchemaPublisher
 from restate.ids import InvocationId, partition_for, partition_key_for
@@ -18,16 +19,22 @@ from restate.ipc.node import Node
 from restate.ipc.partition_rpc import Overloaded, PartitionRpc
 from restate.schema import Schema
 from restate.wire import (
+    Accepted,
     CommandResult,
     Done,
     GetSchema,
+    InvocationDone,
+    InvocationRequest,
+    Invoke,
     ManageInvocation,
     Message,
     NotFound,
+    Outcome,
     PeerReady,
     ReplaceObjectState,
     SchemaAck,
     SchemaUpdate,
+    Target,
 )
 from tests.unit.admin.helpers import CONFIG, call
 
@@ -169,6 +176,36 @@ def test_a_peer_ready_resend_restarts_the_backoff_without_doubling_the_timers() 
         requests.tick(103.5)
         assert len(node.sent) == 4
         task.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_an_acknowledged_call_is_resent_when_its_partition_restarts_or_gets_a_new_leader() -> None:
+    """Its answer may have died with the process that owed it: only the re-send gets it replayed."""
+
+    async def scenario() -> None:
+        clock = [100.0]
+        node = _SentLog()
+        requests = PartitionRpc(node, 1, resend_after_s=1.0, clock=lambda: clock[0])  # type: ignore[arg-type]
+        request = InvocationRequest(INV.to_bytes(), Target("Counter", "add", "k"), b"1")
+        task = asyncio.create_task(requests.call(request))
+        await asyncio.sleep(0)
+        [(_, payload)] = node.sent
+        [sent] = wire.decode(payload)
+        assert isinstance(sent, Invoke)
+        request_id = sent.request_id
+        requests.on_message(Accepted(request_id, INV.to_bytes()))  # running: acknowledged
+        requests.tick(200.0)
+        assert len(node.sent) == 1  # acknowledged calls stay off the re-send timers
+        requests.on_message(PeerReady("p0"))
+        assert node.sent[1:] == [("p0", payload)]
+        requests.retarget(0, "n2/p0")
+        assert node.sent[2:] == [("n2/p0", payload)]
+        requests.tick(300.0)
+        assert len(node.sent) == 3
+        requests.on_message(InvocationDone(request_id, INV.to_bytes(), Outcome(value=b"2")))
+        assert (await task).outcome == Outcome(value=b"2")
+        assert requests.in_flight == 0
 
     asyncio.run(scenario())
 

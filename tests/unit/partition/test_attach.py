@@ -71,7 +71,8 @@ def test_second_call_of_a_workflow_run_fails_with_409(partition: Partition) -> N
     req = run_request("alice")
     run = req.invocation_id
     assert_actions(
-        partition.apply(InvokeCmd(req, sink(1))), StartAttempt(run)  # a call is answered by its result
+        partition.apply(InvokeCmd(req, sink(1))),
+        StartAttempt(run),  # a call is answered by its result
     )
 
     actions = partition.apply(InvokeCmd(run_request("alice", b"other input"), sink(2)))
@@ -168,6 +169,32 @@ def test_resent_request_is_only_accepted(partition: Partition) -> None:
     partition.apply(InvokeCmd(req, sink(1)))
     assert partition.apply(InvokeCmd(req, sink(1))) == [ReplyAccepted(sink(1), req.invocation_id, False, None)]
     assert partition.status(req.invocation_id).ingress_sinks == [sink(1)]
+
+
+def test_a_resent_call_of_a_completed_invocation_gets_its_outcome_replayed(partition: Partition) -> None:
+    # The answer was lost: the partition died after the outcome became durable (or a new cluster leader
+    # applied it while catching up); the ingress re-sends the call with the same request id.
+    req = request(counter_add("k"))
+    inv = req.invocation_id
+    partition.apply(InvokeCmd(req, sink(1)))
+    later = NOW + 1_000
+    partition.sdk(inv, pb.OutputCommandMessage(value=pb.Value(content=b"5")))
+    assert of_type(partition.apply(EndCmd(inv, partition.attempt(inv)), now_ms=later), ReplyDone) == [
+        ReplyDone(sink(1), inv, Outcome(value=b"5"))
+    ]
+    assert partition.apply(InvokeCmd(req, sink(1))) == [
+        ReplyAccepted(sink(1), inv, False, None),
+        ReplyDone(IngressSink("ingress-0", 1), inv, Outcome(value=b"5"), later + DEFAULT_RETENTION_MS, True),
+    ]
+
+
+def test_a_resent_send_of_a_completed_invocation_is_only_accepted(partition: Partition) -> None:
+    req = request(counter_add("k"))
+    inv = req.invocation_id
+    partition.apply(InvokeCmd(req, sink(1), send=True))
+    partition.sdk(inv, pb.OutputCommandMessage(value=pb.Value(content=b"5")))
+    partition.apply(EndCmd(inv, partition.attempt(inv)))
+    assert partition.apply(InvokeCmd(req, sink(1), send=True)) == [ReplyAccepted(sink(1), inv, False, None)]
 
 
 def test_repeated_idempotent_call_attaches_and_gets_the_result_replayed(partition: Partition) -> None:
