@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import signal
 import sys
 import time
@@ -12,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, wrk
-from bench.plan import HANDLERS, LATENCY_HANDLERS, SERVERS, Plan
+from bench.plan import HANDLERS, LATENCY_HANDLERS, SERVERS, SERVICES, Plan
 from bench.runner import Round
+from tests.sdk_matrix.ts_service import TS_SDK_PACKAGE
 from tests.support import OFFICIAL_VENV, OUR_RESTATE_BIN, REAL_SERVER_BIN, REPO_ROOT
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -39,6 +41,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-recovery", action="store_true", help="skip the kill/recovery figures")
     p.add_argument("--partitions", type=int, help="partitions of both servers (default: CPU cores, at least 2)")
     p.add_argument("--servers", help="ours,real (default both; one of them for debugging)")
+    p.add_argument(
+        "--service",
+        choices=SERVICES,
+        help="the official SDK of the benchmark's services: python (default; hypercorn) or ts (Node 20); "
+        "a published ts run goes to its own section of bench/RESULTS.md",
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results directory (default bench/results)")
     p.add_argument(
         "--publish",
@@ -74,6 +82,8 @@ def build_plan(args: argparse.Namespace) -> Plan:
         plan.partitions = args.partitions
     if args.servers:
         plan.servers = _csv(args.servers)
+    if args.service:
+        plan.service = args.service
     unknown = [h for h in plan.latency_handlers + plan.throughput_handlers if h not in HANDLERS]
     unknown += [s for s in plan.servers if s not in SERVERS]
     if unknown:
@@ -81,8 +91,12 @@ def build_plan(args: argparse.Namespace) -> Plan:
     return plan
 
 
-def preflight() -> None:
+def preflight(plan: Plan) -> None:
     missing = []
+    if plan.service == "ts" and not TS_SDK_PACKAGE.is_file():
+        missing.append(f"{TS_SDK_PACKAGE} (run `make setup`)")
+    if plan.service == "ts" and shutil.which("node") is None:
+        missing.append("node (20+)")
     if not OUR_RESTATE_BIN.exists():
         missing.append(f"{OUR_RESTATE_BIN} (run `make setup`)")
     if not REAL_SERVER_BIN.exists():
@@ -97,17 +111,22 @@ def preflight() -> None:
         raise SystemExit("cannot run the benchmark, missing:\n  " + "\n  ".join(missing))
 
 
-def versions() -> dict[str, str]:
+def versions(service: str = "python") -> dict[str, str]:
+    common = {
+        "ours": f"commit {report.code_version(REPO_ROOT)}",
+        "real": (report.command_output([str(REAL_SERVER_BIN), "--version"]).splitlines() or ["?"])[0],
+        "wrk": wrk.wrk_version(),
+    }
+    if service == "ts":
+        try:
+            sdk_version = str(json.loads(TS_SDK_PACKAGE.read_text()).get("version", "?"))
+        except (OSError, ValueError):
+            sdk_version = "?"
+        return {**common, "sdk": sdk_version, "node": report.command_output(["node", "--version"])}
     official_python = str(OFFICIAL_VENV / "bin" / "python")
     meta = "import importlib.metadata as m; print(m.version('restate-sdk'), m.version('hypercorn'))"
     sdk = report.command_output([official_python, "-c", meta]).split()
-    return {
-        "ours": f"commit {report.code_version(REPO_ROOT)}",
-        "real": (report.command_output([str(REAL_SERVER_BIN), "--version"]).splitlines() or ["?"])[0],
-        "sdk": sdk[0] if len(sdk) == 2 else "?",
-        "hypercorn": sdk[1] if len(sdk) == 2 else "?",
-        "wrk": wrk.wrk_version(),
-    }
+    return {**common, "sdk": sdk[0] if len(sdk) == 2 else "?", "hypercorn": sdk[1] if len(sdk) == 2 else "?"}
 
 
 def _raise_interrupt(signum: int, _frame: object) -> None:
@@ -117,7 +136,7 @@ def _raise_interrupt(signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = build_plan(args)
-    preflight()
+    preflight(plan)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `finally` blocks stop every process we started
 
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -133,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     order = [server for _ in range(plan.rounds) for server in plan.servers]
     say(f"bench: {len(order)} rounds ({' '.join(order)}), logs in {run_dir}")
     load_start = report.loadavg()
-    started_with = versions()
+    started_with = versions(plan.service)
     t0 = time.monotonic()
     rounds: list[dict[str, Any]] = []
     counts = dict.fromkeys(plan.servers, 0)
@@ -173,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         (out_dir / f"{name}.md").write_text(report.results_file(result))
     publish = (not plan.quick) if args.publish is None else args.publish
     if publish:
-        RESULTS_MD.write_text(report.results_file(result))
-    if args.update_readme and publish and not report.update_readme(README, table):
+        old = RESULTS_MD.read_text() if RESULTS_MD.exists() else ""
+        RESULTS_MD.write_text(report.published(old, result))
+    if args.update_readme and publish and plan.service == "python" and not report.update_readme(README, table):
         say("warning: README.md has no bench-results markers; not updated")
     say("")
     say(table)

@@ -37,6 +37,9 @@ LATENCY_HANDLERS = ["noop", "steps3", "object"]
 THROUGHPUT_HANDLERS = ["noop", "steps3", "object", "sleep10", "fanout10", "object_1key"]
 PERCENTILES = ("p50", "p90", "p99")
 SERVERS = ("ours", "real")
+# The official SDK the benchmark's services run on: Python (tests/services/bench.py under hypercorn) or
+# TypeScript (tests/services/ts/bench.ts on Node, far cheaper per request: more of the server's own cost shows).
+SERVICES = ("python", "ts")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Plan:
     partitions: int = field(default_factory=lambda: max(2, os.cpu_count() or 2))
     wrk_threads: int = 2
     servers: list[str] = field(default_factory=lambda: list(SERVERS))
+    service: str = "python"  # one of SERVICES
     quick: bool = False
 
     @classmethod

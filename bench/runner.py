@@ -21,6 +21,7 @@ import httpx
 from bench import wrk
 from bench.plan import HANDLERS, PERCENTILES, Handler, Plan
 from bench.procstats import RssSampler, tree_cpu_seconds, wait_quiet
+from tests.sdk_matrix.ts_service import TsService
 from tests.support import OurRestateServer, RealRestateServer, RestateServer, ServiceProcess
 from tests.support.net import free_port
 from tests.support.services import HYPERCORN_CONFIG
@@ -138,7 +139,7 @@ class Round:
         self.info: dict[str, Any] = {}
         self.problems: list[dict[str, Any]] = []
         self.server: RestateServer | None = None
-        self.service: BenchService | None = None
+        self.service: BenchService | TsService | None = None
         self.sampler: RssSampler | None = None
         self.client = httpx.Client(timeout=CALL_TIMEOUT_S)
 
@@ -245,7 +246,7 @@ class Round:
         data_root = Path(tempfile.mkdtemp(prefix=f"bench-{self.server_kind}-"))
         try:
             self.server = self.new_server(data_root / "data")
-            self.service = BenchService(self.log_dir, name=f"svc-{self.server_kind}-r{self.index + 1}")
+            self.service = self.new_service()
             self.sampler = RssSampler(self.server_pid)
             self.service.start()
             if not self.startup():
@@ -283,6 +284,12 @@ class Round:
             metrics = {"RESTATE_BIND_ADDRESS": f"127.0.0.1:{free_port()}"}
             return OurRestateServer(data_dir, self.log_dir, partitions=self.plan.partitions, env=metrics)
         return RealRestateServer(data_dir, self.log_dir, partitions=self.plan.partitions)
+
+    def new_service(self) -> BenchService | TsService:
+        """The plan's flavour of the benchmark's services (the TypeScript one over h2c, as the Python one)."""
+        if self.plan.service == "ts":
+            return TsService(self.log_dir, "h2c", app="bench")
+        return BenchService(self.log_dir, name=f"svc-{self.server_kind}-r{self.index + 1}")
 
     def startup(self) -> bool:
         """Cold start: `up` → health → registration (h2c) → first successful invocation."""

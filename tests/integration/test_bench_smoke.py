@@ -72,3 +72,28 @@ def test_bench_quick_run_reports_both_servers(tmp_path: Path) -> None:
     table = (out / "latest.md").read_text()
     assert "ours/real" in table and "Sequential latency" in table and "Closed-loop throughput" in table
     assert list(out.glob("bench-*.json")) and list(out.glob("run-*/ours-r1/*.log"))
+
+
+TS_TIMEOUT_S = 30
+
+
+@pytest.mark.timeout(TS_TIMEOUT_S + 20)
+def test_bench_ts_service_flavour_runs(tmp_path: Path) -> None:
+    """`--service ts`: the same workloads against the TypeScript SDK's bench.ts (tiny run, both servers)."""
+    assert shutil.which("wrk") is not None, "wrk is not installed (apt-get install -y wrk); see README, Benchmarks"
+    out = tmp_path / "results"
+    argv = ["--service", "ts", "--quick", "--no-publish", "--out", str(out), "--calls", "5", "--duration", "1"]
+    argv += ["--latency", "noop,object", "--throughput", "fanout10", "--no-recovery"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", *argv], cwd=REPO_ROOT, capture_output=True, text=True, timeout=TS_TIMEOUT_S
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    result = json.loads((out / "latest.json").read_text())
+    assert result["plan"]["service"] == "ts"
+    assert result["meta"]["versions"]["sdk"] == "1.17.2"
+    for rnd in result["rounds"]:
+        assert not rnd["errors"], f"{rnd['server']} failed with the TypeScript service: {rnd['errors']}"
+        assert rnd["figures"]["latency.object.p50_ms"] > 0
+        assert rnd["figures"]["throughput.fanout10.c32.rps"] > 0
+    assert list(out.glob("run-*/ours-r1/svc-ts-bench-h2c-*.log"))
+    assert "restate-sdk 1.17.2 (tests/services/ts/bench.ts) on Node" in (out / "latest.md").read_text()

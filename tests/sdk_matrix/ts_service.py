@@ -17,13 +17,18 @@ TS_DIR = SERVICES_DIR / "ts"
 TS_SDK_PACKAGE = TS_DIR / "node_modules" / "@restatedev" / "restate-sdk" / "package.json"
 #: The two ways the TS services are served: h2c (BIDI_STREAM) and HTTP/1.1 (REQUEST_RESPONSE, `use_http_11`).
 TRANSPORTS = ("h2c", "http1")
+APPS = ("matrix", "bench")
 
 
 class TsService:
-    """`node --import tsx serve.ts <port> <transport>` in tests/services/ts; `.url` ends with '/'."""
+    """`node --import tsx serve.ts <port> <transport> <app>` in tests/services/ts; `.url` ends with '/'.
+    `app`: "matrix" (matrix.ts, the SDK matrix's services) or "bench" (bench.ts, the benchmark's)."""
 
-    def __init__(self, log_dir: Path, transport: str = "h2c", startup_deadline_s: float = 30.0) -> None:
+    def __init__(
+        self, log_dir: Path, transport: str = "h2c", startup_deadline_s: float = 30.0, app: str = "matrix"
+    ) -> None:
         assert transport in TRANSPORTS, transport
+        assert app in APPS, app
         assert TS_SDK_PACKAGE.is_file(), f"{TS_SDK_PACKAGE} missing: run `make setup` (it runs npm ci there)"
         node = shutil.which("node")
         assert node is not None, "node (20+) is required for the TypeScript SDK services"
@@ -31,9 +36,9 @@ class TsService:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.startup_deadline_s = startup_deadline_s
-        name = f"svc-ts-{transport}-{self.port}"
+        name = f"svc-ts-{app}-{transport}-{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("NODE_")}
-        argv = [node, "--import", "tsx", "serve.ts", str(self.port), transport]
+        argv = [node, "--import", "tsx", "serve.ts", str(self.port), transport, app]
         self.process = ManagedProcess(name, argv, log_dir / f"{name}.log", env=env, cwd=TS_DIR)
 
     @property
@@ -72,3 +77,6 @@ class TsService:
 
     def stop(self) -> None:
         self.process.stop(2.0)
+
+    def alive(self) -> bool:
+        return self.process.alive()
