@@ -47,6 +47,7 @@ class ClusterConfig(msgspec.Struct, frozen=True, kw_only=True):
     num_partitions: int = 4
     lease_ttl_s: int = 2
     appends_in_flight: int = 1  # per partition leader (docs/cluster.md, "Appends in flight")
+    replication_factor: int = 2  # replicas per partition (docs/cluster.md, "Placement"); at most len(nodes)
     nodes: dict[str, NodeAddresses]
 
     @property

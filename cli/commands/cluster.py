@@ -27,7 +27,8 @@ CLUSTER_CONFIG_OPTION = typer.Option(
 
 @app.command("status")
 def status(cluster_config: str | None = CLUSTER_CONFIG_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """Nodes (alive or not), and per partition its leader, epoch, last log entry and each replica's lag."""
+    """Nodes (alive or not), and per partition its replicas, leader, epoch, last log entry and each replica's
+    lag ("-": the node holds no replica of it)."""
     from restate.cluster.etcd_client import EtcdUnavailable
     from restate.cluster.status import read_status
 
@@ -46,8 +47,12 @@ def status(cluster_config: str | None = CLUSTER_CONFIG_OPTION, as_json: bool = J
         title=f"Cluster {state.cluster_name}: nodes",
     )
     partitions = table(
-        ["PARTITION", "LEADER", "EPOCH", "LAST LSN", *(f"LAG {name}" for name in names)],
-        [[p.partition, p.leader, p.epoch, p.last_lsn, *(p.lag(name) for name in names)] for p in state.partitions],
+        ["PARTITION", "REPLICAS", "LEADER", "EPOCH", "LAST LSN", *(f"LAG {name}" for name in names)],
+        [
+            [p.partition, ",".join(p.replicas) or "(not placed)", p.leader, p.epoch, p.last_lsn]
+            + [p.lag(name) if name in p.replicas else "-" for name in names]
+            for p in state.partitions
+        ],
         title="Partitions",
     )
     show(nodes, partitions)

@@ -49,6 +49,7 @@ from restate.tracing import spans
 if TYPE_CHECKING:  # cluster mode only: single-node never imports restate.cluster (etcd, gRPC)
     from restate.cluster.replica import Replica
     from restate.cluster.replicated_log import LogItem
+    from restate.cluster.scan_relay import ScanRelay
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class PartitionActor:
         self.index = index
         self.name = partition_name(index)
         self.replica: Replica | None = None
+        self._relay: ScanRelay | None = None  # cluster mode, on a node without a replica of this partition
         self._sync = config.cluster is None  # in a cluster the log in etcd is durable first: no fsync per batch
         self._route: Callable[[int], str] = partition_name  # the bus peer of a partition (in a cluster: its leader's)
         cluster = config.cluster
@@ -170,7 +172,15 @@ class PartitionActor:
         restarted single-node partition does (recovery from its shard, which the log brought up to date)."""
         replica = self.replica
         assert replica is not None
-        await replica.connect()
+        if not await replica.connect():  # no replica here (docs/cluster.md, "Placement"): scans go to the leader
+            from restate.cluster.scan_relay import ScanRelay
+
+            leaders = replica.leaders
+            assert leaders is not None
+            self._relay = ScanRelay(self.node, lambda: leaders.leader_peer(self.index))
+            self.tasks.spawn("the leader map", leaders.follow())
+            log.info("%s: this node holds no replica (replicas: %s)", self.name, ", ".join(replica.replicas))
+            return
         assert replica.lease is not None and replica.leaders is not None
         self._route = replica.leaders.peer
         self.tasks.spawn("the lease", replica.lease.keep_alive())
@@ -276,10 +286,23 @@ class PartitionActor:
                 self.node.send(sender, wire.SchemaAck(message.schema.version))
             case wire.PeerReady():
                 self._reship_to(message.name)
-            case wire.ScanTable():
-                self._start_scan(sender, message)
+            case wire.ScanTable() | wire.TableRows():
+                self._on_scan(sender, message)
             case _:
                 log.warning("%s: unexpected %s from %s", self.name, type(message).__name__, sender)
+
+    def _on_scan(self, sender: str, message: wire.ScanTable | wire.TableRows) -> None:
+        """A scan is answered from this shard, or, on a cluster node without a replica of the partition,
+        by its leader through the relay (until it is known which, it is dropped: the asker re-sends)."""
+        if self._relay is not None:
+            if isinstance(message, wire.ScanTable):
+                self._relay.forward(sender, message)
+            else:
+                self._relay.answer(message)
+        elif isinstance(message, wire.TableRows):
+            log.warning("%s: unexpected TableRows from %s", self.name, sender)
+        elif self.replica is None or self.replica.replicas:
+            self._start_scan(sender, message)
 
     def _start_scan(self, sender: str, message: wire.ScanTable) -> None:
         """SQL introspection (admin's /query): read-only, from a store snapshot, in steps on this loop (no

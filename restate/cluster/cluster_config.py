@@ -13,8 +13,11 @@ from restate.durations import DurationError, parse_duration_ns
 if TYPE_CHECKING:
     from restate.ipc.node import BusDirectory
 
-_KEYS = {"cluster-name", "etcd-endpoints", "num-partitions", "lease-ttl", "appends-in-flight", "nodes"}
+_KEYS = {
+    "cluster-name", "etcd-endpoints", "num-partitions", "lease-ttl", "appends-in-flight", "replication-factor", "nodes",
+}  # fmt: skip
 MAX_APPENDS_IN_FLIGHT = 64
+DEFAULT_REPLICATION_FACTOR = 2  # replicas per partition; fewer when the cluster has fewer nodes
 _NODE_KEYS = {"bus-address": "bus_address", "ingress-address": "ingress_address", "admin-address": "admin_address"}
 
 
@@ -57,6 +60,12 @@ def _parse(data: dict[str, object], path: str, node_name: str | None) -> Cluster
             f"appends-in-flight {where}: must be an integer between 1 and {MAX_APPENDS_IN_FLIGHT}, got {in_flight!r}"
         )
     nodes = _nodes(data.get("nodes"), where)
+    factor = data.get("replication-factor", min(DEFAULT_REPLICATION_FACTOR, len(nodes)))
+    if isinstance(factor, bool) or not isinstance(factor, int) or not 1 <= factor <= len(nodes):
+        raise ConfigError(
+            f"replication-factor {where}: must be an integer between 1 and the number of nodes ({len(nodes)}),"
+            f" got {factor!r}"
+        )
     if node_name is not None and node_name not in nodes:
         known = ", ".join(sorted(nodes)) or "none"
         raise ConfigError(f"node name {node_name!r} is not in [nodes] {where} (known: {known})")
@@ -67,6 +76,7 @@ def _parse(data: dict[str, object], path: str, node_name: str | None) -> Cluster
         num_partitions=partitions,
         lease_ttl_s=ttl_s,
         appends_in_flight=in_flight,
+        replication_factor=factor,
         nodes=nodes,
     )
 

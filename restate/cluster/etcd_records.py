@@ -41,14 +41,21 @@ class LogRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     chunks: int = 0
 
 
+class PlacementRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The nodes holding a replica of a partition, written once (the first writer wins) and never changed."""
+
+    v: int = VERSION
+    replicas: list[str]
+
+
 _encoder = msgspec.msgpack.Encoder()
-_decoders = {kind: msgspec.msgpack.Decoder(kind) for kind in (NodeRecord, LeaderRecord, LogRecord)}
+_decoders = {kind: msgspec.msgpack.Decoder(kind) for kind in (NodeRecord, LeaderRecord, LogRecord, PlacementRecord)}
 
 
-T = TypeVar("T", NodeRecord, LeaderRecord, LogRecord)
+T = TypeVar("T", NodeRecord, LeaderRecord, LogRecord, PlacementRecord)
 
 
-def encode(record: NodeRecord | LeaderRecord | LogRecord) -> bytes:
+def encode(record: NodeRecord | LeaderRecord | LogRecord | PlacementRecord) -> bytes:
     return _encoder.encode(record)
 
 

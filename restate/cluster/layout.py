@@ -45,6 +45,12 @@ class Layout:
     def handover(self, partition: int) -> bytes:
         return self._key(f"handover/{partition}")
 
+    def placement(self, partition: int) -> bytes:
+        return self._key(f"placement/{partition}")
+
+    def placement_prefix(self) -> bytes:
+        return self._key("placement/")
+
     def leaders_prefix(self) -> bytes:
         return self._key("leader/")
 

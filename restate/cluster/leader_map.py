@@ -27,6 +27,11 @@ class LeaderMap:
     def peer(self, partition: int) -> str:
         return f"{self.leaders.get(partition, self.node_name)}/p{partition}"
 
+    def leader_peer(self, partition: int) -> str | None:
+        """The bus name of the partition's leader; None while nobody leads it."""
+        node = self.leaders.get(partition)
+        return None if node is None else f"{node}/p{partition}"
+
     def _set(self, partition: int, node: str | None) -> None:
         if node is None:
             self.leaders.pop(partition, None)

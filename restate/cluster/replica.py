@@ -13,6 +13,7 @@ from restate.cluster.etcd_client import Etcd
 from restate.cluster.layout import Layout
 from restate.cluster.leader_map import LeaderMap
 from restate.cluster.leadership import Lease, PartitionTable
+from restate.cluster.placement import ensure_placement
 from restate.cluster.replicated_log import LogItem, PreviousMissing, ReplicatedLog
 from restate.cluster.schema_history import SchemaHistory
 from restate.schema import Schema
@@ -43,6 +44,7 @@ class Replica:
         self.log: ReplicatedLog | None = None
         self.leaders: LeaderMap | None = None
         self.schemas: SchemaHistory | None = None
+        self.replicas: list[str] = []  # the nodes holding a replica of the partition (from etcd, see connect)
         self.epoch = 0  # ours once we lead; 0 while following
         self.next_lsn = 0
         self.applied_lsn = 0
@@ -52,13 +54,19 @@ class Replica:
     def leading(self) -> bool:
         return self.epoch > 0
 
-    async def connect(self) -> None:
+    async def connect(self) -> bool:
+        """Connects to etcd and reads the placement: whether this node holds a replica of the partition.
+        Only a replica takes a lease (it may claim the partition); any node keeps the leader map."""
         self.etcd = etcd = await Etcd.connect(self.cluster.etcd_endpoints)
+        self.replicas = (await ensure_placement(etcd, self.layout, self.cluster))[self.partition]
+        self.leaders = LeaderMap(etcd, self.layout, self.node_name, self.cluster.num_partitions)
+        if self.node_name not in self.replicas:
+            return False
         self.lease = await Lease.grant(etcd, self.cluster.lease_ttl_s)
         self.table = PartitionTable(etcd, self.layout)
         self.log = ReplicatedLog(etcd, self.layout, self.partition)
         self.schemas = SchemaHistory(etcd, self.layout)
-        self.leaders = LeaderMap(etcd, self.layout, self.node_name, self.cluster.num_partitions)
+        return True
 
     async def follow_until_leader(self, applied_lsn: int, apply: ApplyItem) -> None:
         """Applies the log as a follower until the partition has no leader and our claim wins; then
@@ -67,7 +75,7 @@ class Replica:
         self.applied_lsn = applied_lsn
         while True:
             target = await self.table.handover_target(self.partition)
-            if target is not None and target != self.node_name and target in self.cluster.nodes:
+            if target is not None and target != self.node_name and target in self.replicas:
                 await asyncio.sleep(self.cluster.lease_ttl_s)  # moved by hand: the target claims first
             epoch = await self.table.claim(self.partition, self.node_name, self.lease)
             if epoch is not None:
@@ -179,12 +187,13 @@ class Replica:
             await asyncio.sleep(PROGRESS_S)
 
     async def _trim(self, trimmed: int) -> int:
-        """Deletes the entries every configured node's replica has applied; a node that never reported
+        """Deletes the entries every replica of the partition has applied; a replica that never reported
         (or is gone for good) holds the log back: etcd's quota bounds how far (docs/cluster.md)."""
         assert self.table is not None and self.log is not None
-        applied = await self.table.applied(self.partition)
-        if any(node not in applied for node in self.cluster.nodes):
+        reported = await self.table.applied(self.partition)
+        if any(node not in reported for node in self.replicas):
             return trimmed
+        applied = {node: reported[node] for node in self.replicas}
         # Never at or past our own applied LSN: an append in flight may require the entry before it to exist.
         below = min(min(applied.values()) + 1, self.applied_lsn)
         if below - trimmed < TRIM_EVERY:

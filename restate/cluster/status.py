@@ -1,5 +1,5 @@
-"""What `restate cluster status` shows, read from etcd (live nodes, and per partition its leader, epoch,
-last LSN and how far each replica has applied), and `restate cluster move-leader`."""
+"""What `restate cluster status` shows, read from etcd (live nodes, and per partition its replicas, leader,
+epoch, last LSN and how far each replica has applied), and `restate cluster move-leader`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import msgspec
 from restate.cluster.etcd_client import Etcd
 from restate.cluster.layout import Layout
 from restate.cluster.leadership import PartitionState, PartitionTable
+from restate.cluster.placement import read_placement
 from restate.cluster.replicated_log import ReplicatedLog
 from restate.config import ClusterConfig
 
@@ -24,14 +25,17 @@ class NodeStatus(msgspec.Struct, frozen=True):
 
 class PartitionStatus(msgspec.Struct, frozen=True):
     partition: int
+    replicas: list[str]  # the nodes holding a replica (empty: not placed yet, no node started)
     leader: str | None
     epoch: int
     last_lsn: int
-    applied: dict[str, int]  # node -> last LSN it applied (reported once a second)
+    applied: dict[str, int]  # replica node -> last LSN it applied (reported once a second)
 
     def lag(self, node: str) -> int | None:
+        """How many entries the node's replica is behind the log; None for a node without a replica, or
+        one that has not reported yet."""
         applied = self.applied.get(node)
-        return None if applied is None else max(0, self.last_lsn - applied)
+        return None if applied is None or node not in self.replicas else max(0, self.last_lsn - applied)
 
 
 class ClusterStatus(msgspec.Struct, frozen=True):
@@ -53,11 +57,14 @@ async def read_status(
             NodeStatus(name, name in alive, a.bus_address, a.ingress_address, a.admin_address)
             for name, a in sorted(cluster.nodes.items())
         ]
+        placement = await read_placement(etcd, layout)
         partitions = []
         for p in range(cluster.num_partitions):
             state = await table.state(p)
             last = await ReplicatedLog(etcd, layout, p).last_lsn()
-            partitions.append(PartitionStatus(p, state.leader, state.epoch, last, await table.applied(p)))
+            replicas = placement.get(p, [])
+            applied = {node: lsn for node, lsn in (await table.applied(p)).items() if node in replicas}
+            partitions.append(PartitionStatus(p, replicas, state.leader, state.epoch, last, applied))
         return ClusterStatus(cluster.cluster_name, nodes, partitions)
     finally:
         await etcd.close()
@@ -71,6 +78,9 @@ async def move_leader(cluster: ClusterConfig, partition: int, node: str, timeout
         table = PartitionTable(etcd, Layout(cluster.cluster_name))
         if node not in {n.name for n in await table.nodes()}:
             raise ValueError(f"node {node!r} is not alive (no membership key in etcd)")
+        replicas = (await read_placement(etcd, table.layout)).get(partition, [])
+        if node not in replicas:
+            raise ValueError(f"node {node!r} holds no replica of partition {partition} (replicas: {replicas})")
         state = await table.state(partition)
         if state.leader == node:
             return state

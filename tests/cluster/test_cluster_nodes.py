@@ -19,6 +19,7 @@ import pytest
 from restate.cluster.etcd_client import Etcd
 from restate.cluster.layout import Layout
 from restate.cluster.leadership import PartitionState, PartitionTable
+from restate.cluster.placement import read_placement
 from restate.dashboard.model import parse as parse_metrics
 from restate.ids import InvocationId, partition_for, partition_key_for
 from tests.support.cluster_nodes import ClusterNode, write_cluster
@@ -42,6 +43,18 @@ class Cluster:
             etcd = await Etcd.connect(self.etcd.endpoints)
             try:
                 return await PartitionTable(etcd, Layout(CLUSTER)).state(partition)
+            finally:
+                await etcd.close()
+
+        return asyncio.run(read())
+
+    def replicas(self, partition: int) -> list[str]:
+        """The nodes holding a replica of the partition (the placement the nodes wrote to etcd)."""
+
+        async def read() -> list[str]:
+            etcd = await Etcd.connect(self.etcd.endpoints)
+            try:
+                return (await read_placement(etcd, Layout(CLUSTER)))[partition]
             finally:
                 await etcd.close()
 
@@ -95,6 +108,8 @@ def test_calls_through_any_node_and_failover_when_the_leader_node_is_killed(clus
     partition = partition_for(partition_key_for(key), PARTITIONS)
     assert [_add(node, key, 1) for node in cluster.nodes] == [1, 2, 3]  # every ingress reaches the leader
     before = cluster.wait_leader(partition)
+    replicas = cluster.replicas(partition)  # 2 of the 3 nodes (the default replication factor)
+    assert len(replicas) == 2 and before.leader in replicas
     victim = cluster.node(before.leader or "")
     survivors = [n for n in cluster.nodes if n is not victim]
 
@@ -105,7 +120,7 @@ def test_calls_through_any_node_and_failover_when_the_leader_node_is_killed(clus
     print(f"failover (leader node SIGKILL -> first successful call on its key): {failover_s:.2f}s")
     assert _add(survivors[1], key, 100) == 113
     after = cluster.state(partition)
-    assert after.leader in {n.name for n in survivors} and after.epoch > before.epoch
+    assert after.leader in set(replicas) - {victim.name} and after.epoch > before.epoch  # the other replica
     assert failover_s < 10.0  # the target is 3 s (lease 2 s); a loaded CI machine gets slack
 
 
@@ -229,7 +244,7 @@ def test_leadership_moved_by_hand(cluster: Cluster, tmp_path: Path) -> None:
     key = next(f"move{i}" for i in range(100) if partition_for(partition_key_for(f"move{i}"), PARTITIONS) == 0)
     assert _add(cluster.nodes[0], key, 1) == 1
     before = cluster.wait_leader(0)
-    target = next(n.name for n in cluster.nodes if n.name != before.leader)
+    target = next(name for name in cluster.replicas(0) if name != before.leader)
     command = [
         OUR_RESTATE_BIN,
         "cluster",
@@ -248,6 +263,9 @@ def test_leadership_moved_by_hand(cluster: Cluster, tmp_path: Path) -> None:
     assert [_add(n, key, 1) for n in cluster.nodes] == [2, 3, 4]  # served by the new leader, from every node
     unknown = subprocess.run([*command[:5], "n9", *command[6:]], capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and "'n9' is not in the cluster file" in unknown.stderr
+    bystander = next(n.name for n in cluster.nodes if n.name not in cluster.replicas(0))
+    refused = subprocess.run([*command[:5], bystander, *command[6:]], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and f"'{bystander}' holds no replica of partition 0" in refused.stderr
 
 
 def test_losing_etcds_majority_stops_progress_and_loses_nothing(cluster: Cluster) -> None:
@@ -263,3 +281,44 @@ def test_losing_etcds_majority_stops_progress_and_loses_nothing(cluster: Cluster
         cluster.etcd.restart(members[1])
         assert pending.result(timeout=90) == 11  # applied once, after etcd came back
     assert _add(cluster.nodes[2], "majority", 100) == 111
+
+
+def test_a_node_without_a_replica_serves_calls_and_sql_through_the_leader(cluster: Cluster, tmp_path: Path) -> None:
+    key = next(f"by{i}" for i in range(100) if partition_for(partition_key_for(f"by{i}"), PARTITIONS) == 1)
+    replicas = cluster.replicas(1)
+    bystander = next(n for n in cluster.nodes if n.name not in replicas)
+    assert [_add(bystander, key, 1) for _ in range(3)] == [1, 2, 3]  # its ingress routes to the leader
+    assert cluster.wait_leader(1).leader in replicas
+    # SQL through its admin: the partition's rows come from the leader (this node has no shard of it)
+    answer = bystander.client.post(
+        f"{bystander.admin_url}/query",
+        json={"query": f"SELECT value_utf8 FROM state WHERE service_name = 'Counter' AND service_key = '{key}'"},
+        headers={"accept": "application/json"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert [row["value_utf8"] for row in answer.json()["rows"]] == ["3"]
+    # `restate cluster status` shows the replica set; the bystander has no lag (it applies nothing)
+    status = subprocess.run(
+        [OUR_RESTATE_BIN, "cluster", "status", "--cluster-config", tmp_path / "cluster.toml"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    cells = [[c.strip() for c in line.strip("│┃ ").split("│" if "│" in line else "┃")] for line in lines]
+    header = next(row for row in cells if row[0] == "PARTITION")
+    row = dict(zip(header, next(row for row in cells if row[0] == "1"), strict=True))
+    assert row["REPLICAS"] == ",".join(replicas) and row["LEADER"] in replicas
+    assert row[f"LAG {bystander.name}"] == "-"
+    report = json.loads(
+        subprocess.run(
+            [OUR_RESTATE_BIN, "cluster", "status", "--cluster-config", tmp_path / "cluster.toml", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+    )
+    partition = report["partitions"][1]
+    assert partition["replicas"] == replicas and bystander.name not in partition["applied"]

@@ -1,4 +1,4 @@
-"""The cluster configuration file: the appends-in-flight setting (its default, its bounds, its errors)."""
+"""The cluster configuration file: appends-in-flight and replication-factor (defaults, bounds, errors)."""
 
 from __future__ import annotations
 
@@ -34,3 +34,38 @@ def test_appends_in_flight_defaults_to_one_and_can_be_set(tmp_path: Path) -> Non
 def test_appends_in_flight_out_of_bounds_is_refused(tmp_path: Path, value: str) -> None:
     with pytest.raises(ConfigError, match=r"^appends-in-flight \(in .*\): must be an integer between 1 and 64, got "):
         _load(tmp_path, f"appends-in-flight = {value}")
+
+
+def _nodes_file(tmp_path: Path, count: int, extra: str) -> Path:
+    lines = ['etcd-endpoints = ["127.0.0.1:2379"]', extra]
+    for i in range(1, count + 1):
+        lines += [
+            f"[nodes.n{i}]",
+            f'bus-address = "127.0.0.1:{5300 + 10 * i}"',
+            f'ingress-address = "127.0.0.1:{8080 + i}"',
+            f'admin-address = "127.0.0.1:{9070 + i}"',
+        ]
+    path = tmp_path / "cluster.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(("count", "expected"), [(1, 1), (2, 2), (3, 2), (5, 2)])
+def test_replication_factor_defaults_to_two_and_never_to_more_than_the_nodes(
+    tmp_path: Path, count: int, expected: int
+) -> None:
+    assert load_cluster_config(str(_nodes_file(tmp_path, count, "")), "n1").replication_factor == expected
+
+
+def test_replication_factor_can_be_set_up_to_the_number_of_nodes(tmp_path: Path) -> None:
+    for factor in (1, 2, 3):
+        path = _nodes_file(tmp_path, 3, f"replication-factor = {factor}")
+        assert load_cluster_config(str(path), "n1").replication_factor == factor
+
+
+@pytest.mark.parametrize("value", ["0", "4", "true", '"2"'])
+def test_replication_factor_out_of_bounds_is_refused(tmp_path: Path, value: str) -> None:
+    path = _nodes_file(tmp_path, 3, f"replication-factor = {value}")
+    pattern = r"^replication-factor \(in .*\): must be an integer between 1 and the number of nodes \(3\), got "
+    with pytest.raises(ConfigError, match=pattern):
+        load_cluster_config(str(path), "n1")

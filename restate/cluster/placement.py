@@ -1,0 +1,54 @@
+"""Which nodes hold a replica of each partition: proposed from the cluster file, fixed in etcd by the first writer."""
+
+from __future__ import annotations
+
+import logging
+
+from restate.cluster import etcd_records as records
+from restate.cluster.etcd_client import Etcd
+from restate.cluster.layout import Layout, prefix_end
+from restate.config import ClusterConfig
+
+log = logging.getLogger(__name__)
+
+
+def propose(nodes: list[str], num_partitions: int, factor: int) -> list[list[str]]:
+    """Partition p's replicas: `factor` consecutive nodes in name order from the p-th one (wrapping), so
+    the replicas and the first replica of each partition (the preferred leader) spread over the nodes."""
+    if not 1 <= factor <= len(nodes):
+        raise ValueError(f"replication factor {factor} with {len(nodes)} nodes")
+    ordered = sorted(nodes)
+    return [[ordered[(p + i) % len(ordered)] for i in range(factor)] for p in range(num_partitions)]
+
+
+async def read_placement(etcd: Etcd, layout: Layout) -> dict[int, list[str]]:
+    """The placement stored in etcd (partitions not placed yet are missing)."""
+    prefix = layout.placement_prefix()
+    answer = await etcd.range(prefix, prefix_end(prefix))
+    return {int(kv.key[len(prefix) :]): records.decode(records.PlacementRecord, kv.value).replicas for kv in answer.kvs}
+
+
+async def ensure_placement(etcd: Etcd, layout: Layout, cluster: ClusterConfig) -> dict[int, list[str]]:
+    """Every partition's replicas as etcd has them, writing this file's proposal for those not placed yet
+    (a transaction per partition that only creates: when nodes start together, the first writer wins and
+    everybody reads its answer). A placement, once written, never changes: a later cluster file with
+    another factor or other nodes does not move replicas (there are no snapshots to seed a new one)."""
+    placement = await read_placement(etcd, layout)
+    proposal = propose(list(cluster.nodes), cluster.num_partitions, cluster.replication_factor)
+    t = etcd.txn
+    for partition in range(cluster.num_partitions):
+        if partition in placement:
+            continue
+        key = layout.placement(partition)
+        value = records.encode(records.PlacementRecord(replicas=proposal[partition]))
+        ok, answers = await etcd.transaction(
+            compare=[t.create(key) == 0], success=[t.put(key, value)], failure=[t.get(key)]
+        )
+        placement[partition] = (
+            proposal[partition] if ok else records.decode(records.PlacementRecord, answers[0][0][0]).replicas
+        )
+    for partition, replicas in sorted(placement.items()):
+        unknown = [node for node in replicas if node not in cluster.nodes]
+        if unknown:
+            log.warning("partition %d: replicas %s are not in the cluster file", partition, unknown)
+    return placement

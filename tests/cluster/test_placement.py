@@ -1,0 +1,107 @@
+"""Placement of partition replicas (a replication factor below the node count), against real etcd: one
+placement that every node reads, kept once written; only replica nodes claim; the trim waits for replicas only."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import pytest
+
+from restate.cluster import replica as replica_module
+from restate.cluster.etcd_client import Etcd
+from restate.cluster.etcd_records import NodeRecord
+from restate.cluster.layout import Layout
+from restate.cluster.placement import ensure_placement, propose, read_placement
+from restate.cluster.replica import Replica
+from restate.cluster.replicated_log import LogItem
+from restate.cluster.status import move_leader, read_status
+from restate.config import ClusterConfig, NodeAddresses
+from tests.cluster.conftest import run
+from tests.support.etcd import EtcdCluster
+
+NODES = ("n1", "n2", "n3")
+
+
+def _config(etcd: EtcdCluster, cluster_name: str, node: str, factor: int = 2, partitions: int = 3) -> ClusterConfig:
+    addresses = NodeAddresses(bus_address="127.0.0.1:1", ingress_address="127.0.0.1:2", admin_address="127.0.0.1:3")
+    return ClusterConfig(
+        node_name=node,
+        cluster_name=cluster_name,
+        etcd_endpoints=etcd.endpoints,
+        num_partitions=partitions,
+        replication_factor=factor,
+        nodes=dict.fromkeys(NODES, addresses),
+    )
+
+
+async def _nothing(item: LogItem) -> None:
+    raise AssertionError(f"nothing to apply: {item}")
+
+
+def test_the_proposal_spreads_replicas_and_preferred_leaders_over_the_nodes() -> None:
+    assert propose(["n3", "n1", "n2"], 4, 2) == [["n1", "n2"], ["n2", "n3"], ["n3", "n1"], ["n1", "n2"]]
+    assert propose(["n1", "n2", "n3"], 2, 3) == [["n1", "n2", "n3"], ["n2", "n3", "n1"]]
+    assert propose(["a"], 2, 1) == [["a"], ["a"]]
+    with pytest.raises(ValueError):
+        propose(["n1", "n2"], 1, 3)
+
+
+def test_every_node_reads_the_first_writers_placement_and_it_never_changes(
+    etcd_cluster: EtcdCluster, cluster_name: str
+) -> None:
+    async def main() -> None:
+        etcd = await Etcd.connect(etcd_cluster.endpoints)
+        layout = Layout(cluster_name)
+        try:
+            assert await read_placement(etcd, layout) == {}
+            # Nodes starting together: all propose at once, one write per partition wins, all agree.
+            answers = await asyncio.gather(
+                *(ensure_placement(etcd, layout, _config(etcd_cluster, cluster_name, n)) for n in NODES)
+            )
+            expected = {0: ["n1", "n2"], 1: ["n2", "n3"], 2: ["n3", "n1"]}
+            assert answers == [expected] * 3
+            # A later file with another factor does not move replicas (no snapshot could seed a new one).
+            three = _config(etcd_cluster, cluster_name, "n1", factor=3)
+            assert await ensure_placement(etcd, layout, three) == expected
+            assert await read_placement(etcd, layout) == expected
+        finally:
+            await etcd.close()
+
+    run(main)
+
+
+def test_only_replicas_claim_and_the_trim_waits_for_replicas_only(
+    etcd_cluster: EtcdCluster, cluster_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replica_module, "TRIM_EVERY", 2)
+
+    async def main() -> None:
+        # partition 1's replicas are n2 and n3; n1 holds none of it
+        bystander, leader, follower = (Replica(_config(etcd_cluster, cluster_name, n), 1) for n in NODES)
+        assert not await bystander.connect()
+        assert bystander.lease is None and bystander.log is None and not bystander.leading
+        assert await leader.connect() and await follower.connect()
+        assert leader.replicas == follower.replicas == ["n2", "n3"]
+        await leader.follow_until_leader(0, _nothing)
+        for n in range(1, 6):
+            await leader.append(b"e%d" % n)
+        assert leader.table is not None and leader.log is not None
+        await leader.table.report_applied(1, "n2", 5)
+        assert await leader._trim(0) == 0  # n3 (a replica) has not reported
+        await leader.table.report_applied(1, "n3", 3)
+        assert await leader._trim(0) == 4  # n1 never reports (no replica): it does not hold the trim back
+        status = await read_status(_config(etcd_cluster, cluster_name, ""))
+        rows = [msgspec.structs.astuple(p) for p in status.partitions]
+        assert rows[1] == (1, ["n2", "n3"], "n2", 1, 5, {"n2": 5, "n3": 3})
+        assert (status.partitions[1].lag("n3"), status.partitions[1].lag("n1")) == (2, None)
+        assert [p.replicas for p in status.partitions] == [["n1", "n2"], ["n2", "n3"], ["n3", "n1"]]
+        assert leader.lease is not None
+        await leader.table.register_node(NodeRecord(name="n1", bus_address="", ingress_address="", admin_address=""),
+                                         leader.lease)  # fmt: skip
+        with pytest.raises(ValueError, match="holds no replica of partition 1"):
+            await move_leader(_config(etcd_cluster, cluster_name, ""), 1, "n1", 5.0)
+        for replica in (bystander, leader, follower):
+            await replica.close()
+
+    run(main)
