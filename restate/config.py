@@ -48,6 +48,7 @@ class ClusterConfig(msgspec.Struct, frozen=True, kw_only=True):
     lease_ttl_s: int = 2
     appends_in_flight: int = 1  # per partition leader (docs/cluster.md, "Appends in flight")
     replication_factor: int = 2  # replicas per partition (docs/cluster.md, "Placement"); at most len(nodes)
+    trim_every: int = 1000  # entries a leader lets accumulate before it trims its log (docs/cluster.md)
     nodes: dict[str, NodeAddresses]
 
     @property

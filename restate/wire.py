@@ -336,6 +336,30 @@ class TableRows(msgspec.Struct, tag="table_rows", frozen=True, array_like=True):
     repeats: list[int] | None = None
 
 
+# --- cluster mode: a partition replica <-> another node's replica of the same partition --------------------
+
+
+class SnapshotAsk(msgspec.Struct, tag="snapshot_ask", frozen=True, array_like=True):
+    """The next chunk of a snapshot of the receiver's shard (docs/cluster.md, "Snapshots"): `seq` 0 opens
+    transfer `transfer` (a consistent point-in-time view, kept while the transfer goes on); each later ask
+    continues with the keys after `after`. A re-sent ask is answered again, with the same chunk."""
+
+    transfer: int
+    partition: int
+    seq: int
+    after: bytes = b""
+
+
+class SnapshotPart(msgspec.Struct, tag="snapshot_part", frozen=True, array_like=True):
+    """The answer to SnapshotAsk: `data` is one encoded restate.cluster.snapshot_format.SnapshotChunk (its
+    own versioned format), or `error` says why there is none."""
+
+    transfer: int
+    seq: int
+    data: bytes = b""
+    error: str | None = None
+
+
 Message = (
     Invoke
     | Ingest
@@ -360,6 +384,8 @@ Message = (
     | GetKafkaRegistry
     | KafkaRegistryUpdate
     | ParkRecord
+    | SnapshotAsk
+    | SnapshotPart
 )
 
 

@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # cluster mode only: single-node never imports restate.cluste
     from restate.cluster.replica import Replica
     from restate.cluster.replicated_log import LogItem
     from restate.cluster.scan_relay import ScanRelay
+    from restate.cluster.snapshot_transfer import Snapshots
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,15 @@ class PartitionActor:
 
             self.node = Node(config.base_dir, self.name, bus_directory(cluster))
             self.replica = Replica(cluster, index)
-        self.store = PartitionStore(Path(config.base_dir) / "partitions" / str(index))
+        self._shard = Path(config.base_dir) / "partitions" / str(index)
+        self.snapshots: Snapshots | None = None
+        if cluster is not None:
+            from restate.cluster import shard_swap
+            from restate.cluster.snapshot_transfer import Snapshots
+
+            shard_swap.settle(self._shard)  # a snapshot received whole becomes the shard; one in part is dropped
+            self.snapshots = Snapshots(index, lambda: self.store.db, self.node.send)
+        self.store = PartitionStore(self._shard)
         self.schema = Schema()
         self.state_machine = StateMachine(index, config.default_num_partitions, config.experimental_protocol_v7)
         self.queue: asyncio.Queue[Queued] = asyncio.Queue()
@@ -142,6 +151,8 @@ class PartitionActor:
         for scan in list(self._scans):
             scan.cancel()
         await asyncio.gather(*self._scans, return_exceptions=True)
+        if self.snapshots is not None:
+            self.snapshots.close()
         if self.replica is not None:
             await self.replica.close()
         self.timers.stop()
@@ -186,6 +197,10 @@ class PartitionActor:
         self.tasks.spawn("the lease", replica.lease.keep_alive())
         self.tasks.spawn("the leader map", replica.leaders.follow())
         self.tasks.spawn("the progress report", replica.report_progress(self.store.sync))
+        assert self.snapshots is not None
+        if await self.snapshots.install_if_behind(replica, self.committed.applied_lsn(), self._shard):
+            self._stopping.set()  # restarted by the supervisor on the new shard (nothing here derives from the old)
+            return
         await replica.follow_until_leader(self.committed.applied_lsn(), self._apply_replicated)
         self.tasks.spawn("the handover watch", replica.hand_over_when_asked())
         self._start()
@@ -286,10 +301,21 @@ class PartitionActor:
                 self.node.send(sender, wire.SchemaAck(message.schema.version))
             case wire.PeerReady():
                 self._reship_to(message.name)
-            case wire.ScanTable() | wire.TableRows():
-                self._on_scan(sender, message)
+            case wire.ScanTable() | wire.TableRows() | wire.SnapshotAsk() | wire.SnapshotPart():
+                self._on_shard_read(sender, message)
             case _:
                 log.warning("%s: unexpected %s from %s", self.name, type(message).__name__, sender)
+
+    def _on_shard_read(
+        self, sender: str, message: wire.ScanTable | wire.TableRows | wire.SnapshotAsk | wire.SnapshotPart
+    ) -> None:
+        """Reads of the shard, outside the state machine: SQL scans, and (cluster mode) snapshots between
+        replicas (restate.cluster.snapshot_transfer: served to another node's replica, or being received)."""
+        if isinstance(message, wire.SnapshotAsk | wire.SnapshotPart):
+            if self.snapshots is not None:
+                self.snapshots.on_message(sender, message)
+        else:
+            self._on_scan(sender, message)
 
     def _on_scan(self, sender: str, message: wire.ScanTable | wire.TableRows) -> None:
         """A scan is answered from this shard, or, on a cluster node without a replica of the partition,

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from restate.ipc.node import BusDirectory
 
 _KEYS = {
-    "cluster-name", "etcd-endpoints", "num-partitions", "lease-ttl", "appends-in-flight", "replication-factor", "nodes",
+    "cluster-name", "etcd-endpoints", "num-partitions", "lease-ttl", "appends-in-flight", "replication-factor",
+    "trim-every", "nodes",
 }  # fmt: skip
 MAX_APPENDS_IN_FLIGHT = 64
 DEFAULT_REPLICATION_FACTOR = 2  # replicas per partition; fewer when the cluster has fewer nodes
@@ -59,6 +60,9 @@ def _parse(data: dict[str, object], path: str, node_name: str | None) -> Cluster
         raise ConfigError(
             f"appends-in-flight {where}: must be an integer between 1 and {MAX_APPENDS_IN_FLIGHT}, got {in_flight!r}"
         )
+    trim_every = data.get("trim-every", 1000)
+    if isinstance(trim_every, bool) or not isinstance(trim_every, int) or not 1 <= trim_every <= 1_000_000:
+        raise ConfigError(f"trim-every {where}: must be an integer between 1 and 1000000, got {trim_every!r}")
     nodes = _nodes(data.get("nodes"), where)
     factor = data.get("replication-factor", min(DEFAULT_REPLICATION_FACTOR, len(nodes)))
     if isinstance(factor, bool) or not isinstance(factor, int) or not 1 <= factor <= len(nodes):
@@ -77,6 +81,7 @@ def _parse(data: dict[str, object], path: str, node_name: str | None) -> Cluster
         lease_ttl_s=ttl_s,
         appends_in_flight=in_flight,
         replication_factor=factor,
+        trim_every=trim_every,
         nodes=nodes,
     )
 

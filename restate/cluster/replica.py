@@ -20,7 +20,6 @@ from restate.schema import Schema
 
 log = logging.getLogger(__name__)
 
-TRIM_EVERY = 1000  # entries: trimming is a delete of a key range, worth doing in bulk
 PROGRESS_S = 1.0  # how often a replica reports the LSN it applied (for trimming and `cluster status`)
 
 ApplyItem = Callable[[LogItem], Awaitable[None]]
@@ -187,16 +186,20 @@ class Replica:
             await asyncio.sleep(PROGRESS_S)
 
     async def _trim(self, trimmed: int) -> int:
-        """Deletes the entries every replica of the partition has applied; a replica that never reported
-        (or is gone for good) holds the log back: etcd's quota bounds how far (docs/cluster.md)."""
+        """Deletes the entries every live replica of the partition has applied, `trim-every` entries at a
+        time (a delete of a key range, worth doing in bulk). A live replica that has not reported holds the
+        log back; the replica of a node that is not live (its membership lease expired) does not: when it
+        comes back behind the trim point it installs a snapshot from a live replica (docs/cluster.md,
+        "Trimming and snapshots")."""
         assert self.table is not None and self.log is not None
         reported = await self.table.applied(self.partition)
-        if any(node not in reported for node in self.replicas):
+        live = {node.name for node in await self.table.nodes()}
+        replicas = [node for node in self.replicas if node in live]
+        if not replicas or any(node not in reported for node in replicas):
             return trimmed
-        applied = {node: reported[node] for node in self.replicas}
         # Never at or past our own applied LSN: an append in flight may require the entry before it to exist.
-        below = min(min(applied.values()) + 1, self.applied_lsn)
-        if below - trimmed < TRIM_EVERY:
+        below = min(min(reported[node] for node in replicas) + 1, self.applied_lsn)
+        if below - trimmed < self.cluster.trim_every:
             return trimmed
         await self.log.trim(below)
         return below

@@ -82,5 +82,9 @@ class Snapshot:
     def scan_range(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
         yield from self._snap.iterator(start=start, stop=stop)
 
+    def items_from(self, start: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Every item whose key is `start` or after, in key order (a whole shard's copy, a chunk at a time)."""
+        return self._snap.iterator(start=start or None)  # type: ignore[no-any-return]
+
     def close(self) -> None:
         self._snap.close()

@@ -8,10 +8,10 @@ import asyncio
 import msgspec
 import pytest
 
-from restate.cluster import replica as replica_module
 from restate.cluster.etcd_client import Etcd
 from restate.cluster.etcd_records import NodeRecord
 from restate.cluster.layout import Layout
+from restate.cluster.leadership import Lease
 from restate.cluster.placement import ensure_placement, propose, read_placement
 from restate.cluster.replica import Replica
 from restate.cluster.replicated_log import LogItem
@@ -23,7 +23,9 @@ from tests.support.etcd import EtcdCluster
 NODES = ("n1", "n2", "n3")
 
 
-def _config(etcd: EtcdCluster, cluster_name: str, node: str, factor: int = 2, partitions: int = 3) -> ClusterConfig:
+def _config(
+    etcd: EtcdCluster, cluster_name: str, node: str, factor: int = 2, partitions: int = 3, trim_every: int = 1000
+) -> ClusterConfig:
     addresses = NodeAddresses(bus_address="127.0.0.1:1", ingress_address="127.0.0.1:2", admin_address="127.0.0.1:3")
     return ClusterConfig(
         node_name=node,
@@ -31,6 +33,7 @@ def _config(etcd: EtcdCluster, cluster_name: str, node: str, factor: int = 2, pa
         etcd_endpoints=etcd.endpoints,
         num_partitions=partitions,
         replication_factor=factor,
+        trim_every=trim_every,
         nodes=dict.fromkeys(NODES, addresses),
     )
 
@@ -71,18 +74,19 @@ def test_every_node_reads_the_first_writers_placement_and_it_never_changes(
     run(main)
 
 
-def test_only_replicas_claim_and_the_trim_waits_for_replicas_only(
-    etcd_cluster: EtcdCluster, cluster_name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(replica_module, "TRIM_EVERY", 2)
-
+def test_only_replicas_claim_and_the_trim_waits_for_replicas_only(etcd_cluster: EtcdCluster, cluster_name: str) -> None:
     async def main() -> None:
         # partition 1's replicas are n2 and n3; n1 holds none of it
-        bystander, leader, follower = (Replica(_config(etcd_cluster, cluster_name, n), 1) for n in NODES)
+        bystander, leader, follower = (Replica(_config(etcd_cluster, cluster_name, n, trim_every=2), 1) for n in NODES)
         assert not await bystander.connect()
         assert bystander.lease is None and bystander.log is None and not bystander.leading
         assert await leader.connect() and await follower.connect()
         assert leader.replicas == follower.replicas == ["n2", "n3"]
+        assert leader.etcd is not None and leader.table is not None
+        membership = await Lease.grant(leader.etcd, 60)  # n2 and n3 are live: their replicas count for the trim
+        for node in ("n2", "n3"):
+            record = NodeRecord(name=node, bus_address="", ingress_address="", admin_address="")
+            await leader.table.register_node(record, membership)
         await leader.follow_until_leader(0, _nothing)
         for n in range(1, 6):
             await leader.append(b"e%d" % n)

@@ -1,5 +1,5 @@
 """A partition's replica against real etcd: it leads when nobody does, follows and applies in order
-otherwise, takes over (epoch + 1, caught up) when the leader resigns, and trims what all replicas applied."""
+otherwise, takes over (epoch + 1, caught up) when the leader resigns, and trims what all live replicas applied."""
 
 from __future__ import annotations
 
@@ -7,23 +7,37 @@ import asyncio
 
 import pytest
 
-from restate.cluster import replica as replica_module
+from restate.cluster.etcd_records import NodeRecord
+from restate.cluster.leadership import Lease
 from restate.cluster.replica import Replica
 from restate.cluster.replicated_log import Fenced, LogItem
 from restate.config import ClusterConfig, NodeAddresses
 from tests.cluster.conftest import run
 from tests.support.etcd import EtcdCluster
 
+ADDRESSES = NodeAddresses(bus_address="127.0.0.1:1", ingress_address="127.0.0.1:2", admin_address="127.0.0.1:3")
 
-def _config(etcd: EtcdCluster, cluster_name: str, node: str) -> ClusterConfig:
-    addresses = NodeAddresses(bus_address="127.0.0.1:1", ingress_address="127.0.0.1:2", admin_address="127.0.0.1:3")
+
+def _config(etcd: EtcdCluster, cluster_name: str, node: str, trim_every: int = 1000) -> ClusterConfig:
     return ClusterConfig(
         node_name=node,
         cluster_name=cluster_name,
         etcd_endpoints=etcd.endpoints,
         num_partitions=1,
-        nodes={"n1": addresses, "n2": addresses},
+        trim_every=trim_every,
+        nodes={"n1": ADDRESSES, "n2": ADDRESSES},
     )
+
+
+async def _live(replica: Replica, node: str) -> Lease:
+    """Makes `node` a live member (`nodes/<node>` on a lease of its own, as its admin keeps it)."""
+    assert replica.etcd is not None and replica.table is not None
+    lease = await Lease.grant(replica.etcd, 60)  # outlives the test: no keep-alive needed
+    record = NodeRecord(
+        name=node, bus_address="127.0.0.1:1", ingress_address="127.0.0.1:2", admin_address="127.0.0.1:3"
+    )
+    await replica.table.register_node(record, lease)
+    return lease
 
 
 def test_a_follower_applies_in_order_and_takes_over_caught_up(etcd_cluster: EtcdCluster, cluster_name: str) -> None:
@@ -60,14 +74,12 @@ def test_a_follower_applies_in_order_and_takes_over_caught_up(etcd_cluster: Etcd
     run(main)
 
 
-def test_the_leader_trims_what_every_replica_applied(
-    etcd_cluster: EtcdCluster, cluster_name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(replica_module, "TRIM_EVERY", 2)
-
+def test_the_leader_trims_what_every_live_replica_applied(etcd_cluster: EtcdCluster, cluster_name: str) -> None:
     async def main() -> None:
-        leader = Replica(_config(etcd_cluster, cluster_name, "n1"), 0)
+        leader = Replica(_config(etcd_cluster, cluster_name, "n1", trim_every=2), 0)
         await leader.connect()
+        await _live(leader, "n1")
+        n2 = await _live(leader, "n2")
 
         async def nothing(item: LogItem) -> None:
             raise AssertionError(item)
@@ -77,25 +89,33 @@ def test_the_leader_trims_what_every_replica_applied(
             await leader.append(b"e%d" % n)
         assert leader.table is not None and leader.log is not None
         await leader.table.report_applied(0, "n1", 5)
-        assert await leader._trim(0) == 0  # n2 never reported: nothing goes
+        assert await leader._trim(0) == 0  # n2 is live and never reported: nothing goes
         await leader.table.report_applied(0, "n2", 3)
         assert await leader._trim(0) == 4
         items, _ = await leader.log.read(1)
         assert [i.lsn for i in items] == [4, 5]
-        assert await leader._trim(4) == 4  # less than TRIM_EVERY more applied: wait
+        assert await leader._trim(4) == 4  # less than trim-every more applied: wait
+        for n in range(6, 9):
+            await leader.append(b"e%d" % n)
+        await leader.table.report_applied(0, "n1", 8)
+        assert await leader._trim(4) == 4  # n2 (live) applied 3: it holds the log back
+        await n2.revoke()  # n2 is gone: it will need a snapshot, and holds nothing back
+        assert await leader._trim(4) == 8
+        items, _ = await leader.log.read(1)
+        assert [i.lsn for i in items] == [8] and await leader.log.trim_point() == 8
         await leader.close()
 
     run(main)
 
 
 def test_appends_in_flight_land_in_order_and_the_trim_stays_below_the_applied(
-    etcd_cluster: EtcdCluster, cluster_name: str, monkeypatch: pytest.MonkeyPatch
+    etcd_cluster: EtcdCluster, cluster_name: str
 ) -> None:
-    monkeypatch.setattr(replica_module, "TRIM_EVERY", 1)
-
     async def main() -> None:
-        leader = Replica(_config(etcd_cluster, cluster_name, "n1"), 0)
+        leader = Replica(_config(etcd_cluster, cluster_name, "n1", trim_every=1), 0)
         await leader.connect()
+        await _live(leader, "n1")
+        await _live(leader, "n2")
 
         async def nothing(item: LogItem) -> None:
             raise AssertionError(item)

@@ -60,9 +60,10 @@ def write_cluster(
     partitions: int,
     cluster_name: str = "test",
     appends_in_flight: int | None = None,
+    trim_every: int | None = None,
 ) -> tuple[Path, list[ClusterNode]]:
-    """The cluster file of `names` and a (not started) node for each (`appends_in_flight`: the file's
-    setting, the default when None)."""
+    """The cluster file of `names` and a (not started) node for each (`appends_in_flight`, `trim_every`:
+    the file's settings, the defaults when None)."""
     lines = [
         f'cluster-name = "{cluster_name}"',
         "etcd-endpoints = [" + ", ".join(f'"{e}"' for e in etcd_endpoints) + "]",
@@ -71,6 +72,8 @@ def write_cluster(
     ]
     if appends_in_flight is not None:
         lines.append(f"appends-in-flight = {appends_in_flight}")
+    if trim_every is not None:
+        lines.append(f"trim-every = {trim_every}")
     ports = []
     for name in names:
         ingress, admin = free_ports(2)

@@ -1,4 +1,5 @@
-"""The cluster configuration file: appends-in-flight and replication-factor (defaults, bounds, errors)."""
+"""The cluster configuration file: appends-in-flight, replication-factor and trim-every (defaults, bounds,
+errors)."""
 
 from __future__ import annotations
 
@@ -69,3 +70,15 @@ def test_replication_factor_out_of_bounds_is_refused(tmp_path: Path, value: str)
     pattern = r"^replication-factor \(in .*\): must be an integer between 1 and the number of nodes \(3\), got "
     with pytest.raises(ConfigError, match=pattern):
         load_cluster_config(str(path), "n1")
+
+
+def test_trim_every_defaults_to_a_thousand_entries_and_can_be_set(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.toml"
+    path.write_text(_FILE.format(extra=""))
+    assert load_cluster_config(str(path), "n1").trim_every == 1000
+    path.write_text(_FILE.format(extra="trim-every = 20"))
+    assert load_cluster_config(str(path), "n1").trim_every == 20
+    for value in ("0", "true", '"20"'):
+        path.write_text(_FILE.format(extra=f"trim-every = {value}"))
+        with pytest.raises(ConfigError, match=r"^trim-every \(in .*\): must be an integer between 1 and 1000000"):
+            load_cluster_config(str(path), "n1")
