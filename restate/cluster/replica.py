@@ -25,6 +25,10 @@ PROGRESS_S = 1.0  # how often a replica reports the LSN it applied (for trimming
 ApplyItem = Callable[[LogItem], Awaitable[None]]
 
 
+class LogGap(RuntimeError):
+    """The next entry in the log is not the one after this replica's applied LSN: it was trimmed."""
+
+
 class HandedOver(Exception):
     """This leader resigned because an operator moved the partition's leadership to another node."""
 
@@ -82,13 +86,16 @@ class Replica:
                     await self.table.handover_done(self.partition, self.node_name)
                 break
             follower = asyncio.create_task(self._apply_tail(apply))
-            try:
-                await self.table.wait_vacant(self.partition)
+            vacant = asyncio.create_task(self.table.wait_vacant(self.partition))
+            try:  # a tail that fails (a gap: LogGap) fails the process now, not once the leader is gone
+                await asyncio.wait((follower, vacant), return_when=asyncio.FIRST_COMPLETED)
             finally:
-                follower.cancel()
-                await asyncio.gather(follower, return_exceptions=True)
-            if follower.done() and not follower.cancelled() and follower.exception() is not None:
-                raise follower.exception()  # type: ignore[misc]
+                for task in (follower, vacant):
+                    task.cancel()
+                await asyncio.gather(follower, vacant, return_exceptions=True)
+            for task in (follower, vacant):
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
         while True:  # catch up: read to the end
             items, _ = await self.log.read(self.applied_lsn + 1)
             if not items:
@@ -106,7 +113,10 @@ class Replica:
 
     async def _apply(self, item: LogItem, apply: ApplyItem) -> None:
         if item.lsn != self.applied_lsn + 1:
-            raise RuntimeError(f"partition {self.partition}: log entry {item.lsn} after {self.applied_lsn}")
+            raise LogGap(
+                f"partition {self.partition}: log entry {item.lsn} after {self.applied_lsn}: the entries between"
+                " were trimmed while this replica's node was not live; restarted, it installs a snapshot"
+            )
         await apply(item)
         self.applied_lsn = item.lsn
 

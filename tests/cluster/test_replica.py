@@ -9,7 +9,7 @@ import pytest
 
 from restate.cluster.etcd_records import NodeRecord
 from restate.cluster.leadership import Lease
-from restate.cluster.replica import Replica
+from restate.cluster.replica import LogGap, Replica
 from restate.cluster.replicated_log import Fenced, LogItem
 from restate.config import ClusterConfig, NodeAddresses
 from tests.cluster.conftest import run
@@ -155,6 +155,41 @@ def test_a_deposed_leaders_appends_in_flight_all_fail(etcd_cluster: EtcdCluster,
         assert all(isinstance(r, Fenced) and r.current == 2 for r in results), results
         assert leader.log is not None and await leader.log.last_lsn() == 1
         await other.close()
+        await leader.close()
+
+    run(main)
+
+
+def test_a_follower_that_finds_a_trimmed_gap_fails_at_once(etcd_cluster: EtcdCluster, cluster_name: str) -> None:
+    """Its node was not live while the log was trimmed past it: following fails while the leader still
+    leads (the process restarts and installs a snapshot), instead of stalling until the leader is gone."""
+
+    async def main() -> None:
+        leader, follower = (Replica(_config(etcd_cluster, cluster_name, n, trim_every=1), 0) for n in ("n1", "n2"))
+        await leader.connect()
+        await follower.connect()
+        await _live(leader, "n1")  # n2 is not live: it holds nothing back
+
+        async def nothing(item: LogItem) -> None:
+            raise AssertionError(item)
+
+        await leader.follow_until_leader(0, nothing)
+        assert leader.lease is not None and leader.table is not None
+        keep_alive = asyncio.create_task(leader.lease.keep_alive())  # it keeps leading throughout
+        for n in range(1, 6):
+            await leader.append(b"e%d" % n)
+        await leader.table.report_applied(0, "n1", 5)
+        assert await leader._trim(0) == 5
+        applied: list[int] = []
+
+        async def apply(item: LogItem) -> None:
+            applied.append(item.lsn)
+
+        with pytest.raises(LogGap, match="log entry 5 after 0"):
+            await asyncio.wait_for(follower.follow_until_leader(0, apply), 10)
+        assert applied == [] and (await leader.table.state(0)).leader == "n1"
+        keep_alive.cancel()
+        await follower.close()
         await leader.close()
 
     run(main)
