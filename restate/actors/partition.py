@@ -370,9 +370,12 @@ class PartitionActor:
                     # Synchronous on purpose: handing the fsync to a thread costs two context switches per
                     # batch, more than the fsync itself on small machines; commands keep queueing meanwhile.
                     self._commit(txn)
-                await asyncio.sleep(0)  # let the invoker's I/O and the receiver run between batches
+                # Durable: act on it at once and send what that posts to other processes (replies) now, not
+                # after the loop's other ready callbacks; then the invoker's I/O and the receiver run.
                 for action in actions:
                     self._execute(action)
+                self.node.flush()
+                await asyncio.sleep(0)
             if heartbeat:
                 self._heartbeat_queued = False
                 self.stats.beat()

@@ -56,10 +56,13 @@ class PartitionStats:
             self._timers = changes.timers
             self.metrics.timers.set(self._timers)
         if changes.statuses:
+            before = dict(self._counts)
             for change in changes.statuses:
                 self._on_status(change.invocation_id, change.status, change.failed, committed)
+            # Only the counts that changed: each write of a multi-process gauge costs an mmap update.
             for status, gauge in self.metrics.invocations.items():
-                gauge.set(self._counts[status])
+                if self._counts[status] != before[status]:
+                    gauge.set(self._counts[status])
 
     def observe_fsync(self, seconds: float) -> None:
         """The latency of one batch's commit (its fsync)."""

@@ -136,3 +136,21 @@ def test_queue_counts_are_stored_with_the_batches_not_recounted(store: Partition
     again = PartitionStats(905)
     again.queues_recovered(PartitionView(store).queue_counts())
     assert (sample("restate_partition_inbox_depth", 905), sample("restate_partition_timers", 905)) == (1, 2)
+
+
+def test_a_batch_writes_only_the_status_gauges_whose_count_changed(store: PartitionStore) -> None:
+    stats = PartitionStats(904)
+    stats.queues_recovered(PartitionView(store).queue_counts())
+    written: list[str] = []
+    for name, gauge in stats.metrics.invocations.items():
+        real_set = gauge.set
+        gauge.set = lambda value, name=name, real_set=real_set: (written.append(name), real_set(value))  # type: ignore[method-assign]
+    apply(stats, store, lambda t: t.put_status(A, status(r.Invoked(attempts=RAN))))
+    assert written == ["invoked"]
+    written.clear()
+    apply(stats, store, lambda t: t.put_status(A, status(r.Invoked(attempts=r.Attempts(number=2)))))  # same status
+    assert written == []
+    apply(stats, store, lambda t: t.put_status(A, status(r.Suspended(attempts=RAN, awaiting=b""))))
+    assert sorted(written) == ["invoked", "suspended"]
+    assert sample("restate_partition_invocations", 904, status="suspended") == 1
+    assert sample("restate_partition_invocations", 904, status="invoked") == 0

@@ -81,6 +81,46 @@ def test_the_heartbeat_is_written_by_the_main_loop(actor: PartitionActor) -> Non
     asyncio.run(scenario())
 
 
+# --- replies leave as soon as their batch is durable
+
+
+class _RecordingDealer:
+    def __init__(self, sent: list[bytes]) -> None:
+        self.sent = sent
+
+    def send(self, data: bytes, flags: int = 0) -> None:
+        self.sent.append(data)
+
+
+def test_a_reply_is_handed_to_the_transport_before_the_loop_runs_anything_else(actor: PartitionActor) -> None:
+    """The latency of a call: once its batch is committed, the reply goes to ZeroMQ in the same step of the
+    loop, not after whatever other callbacks were ready (the invoker's I/O, the receiver)."""
+    sent: list[bytes] = []
+    actor.node._dealer = lambda peer: _RecordingDealer(sent)  # type: ignore[method-assign]
+    seen_by_next_callback: list[int] = []
+    commit = actor._commit
+
+    def commit_then_queue_a_callback(txn: object) -> None:
+        commit(txn)  # type: ignore[arg-type]
+        asyncio.get_running_loop().call_soon(lambda: seen_by_next_callback.append(len(sent)))
+
+    actor._commit = commit_then_queue_a_callback  # type: ignore[method-assign]
+    actor.schema = make_schema()
+
+    async def scenario() -> None:
+        loop = asyncio.create_task(actor._main_loop())
+        try:
+            actor.queue.put_nowait(InvokeCmd(request(), sink(1), True))  # a send: Accepted once durable
+            await until(lambda: seen_by_next_callback, "the batch is committed")
+        finally:
+            loop.cancel()
+
+    asyncio.run(scenario())
+    assert seen_by_next_callback == [1]
+    [message] = wire.decode(sent[0])
+    assert isinstance(message, wire.Accepted) and message.request_id == 1
+
+
 # --- failures end the process
 
 
