@@ -2,23 +2,28 @@
 percentiles for the no-op and the keyed-object workloads (tests/services/bench.py).
 
     .venv/bin/python -m bench.cluster [--duration 10] [--connections 16] [--partitions 2]
-                                      [--appends-in-flight 1,4] [--rounds 2]
+                                      [--appends-in-flight 1,4] [--replication-factors 2,3]
+                                      [--append-linger 0ms,2ms] [--rounds 2]
 
 "single": `restate up` alone. "cluster": a 3-member etcd cluster and 3 nodes (tests/support), wrk against
 the first node's ingress, so requests for partitions led elsewhere take the tcp hop to their leader. Every
 server and service runs on this machine: the cluster's 3 nodes and 3 etcd members share its cores.
-`--appends-in-flight` compares cluster files with these settings (docs/cluster.md); `--rounds` repeats the
-single node and each cluster setting in turn, so a shared machine's load swings hit them alike."""
+`--appends-in-flight`, `--replication-factors` and `--append-linger` compare cluster files with these
+settings (every combination; docs/cluster.md); `--rounds` repeats the single node and each cluster setting
+in turn, so a shared machine's load swings hit them alike."""
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from statistics import median
 
 import httpx
 
 from bench import wrk
+from bench.cluster_cpu import CpuMeter, Groups, appended, cluster_roles, merge, node_groups
 from bench.plan import HANDLERS
 from bench.runner import BenchService
 from tests.support import OurRestateServer
@@ -29,7 +34,16 @@ from tests.support.servers import RestateServer
 WORKLOADS = ("noop", "object")
 
 
-def _measure(server: RestateServer, connections: int, duration_s: float) -> dict[str, wrk.WrkResult]:
+Run = dict[str, tuple[wrk.WrkResult, dict[str, float]]]  # workload -> wrk's result, CPU ms per request by role
+
+
+def _measure(
+    server: RestateServer,
+    connections: int,
+    duration_s: float,
+    groups: Callable[[], Groups],
+    appends: Callable[[], int] | None = None,
+) -> Run:
     results = {}
     for name in WORKLOADS:
         handler = HANDLERS[name]
@@ -37,40 +51,62 @@ def _measure(server: RestateServer, connections: int, duration_s: float) -> dict
         for _ in range(20):  # warm-up: connections, the deployment's pool
             answer = httpx.post(f"{server.ingress_url}{path}", json=1, timeout=30)
             answer.raise_for_status()
-        results[name] = wrk.run(server.ingress_url, handler.path, keys=handler.keys, connections=connections,
-                                duration_s=duration_s)  # fmt: skip
+        meter = CpuMeter(groups())  # after the warm-up: leaders are elected, every process is up
+        before = 0 if appends is None else appends()
+        meter.start()
+        result = wrk.run(server.ingress_url, handler.path, keys=handler.keys, connections=connections,
+                         duration_s=duration_s)  # fmt: skip
+        cpu = meter.stop(result.requests)
+        if appends is not None:
+            cpu["appends"] = (appends() - before) / max(1, result.requests)  # not ms: etcd appends per request
+        results[name] = (result, cpu)
     return results
 
 
-def _single(root: Path, partitions: int, connections: int, duration_s: float) -> dict[str, wrk.WrkResult]:
+def _single(root: Path, partitions: int, connections: int, duration_s: float) -> Run:
     service = BenchService(root / "logs", "bench-single")
     server = OurRestateServer(root / "single", root / "logs", partitions=partitions)
+
+    def groups() -> Groups:
+        return merge(node_groups(server.base_dir, partitions), {"service": [service.process.pid]})
+
     try:
         service.start()
         server.start()
         server.register(service.url)
-        return _measure(server, connections, duration_s)
+        return _measure(server, connections, duration_s, groups)
     finally:
         server.stop()
         service.stop()
 
 
 def _cluster(
-    root: Path, partitions: int, connections: int, duration_s: float, in_flight: int
-) -> dict[str, wrk.WrkResult]:
+    root: Path, partitions: int, connections: int, duration_s: float, in_flight: int, factor: int, linger: str
+) -> Run:
     etcd = EtcdCluster(root / "etcd")
     nodes: list[ClusterNode] = []
     service = BenchService(root / "logs", "bench-cluster")
+    names = ["n1", "n2", "n3"]
+
+    def groups() -> Groups:
+        roles = cluster_roles(etcd.endpoints, "bench", names, partitions)
+        parts = [node_groups(node.base_dir, partitions, roles[node.name]) for node in nodes]
+        return merge(*parts, {"etcd": [m.process.pid for m in etcd.members], "service": [service.process.pid]})
+
     try:
         etcd.start()
-        _, nodes = write_cluster(root, etcd.endpoints, ["n1", "n2", "n3"], partitions, "bench", in_flight)
+        _, nodes = write_cluster(
+            root, etcd.endpoints, names, partitions, "bench", in_flight, replication_factor=factor, append_linger=linger
+        )
         service.start()
         for node in nodes:
             node.process.start()
         for node in nodes:
             node.wait_ready(60)
         nodes[0].register(service.url)
-        return _measure(nodes[0], connections, duration_s)
+        return _measure(
+            nodes[0], connections, duration_s, groups, lambda: appended(etcd.endpoints, "bench", partitions)
+        )
     finally:
         for node in nodes:
             node.stop(10)
@@ -83,32 +119,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of wrk per workload")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--partitions", type=int, default=2)
-    parser.add_argument("--appends-in-flight", default="4", help="cluster settings to compare, e.g. 1,4")
+    parser.add_argument("--appends-in-flight", default="1", help="cluster settings to compare, e.g. 1,4")
+    parser.add_argument("--replication-factors", default="2", help="cluster settings to compare, e.g. 2,3")
+    parser.add_argument("--append-linger", default="2ms", help="cluster settings to compare, e.g. 0ms,2ms")
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args(argv)
-    settings = [int(n) for n in args.appends_in_flight.split(",")]
-    runs: dict[str, list[dict[str, wrk.WrkResult]]] = {}
+    settings = [
+        (int(n), int(f), linger)
+        for n in args.appends_in_flight.split(",")
+        for f in args.replication_factors.split(",")
+        for linger in args.append_linger.split(",")
+    ]
+    runs: dict[str, list[Run]] = {}
     for turn in range(args.rounds):
         root = Path(tempfile.mkdtemp(prefix=f"bench-cluster-{turn}-"))
         runs.setdefault("single", []).append(_single(root, args.partitions, args.connections, args.duration))
-        for n in settings:
-            (root / f"c{n}").mkdir()
-            result = _cluster(root / f"c{n}", args.partitions, args.connections, args.duration, n)
-            runs.setdefault(f"cluster, {n} in flight", []).append(result)
+        for n, factor, linger in settings:
+            where = root / f"c{n}-r{factor}-{linger}"
+            where.mkdir()
+            result = _cluster(where, args.partitions, args.connections, args.duration, n, factor, linger)
+            runs.setdefault(f"cluster, {n} in flight, {factor} replicas, linger {linger}", []).append(result)
     print(f"wrk -c{args.connections}, {args.duration:.0f} s per workload, {args.rounds} round(s): one column per round")
-    print("| workload | setup | ok req/s | p50 ms | p99 ms | errors | cluster/single |")
+    print("| workload | setup | ok req/s | p50 ms | p99 ms | errors | cluster/single (each round's ratio) |")
     print("|---|---|---|---|---|---|---|")
     single = runs["single"]
     for name in WORKLOADS:
         for setup, results in runs.items():
-            rows = [r[name] for r in results]
+            rows = [r[name][0] for r in results]
             rps = ", ".join(f"{r.ok_rps:.0f}" for r in rows)
             p50 = ", ".join(f"{r.latency_s.get('p50', 0) * 1000:.0f}" for r in rows)
             p99 = ", ".join(f"{r.latency_s.get('p99', 0) * 1000:.0f}" for r in rows)
             errors = sum(r.error_count for r in rows)
-            ratios = [r.ok_rps / s[name].ok_rps if s[name].ok_rps else 0.0 for r, s in zip(rows, single, strict=True)]
-            ratio = "" if setup == "single" else ", ".join(f"{x:.2f}" for x in ratios)
+            ratios = [
+                r.ok_rps / s[name][0].ok_rps if s[name][0].ok_rps else 0.0 for r, s in zip(rows, single, strict=True)
+            ]
+            each = ", ".join(f"{x:.2f}" for x in ratios)
+            ratio = "" if setup == "single" else f"{each} (median {median(ratios):.2f})"
             print(f"| {HANDLERS[name].label} | {setup} | {rps} | {p50} | {p99} | {errors} | {ratio} |")
+    print()
+    print("CPU ms per request by role, and etcd appends per request (median over the rounds):")
+    for name in WORKLOADS:
+        for setup, results in runs.items():
+            last = ("total", "appends")
+            roles = sorted({role for r in results for role in r[name][1]}, key=lambda role: role in last)
+            cpu = ", ".join(f"{role} {median(r[name][1].get(role, 0.0) for r in results):.2f}" for role in roles)
+            print(f"* {HANDLERS[name].label}, {setup}: {cpu}")
     return 0
 
 

@@ -184,3 +184,8 @@ def wait_quiet(
             break
         prev, t_prev = cur, now
     return time.monotonic() - t0
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU of one process (and of its reaped children); 0.0 once it is gone."""
+    return _cpu_seconds(pid)

@@ -47,6 +47,7 @@ class ClusterConfig(msgspec.Struct, frozen=True, kw_only=True):
     num_partitions: int = 4
     lease_ttl_s: int = 2
     appends_in_flight: int = 1  # per partition leader (docs/cluster.md, "Appends in flight")
+    append_linger_us: int = 2000  # a leader's wait for more commands before it appends a batch (0: none)
     replication_factor: int = 2  # replicas per partition (docs/cluster.md, "Placement"); at most len(nodes)
     trim_every: int = 1000  # entries a leader lets accumulate before it trims its log (docs/cluster.md)
     nodes: dict[str, NodeAddresses]

@@ -399,10 +399,13 @@ class PartitionActor:
         from restate.partition.command_log.codec import encode_entry
 
         replica = self.replica
-        assert replica is not None
+        assert replica is not None and self.config.cluster is not None
+        linger_s = self.config.cluster.append_linger_us / 1e6
         while True:
             first = await self.queue.get()
             await room.acquire()
+            if linger_s:  # fewer, larger appends: each costs etcd a transaction and every follower an apply
+                await asyncio.sleep(linger_s)
             batch, heartbeat = self._take_batch(first)
             if heartbeat:
                 self._heartbeat_queued = False

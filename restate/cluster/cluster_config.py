@@ -14,10 +14,12 @@ if TYPE_CHECKING:
     from restate.ipc.node import BusDirectory
 
 _KEYS = {
-    "cluster-name", "etcd-endpoints", "num-partitions", "lease-ttl", "appends-in-flight", "replication-factor",
-    "trim-every", "nodes",
+    "cluster-name", "etcd-endpoints", "num-partitions", "lease-ttl", "appends-in-flight", "append-linger",
+    "replication-factor", "trim-every", "nodes",
 }  # fmt: skip
 MAX_APPENDS_IN_FLIGHT = 64
+DEFAULT_APPEND_LINGER_US = 2000  # a leader's wait for more commands before an append (docs/cluster.md, Performance)
+MAX_APPEND_LINGER_US = 100_000
 DEFAULT_REPLICATION_FACTOR = 2  # replicas per partition; fewer when the cluster has fewer nodes
 _NODE_KEYS = {"bus-address": "bus_address", "ingress-address": "ingress_address", "admin-address": "admin_address"}
 
@@ -63,6 +65,13 @@ def _parse(data: dict[str, object], path: str, node_name: str | None) -> Cluster
     trim_every = data.get("trim-every", 1000)
     if isinstance(trim_every, bool) or not isinstance(trim_every, int) or not 1 <= trim_every <= 1_000_000:
         raise ConfigError(f"trim-every {where}: must be an integer between 1 and 1000000, got {trim_every!r}")
+    linger = data.get("append-linger", f"{DEFAULT_APPEND_LINGER_US}us")
+    try:
+        linger_us = parse_duration_ns(linger) // 1000 if isinstance(linger, str) else None
+    except DurationError as exc:
+        raise ConfigError(f"append-linger {where}: {exc}") from exc
+    if linger_us is None or linger_us > MAX_APPEND_LINGER_US:
+        raise ConfigError(f'append-linger {where}: expected a duration up to 100ms ("2ms"), got {linger!r}')
     nodes = _nodes(data.get("nodes"), where)
     factor = data.get("replication-factor", min(DEFAULT_REPLICATION_FACTOR, len(nodes)))
     if isinstance(factor, bool) or not isinstance(factor, int) or not 1 <= factor <= len(nodes):
@@ -80,6 +89,7 @@ def _parse(data: dict[str, object], path: str, node_name: str | None) -> Cluster
         num_partitions=partitions,
         lease_ttl_s=ttl_s,
         appends_in_flight=in_flight,
+        append_linger_us=linger_us,
         replication_factor=factor,
         trim_every=trim_every,
         nodes=nodes,

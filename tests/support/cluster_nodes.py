@@ -61,9 +61,11 @@ def write_cluster(
     cluster_name: str = "test",
     appends_in_flight: int | None = None,
     trim_every: int | None = None,
+    replication_factor: int | None = None,
+    append_linger: str | None = None,
 ) -> tuple[Path, list[ClusterNode]]:
-    """The cluster file of `names` and a (not started) node for each (`appends_in_flight`, `trim_every`:
-    the file's settings, the defaults when None)."""
+    """The cluster file of `names` and a (not started) node for each (`appends_in_flight`, `trim_every`,
+    `replication_factor`, `append_linger`: the file's settings, the defaults when None)."""
     lines = [
         f'cluster-name = "{cluster_name}"',
         "etcd-endpoints = [" + ", ".join(f'"{e}"' for e in etcd_endpoints) + "]",
@@ -74,6 +76,10 @@ def write_cluster(
         lines.append(f"appends-in-flight = {appends_in_flight}")
     if trim_every is not None:
         lines.append(f"trim-every = {trim_every}")
+    if replication_factor is not None:
+        lines.append(f"replication-factor = {replication_factor}")
+    if append_linger is not None:
+        lines.append(f'append-linger = "{append_linger}"')
     ports = []
     for name in names:
         ingress, admin = free_ports(2)

@@ -1,5 +1,5 @@
-"""The cluster configuration file: appends-in-flight, replication-factor and trim-every (defaults, bounds,
-errors)."""
+"""The cluster configuration file: appends-in-flight, append-linger, replication-factor and trim-every
+(defaults, bounds, errors)."""
 
 from __future__ import annotations
 
@@ -82,3 +82,19 @@ def test_trim_every_defaults_to_a_thousand_entries_and_can_be_set(tmp_path: Path
         path.write_text(_FILE.format(extra=f"trim-every = {value}"))
         with pytest.raises(ConfigError, match=r"^trim-every \(in .*\): must be an integer between 1 and 1000000"):
             load_cluster_config(str(path), "n1")
+
+
+def test_append_linger_is_a_duration_of_2ms_by_default(tmp_path: Path) -> None:
+    assert load_cluster_config(str(_nodes_file(tmp_path, 1, "")), "n1").append_linger_us == 2000
+    path = _nodes_file(tmp_path, 1, 'append-linger = "0ms"')
+    assert load_cluster_config(str(path), "n1").append_linger_us == 0
+    path = _nodes_file(tmp_path, 1, 'append-linger = "2ms"')
+    assert load_cluster_config(str(path), "n1").append_linger_us == 2000
+    path = _nodes_file(tmp_path, 1, 'append-linger = "500us"')
+    assert load_cluster_config(str(path), "n1").append_linger_us == 500
+
+
+@pytest.mark.parametrize("value", ['"101ms"', "2", '"soon"'])
+def test_append_linger_out_of_bounds_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError, match=r"^append-linger \(in .*\): "):
+        load_cluster_config(str(_nodes_file(tmp_path, 1, f"append-linger = {value}")), "n1")
