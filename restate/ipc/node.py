@@ -159,11 +159,12 @@ class Node:
     async def recv(self) -> tuple[str, wire.Message]:
         """Waits for the next well-formed message; malformed ones are logged and dropped."""
         while not self._incoming:
-            if self._reader_loop is None:  # not watched yet: what arrived before is read here, once
-                self._drain()
+            loop = asyncio.get_running_loop()
+            if self._reader_loop is not loop:  # not watched by this loop yet: what arrived before is read now
+                self._watch(loop)
+                self._on_readable()
                 if self._incoming:
                     break
-            loop = self._watch()
             assert self._waiter is None, "one receiver per node"
             self._waiter = loop.create_future()
             try:
@@ -179,13 +180,14 @@ class Node:
             self._drain()
         return self._incoming.popleft() if self._incoming else None
 
-    def _watch(self) -> asyncio.AbstractEventLoop:
-        """Starts watching the ROUTER's fd on the running loop (once)."""
-        loop = asyncio.get_running_loop()
-        if self._reader_loop is None:
-            self._reader_loop = loop
-            loop.add_reader(self._router.fileno(), self._on_readable)
-        return loop
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Watches the ROUTER's fd on `loop` (instead of the loop that watched it before, if any)."""
+        fd = self._router.fileno()
+        previous = self._reader_loop
+        if previous is not None and not previous.is_closed():
+            previous.remove_reader(fd)
+        self._reader_loop = loop
+        loop.add_reader(fd, self._on_readable)
 
     def _on_readable(self) -> None:
         """ZeroMQ's fd only says that the socket's state may have changed (edge-triggered): read until it

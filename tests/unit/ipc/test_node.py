@@ -101,3 +101,24 @@ def test_closing_a_watched_node_stops_the_watch(tmp_path: Path) -> None:
         assert not loop.remove_reader(fd)  # nothing left registered on the closed socket's fd
 
     asyncio.run(scenario())
+
+
+def test_a_node_received_on_by_a_second_event_loop_still_gets_its_messages(nodes: tuple[Node, Node]) -> None:
+    """e.g. one asyncio.run after another: the fd is watched again by the loop that waits now."""
+    sender, receiver = nodes
+
+    async def one(version: int) -> tuple[str, wire.Message]:
+        await _idle_recv_started(receiver)  # watched by this loop, nothing left to read
+        sender.send("b", wire.SchemaAck(version))
+        sender.flush()
+        return await asyncio.wait_for(receiver.recv(), DEADLINE_S)
+
+    async def late_then_new() -> list[tuple[str, wire.Message]]:
+        got = [await asyncio.wait_for(receiver.recv(), DEADLINE_S)]  # sent while no loop watched
+        got.append(await one(3))  # only this loop's watch can wake the receiver now
+        return got
+
+    assert asyncio.run(one(1)) == ("a", wire.SchemaAck(1))
+    sender.send("b", wire.SchemaAck(2))
+    sender.flush()
+    assert asyncio.run(late_then_new()) == [("a", wire.SchemaAck(2)), ("a", wire.SchemaAck(3))]
