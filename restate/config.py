@@ -19,19 +19,22 @@ class ConfigError(ValueError):
 
 class NodeAddresses(msgspec.Struct, frozen=True, kw_only=True):
     """Cluster mode: where a node serves. Its bus is a range of tcp ports from `bus_address`: admin +0,
-    ingress +1, partition i +2+i."""
+    ingress +1, partition i +2+i, Kafka +2+N (N partitions)."""
 
     bus_address: str
     ingress_address: str
     admin_address: str
 
-    def bus_endpoint(self, process: str) -> str:
-        """The ZeroMQ tcp endpoint of one of the node's processes (`admin`, `ingress`, `p<i>`)."""
+    def bus_endpoint(self, process: str, num_partitions: int | None = None) -> str:
+        """The ZeroMQ tcp endpoint of one of the node's processes (`admin`, `ingress`, `p<i>`, and `kafka` given
+        the cluster's partition count: the partitions' replies to its records reach it from any node)."""
         host, port = parse_bind_address(self.bus_address, "bus-address")
         if process in ("admin", "ingress"):
             offset = 0 if process == "admin" else 1
         elif process.startswith("p") and process[1:].isdigit():
             offset = 2 + int(process[1:])
+        elif process == "kafka" and num_partitions is not None:
+            offset = 2 + num_partitions
         else:
             raise ValueError(f"no bus endpoint for process {process!r}")
         return f"tcp://{host}:{port + offset}"

@@ -157,6 +157,46 @@ def _schema_hooks(
     return persist, publish
 
 
+def _kafka_hooks(
+    store: MetaStore, kafka: KafkaPublisher, link: NodeLink | None
+) -> tuple[Callable[[KafkaRegistry], Awaitable[None]], Callable[[KafkaRegistry], Awaitable[None]]]:
+    """The Kafka registry's `persist` and `publish`: as the schema's, the cluster's first (a concurrent change on
+    another node is refused) and answered once every live node's admin serves it (restate.cluster.node_link)."""
+
+    async def persist(registry: KafkaRegistry) -> None:
+        if link is not None:
+            await link.publish_kafka(registry)
+        await asyncio.to_thread(store.store_kafka, registry)
+
+    async def publish(registry: KafkaRegistry) -> None:
+        await kafka.publish(registry)
+        if link is not None:
+            from restate.cluster.node_link import KAFKA_ADOPTED
+
+            await link.announce_adopted(registry.version, KAFKA_ADOPTED)
+            await link.wait_adopted_everywhere(registry.version, what=KAFKA_ADOPTED)
+
+    return persist, publish
+
+
+def _adopt_kafka(app: AdminApp, store: MetaStore, kafka: KafkaPublisher) -> Callable[[KafkaRegistry], Awaitable[None]]:
+    """How a Kafka registry version another node's admin wrote becomes this node's: stored, shown by this admin,
+    and given to this node's Kafka process (started on demand), whose consumers join the subscriptions' groups."""
+
+    async def adopt(registry: KafkaRegistry) -> None:
+        async with app.lock:  # not interleaved with a change made here (which needs the newest version anyway)
+            if registry.version <= app.kafka.version:
+                return
+            await asyncio.to_thread(store.store_kafka, registry)
+            app.kafka = registry
+            await kafka.publish(registry)
+            gone = [p for p in app.parked if p.subscription not in registry.subscriptions]
+            if gone:  # a subscription deleted elsewhere: the records this node parked for it go with it
+                await kafka_state.commit_parked(app, [p for p in app.parked if p not in gone])
+
+    return adopt
+
+
 async def _main(config: Config, sockets: list[socket.socket] | None, demand: DemandSender) -> None:
     store = MetaStore(Path(config.base_dir) / "meta")
     node: Node | None = None
@@ -178,9 +218,10 @@ async def _main(config: Config, sockets: list[socket.socket] | None, demand: Dem
 
         kafka = KafkaPublisher(node, demand)
         persist, publish = _schema_hooks(store, publisher, link)
+        persist_kafka, publish_kafka = _kafka_hooks(store, kafka, link)
         hooks = AdminHooks(
             persist=persist, publish=publish, partitions=rpc,
-            persist_kafka=lambda k: asyncio.to_thread(store.store_kafka, k), publish_kafka=kafka.publish,
+            persist_kafka=persist_kafka, publish_kafka=publish_kafka,
             persist_parked=lambda p: asyncio.to_thread(store.store_parked, p), ingest=rpc.ingest,
         )  # fmt: skip
         app = AdminApp(store.load_schema(), config, hooks)
@@ -202,6 +243,7 @@ async def _main(config: Config, sockets: list[socket.socket] | None, demand: Dem
             tasks.append(asyncio.create_task(link.register_node()))
             tasks.append(asyncio.create_task(link.route_to_leaders(rpc)))
             tasks.append(asyncio.create_task(link.adopt_schemas(lambda: app.schema, adopt)))
+            tasks.append(asyncio.create_task(link.adopt_kafka(lambda: app.kafka, _adopt_kafka(app, store, kafka))))
         await _serve_http(app, config, sockets)
     finally:
         for task in tasks:

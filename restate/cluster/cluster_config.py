@@ -121,4 +121,6 @@ def bus_directory(cluster: ClusterConfig) -> BusDirectory:
     """The bus of a cluster node: its processes' peers on other nodes are reached over tcp."""
     from restate.ipc.node import BusDirectory
 
-    return BusDirectory(cluster.node_name, lambda node, process: cluster.nodes[node].bus_endpoint(process))
+    return BusDirectory(
+        cluster.node_name, lambda node, process: cluster.nodes[node].bus_endpoint(process, cluster.num_partitions)
+    )

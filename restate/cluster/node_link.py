@@ -1,10 +1,12 @@
-"""Ingress and admin in cluster mode: requests routed to each partition's leader, the schema shared in etcd."""
+"""Ingress and admin in cluster mode: requests routed to each partition's leader, the schema and the Kafka
+registry shared in etcd."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from restate import metrics
 from restate.cluster.etcd_client import Etcd
@@ -12,9 +14,10 @@ from restate.cluster.etcd_records import NodeRecord
 from restate.cluster.layout import Layout
 from restate.cluster.leader_map import LeaderMap
 from restate.cluster.leadership import Lease, PartitionTable
-from restate.cluster.schema_history import AdoptedVersions, SchemaHistory
+from restate.cluster.schema_history import AdoptedVersions, KafkaHistory, SchemaHistory, VersionHistory
 from restate.config import ClusterConfig
 from restate.ipc.partition_rpc import PartitionRpc
+from restate.kafka.definitions import KafkaRegistry
 from restate.schema import Schema
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,21 @@ async def for_ever(what: str, run: Callable[[], Awaitable[None]], pause_s: float
 
 class SchemaConflict(RuntimeError):
     """Another node's admin changed the schema at the same time: this change is refused (try again)."""
+
+
+class KafkaConflict(SchemaConflict):
+    """Another node's admin changed the Kafka registry at the same time: refused the same way (try again)."""
+
+
+SCHEMA_ADOPTED, KAFKA_ADOPTED = "adopted", "kafka-adopted"  # meta/<what>/<node>: the version a node serves
+
+
+class _Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+V = TypeVar("V", bound=_Versioned)
 
 
 class NodeLink:
@@ -80,16 +98,26 @@ class NodeLink:
         if not await SchemaHistory(await self.etcd(), self.layout).publish(schema):
             raise SchemaConflict(f"schema version {schema.version} was written by another node at the same time")
 
-    async def announce_adopted(self, version: int) -> None:
-        """Tells the cluster that this node's ingress and partitions serve schema `version`."""
-        await AdoptedVersions(await self.etcd(), self.layout).announce(self.cluster.node_name, version)
+    async def publish_kafka(self, registry: KafkaRegistry) -> None:
+        """Makes a new Kafka registry version the cluster's (before this node stores or uses it)."""
+        if not await KafkaHistory(await self.etcd(), self.layout).publish(registry):
+            raise KafkaConflict(
+                f"Kafka registry version {registry.version} was written by another node at the same time"
+            )
 
-    async def wait_adopted_everywhere(self, version: int, timeout_s: float = ADOPTION_WAIT_S) -> list[str]:
-        """Waits until every live node (on a membership lease) serves schema `version`, so that a change
-        answered here is visible through any node's ingress; returns the live nodes that still did not
-        after `timeout_s` (logged: the change is durable and they adopt it once they can)."""
+    async def announce_adopted(self, version: int, what: str = SCHEMA_ADOPTED) -> None:
+        """Tells the cluster that this node serves `version` (of the schema: its ingress and partitions
+        acknowledged it; of the Kafka registry, `KAFKA_ADOPTED`: its admin stored it and told its Kafka process)."""
+        await AdoptedVersions(await self.etcd(), self.layout, what).announce(self.cluster.node_name, version)
+
+    async def wait_adopted_everywhere(
+        self, version: int, timeout_s: float = ADOPTION_WAIT_S, what: str = SCHEMA_ADOPTED
+    ) -> list[str]:
+        """Waits until every live node (on a membership lease) serves `version` (of `what`), so that a change
+        answered here is visible through any node; returns the live nodes that still did not after
+        `timeout_s` (logged: the change is durable and they adopt it once they can)."""
         etcd = await self.etcd()
-        table, adopted = PartitionTable(etcd, self.layout), AdoptedVersions(etcd, self.layout)
+        table, adopted = PartitionTable(etcd, self.layout), AdoptedVersions(etcd, self.layout, what)
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             versions = await adopted.versions()
@@ -98,19 +126,35 @@ class NodeLink:
                 break
             await asyncio.sleep(ADOPTION_POLL_S)
         if behind:
-            log.warning("schema version %d: nodes %s did not adopt it within %.0fs", version, behind, timeout_s)
+            log.warning("%s version %d: nodes %s did not adopt it within %.0fs", what, version, behind, timeout_s)
         return behind
 
     async def adopt_schemas(self, current: Callable[[], Schema], adopt: Callable[[Schema], Awaitable[None]]) -> None:
-        """Adopts every newer version another node's admin writes, for ever (run it as a task)."""
-        await for_ever("following the cluster's schema", lambda: self._adopt_schemas(current, adopt))
+        """Adopts every newer schema version another node's admin writes, for ever (run it as a task)."""
+        await for_ever("following the cluster's schema", lambda: self._adopt(SchemaHistory, current, adopt,
+                                                                           SCHEMA_ADOPTED))  # fmt: skip
 
-    async def _adopt_schemas(self, current: Callable[[], Schema], adopt: Callable[[Schema], Awaitable[None]]) -> None:
-        async for schema in SchemaHistory(await self.etcd(), self.layout).follow():
-            if schema.version > current().version:
-                log.info("adopting schema version %d from the cluster", schema.version)
-                await adopt(schema)
-            await self.announce_adopted(current().version)  # also on start: the version this node serves
+    async def adopt_kafka(
+        self, current: Callable[[], KafkaRegistry], adopt: Callable[[KafkaRegistry], Awaitable[None]]
+    ) -> None:
+        """Adopts every newer Kafka registry version another node's admin writes, for ever (run it as a task)."""
+        what = "following the cluster's Kafka registry"
+        await for_ever(what, lambda: self._adopt(KafkaHistory, current, adopt, KAFKA_ADOPTED, seed=True))
+
+    async def _adopt(
+        self, history: Callable[[Etcd, Layout], VersionHistory[V]], current: Callable[[], V],
+        adopt: Callable[[V], Awaitable[None]], what: str, seed: bool = False,
+    ) -> None:  # fmt: skip
+        versions = history(await self.etcd(), self.layout)
+        if seed and current().version > 0 and (await versions.latest())[0] is None:
+            # A registry this node made before it was the cluster's (a node's own, from before): the first node
+            # to start seeds the cluster with its own (another node's seed written first wins, and is adopted).
+            await versions.publish(current())
+        async for value in versions.follow():
+            if value.version > current().version:
+                log.info("adopting %s version %d from the cluster", what, value.version)
+                await adopt(value)
+            await self.announce_adopted(current().version, what)  # also on start: the version this node serves
 
     async def register_node(self) -> None:
         """Keeps this node in etcd's membership (`nodes/<name>`, on a lease of its own), for ever (a task)."""

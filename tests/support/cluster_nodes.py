@@ -83,7 +83,7 @@ def write_cluster(
     ports = []
     for name in names:
         ingress, admin = free_ports(2)
-        bus = free_port_block(2 + partitions)
+        bus = free_port_block(3 + partitions)  # admin, ingress, partitions, kafka
         ports.append((ingress, admin))
         lines += [
             f"[nodes.{name}]",

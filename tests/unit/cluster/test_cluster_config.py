@@ -98,3 +98,13 @@ def test_append_linger_is_a_duration_of_2ms_by_default(tmp_path: Path) -> None:
 def test_append_linger_out_of_bounds_is_refused(tmp_path: Path, value: str) -> None:
     with pytest.raises(ConfigError, match=r"^append-linger \(in .*\): "):
         load_cluster_config(str(_nodes_file(tmp_path, 1, f"append-linger = {value}")), "n1")
+
+
+def test_a_nodes_bus_range_gives_every_process_a_port_the_kafka_process_after_the_partitions(tmp_path: Path) -> None:
+    from restate.cluster.cluster_config import bus_directory
+
+    path = tmp_path / "cluster.toml"
+    path.write_text(_FILE.format(extra="num-partitions = 3"))
+    endpoint = bus_directory(load_cluster_config(str(path), "n1")).endpoint
+    found = [endpoint("n1", p) for p in ("admin", "ingress", "p0", "p1", "p2", "kafka")]
+    assert found == [f"tcp://127.0.0.1:{port}" for port in range(5301, 5307)]
