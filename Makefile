@@ -17,7 +17,7 @@ TS_SDK := $(TS_SERVICES)/node_modules/.installed
 
 # Only the paths that exist (the code base grows while these targets are in use).
 LINT_PATHS := $(wildcard restate cli tests bench examples)
-MYPY_PATHS := $(wildcard restate/cluster restate/kafka restate/protocol restate/storage restate/partition restate/introspection restate/invoker restate/ipc restate/actors restate/admin restate/ingress restate/ids.py restate/durations.py restate/serde_json_errors.py restate/wire.py restate/schema.py restate/config.py restate/metrics.py restate/tracing restate/dashboard cli restate/sdk restate/__init__.py)
+MYPY_PATHS := $(wildcard restate/cluster restate/kafka restate/protocol restate/storage restate/partition restate/introspection restate/invoker restate/ipc restate/actors restate/admin restate/ingress restate/ids.py restate/durations.py restate/serde_json_errors.py restate/wire.py restate/schema.py restate/config.py restate/metrics.py restate/stage_trace.py restate/tracing restate/dashboard cli restate/sdk restate/__init__.py)
 PYTEST_ARGS ?=
 
 .PHONY: test setup lint typecheck pytest up clean-setup wrk etcd chromium

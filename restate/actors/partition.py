@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from restate import wire
+from restate import stage_trace, wire
 from restate.actors import faults, logs
 from restate.actors.essential_tasks import EssentialTasks
 from restate.actors.partition_stats import PartitionStats
@@ -363,6 +363,8 @@ class PartitionActor:
         while True:
             batch, heartbeat = self._take_batch(await self.queue.get())
             if batch:
+                if stage_trace.ENABLED:
+                    stage_trace.mark("partition: batch taken")
                 txn, actions = self._apply_batch(batch)
                 changes = Tables(txn).close_batch()
                 self.stats.on_batch(changes, len(batch), not txn.is_empty, self.committed)
@@ -370,6 +372,8 @@ class PartitionActor:
                     # Synchronous on purpose: handing the fsync to a thread costs two context switches per
                     # batch, more than the fsync itself on small machines; commands keep queueing meanwhile.
                     self._commit(txn)
+                    if stage_trace.ENABLED:
+                        stage_trace.mark("partition: committed")
                 # Durable: act on it at once and send what that posts to other processes (replies) now, not
                 # after the loop's other ready callbacks; then the invoker's I/O and the receiver run.
                 for action in actions:

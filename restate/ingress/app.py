@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from restate import metrics
+from restate import metrics, stage_trace
 from restate.ids import InvocationId
 from restate.ingress import errors, invocations, routing
 from restate.ingress.errors import APPLICATION_JSON, Headers, IngressError
@@ -92,6 +92,8 @@ class IngressApp:
         self._active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if stage_trace.ENABLED:
+            stage_trace.mark("ingress: request in")
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
                 await _lifespan(receive, send)
@@ -123,6 +125,8 @@ class IngressApp:
         finally:
             self._active -= 1
         await _respond(send, response)
+        if stage_trace.ENABLED:
+            stage_trace.mark("ingress: response written")
 
     async def _handle(self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]) -> Response:
         raw_path: bytes | None = scope.get("raw_path")

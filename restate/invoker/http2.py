@@ -14,6 +14,8 @@ import h2.settings
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 
+from restate import stage_trace
+
 from .h2_state import CONFIG as _CONFIG
 from .h2_state import PoolH2Connection as _H2
 from .host_slots import HostSlots
@@ -259,6 +261,8 @@ class _Connection(asyncio.Protocol):
         self.fail(TransportError(f"HTTP/2 connection to {self.address.authority} {why}"))
 
     def data_received(self, data: bytes) -> None:
+        if stage_trace.ENABLED:
+            stage_trace.mark("invoker: HTTP/2 read")
         if self.closed:
             return
         self.flush()  # frames queued before this data must go out before a GOAWAY is processed
@@ -385,6 +389,8 @@ class _Connection(asyncio.Protocol):
                     self._blocked.pop(sid, None)
         out = self.h2.data_to_send()
         if out and not self.closed:  # a stream finishing above may have closed the connection
+            if stage_trace.ENABLED:
+                stage_trace.mark("invoker: HTTP/2 write")
             self.transport.write(out)
 
     def retire(self) -> None:

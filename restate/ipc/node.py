@@ -18,7 +18,7 @@ from pathlib import Path
 import msgspec
 import zmq
 
-from restate import wire
+from restate import stage_trace, wire
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,8 @@ class Node:
         """Sends everything posted so far, one transport message per peer, in posting order."""
         self._flush_scheduled = False
         outgoing, self._outgoing = self._outgoing, {}
+        if stage_trace.ENABLED and outgoing:
+            stage_trace.mark(f"{self.name}: bus send")
         for peer, payloads in outgoing.items():
             data = payloads[0] if len(payloads) == 1 else wire.encode_batch(payloads)
             self._dealer(peer).send(data, zmq.NOBLOCK)
@@ -212,6 +214,8 @@ class Node:
         return False
 
     def _decode(self, sender: bytes, payload: bytes) -> None:
+        if stage_trace.ENABLED:
+            stage_trace.mark(f"{self.name}: bus receive")
         try:
             name = sender.decode()
             messages = wire.decode(payload)

@@ -97,3 +97,21 @@ def test_bench_ts_service_flavour_runs(tmp_path: Path) -> None:
         assert rnd["figures"]["throughput.fanout10.c32.rps"] > 0
     assert list(out.glob("run-*/ours-r1/svc-ts-bench-h2c-*.log"))
     assert "restate-sdk 1.17.2 (tests/services/ts/bench.ts) on Node" in (out / "latest.md").read_text()
+
+
+@pytest.mark.timeout(TS_TIMEOUT_S + 20)
+def test_latency_stages_breaks_a_call_down() -> None:
+    """`python -m bench.latency_stages` (tiny): the stage table of a no-op call with the TypeScript service."""
+    argv = ["--handlers", "noop", "--calls", "5", "--warmup", "2"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.latency_stages", *argv],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TS_TIMEOUT_S,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    out = proc.stdout
+    assert "calls took this path" in out
+    for stage in ("client: request sent", "ingress: request in", "partition: committed", "invoker: HTTP/2 read"):
+        assert f"| {stage} |" in out, out
