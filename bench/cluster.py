@@ -191,10 +191,12 @@ def main(argv: list[str] | None = None) -> int:
             result = _cluster(where, args.partitions, args.connections, args.duration, n, factor, linger)
             runs.setdefault(f"cluster, {n} in flight, {factor} replicas, linger {linger}", []).append(result)
         if args.real:
-            real_single = _real_single(root, args.partitions, args.connections, args.duration)
-            runs.setdefault("real single", []).append(real_single)
-            real = _real_cluster(root, args.partitions, args.connections, args.duration)
-            runs.setdefault("real cluster, 2 replicas", []).append(real)
+            runs.setdefault("real single", []).append(
+                _real_single(root, args.partitions, args.connections, args.duration)
+            )
+            runs.setdefault("real cluster, 2 replicas", []).append(
+                _real_cluster(root, args.partitions, args.connections, args.duration)
+            )
     print(f"wrk -c{args.connections}, {args.duration:.0f} s per workload, {args.rounds} round(s): one column per round")
     print("| workload | setup | ok req/s | p50 ms | p99 ms | errors | cluster/single (each round's ratio) |")
     print("|---|---|---|---|---|---|---|")
