@@ -152,7 +152,7 @@ class NodeLink:
             await versions.publish(current())
         async for value in versions.follow():
             if value.version > current().version:
-                log.info("adopting %s version %d from the cluster", what, value.version)
+                log.info("adopting %s version %d from the cluster", type(value).__name__, value.version)
                 await adopt(value)
             await self.announce_adopted(current().version, what)  # also on start: the version this node serves
 
