@@ -83,7 +83,8 @@ def test_bench_ts_service_flavour_runs(tmp_path: Path) -> None:
     assert shutil.which("wrk") is not None, "wrk is not installed (apt-get install -y wrk); see README, Benchmarks"
     out = tmp_path / "results"
     argv = ["--service", "ts", "--quick", "--no-publish", "--out", str(out), "--calls", "5", "--duration", "1"]
-    argv += ["--latency", "noop,object", "--throughput", "fanout10", "--no-recovery"]
+    # no-op for the closed loop: under a loaded machine one fan-out call can take longer than the 1 s run
+    argv += ["--latency", "noop,object", "--throughput", "noop", "--no-recovery"]
     proc = subprocess.run(
         [sys.executable, "-m", "bench", *argv], cwd=REPO_ROOT, capture_output=True, text=True, timeout=TS_TIMEOUT_S
     )
@@ -94,7 +95,7 @@ def test_bench_ts_service_flavour_runs(tmp_path: Path) -> None:
     for rnd in result["rounds"]:
         assert not rnd["errors"], f"{rnd['server']} failed with the TypeScript service: {rnd['errors']}"
         assert rnd["figures"]["latency.object.p50_ms"] > 0
-        assert rnd["figures"]["throughput.fanout10.c32.rps"] > 0
+        assert rnd["figures"]["throughput.noop.c32.rps"] > 0
     assert list(out.glob("run-*/ours-r1/svc-ts-bench-h2c-*.log"))
     assert "restate-sdk 1.17.2 (tests/services/ts/bench.ts) on Node" in (out / "latest.md").read_text()
 
