@@ -117,7 +117,9 @@ def test_delete_answers_202_then_404_with_the_registry_wording(rec: Recorder) ->
     again = request(app, "DELETE", f"/subscriptions/{SUB_A}")
     assert again.status == 404
     assert again.json() == {
-        "message": f"not found in the schema registry: subscription with id '{SUB_A}'", "restate_code": None}
+        "message": f"not found in the schema registry: subscription with id '{SUB_A}'",
+        "restate_code": None,
+    }
     missing = request(app, "GET", f"/subscriptions/{SUB_A}")
     assert missing.json()["message"] == f"The requested subscription '{SUB_A}' does not exist"
     assert app.kafka.subscriptions == {} and rec.persisted[-1].version == 2
@@ -255,13 +257,16 @@ def test_cluster_patch_replaces_properties_and_static_ones_are_read_only(rec: Re
     assert reply.json() == {"name": "dyn", "properties": new["properties"], "created_at": DYN_VIEW["created_at"]}
     bad = request(app, "PATCH", "/kafka-clusters/dyn", {"properties": {"foo": "bar"}})
     assert (bad.status, bad.json()["message"]) == (
-        400, "kafka cluster 'dyn' properties must contain either 'bootstrap.servers' or 'metadata.broker.list'")
+        400,
+        "kafka cluster 'dyn' properties must contain either 'bootstrap.servers' or 'metadata.broker.list'",
+    )
     for method in ("PATCH", "DELETE"):
         static = request(app, method, "/kafka-clusters/my-cluster", {"properties": {"bootstrap.servers": "x:1"}})
         assert static.status == 409
         assert static.json()["message"].startswith("kafka cluster 'my-cluster' cannot be updated, because it was")
     assert request(app, "GET", "/kafka-clusters/nope").json()["message"] == (
-        "The requested Kafka cluster 'nope' does not exist")
+        "The requested Kafka cluster 'nope' does not exist"
+    )
 
 
 def test_cluster_delete_in_use_needs_force_and_leaves_an_orphan(rec: Recorder) -> None:
@@ -345,3 +350,18 @@ def test_deleting_a_subscription_drops_its_parked_records_only(rec: Recorder) ->
         asyncio.run(parked_records.park(app, ParkedRecord(sub, "t", 0, 1, "bad key", T0, b"\xff")))
     assert request(app, "DELETE", f"/subscriptions/{SUB_A}").status == 202
     assert [p.subscription for p in app.parked] == [SUB_B]
+
+
+def test_a_change_refused_by_the_cluster_is_answered_as_a_schema_conflict_and_changes_nothing(rec: Recorder) -> None:
+    from restate.cluster.node_link import KafkaConflict
+
+    async def refused(registry: KafkaRegistry) -> None:  # another node's admin wrote this version first
+        raise KafkaConflict(f"Kafka registry version {registry.version} was written by another node at the same time")
+
+    app = rec.app()
+    app.hooks.persist_kafka = refused
+    body = {"source": "kafka://my-cluster/t1", "sink": "service://KSvc/raw"}
+    reply = request(app, "POST", "/subscriptions", body)
+    assert (reply.status, reply.json()) == (500, {"message": "Internal server error", "restate_code": None})
+    assert app.kafka == KafkaRegistry() and rec.published == []  # not shown, not given to the Kafka process
+    assert request(app, "GET", "/subscriptions").json() == {"subscriptions": []}
