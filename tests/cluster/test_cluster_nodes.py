@@ -77,13 +77,14 @@ class Cluster:
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     etcd = EtcdCluster(tmp_path / "etcd")
     etcd.start()
-    # 4 appends in flight per leader (the default is 1): failover, fencing and restarts with a pipeline
-    _, nodes = write_cluster(tmp_path, etcd.endpoints, ["n1", "n2", "n3"], PARTITIONS, CLUSTER, appends_in_flight=4)
     side_effects, gate = tmp_path / "side_effects.txt", tmp_path / "gate"
     side_effects.touch()
     service = ServiceProcess(tmp_path / "logs", env={"SIDE_EFFECT_FILE": str(side_effects), "GATE_FILE": str(gate)})
+    nodes: list[ClusterNode] = []
     try:
-        service.start()
+        service.start()  # before the nodes' ports are picked: it binds a free port of its own
+        # 4 appends in flight per leader (the default is 1): failover, fencing and restarts with a pipeline
+        _, nodes = write_cluster(tmp_path, etcd.endpoints, ["n1", "n2", "n3"], PARTITIONS, CLUSTER, appends_in_flight=4)
         for node in nodes:
             node.process.start()
         for node in nodes:

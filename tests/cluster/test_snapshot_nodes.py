@@ -69,10 +69,11 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     etcd = EtcdCluster(tmp_path / "etcd")
     etcd.start()
     names = ["n1", "n2", "n3"]
-    cluster_file, nodes = write_cluster(tmp_path, etcd.endpoints, names, PARTITIONS, CLUSTER, trim_every=TRIM_EVERY)
     service = ServiceProcess(tmp_path / "logs")
+    nodes: list[ClusterNode] = []
     try:
-        service.start()
+        service.start()  # before the nodes' ports are picked: it binds a free port of its own
+        cluster_file, nodes = write_cluster(tmp_path, etcd.endpoints, names, PARTITIONS, CLUSTER, trim_every=TRIM_EVERY)
         for node in nodes:
             node.process.start()
         for node in nodes:
