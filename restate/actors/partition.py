@@ -408,7 +408,9 @@ class PartitionActor:
         while True:
             first = await self.queue.get()
             await room.acquire()
-            if linger_s:  # fewer, larger appends: each costs etcd a transaction and every follower an apply
+            # Fewer, larger appends (each costs etcd a transaction and every follower an apply), but only
+            # while other attempts run, whose commands may join the batch: a lone call is not delayed.
+            if linger_s and self.invoker.attempts_running > 1:
                 await asyncio.sleep(linger_s)
             batch, heartbeat = self._take_batch(first)
             if heartbeat:

@@ -81,6 +81,11 @@ class Invoker:
         self._status_observers: dict[str, Callable[[int], None]] = {}  # deployment id -> metrics.response
         self.spans = None if tracer is None else AttemptTracer(tracer)  # None: tracing off, nothing to do
 
+    @property
+    def attempts_running(self) -> int:
+        """Attempts started and not ended yet: commands they will emit are still to come."""
+        return len(self._attempts)
+
     # --- partition actions
 
     def start(self, invocation_id: bytes, delay_ms: int = 0, *, recovered: bool = False) -> None:
