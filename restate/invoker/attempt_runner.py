@@ -70,6 +70,7 @@ class AttemptRunner:
         self._response: Http1Response | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._report = report
+        self._sink_error: Exception | None = None  # raised in _on_chunk, re-raised by the attempt's task
 
     # --- called by the invoker
 
@@ -118,7 +119,33 @@ class AttemptRunner:
         self.machine.notify_opened(time.monotonic())
         self._carry_out()
         head = await stream.response_head()
-        await self._pump(head.status, head.get("content-type"), stream.read)
+        self._observe_status(head.status)
+        machine = self.machine
+        machine.notify_response_head(head.status, head.get("content-type"))
+        self._carry_out()
+        stream.deliver_to(self._on_chunk)  # the body is fed from the connection's read callback
+        try:
+            await stream.wait_end()
+        except TransportError:
+            if self._sink_error is None:
+                raise
+        if self._sink_error is not None:
+            raise self._sink_error
+        machine.notify_response_end()
+        self._carry_out()
+
+    def _on_chunk(self, chunk: bytes) -> None:
+        """A response body chunk, in the HTTP/2 connection's read callback: an error here must not reach the
+        connection (it serves other attempts), so it resets this stream and the attempt's task raises it."""
+        if self._sink_error is not None:
+            return
+        try:
+            self.machine.notify_response_data(chunk, time.monotonic())
+            self._carry_out()
+        except Exception as exc:
+            self._sink_error = exc
+            if self._stream is not None:
+                self._stream.reset()
 
     async def _run_request_response(self, request: AttemptRequest) -> None:
         h1 = self._clients.h1
@@ -129,7 +156,7 @@ class AttemptRunner:
         await self._pump(response.head.status, response.head.get("content-type"), response.read)
 
     async def _pump(self, status: int, content_type: str | None, read: Callable[[], Awaitable[bytes]]) -> None:
-        """Feeds the response to the machine until it ends (after the outcome, the rest is drained)."""
+        """Feeds an HTTP/1.1 response to the machine until it ends (after the outcome, the rest is drained)."""
         self._observe_status(status)
         machine = self.machine
         machine.notify_response_head(status, content_type)

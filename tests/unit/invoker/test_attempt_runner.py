@@ -40,9 +40,15 @@ class FakeStream:
         self.was_reset = False
         self._head = ResponseHead(status, [("content-type", ct)])
         self._chunks: asyncio.Queue[bytes | Exception] = asyncio.Queue()
+        self._sink: Callable[[bytes], None] | None = None
 
     def respond(self, chunk: bytes) -> None:
-        self._chunks.put_nowait(chunk)
+        """A response body chunk (b"": the response ended); fed to the sink at once, as the h2 stream does."""
+        if self._sink is not None and chunk:
+            self._sink(chunk)
+        else:
+            self._sink = None if not chunk else self._sink  # the h2 stream drops its sink at the end
+            self._chunks.put_nowait(chunk)
 
     def write(self, data: bytes) -> None:
         assert not self.ended.is_set(), "write after end"
@@ -52,7 +58,7 @@ class FakeStream:
         self.ended.set()
 
     def reset(self) -> None:
-        self.was_reset = True
+        self.was_reset, self._sink = True, None
         self._chunks.put_nowait(TransportError("stream was reset locally"))
 
     async def response_head(self) -> ResponseHead:
@@ -64,6 +70,23 @@ class FakeStream:
             self._chunks.put_nowait(item)
             raise item
         return item
+
+    def deliver_to(self, sink: Callable[[bytes], None]) -> None:
+        self._sink = sink
+        kept: list[bytes | Exception] = []
+        while not self._chunks.empty():
+            item = self._chunks.get_nowait()
+            if isinstance(item, bytes) and item:
+                sink(item)
+            else:
+                kept.append(item)
+        for item in kept:
+            self._chunks.put_nowait(item)
+
+    async def wait_end(self) -> None:
+        while (item := await self.read()) != b"":
+            raise AssertionError(f"chunk {item!r} queued while a sink is set")
+        self._sink = None
 
 
 class FakePool:
@@ -327,6 +350,30 @@ def test_a_crash_in_the_shell_is_reported_as_an_internal_error(tmp_path: Path) -
         (failed,) = h.emitted
         assert isinstance(failed, AttemptFailedCmd)
         assert failed.failure.message == "internal error: ValueError('bug')"
+
+    run(scenario)
+
+
+def test_a_crash_while_feeding_a_chunk_resets_the_stream_and_is_reported(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        stream = FakeStream()
+        h = Harness(tmp_path, FakePool(stream))
+
+        class Broken(AttemptMachine):
+            def notify_response_data(self, chunk: bytes, now: float) -> None:
+                raise ValueError("bad chunk")
+
+        machine = Broken(known_entries=0, version=6, bidi=True)
+        runner = AttemptRunner(INV, 1, machine, h.invoker.clients, h.invoker._on_effect, h.statuses.append)
+        h.invoker._attempts[INV] = runner
+        task = h.start(runner)
+        await until(lambda: stream._sink is not None)
+        stream.respond(SET_STATE)  # raises inside the sink, as in the connection's read callback: not here
+        await task
+        assert stream.was_reset
+        (failed,) = h.emitted
+        assert isinstance(failed, AttemptFailedCmd)
+        assert failed.failure.message == "internal error: ValueError('bad chunk')"
 
     run(scenario)
 

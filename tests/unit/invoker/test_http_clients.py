@@ -200,6 +200,51 @@ def test_bidi_echo(run: Any) -> None:
     run(main())
 
 
+def test_a_sink_gets_the_body_in_the_read_callback(run: Any) -> None:
+    async def main() -> None:
+        async with running_server() as server:
+            pool = Http2Pool()
+            stream = await pool.open_stream(server.url, "POST", "/echo", [])
+            stream.write(b"early ")
+            await stream.response_head()
+            await until_buffered(stream, 6)
+            got: list[tuple[bytes, bool]] = []  # (chunk, delivered outside any task)
+            stream.deliver_to(lambda chunk: got.append((chunk, asyncio.current_task() is None)))
+            assert got == [(b"early ", False)]  # what was queued goes at once, in the caller's task
+            stream.write(b"late")
+            stream.end()
+            await stream.wait_end()
+            assert b"".join(c for c, _ in got) == b"early late"
+            assert all(outside for _, outside in got[1:]) and len(got) > 1  # from the protocol callback
+            assert await stream.read() == b""  # nothing was left for read()
+            await pool.close()
+
+    run(main())
+
+
+async def until_buffered(stream: Http2Stream, n: int) -> None:
+    for _ in range(1000):
+        if sum(len(c) for c in stream._chunks) >= n:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the echo did not arrive")
+
+
+def test_wait_end_raises_when_the_stream_fails(run: Any) -> None:
+    async def main() -> None:
+        async with running_server() as server:
+            pool = Http2Pool()
+            stream = await pool.open_stream(server.url, "POST", "/echo", [])
+            await stream.response_head()
+            stream.deliver_to(lambda chunk: None)
+            stream.reset()
+            with pytest.raises(TransportError, match="reset"):
+                await stream.wait_end()
+            await pool.close()
+
+    run(main())
+
+
 def test_request_prefix_headers_and_404(run: Any) -> None:
     async def main() -> None:
         async with running_server() as server:
