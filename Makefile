@@ -106,8 +106,9 @@ clean-setup:
 ## Benchmarks ------------------------------------------------------------------------------
 
 # Ours vs the real server 1.7.12, alternating rounds (see README.md, Benchmarks). Writes
-# bench/results/ (gitignored), bench/RESULTS.md and the README table. Needs `wrk`
-# (apt-get install -y wrk). BENCH_ARGS='--quick' for a ~1 minute smoke run.
+# bench/results/ (gitignored), bench/RESULTS.md and the README tables. Needs `wrk`
+# (apt-get install -y wrk). Two sections: main (~16 min) and scale (bench/scale.py, issue 16);
+# BENCH_ARGS='--only main' or '--only scale' runs one; BENCH_ARGS='--quick' for a smoke run.
 BENCH_ARGS ?=
 
 # The cost of tracing on the 3-step workload: tracing off vs on, same run (bench/tracing.py).

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import report, wrk
+from bench import report, scale, wrk
 from bench.plan import HANDLERS, LATENCY_HANDLERS, SERVERS, SERVICES, Plan
 from bench.runner import Round
 from tests.sdk_matrix.ts_service import TS_SDK_PACKAGE
@@ -47,6 +47,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the official SDK of the benchmark's services: python (default; hypercorn) or ts (Node 20); "
         "a published ts run goes to its own section of bench/RESULTS.md",
     )
+    p.add_argument(
+        "--only",
+        choices=("main", "scale"),
+        help="one section: main (latency, throughput, memory, recovery; ~15 min) or scale (bench/scale.py; "
+        "~1 h at the default sizes); default both",
+    )
+    p.add_argument("--scale-inflight", help="scale (a): in-flight invocations, comma-separated (default 10000,50000)")
+    p.add_argument("--scale-sql", help="scale (b): stored invocations (default 10000,50000,100000; 'none')")
+    p.add_argument("--scale-timers", help="scale (c): pending timers (default 10000,50000; 'none')")
+    p.add_argument("--scale-modes", help="scale (a): deployments among http1,bidi (default both)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results directory (default bench/results)")
     p.add_argument(
         "--publish",
@@ -91,7 +101,31 @@ def build_plan(args: argparse.Namespace) -> Plan:
     return plan
 
 
-def preflight(plan: Plan) -> None:
+def _sizes(text: str) -> list[int]:
+    return [] if text == "none" else [int(t) for t in _csv(text)]
+
+
+def build_scale_plan(args: argparse.Namespace) -> scale.ScalePlan:
+    plan = scale.ScalePlan.quick_plan() if args.quick else scale.ScalePlan()
+    if args.rounds is not None:
+        plan.rounds = max(1, args.rounds) if args.only == "scale" else plan.rounds
+    if args.scale_inflight:
+        plan.inflight = _sizes(args.scale_inflight)
+    if args.scale_sql:
+        plan.sql_sizes = _sizes(args.scale_sql)
+    if args.scale_timers:
+        plan.timers = _sizes(args.scale_timers)
+    if args.scale_modes:
+        plan.modes = _csv(args.scale_modes)
+    if args.servers:
+        plan.servers = _csv(args.servers)
+    unknown = [m for m in plan.modes if m not in scale.MODES] + [s for s in plan.servers if s not in SERVERS]
+    if unknown:
+        raise SystemExit(f"unknown scale mode/server: {', '.join(unknown)} (modes: {', '.join(scale.MODES)})")
+    return plan
+
+
+def preflight(plan: Plan, needs_wrk: bool = True) -> None:
     missing = []
     if plan.service == "ts" and not TS_SDK_PACKAGE.is_file():
         missing.append(f"{TS_SDK_PACKAGE} (run `make setup`)")
@@ -104,7 +138,8 @@ def preflight(plan: Plan) -> None:
     if not (OFFICIAL_VENV / "bin" / "hypercorn").exists():
         missing.append(f"{OFFICIAL_VENV}/bin/hypercorn (run `make setup`)")
     try:
-        wrk.wrk_binary()
+        if needs_wrk:
+            wrk.wrk_binary()
     except wrk.WrkError as exc:
         missing.append(str(exc))
     if missing:
@@ -136,7 +171,8 @@ def _raise_interrupt(signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = build_plan(args)
-    preflight(plan)
+    scale_plan = build_scale_plan(args)
+    preflight(plan, needs_wrk=args.only != "scale")
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `finally` blocks stop every process we started
 
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -149,23 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     def say(text: str) -> None:
         print(text, flush=True)
 
-    order = [server for _ in range(plan.rounds) for server in plan.servers]
-    say(f"bench: {len(order)} rounds ({' '.join(order)}), logs in {run_dir}")
     load_start = report.loadavg()
     started_with = versions(plan.service)
     t0 = time.monotonic()
+    order = [server for _ in range(plan.rounds) for server in plan.servers] if args.only != "scale" else []
     rounds: list[dict[str, Any]] = []
-    counts = dict.fromkeys(plan.servers, 0)
-    try:
-        for server in order:
-            index = counts[server]
-            counts[server] += 1
-            say(f"== round {index + 1}/{plan.rounds}: {server} ({time.monotonic() - t0:.0f}s elapsed)")
-            code = report.code_version(REPO_ROOT)
-            rounds.append(Round(server, index, plan, run_dir / f"{server}-r{index + 1}", say).run())
-            rounds[-1]["info"]["code"] = code
-    except KeyboardInterrupt:
-        say("interrupted: writing the rounds done so far")
+    interrupted = False
+    if order:
+        say(f"bench: {len(order)} rounds ({' '.join(order)}), logs in {run_dir}")
+        interrupted = not _main_rounds(plan, order, run_dir, rounds, say)
     wall = time.monotonic() - t0
 
     result: dict[str, Any] = {
@@ -180,12 +208,11 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_end": report.loadavg(),
             "rounds_completed": len(rounds),
         },
-        "plan": plan.describe(),
-        "summary": {},
-        "rounds": rounds,
     }
-    result["summary"] = report.summarize(plan, rounds)
-    table = report.markdown(result)
+    if order:
+        result.update(plan=plan.describe(), summary=report.summarize(plan, rounds), rounds=rounds)
+    if args.only != "main" and not interrupted:
+        result["scale"] = _scale_section(scale_plan, say)
     json_text = json.dumps(result, indent=2, sort_keys=False)
     for name in (f"bench-{stamp}", "latest"):
         (out_dir / f"{name}.json").write_text(json_text)
@@ -194,10 +221,52 @@ def main(argv: list[str] | None = None) -> int:
     if publish:
         old = RESULTS_MD.read_text() if RESULTS_MD.exists() else ""
         RESULTS_MD.write_text(report.published(old, result))
-    if args.update_readme and publish and plan.service == "python" and not report.update_readme(README, table):
-        say("warning: README.md has no bench-results markers; not updated")
-    say("")
-    say(table)
+    tables = []
+    if order:
+        tables.append((report.markdown(result), report.README_START, report.README_END))
+    if "scale" in result:
+        tables.append((report.scale_markdown(result), report.SCALE_START, report.SCALE_END))
+    for table, start, end in tables:
+        # a TypeScript-service run has its own section of RESULTS.md only, not the README's main table
+        readme = args.update_readme and publish and (plan.service == "python" or start != report.README_START)
+        if readme and not report.update_readme(README, table, start, end):
+            say(f"warning: README.md has no {start} marker; not updated")
+        say("")
+        say(table)
     say(f"wrote {out_dir / f'bench-{stamp}.json'} and .md" + (f", {RESULTS_MD}" if publish else ""))
-    say(f"wall time {wall / 60:.1f} min")
+    say(f"wall time {(time.monotonic() - t0) / 60:.1f} min")
     return 0
+
+
+def _main_rounds(plan: Plan, order: list[str], run_dir: Path, rounds: list[dict[str, Any]], say: Any) -> bool:
+    """The main section's rounds, appended to `rounds`; False when interrupted (the rounds done so far stay)."""
+    counts = dict.fromkeys(plan.servers, 0)
+    t0 = time.monotonic()
+    try:
+        for server in order:
+            index = counts[server]
+            counts[server] += 1
+            say(f"== round {index + 1}/{plan.rounds}: {server} ({time.monotonic() - t0:.0f}s elapsed)")
+            code = report.code_version(REPO_ROOT)
+            rounds.append(Round(server, index, plan, run_dir / f"{server}-r{index + 1}", say).run())
+            rounds[-1]["info"]["code"] = code
+    except KeyboardInterrupt:
+        say("interrupted: writing the rounds done so far")
+        return False
+    return True
+
+
+def _scale_section(plan: scale.ScalePlan, say: Any) -> dict[str, Any]:
+    """The scale section (bench/scale.py): its rounds, summary, wall time and the load around it."""
+    load_start = report.loadavg()
+    t0 = time.monotonic()
+    say(f"bench: scale section, each part for {', '.join(plan.servers)} in turn")
+    rounds = scale.run(plan, say)
+    return {
+        "plan": plan.describe(),
+        "summary": report.summarize(plan, rounds),
+        "rounds": rounds,
+        "wall_time_s": time.monotonic() - t0,
+        "loadavg_start": load_start,
+        "loadavg_end": report.loadavg(),
+    }

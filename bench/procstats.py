@@ -85,6 +85,28 @@ def _pss_bytes(pid: int) -> int:
     return _kib_field(pid, "smaps_rollup", "Pss:")
 
 
+def _socket_count(pid: int) -> int:
+    """Open sockets of `pid` (TCP, Unix, ...): its descriptors that link to `socket:[inode]`."""
+    fd_dir = f"/proc/{pid}/fd"
+    count = 0
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return 0
+    for name in names:
+        try:
+            if os.readlink(f"{fd_dir}/{name}").startswith("socket:"):
+                count += 1
+        except OSError:  # closed between the listing and the read
+            continue
+    return count
+
+
+def tree_sockets(root: int | None) -> int:
+    """Open sockets of the whole tree (a socket shared by a fork counts once per process holding it)."""
+    return sum(_socket_count(p) for p in tree_pids(root))
+
+
 def tree_cpu_seconds(root: int | None) -> float:
     return sum(_cpu_seconds(p) for p in tree_pids(root))
 
@@ -117,12 +139,15 @@ class RssSampler:
 
     `peak` is the maximum since `start()`, each sum on its own; `mark()` / `peak_since_mark()` give
     the maximum over a shorter window (one workload). `root` is a callable because the server
-    process may be replaced (kill + restart) during a round.
+    process may be replaced (kill + restart) during a round. With `sockets`, `peak_sockets` is the most
+    sockets the tree held open at one sample.
     """
 
-    def __init__(self, root: Callable[[], int | None], interval_s: float = 0.1) -> None:
+    def __init__(self, root: Callable[[], int | None], interval_s: float = 0.1, sockets: bool = False) -> None:
         self._root = root
         self.interval_s = interval_s
+        self.sockets = sockets
+        self.peak_sockets = 0
         self.peak = Memory(0, 0)
         self._mark_peak = Memory(0, 0)
         self.samples = 0
@@ -140,9 +165,12 @@ class RssSampler:
             self._thread.join(timeout=5)
 
     def sample_now(self) -> Memory:
-        memory = tree_memory(self._root())
+        root = self._root()
+        memory = tree_memory(root)
+        sockets = tree_sockets(root) if self.sockets else 0
         with self._lock:
             self.samples += 1
+            self.peak_sockets = max(self.peak_sockets, sockets)
             self.peak = self.peak.max(memory)
             self._mark_peak = self._mark_peak.max(memory)
         return memory

@@ -13,6 +13,9 @@ both servers. Per round and server:
   drain_s          time until all N have completed
 Run: .venv/bin/python -m bench.scale_invoker [--n 2000] [--limit 32] [--rounds 1] [--servers ours,real] [--bidi]
 
+`sleeping_round` (the `scale` section of `make bench`, part a): N invocations of a handler sleeping durably
+for an hour, default limits, then SIGKILL of the whole server and restart; see its docstring.
+
 With --slow (part d): a deployment that keeps only 64 connections at once (the proxy closes any other at
 once, as Node's server.maxConnections) and answers each call after 1 s; the servers keep their default
 limits; N one-way invocations are submitted. Figures: submit_rps, throughput_rps (N / time until all
@@ -32,11 +35,15 @@ from typing import Any
 
 import httpx
 
+from bench.procstats import RssSampler, tree_sockets
 from tests.support import OurRestateServer, RealRestateServer, RestateServer, ServiceProcess
 from tests.support.conn_counter import ConnectionCounter
 
 DEADLINE_S = 300.0
 POLL_S = 0.02
+SQL_POLL_S = 0.25  # a count over every invocation costs the server: poll it less often
+SUBMIT_CLIENTS = 64
+MiB = 1024 * 1024
 SLOW_MS = 1000  # part (d): 64 connections x 1 s = 64 calls per second, below the submit rate
 
 
@@ -48,17 +55,17 @@ def _gate(service: ServiceProcess, action: str) -> dict[str, Any]:
     return result
 
 
-def _until(what: str, check: Any, deadline: float) -> None:
+def _until(what: str, check: Any, deadline: float, poll_s: float = POLL_S) -> None:
     while not check():
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(POLL_S)
+        time.sleep(poll_s)
 
 
 async def _submit(url: str, n: int, path: str = "Blocker/hold", body: int | None = None) -> float:
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    limits = httpx.Limits(max_connections=SUBMIT_CLIENTS, max_keepalive_connections=SUBMIT_CLIENTS)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        semaphore = asyncio.Semaphore(64)
+        semaphore = asyncio.Semaphore(SUBMIT_CLIENTS)
 
         async def one(k: int) -> None:
             async with semaphore:
@@ -71,11 +78,85 @@ async def _submit(url: str, n: int, path: str = "Blocker/hold", body: int | None
         return n / (time.monotonic() - started)
 
 
-def _not_completed(server: RestateServer) -> int:
-    query = {"query": "SELECT count(*) AS n FROM sys_invocation WHERE status != 'completed'"}
+def _count(server: RestateServer, where: str) -> int:
+    query = {"query": f"SELECT count(*) AS n FROM sys_invocation WHERE {where}"}
     resp = server.client.post(f"{server.admin_url}/query", json=query, headers={"accept": "application/json"})
     resp.raise_for_status()
     return int(resp.json()["rows"][0]["n"])
+
+
+def _not_completed(server: RestateServer) -> int:
+    return _count(server, "status != 'completed'")
+
+
+def _all_suspended(server: RestateServer, n: int) -> bool:
+    """All `n` invocations suspended; False while the server cannot answer yet (just restarted)."""
+    try:
+        return _count(server, "status = 'suspended'") >= n
+    except (httpx.HTTPError, KeyError, IndexError, ValueError):
+        return False
+
+
+def _first_call(server: RestateServer, deadline: float) -> None:
+    """Calls Blocker/quick until one answers 200 (a new invocation, served while any backlog drains)."""
+    last = "no attempt"
+    while time.monotonic() < deadline:
+        try:
+            resp = server.client.post(f"{server.ingress_url}/Blocker/quick", json=1, timeout=30)
+            if resp.status_code == 200:
+                return
+            last = f"HTTP {resp.status_code}: {resp.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        time.sleep(POLL_S)
+    raise TimeoutError(f"no new call succeeded after the restart (last: {last})")
+
+
+def sleeping_round(kind: str, n: int, base: Path, bidi: bool = False, inactivity: str = "1s") -> dict[str, float]:
+    """N one-way invocations of Sleeper/hour (a durable sleep of an hour), default limits, 2 partitions.
+
+    Figures: submit_rps; suspended_s (from the first submit until all N are suspended); SIGKILL of the whole
+    server, start again: restart_s (until health answers), first_new_s (until a NEW call succeeds) and
+    resuspended_s (until all N count as suspended again), each from the restart; idle_sockets (after
+    registration) and peak_sockets / peak_pss_mb / peak_rss_mb of the server's process tree over the whole
+    scenario. Both servers get worker.invoker.inactivity-timeout = `inactivity`: on a bidi deployment the SDK
+    suspends only once the server half-closes the stream, after that timeout (the default minute would make
+    N = 50,000 take N / limit minutes).
+    """
+    logs = base / "logs"
+    service = ServiceProcess(logs, module="scale", name=f"svc-{kind}").start()
+    env = {"RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT": inactivity}
+    server_class = OurRestateServer if kind == "ours" else RealRestateServer
+    server = server_class(base / "data", logs, partitions=2, env=env)
+    sampler = RssSampler(lambda: server.process.pid if server.process.alive() else None, 0.25, sockets=True)
+    figures: dict[str, float] = {}
+    try:
+        server.start()
+        server.register(service.url, use_http_11=not bidi)
+        figures["idle_sockets"] = tree_sockets(server.process.pid)
+        sampler.start()
+        deadline = time.monotonic() + DEADLINE_S + n / 100  # 50,000: 13 minutes at most
+        started = time.monotonic()
+        figures["submit_rps"] = asyncio.run(_submit(server.ingress_url, n, "Sleeper/hour"))
+        _until(f"{n} suspended", lambda: _all_suspended(server, n), deadline, SQL_POLL_S)
+        figures["suspended_s"] = time.monotonic() - started
+        server.kill()
+        restarted = time.monotonic()
+        server.start()
+        figures["restart_s"] = time.monotonic() - restarted
+        _first_call(server, deadline)
+        figures["first_new_s"] = time.monotonic() - restarted
+        _until(f"{n} suspended again", lambda: _all_suspended(server, n), deadline, SQL_POLL_S)
+        figures["resuspended_s"] = time.monotonic() - restarted
+        sampler.sample_now()
+        figures["peak_sockets"] = sampler.peak_sockets
+        figures["peak_pss_mb"] = sampler.peak.pss / MiB
+        figures["peak_rss_mb"] = sampler.peak.rss / MiB
+    finally:
+        sampler.stop()
+        server.stop()
+        service.stop()
+    return figures
 
 
 def one_round(kind: str, n: int, limit: int, base: Path, bidi: bool = False) -> dict[str, float]:

@@ -123,10 +123,10 @@ def sql_figures(server: RestateServer, sizes: list[int]) -> dict[str, float]:
     return figures
 
 
-def state_figures(server: RestateServer) -> dict[str, float]:
-    """p50 / mean latency of a call reading one key of an object holding STATE_KEYS keys."""
+def state_figures(server: RestateServer, keys: int = STATE_KEYS, calls: int = STATE_CALLS) -> dict[str, float]:
+    """p50 / p90 latency of a call reading one key of an object holding `keys` keys (`calls` calls)."""
     client = server.client
-    state = {f"k{i}": list(b"1") for i in range(STATE_KEYS)}
+    state = {f"k{i}": list(b"1") for i in range(keys)}
     state["n"] = list(b"0")
     resp = client.post(f"{server.admin_url}/services/BenchObject/state", json={"object_key": "big", "new_state": state})
     if resp.status_code not in (200, 202):
@@ -136,7 +136,7 @@ def state_figures(server: RestateServer) -> dict[str, float]:
     _wait(lambda: client.post(url, content=b"1", headers=headers).status_code == 200, "the first call")
     times = []
     expected = int(client.post(url, content=b"1", headers=headers).json())
-    for _ in range(STATE_CALLS):
+    for _ in range(calls):
         t0 = time.perf_counter()
         resp = client.post(url, content=b"1", headers=headers)
         times.append(time.perf_counter() - t0)
@@ -173,7 +173,7 @@ def _ok(server: RestateServer) -> bool:
         return False
 
 
-def _with_server(kind: str, log_dir: Path, work: Callable[[RestateServer], dict[str, float]]) -> dict[str, float]:
+def with_server(kind: str, log_dir: Path, work: Callable[[RestateServer], dict[str, float]]) -> dict[str, float]:
     data = Path(tempfile.mkdtemp(prefix=f"scale-sql-{kind}-"))
     cls = OurRestateServer if kind == "ours" else RealRestateServer
     server = cls(data / "data", log_dir, partitions=2)
@@ -191,17 +191,27 @@ def _with_server(kind: str, log_dir: Path, work: Callable[[RestateServer], dict[
         shutil.rmtree(data, ignore_errors=True)
 
 
-def one_round(kind: str, sizes: list[int], timers: list[int], log_dir: Path) -> dict[str, float]:
+def one_round(
+    kind: str,
+    sizes: list[int],
+    timers: list[int],
+    log_dir: Path,
+    state_keys: int = STATE_KEYS,
+    state_calls: int = STATE_CALLS,
+) -> dict[str, float]:
+    """(f) with `state_keys` keys (0: none), (b) at `sizes`, then (c) with `timers` on a second server."""
+
     def state_and_sql(server: RestateServer) -> dict[str, float]:
-        figures = state_figures(server)
-        _say(f"    state10k p50 {figures['state10k.p50_s'] * 1000:.2f} ms")
+        figures = state_figures(server, state_keys, state_calls) if state_keys else {}
+        if state_keys:
+            _say(f"    state10k p50 {figures['state10k.p50_s'] * 1000:.2f} ms")
         if sizes:
             figures.update(sql_figures(server, sizes))
         return figures
 
-    figures = _with_server(kind, log_dir, state_and_sql)
+    figures = with_server(kind, log_dir, state_and_sql) if state_keys or sizes else {}
     if timers:
-        figures.update(_with_server(kind, log_dir, lambda server: timer_figures(server, timers)))
+        figures.update(with_server(kind, log_dir, lambda server: timer_figures(server, timers)))
     return figures
 
 

@@ -1,5 +1,5 @@
 """Official-SDK service for the scale test: a handler that holds its attempt (and its connection) until the
-test releases it, and a quick one.
+test releases it, a quick one, a slow one and one sleeping durably for an hour (it suspends).
 
 This module runs ONLY inside `.venv-official` under hypercorn (see `tests.support.services.ServiceProcess`),
 in one process (workers = 0), so the gate below is shared by every request. Test endpoints (plain HTTP):
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -51,7 +52,18 @@ async def slow(ctx: restate.Context, ms: int) -> int:
     return ms
 
 
-restate_app = restate.app(services=[blocker])
+sleeper = restate.Service("Sleeper")
+
+
+@sleeper.handler()
+async def hour(ctx: restate.Context, n: int) -> int:
+    """A durable sleep of an hour: the invocation suspends (request/response at once; bidi once the server
+    half-closes the stream after its inactivity timeout) and stays pending."""
+    await ctx.sleep(timedelta(hours=1))
+    return n
+
+
+restate_app = restate.app(services=[blocker, sleeper])
 
 
 def _release(limit: int | None) -> None:
