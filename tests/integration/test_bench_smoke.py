@@ -3,7 +3,8 @@
 Runs `python -m bench --quick --only main` (one round per server, ~2 s per workload, a subset of the
 workloads) into a tmp dir and checks the shape of the result: every planned figure is present for
 both servers (as a number, or for ours possibly as a recorded error), medians and ratios are
-computed, and the markdown table is written. It never asserts on speed. The scale section has its own smoke test (test_bench_scale_smoke.py).
+computed, and the markdown table is written. It never asserts on speed. The scale section has its own smoke test
+(test_bench_scale_smoke.py).
 """
 
 from __future__ import annotations
