@@ -57,6 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scale-sql", help="scale (b): stored invocations (default 10000,50000,100000; 'none')")
     p.add_argument("--scale-timers", help="scale (c): pending timers (default 10000,50000; 'none')")
     p.add_argument("--scale-modes", help="scale (a): deployments among http1,bidi (default both)")
+    p.add_argument("--scale-slow", type=int, help="scale (d): calls to the slow deployment (default 1000; 0: none)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results directory (default bench/results)")
     p.add_argument(
         "--publish",
@@ -117,6 +118,8 @@ def build_scale_plan(args: argparse.Namespace) -> scale.ScalePlan:
         plan.timers = _sizes(args.scale_timers)
     if args.scale_modes:
         plan.modes = _csv(args.scale_modes)
+    if args.scale_slow is not None:
+        plan.slow_n = max(0, args.scale_slow)
     if args.servers:
         plan.servers = _csv(args.servers)
     unknown = [m for m in plan.modes if m not in scale.MODES] + [s for s in plan.servers if s not in SERVERS]

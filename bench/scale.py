@@ -89,12 +89,13 @@ class ScalePlan:
                               "health", "s", "lower"))  # fmt: skip
             out.append(Figure(f"timers.restart_first_call_s.{size}", f"(c) {size:,} pending timers: SIGKILL + start → "
                               "first call", "s", "lower"))  # fmt: skip
-        for key, (label, unit, better) in SLOW.items():
+        for key, (label, unit, better) in SLOW.items() if self.slow_n else ():
             out.append(Figure(f"slow.{key}", f"(d) N = {self.slow_n:,}, 64 connections, 1 s per call: {label}", unit,
                               better))  # fmt: skip
         keys = f"{self.state_keys:,}-key"
-        out.append(Figure("state.p50_ms", f"(f) one state key of a {keys} object: p50", "ms", "lower"))
-        out.append(Figure("state.p90_ms", f"(f) one state key of a {keys} object: p90", "ms", "lower"))
+        if self.state_keys:
+            out.append(Figure("state.p50_ms", f"(f) one state key of a {keys} object: p50", "ms", "lower"))
+            out.append(Figure("state.p90_ms", f"(f) one state key of a {keys} object: p90", "ms", "lower"))
         return out
 
     def describe(self) -> dict[str, object]:

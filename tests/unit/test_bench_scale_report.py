@@ -85,3 +85,15 @@ def test_repeated_runs_fold_into_their_median() -> None:
 def test_the_state_part_runs_alternately_state_rounds_times() -> None:
     names = [name for name, _ in scale.parts(scale.ScalePlan(inflight=[], state_rounds=3))]
     assert names == ["(f) state 1/3", "(f) state 2/3", "(f) state 3/3", "(b) SQL, (c) timers", "(d) slow deployment"]
+
+
+def test_scale_options_shape_the_plan() -> None:
+    from bench import cli
+
+    args = cli.parse_args(["--only", "scale", "--scale-inflight", "none", "--scale-sql", "none", "--scale-timers",
+                           "100", "--scale-slow", "0", "--rounds", "2"])  # fmt: skip
+    plan = cli.build_scale_plan(args)
+    assert (plan.inflight, plan.sql_sizes, plan.timers, plan.slow_n, plan.rounds) == ([], [], [100], 0, 2)
+    names = [name for name, _ in scale.parts(plan)]
+    assert names == ["(f) state 1/3", "(f) state 2/3", "(f) state 3/3", "(b) SQL, (c) timers"]
+    assert not any(f.key.startswith(("a.", "slow.", "sql.")) for f in plan.figures())
