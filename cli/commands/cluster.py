@@ -1,5 +1,5 @@
-"""`restate cluster status` and `restate cluster move-leader`: nodes, partitions, leaders, epochs and
-replica lag, read from etcd; leadership moved by hand.
+"""`restate cluster status`, `move-leader` and `move-replica`: nodes, partitions, leaders, epochs and
+replica lag, read from etcd; leadership and replicas moved by hand.
 
 Unlike the other commands it asks etcd, not a node's admin API: it works while nodes are down, which is
 when it is needed (the cluster file names the etcd endpoints)."""
@@ -81,6 +81,35 @@ def move_leader(
     except (TimeoutError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"partition {partition} is led by {to} (epoch {outcome.epoch})")
+
+
+@app.command("move-replica")
+def move_replica(
+    partition: int = typer.Argument(..., help="The partition whose replica moves"),
+    source: str = typer.Option(..., "--from", help="The node whose replica goes (it may be dead)"),
+    to: str = typer.Option(..., "--to", help="The live node that gets the replica"),
+    cluster_config: str | None = CLUSTER_CONFIG_OPTION,
+    timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for a hand-over of the leadership"),
+) -> None:
+    """Moves a partition's replica to another node (the placement in etcd): the new replica copies its
+    shard from a caught-up replica and follows the log; the old one stops (leadership moves first)."""
+    from restate.cluster.etcd_client import EtcdUnavailable
+    from restate.cluster.replica_move import PlacementConflict
+    from restate.cluster.replica_move import move_replica as move
+
+    cluster = _cluster(cluster_config)
+    if not 0 <= partition < cluster.num_partitions:
+        fail(f"partition {partition} does not exist (the cluster has {cluster.num_partitions})", EXIT_USAGE)
+    for node in (source, to):
+        if node not in cluster.nodes:
+            fail(f"node {node!r} is not in the cluster file (known: {', '.join(sorted(cluster.nodes))})", EXIT_USAGE)
+    try:
+        replicas = asyncio.run(move(cluster, partition, source, to, timeout))
+    except EtcdUnavailable as exc:
+        fail(f"etcd did not answer ({', '.join(cluster.etcd_endpoints)}): {exc}", EXIT_UNREACHABLE)
+    except (TimeoutError, ValueError, PlacementConflict) as exc:
+        fail(str(exc))
+    typer.echo(f"partition {partition}: replicas {', '.join(replicas)} (moved from {source} to {to})")
 
 
 def _cluster(cluster_config: str | None) -> ClusterConfig:

@@ -190,6 +190,7 @@ class PartitionActor:
             assert leaders is not None
             self._relay = ScanRelay(self.node, lambda: leaders.leader_peer(self.index))
             self.tasks.spawn("the leader map", leaders.follow())
+            self.tasks.spawn("the placement watch", self._restart_when_moved(), may_return=True)
             log.info("%s: this node holds no replica (replicas: %s)", self.name, ", ".join(replica.replicas))
             return
         assert replica.lease is not None and replica.leaders is not None
@@ -197,6 +198,7 @@ class PartitionActor:
         self.tasks.spawn("the lease", replica.lease.keep_alive())
         self.tasks.spawn("the leader map", replica.leaders.follow())
         self.tasks.spawn("the progress report", replica.report_progress(self.store.sync))
+        self.tasks.spawn("the placement watch", self._restart_when_moved(), may_return=True)
         assert self.snapshots is not None
         if await self.snapshots.install_if_behind(replica, self.committed.applied_lsn(), self._shard):
             self._stopping.set()  # restarted by the supervisor on the new shard (nothing here derives from the old)
@@ -204,6 +206,14 @@ class PartitionActor:
         await replica.follow_until_leader(self.committed.applied_lsn(), self._apply_replicated)
         self.tasks.spawn("the handover watch", replica.hand_over_when_asked())
         self._start()
+
+    async def _restart_when_moved(self) -> None:
+        """Cluster mode: once this node gains or loses its replica (`restate cluster move-replica`), the
+        process stops and the supervisor restarts it in its new role (it reads the placement again)."""
+        assert self.replica is not None
+        why = await self.replica.wait_moved()
+        log.info("%s: the partition's placement changed (%s); restarting", self.name, why)
+        self._stopping.set()
 
     async def _apply_replicated(self, item: LogItem) -> None:
         """Applies an entry of the log exactly as its leader did (same clock, schema version, commands);

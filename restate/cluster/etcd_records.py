@@ -42,7 +42,8 @@ class LogRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 
 class PlacementRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The nodes holding a replica of a partition, written once (the first writer wins) and never changed."""
+    """The nodes holding a replica of a partition, written first by the first node to start (the first writer
+    wins), changed only by `restate cluster move-replica`."""
 
     v: int = VERSION
     replicas: list[str]

@@ -1,4 +1,4 @@
-"""Which nodes hold a replica of each partition: proposed from the cluster file, fixed in etcd by the first writer."""
+"""Which nodes hold a replica of each partition: proposed from the cluster file, written to etcd by the first writer."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ async def ensure_placement(etcd: Etcd, layout: Layout, cluster: ClusterConfig) -
     """Every partition's replicas as etcd has them, writing this file's proposal for those not placed yet
     (a transaction per partition that only creates: when nodes start together, the first writer wins and
     everybody reads its answer). A placement, once written, never changes: a later cluster file with
-    another factor or other nodes does not move replicas (there are no snapshots to seed a new one)."""
+    another factor or other nodes does not move replicas; only `restate cluster move-replica` changes it."""
     placement = await read_placement(etcd, layout)
     proposal = propose(list(cluster.nodes), cluster.num_partitions, cluster.replication_factor)
     t = etcd.txn
@@ -52,3 +52,35 @@ async def ensure_placement(etcd: Etcd, layout: Layout, cluster: ClusterConfig) -
         if unknown:
             log.warning("partition %d: replicas %s are not in the cluster file", partition, unknown)
     return placement
+
+
+async def wait_membership_change(etcd: Etcd, layout: Layout, partition: int, node: str, replicas: list[str]) -> None:
+    """Follows `placement/P` (`restate cluster move-replica` changes it) and returns once `node` gained or
+    lost its replica there. Every change updates `replicas` in place (the leader's trim then waits for the
+    new set)."""
+    key = layout.placement(partition)
+    while True:
+        answer = await etcd.range(key, key + b"\0")
+        for kv in answer.kvs:
+            if _moved(records.decode(records.PlacementRecord, kv.value).replicas, node, replicas):
+                return
+        watch = await etcd.watch(key, key + b"\0", int(answer.header.revision) + 1)
+        try:
+            async for event in watch:
+                if event.kind == "PUT" and _moved(
+                    records.decode(records.PlacementRecord, event.kv.value).replicas, node, replicas
+                ):
+                    return
+        except Exception as exc:  # noqa: BLE001 - a broken watch: look again
+            log.info("partition %d: placement watch failed (%s); looking again", partition, exc)
+        finally:
+            await watch.cancel()
+
+
+def _moved(new: list[str], node: str, replicas: list[str]) -> bool:
+    """Whether `node` gained or lost its replica; `replicas` becomes `new` either way."""
+    moved = (node in new) != (node in replicas)
+    if new != replicas:
+        log.info("replicas %s -> %s", replicas, new)
+        replicas[:] = new
+    return moved

@@ -13,7 +13,7 @@ from restate.cluster.etcd_client import Etcd
 from restate.cluster.layout import Layout
 from restate.cluster.leader_map import LeaderMap
 from restate.cluster.leadership import Lease, PartitionTable
-from restate.cluster.placement import ensure_placement
+from restate.cluster.placement import ensure_placement, wait_membership_change
 from restate.cluster.replicated_log import LogItem, PreviousMissing, ReplicatedLog
 from restate.cluster.schema_history import SchemaHistory
 from restate.schema import Schema
@@ -166,6 +166,21 @@ class Replica:
         await self.table.resign(self.partition, self.epoch)
         raise HandedOver(f"partition {self.partition}: leadership handed over to {target}")
 
+    async def wait_moved(self) -> str:
+        """Returns once `restate cluster move-replica` gave this node a replica of the partition or took
+        its replica away (the process then restarts in its new role), saying which. A removed replica
+        deletes its progress key (the trim must not wait for it); its shard stays on disk, unused."""
+        assert self.etcd is not None
+        had = self.node_name in self.replicas
+        await wait_membership_change(self.etcd, self.layout, self.partition, self.node_name, self.replicas)
+        if had:
+            await self.etcd.delete_range(
+                self.layout.applied(self.partition, self.node_name),
+                self.layout.applied(self.partition, self.node_name) + b"\0",
+            )
+            return "its replica moved to another node"
+        return "it got a replica"
+
     async def schema(self, version: int) -> Schema:
         """A schema version an entry names, from etcd (a replica may be a version behind or ahead)."""
         assert self.schemas is not None
@@ -187,7 +202,7 @@ class Replica:
         trimmed = 0
         while True:
             applied = self.applied_lsn
-            if applied != reported:
+            if applied != reported and self.node_name in self.replicas:  # not once moved away (wait_moved)
                 sync()
                 await self.table.report_applied(self.partition, self.node_name, applied)
                 reported = applied

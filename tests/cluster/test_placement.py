@@ -11,9 +11,10 @@ import pytest
 from restate.cluster.etcd_client import Etcd
 from restate.cluster.etcd_records import NodeRecord
 from restate.cluster.layout import Layout
-from restate.cluster.leadership import Lease
-from restate.cluster.placement import ensure_placement, propose, read_placement
+from restate.cluster.leadership import Lease, PartitionTable
+from restate.cluster.placement import ensure_placement, propose, read_placement, wait_membership_change
 from restate.cluster.replica import Replica
+from restate.cluster.replica_move import PlacementConflict, move_replica
 from restate.cluster.replicated_log import LogItem
 from restate.cluster.status import move_leader, read_status
 from restate.config import ClusterConfig, NodeAddresses
@@ -107,5 +108,55 @@ def test_only_replicas_claim_and_the_trim_waits_for_replicas_only(etcd_cluster: 
             await move_leader(_config(etcd_cluster, cluster_name, ""), 1, "n1", 5.0)
         for replica in (bystander, leader, follower):
             await replica.close()
+
+    run(main)
+
+
+def test_move_replica_changes_the_placement_once_and_replicas_follow_the_change(
+    etcd_cluster: EtcdCluster, cluster_name: str
+) -> None:
+    async def main() -> None:
+        config = _config(etcd_cluster, cluster_name, "")
+        etcd = await Etcd.connect(etcd_cluster.endpoints)
+        layout = Layout(cluster_name)
+        try:
+            await ensure_placement(etcd, layout, config)  # p0: n1, n2
+            table = PartitionTable(etcd, layout)
+            membership = await Lease.grant(etcd, 60)
+            for node in ("n2", "n3"):  # n1 is dead
+                await table.register_node(NodeRecord(name=node, bus_address="", ingress_address="", admin_address=""),
+                                          membership)  # fmt: skip
+            await table.report_applied(0, "n1", 7)
+            await table.report_applied(0, "n2", 9)
+            await table.report_applied(0, "n3", 2)  # a leftover of an earlier replica: the new one reports afresh
+            with pytest.raises(ValueError, match="refusing to drop 'n2'"):
+                await move_replica(config, 0, "n2", "n3", 5.0)  # n1 is not live: n2 is the only copy
+            bystander, staying = ["n1", "n2"], ["n1", "n2"]
+            n3_gains = asyncio.create_task(wait_membership_change(etcd, layout, 0, "n3", bystander))
+            n2_stays = asyncio.create_task(wait_membership_change(etcd, layout, 0, "n2", staying))
+            # Two operators at once: one transaction wins, the other is told nothing changed.
+            outcomes = await asyncio.gather(
+                move_replica(config, 0, "n1", "n3", 5.0), move_replica(config, 0, "n1", "n3", 5.0),
+                return_exceptions=True,
+            )  # fmt: skip
+            assert sum(1 for o in outcomes if o == ["n3", "n2"]) == 1, outcomes
+            loser = next(o for o in outcomes if isinstance(o, Exception))
+            assert isinstance(loser, PlacementConflict | ValueError), loser
+            assert (await read_placement(etcd, layout))[0] == ["n3", "n2"]
+            assert await table.applied(0) == {"n2": 9}  # the removed replica no longer holds the trim back
+            await asyncio.wait_for(n3_gains, 10)
+            assert not n2_stays.done()
+            for _ in range(100):  # the staying replica's list follows the change (its trim waits for n3)
+                if staying == ["n3", "n2"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert staying == ["n3", "n2"]
+            n2_stays.cancel()
+            with pytest.raises(ValueError, match="'n3' already holds a replica"):
+                await move_replica(config, 0, "n2", "n3", 5.0)
+            with pytest.raises(ValueError, match="'n1' holds no replica of partition 0"):
+                await move_replica(config, 0, "n1", "n2", 5.0)
+        finally:
+            await etcd.close()
 
     run(main)
