@@ -23,6 +23,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from restate.metrics_pending import PendingCounter, PendingGauge, PendingHistogram
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -134,46 +136,69 @@ process_restarts = Counter(_name(PROCESS_RESTARTS), "Restarts of a child process
 
 
 class PartitionMetrics:
-    """The children of one partition, bound once (the partition loop records per batch)."""
+    """The children of one partition, bound once. The loop records per batch into pending values (see
+    restate/metrics_pending.py), written to the metric files by publish() (once a second, and at a clean stop);
+    the heartbeat and the start counter are written at once."""
 
     def __init__(self, index: int) -> None:
         label = str(index)
         self.label = label
-        self.commands = partition_commands.labels(label)
-        self.batch_size = partition_batch_size.labels(label)
-        self.fsync = partition_fsync.labels(label)
-        self.journal_entries = partition_journal_entries.labels(label)
-        self.invocations = {status: partition_invocations.labels(label, status) for status in LIVE_STATUSES}
-        self.success = partition_completed.labels(label, "success")
-        self.failure = partition_completed.labels(label, "failure")
-        self.inbox = partition_inbox.labels(label)
-        self.timers = partition_timers.labels(label)
+        self.commands = PendingCounter(partition_commands.labels(label))
+        self.batch_size = PendingHistogram(partition_batch_size.labels(label))
+        self.fsync = PendingHistogram(partition_fsync.labels(label))
+        self.journal_entries = PendingCounter(partition_journal_entries.labels(label))
+        self.invocations = {
+            status: PendingGauge(partition_invocations.labels(label, status)) for status in LIVE_STATUSES
+        }
+        self.success = PendingCounter(partition_completed.labels(label, "success"))
+        self.failure = PendingCounter(partition_completed.labels(label, "failure"))
+        self.inbox = PendingGauge(partition_inbox.labels(label))
+        self.timers = PendingGauge(partition_timers.labels(label))
         self.heartbeat = partition_heartbeat.labels(label)
         self.start = partition_start.labels(label)
+        self._pending: list[PendingCounter | PendingHistogram | PendingGauge] = [
+            self.commands, self.batch_size, self.fsync, self.journal_entries, *self.invocations.values(),
+            self.success, self.failure, self.inbox, self.timers,
+        ]  # fmt: skip
+
+    def publish(self) -> None:
+        """Writes what was recorded since the last publish."""
+        for value in self._pending:
+            value.publish()
 
 
 class InvokerMetrics:
-    """The invoker's children for one partition; `response` caches per (deployment, status code)."""
+    """The invoker's children for one partition, pending until publish() as PartitionMetrics' are;
+    `response` caches per (deployment, status code)."""
 
     def __init__(self, partition: int | None) -> None:
         label = "" if partition is None else str(partition)
         self.label = label
-        self.enqueue = invoker_enqueue.labels(label)
-        self.started = invoker_tasks.labels(label, TASK_STARTED)
-        self.completed = invoker_tasks.labels(label, TASK_COMPLETED)
-        self.suspended = invoker_tasks.labels(label, TASK_SUSPENDED)
-        self.failed = invoker_tasks.labels(label, TASK_FAILED)
-        self.retries = invoker_retries.labels(label)
-        self.duration = invoker_task_duration.labels(label)
-        self._responses: dict[tuple[str, int], Counter] = {}
+        self.enqueue = PendingCounter(invoker_enqueue.labels(label))
+        self.started = PendingCounter(invoker_tasks.labels(label, TASK_STARTED))
+        self.completed = PendingCounter(invoker_tasks.labels(label, TASK_COMPLETED))
+        self.suspended = PendingCounter(invoker_tasks.labels(label, TASK_SUSPENDED))
+        self.failed = PendingCounter(invoker_tasks.labels(label, TASK_FAILED))
+        self.retries = PendingCounter(invoker_retries.labels(label))
+        self.duration = PendingHistogram(invoker_task_duration.labels(label))
+        self._responses: dict[tuple[str, int], PendingCounter] = {}
+        self._pending: list[PendingCounter | PendingHistogram] = [
+            self.enqueue, self.started, self.completed, self.suspended, self.failed, self.retries, self.duration,
+        ]  # fmt: skip
 
     def response(self, deployment_id: str, status_code: int) -> None:
         """Counts one response head received from a deployment (it was reached)."""
         child = self._responses.get((deployment_id, status_code))
         if child is None:
-            child = invoker_client_requests.labels(self.label, deployment_id, str(status_code))
+            child = PendingCounter(invoker_client_requests.labels(self.label, deployment_id, str(status_code)))
             self._responses[(deployment_id, status_code)] = child
+            self._pending.append(child)
         child.inc()
+
+    def publish(self) -> None:
+        """Writes what was recorded since the last publish."""
+        for value in self._pending:
+            value.publish()
 
 
 _ingress_children: dict[tuple[str, str, str], Counter] = {}

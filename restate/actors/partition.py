@@ -114,7 +114,7 @@ class PartitionActor:
             tracer=self.tracer,
         )  # fmt: skip
         self.committed = PartitionView(self.store)  # what is durable (the batch being applied not yet)
-        self.stats = PartitionStats(index)
+        self.stats = PartitionStats(index, self.invoker.metrics)  # beat() publishes both
         fault = faults.commit_fault(config.base_dir, index)  # tests only: off unless its variable is set
         self._commit = self._timed_commit if fault is None else fault.wrap(self._timed_commit)
         self.timers = TimerService(self.committed.timers_due, self.queue.put_nowait, self.tasks.fail)
@@ -157,6 +157,7 @@ class PartitionActor:
             await self.replica.close()
         self.timers.stop()
         await self.invoker.close()
+        self.stats.beat()  # a clean stop loses no counts
         if self.tracer is not None:
             self.tracer.shutdown()
         self.store.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from restate.metrics import LIVE_STATUSES, PartitionMetrics
+from restate.metrics import LIVE_STATUSES, InvokerMetrics, PartitionMetrics
 from restate.storage.records import QueueCountsRecord
 from restate.storage.tables import BatchChanges
 from restate.storage.view import PartitionView
@@ -17,8 +17,9 @@ class PartitionStats:
     batches (`on_batch`, from restate.storage.tables.Tables.close_batch), so nothing is rescanned while
     the partition runs; the store keeps the inbox and timer counts itself."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, invoker: InvokerMetrics | None = None) -> None:
         self.metrics = PartitionMetrics(index)
+        self._invoker = invoker  # its pending values are published with ours
         self._live: dict[bytes, str] = {}  # invocation id -> status, for invocations not completed
         self._counts = dict.fromkeys(LIVE_STATUSES, 0)
         self._inbox = 0
@@ -56,20 +57,21 @@ class PartitionStats:
             self._timers = changes.timers
             self.metrics.timers.set(self._timers)
         if changes.statuses:
-            before = dict(self._counts)
             for change in changes.statuses:
                 self._on_status(change.invocation_id, change.status, change.failed, committed)
-            # Only the counts that changed: each write of a multi-process gauge costs an mmap update.
-            for status, gauge in self.metrics.invocations.items():
-                if self._counts[status] != before[status]:
-                    gauge.set(self._counts[status])
+            for status, gauge in self.metrics.invocations.items():  # pending: written if changed, at publish
+                gauge.set(self._counts[status])
 
     def observe_fsync(self, seconds: float) -> None:
         """The latency of one batch's commit (its fsync)."""
         self.metrics.fsync.observe(seconds)
 
     def beat(self) -> None:
-        """Marks the partition loop alive (the dashboard's liveness); the loop calls it about once a second."""
+        """Marks the partition loop alive (the dashboard's liveness) and publishes what the batches and the
+        invoker recorded since the last beat; the loop calls it about once a second, and once at a clean stop."""
+        self.metrics.publish()
+        if self._invoker is not None:
+            self._invoker.publish()
         self.metrics.heartbeat.set(time.time())
 
     # --- helpers
@@ -97,3 +99,4 @@ class PartitionStats:
         self.metrics.timers.set(self._timers)
         for status, gauge in self.metrics.invocations.items():
             gauge.set(self._counts[status])
+        self.metrics.publish()

@@ -97,6 +97,10 @@ def test_metrics_after_a_known_workload(stack: Stack) -> None:
     stack.wait_total("restate_partition_invocations", 1, status="invoked")  # the sleeper
     # one retention timer per completed invocation (12), plus the sleeper's durable sleep
     stack.wait_total("restate_partition_timers", timers_before + 12 + 1)
+    # a partition publishes its and its invoker's counts about once a second (restate/metrics_pending.py):
+    # the last attempts' ends and durations may come a publish after the completions
+    stack.wait_total("restate_invoker_invocation_tasks_total", 12, status="completed")
+    stack.wait_total("restate_invoker_task_duration_seconds_count", 12 + 2)
     samples = stack.scrape()
 
     def total(name: str, **labels: str) -> float:

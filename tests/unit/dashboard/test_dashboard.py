@@ -192,6 +192,10 @@ def test_metric_names_round_trip_from_the_definitions() -> None:
     invoker.started.inc(3)
     invoker.failed.inc()
     invoker.response("dp_x", 200)
+    before = parse(generate_latest(REGISTRY).decode(), 1.0, WALL).partitions.get(905)
+    assert before is None or (before.commands, before.attempts) == (0, 0)  # pending until published
+    part.publish()
+    invoker.publish()
     snap = parse(generate_latest(REGISTRY).decode(), 1.0, WALL)
     sample = snap.partitions[905]
     assert (sample.commands, sample.invocations["suspended"], sample.attempts, sample.failures) == (12, 4, 3, 1)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
 from restate.actors.partition_stats import PartitionStats
+from restate.metrics import InvokerMetrics
 from restate.storage import records as r
 from restate.storage.partition_store import PartitionStore
 from restate.storage.tables import Tables
@@ -40,8 +42,11 @@ def store(tmp_path: Path) -> Iterator[PartitionStore]:
     opened.close()
 
 
-def apply(stats: PartitionStats, store: PartitionStore, write: Callable[[Tables], None], commands: int = 1) -> None:
-    """One batch, as the partition actor runs it: writes, close_batch, on_batch, the timed commit."""
+def apply(
+    stats: PartitionStats, store: PartitionStore, write: Callable[[Tables], None], commands: int = 1, beat: bool = True
+) -> None:
+    """One batch, as the partition actor runs it: writes, close_batch, on_batch, the timed commit; then
+    (`beat`) the loop's heartbeat, which publishes what the batches recorded."""
     txn = store.transaction()
     tables = Tables(txn)
     write(tables)
@@ -49,6 +54,8 @@ def apply(stats: PartitionStats, store: PartitionStore, write: Callable[[Tables]
     started = time.perf_counter()
     txn.commit()
     stats.observe_fsync(time.perf_counter() - started)
+    if beat:
+        stats.beat()
 
 
 def test_statuses_inbox_timers_and_outcomes_follow_the_writes(store: PartitionStore) -> None:
@@ -62,7 +69,10 @@ def test_statuses_inbox_timers_and_outcomes_follow_the_writes(store: PartitionSt
         t.enqueue("Counter", "k", r.QueuedInvocation(invocation_id=B))
         t.add_timer(1000, A, 1)
 
-    apply(stats, store, first)
+    apply(stats, store, first, beat=False)
+    assert sample("restate_partition_invocations", p, status="invoked") == 0  # recorded, not published yet
+    assert sample("restate_partition_commands_applied_total", p) == 0
+    stats.beat()
     assert sample("restate_partition_invocations", p, status="invoked") == 1
     assert sample("restate_partition_invocations", p, status="inboxed") == 1
     assert (sample("restate_partition_inbox_depth", p), sample("restate_partition_timers", p)) == (1, 1)
@@ -138,13 +148,21 @@ def test_queue_counts_are_stored_with_the_batches_not_recounted(store: Partition
     assert (sample("restate_partition_inbox_depth", 905), sample("restate_partition_timers", 905)) == (1, 2)
 
 
-def test_a_batch_writes_only_the_status_gauges_whose_count_changed(store: PartitionStore) -> None:
+def test_a_publish_writes_only_the_status_gauges_whose_count_changed(store: PartitionStore) -> None:
     stats = PartitionStats(904)
     stats.queues_recovered(PartitionView(store).queue_counts())
     written: list[str] = []
+
+    class Recording:
+        def __init__(self, name: str, child: Any) -> None:
+            self.name, self.child = name, child
+
+        def set(self, value: float) -> None:
+            written.append(self.name)
+            self.child.set(value)
+
     for name, gauge in stats.metrics.invocations.items():
-        real_set = gauge.set
-        gauge.set = lambda value, name=name, real_set=real_set: (written.append(name), real_set(value))  # type: ignore[method-assign]
+        gauge._child = Recording(name, gauge._child)  # type: ignore[assignment]
     apply(stats, store, lambda t: t.put_status(A, status(r.Invoked(attempts=RAN))))
     assert written == ["invoked"]
     written.clear()
@@ -154,3 +172,14 @@ def test_a_batch_writes_only_the_status_gauges_whose_count_changed(store: Partit
     assert sorted(written) == ["invoked", "suspended"]
     assert sample("restate_partition_invocations", 904, status="suspended") == 1
     assert sample("restate_partition_invocations", 904, status="invoked") == 0
+
+
+def test_a_beat_publishes_the_invokers_pending_metrics_too() -> None:
+    invoker = InvokerMetrics(906)
+    stats = PartitionStats(906, invoker)
+    invoker.started.inc()
+    invoker.duration.observe(0.01)
+    assert not sample("restate_invoker_invocation_tasks_total", 906, status="started")  # pending
+    stats.beat()
+    assert sample("restate_invoker_invocation_tasks_total", 906, status="started") == 1
+    assert sample("restate_invoker_task_duration_seconds_count", 906) == 1
