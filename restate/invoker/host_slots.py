@@ -1,4 +1,5 @@
-"""Per-address connection accounting shared by the invoker's HTTP pools: open count, FIFO waiters, connect back-off."""
+"""Per-address connection accounting shared by the invoker's HTTP pools: open count, FIFO waiters, connect back-off,
+adaptive connection cap."""
 
 from __future__ import annotations
 
@@ -39,15 +40,57 @@ class ConnectBackoff:
         self._delay = self._retry_at = 0.0
 
 
+class ConnectionCap:
+    """How many connections to one address may be open: at most `limit` (None: no bound) and, once the
+    deployment has pushed back, an adaptive cap (AIMD-like). A fresh connection closed before any byte of
+    the response (`pushed_back`) sets the cap to the number of connections still open, the ones the
+    deployment keeps; each request answered while others wait for room adds 1/cap to it, so the pool
+    probes one connection more per cap answers (a bounded connect rate: one extra connect per round of
+    answers, not one per waiting request). Back at `limit`, the adaptive cap is dropped."""
+
+    __slots__ = ("_cap", "limit")
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+        self._cap: float | None = None  # None: no push-back seen (or grown back to the limit)
+
+    @property
+    def value(self) -> int | None:
+        """The current bound on open connections (None: unbounded)."""
+        if self._cap is None:
+            return self.limit
+        return int(self._cap)
+
+    def allows(self, open_count: int) -> bool:
+        """True when one more connection may be opened while `open_count` are open (connecting included)."""
+        bound = self.value
+        return bound is None or open_count < bound
+
+    def pushed_back(self, still_open: int) -> None:
+        """A fresh connection was closed by the deployment before answering, `still_open` others being open."""
+        bound = self.value
+        lowered = max(1, still_open)
+        self._cap = float(lowered if bound is None else min(bound, lowered))
+
+    def answered(self, others_waiting: bool) -> None:
+        """A response head arrived; the cap grows only while requests wait for room (demand above it)."""
+        if self._cap is None or not others_waiting:
+            return
+        self._cap += 1.0 / max(1.0, self._cap)
+        if self.limit is not None and self._cap >= self.limit:
+            self._cap = None
+
+
 class HostSlots:
     """The connections of one pool to one address: how many are open (connecting, in use, idle or
-    retiring), the requests waiting for room (FIFO), and the connect back-off."""
+    retiring), the requests waiting for room (FIFO), the connect back-off and the connection cap."""
 
-    __slots__ = ("_waiters", "backoff", "open")
+    __slots__ = ("_waiters", "backoff", "cap", "open")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self.open = 0
         self.backoff = ConnectBackoff()
+        self.cap = ConnectionCap(limit)
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     @property

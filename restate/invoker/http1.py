@@ -13,10 +13,18 @@ from .http_common import DeploymentAddress, ResponseHead, TransportError, Transp
 
 _READ_SIZE = 256 * 1024
 IDLE_TIMEOUT_S = 30.0  # an idle connection older than this is closed rather than reused
+# A request whose fresh connection the deployment closes before answering waits for a pooled connection
+# again at most this many times; then it fails as a transport error (a deployment that closes everything).
+PUSH_BACK_REQUEUES = 8
 
 
 class _StaleConnectionError(TransportError):
     """A kept-alive connection the peer had closed: nothing of the request was answered, send it again."""
+
+
+class _PushedBackError(TransportError):
+    """The deployment closed a fresh connection before any byte of the response: it keeps fewer connections
+    than are open (back-pressure); the request was not answered, send it again on a pooled connection."""
 
 
 class _Conn:
@@ -56,13 +64,17 @@ class Http1Response:
                     try:
                         data = await c.reader.read(_READ_SIZE)
                     except OSError as exc:
-                        if c.reused and not self._received:
-                            raise _StaleConnectionError(f"kept-alive connection lost: {exc}") from exc
+                        if not self._received:
+                            if c.reused:
+                                raise _StaleConnectionError(f"kept-alive connection lost: {exc}") from exc
+                            raise _PushedBackError(f"{self._authority} dropped a new connection: {exc}") from exc
                         raise TransportError(f"HTTP/1.1 connection to {self._authority} lost: {exc}") from exc
                     if data:
                         self._received = True
-                    elif c.reused and not self._received:
-                        raise _StaleConnectionError(f"{self._authority} had closed the kept-alive connection")
+                    elif not self._received:
+                        if c.reused:
+                            raise _StaleConnectionError(f"{self._authority} had closed the kept-alive connection")
+                        raise _PushedBackError(f"{self._authority} closed a new connection before responding")
                     conn.receive_data(data)
                     continue
             except h11.RemoteProtocolError as exc:
@@ -77,9 +89,13 @@ class Http1Response:
                 self.head = ResponseHead(
                     event.status_code, [(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers]
                 )
+                self._client._answered(self._authority_key())
                 return
             if isinstance(event, h11.ConnectionClosed):
                 raise TransportError(f"{self._authority} closed the connection before responding")
+
+    def _authority_key(self) -> tuple[str, int] | None:
+        return None if self._c is None else self._c.key
 
     async def read(self) -> bytes:
         """Next chunk of the body; b"" at the end. Raises TransportError if the body is cut short."""
@@ -115,7 +131,10 @@ class Http1Client:
 
     Connections are kept alive and reused, at most `max_connections` per address (open ones, idle or
     in use): a request beyond waits, FIFO, for one to come back. A connect failure holds further
-    connects to that address back for a while (ConnectBackoff)."""
+    connects to that address back for a while (ConnectBackoff). A deployment that closes a fresh
+    connection before answering (a proxy keeping fewer connections) is back-pressure, not a failure:
+    the address's cap is lowered to the connections it keeps (ConnectionCap) and the request waits for
+    a pooled connection again, at most `push_back_requeues` times before it fails."""
 
     def __init__(
         self,
@@ -123,10 +142,13 @@ class Http1Client:
         connect_timeout: float = 5.0,
         max_connections: int | None = None,
         idle_timeout: float = IDLE_TIMEOUT_S,
+        push_back_requeues: int = PUSH_BACK_REQUEUES,
     ) -> None:
         self.connect_timeout = connect_timeout
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
+        self.push_back_requeues = push_back_requeues
+        self.pushed_back = 0  # requests sent again after a push-back (all addresses), for tests and stats
         self._hosts: dict[tuple[str, int], HostSlots] = {}
         self._idle: dict[tuple[str, int], list[_Conn]] = {}  # most recently used last: reused first
         self._closed = False
@@ -135,6 +157,11 @@ class Http1Client:
         """Connections to host:port that are open (idle or in use)."""
         found = self._hosts.get((host, port))
         return 0 if found is None else found.open
+
+    def connection_cap(self, host: str, port: int) -> int | None:
+        """The current bound on open connections to host:port (None: unbounded)."""
+        found = self._hosts.get((host, port))
+        return self.max_connections if found is None else found.cap.value
 
     async def open(
         self, base_url: str, method: str, path: str, headers: list[tuple[str, str]], body: bytes = b""
@@ -147,6 +174,7 @@ class Http1Client:
             hdrs.insert(0, ("host", address.authority))
         if "transfer-encoding" not in names and "content-length" not in names and (body or method != "GET"):
             hdrs.append(("content-length", str(len(body))))
+        requeues = 0
         while True:
             c = await self._acquire(address)
             response = Http1Response(self, c, address.authority)
@@ -161,6 +189,15 @@ class Http1Client:
             except _StaleConnectionError:
                 response.close()
                 continue  # a fresh connection (idle ones are checked, but the peer may close at any moment)
+            except _PushedBackError:
+                host = self._hosts[c.key]
+                response.close()  # before lowering the cap: `open` no longer counts this connection
+                host.cap.pushed_back(host.open)
+                if requeues >= self.push_back_requeues:
+                    raise
+                requeues += 1
+                self.pushed_back += 1
+                continue  # wait for a pooled connection (or room under the lowered cap)
             except h11.LocalProtocolError as exc:
                 response.close()
                 raise TransportError(f"cannot send HTTP/1.1 request: {exc}") from exc
@@ -210,14 +247,14 @@ class Http1Client:
         key = (address.host, address.port)
         host = self._hosts.get(key)
         if host is None:
-            host = self._hosts[key] = HostSlots()
+            host = self._hosts[key] = HostSlots(self.max_connections)
         while True:
             if self._closed:
                 raise TransportError("the HTTP/1.1 client is closed")
             c = self._take_idle(key, host)
             if c is not None:
                 return c
-            if self.max_connections is None or host.open < self.max_connections:
+            if host.cap.allows(host.open):
                 return await self._connect(address, host)
             await host.wait_for_room()
 
@@ -252,6 +289,11 @@ class Http1Client:
             raise TransportError(reason) from None
         host.backoff.succeeded()
         return _Conn((address.host, address.port), reader, writer)
+
+    def _answered(self, key: tuple[str, int] | None) -> None:
+        host = None if key is None else self._hosts.get(key)
+        if host is not None:
+            host.cap.answered(host.waiting > 0)
 
     def _release(self, c: _Conn, reusable: bool) -> None:
         """A connection's exchange ended: keep it idle for the next request, or close it."""
