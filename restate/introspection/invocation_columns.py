@@ -195,8 +195,7 @@ def _newest(
     """A top-k by creation time from the kept creation-time order (built by one scan the first time): only
     the invocations from the newest (or oldest) on are read, until k pass the filters (and the ties of the
     k-th)."""
-    entries = kept.created()
-    if entries is None:
+    if kept.created_page(None, 0, descending) is None:
         kept.start(CREATED)  # before the first yield: no commit since the scan's snapshot
         built: list[tuple[int, bytes]] = []
         for seen, (inv_id, status) in enumerate(view.status_summaries(), 1):
@@ -204,12 +203,38 @@ def _newest(
                 yield None
             built.append((status.created_at_ms, inv_id))
         kept.finish_created(built)
-        entries = sorted(built)
+        if kept.created_page(None, 0, descending) is None:  # dropped meanwhile (idle): this build alone
+            yield from _newest_of(view, table, f, names, k, descending, iter(sorted(built, reverse=descending)))
+            return
+    yield from _newest_of(view, table, f, names, k, descending, _pages(kept, descending, max(k, 1)))
+
+
+def _pages(kept: StatusCounts, descending: bool, size: int) -> Iterator[tuple[int, bytes]]:
+    """The kept creation-time order from the newest (or oldest) on, read a page at a time."""
+    past = None
+    while True:
+        page = kept.created_page(past, size, descending)
+        if not page:
+            return
+        yield from page
+        past = page[-1]
+        size = min(size * 2, STEP_ROWS * 10)
+
+
+def _newest_of(
+    view: PartitionView,
+    table: str,
+    f: pt.Filters,
+    names: list[str],
+    k: int,
+    descending: bool,
+    entries: Iterator[tuple[int, bytes]],
+) -> Iterator[Step]:
     extractors = EXTRACTORS[table]
     checks = [(flt, extractors[flt.column]) for flt in f.filters]
     chosen: list[tuple[Any, bytes, StatusSummary]] = []
     last = None
-    for seen, (created, inv_id) in enumerate(reversed(entries) if descending else entries, 1):
+    for seen, (created, inv_id) in enumerate(entries, 1):
         if k <= 0 or (last is not None and created != last):
             break
         if seen % STEP_ROWS == 0:

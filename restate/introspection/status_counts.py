@@ -53,9 +53,24 @@ class StatusCounts:
 
     def created(self) -> list[tuple[int, bytes]] | None:
         """(created_at_ms, invocation id) of every invocation, oldest first, as committed (None: not kept;
-        build it with `start(CREATED)` and `finish_created`). A copy: commits may change the kept one."""
+        build it with `start(CREATED)` and `finish_created`). A copy of the whole order: `created_page`
+        reads a few entries without one."""
         self._used = self._clock()
         return None if self._created is None else list(self._created)
+
+    def created_page(self, past: tuple[int, bytes] | None, n: int, descending: bool) -> list[tuple[int, bytes]] | None:
+        """The next `n` entries of the creation-time order after `past` (None: from the newest, or the
+        oldest), newest first when `descending` (None: not kept). Paging by entry, not by position, stays
+        right while commits insert and delete between two pages; only the page is copied."""
+        self._used = self._clock()
+        order = self._created
+        if order is None:
+            return None
+        if descending:
+            stop = len(order) if past is None else bisect.bisect_left(order, past)
+            return order[max(0, stop - n) : stop][::-1]
+        start = 0 if past is None else bisect.bisect_right(order, past)
+        return order[start : start + n]
 
     def finish_created(self, found: list[tuple[int, bytes]]) -> None:
         """A build of the creation-time order (as of its snapshot): kept, with the changes since applied."""

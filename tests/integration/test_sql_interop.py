@@ -112,6 +112,14 @@ STATEMENTS: list[tuple[str, str]] = [
     ("counts by status", f"SELECT status, COUNT(*) AS n FROM sys_invocation WHERE {_OURS} GROUP BY status "
                          "ORDER BY status"),
     ("count", f"SELECT COUNT(*) FROM sys_invocation WHERE {_OURS}"),
+    ("filtered count", "SELECT COUNT(*) FROM sys_invocation WHERE target_service_name = 'Echo' "
+                       "AND target_handler_name = 'echo'"),
+    ("counts by service, handler and status", f"""SELECT target_service_name, target_handler_name, status,
+        COUNT(*) AS n FROM sys_invocation WHERE {_OURS} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""),
+    ("counts of a column with nulls", f"SELECT COUNT(*) AS n, COUNT(completion_result) AS done "
+                                      f"FROM sys_invocation_status WHERE {_OURS}"),
+    ("oldest first", f"SELECT ss.id AS id FROM sys_invocation_status ss WHERE ss.{_OURS} "
+                     "ORDER BY ss.created_at ASC LIMIT 3"),
     ("unused deployments (CTE, UNION, EXCEPT)", """WITH active_deployments AS (
             SELECT DISTINCT deployment_id AS id FROM sys_service WHERE deployment_id IS NOT NULL
             UNION
@@ -192,7 +200,15 @@ TYPE_DIFFERS = {("counts by bucket", "bucket"): ("string", "large_string")}
 
 
 #: Statements whose answers have no ids, times or keys: equal value for value on both servers.
-SAME_VALUES = {"workflow journal", "object journal", "counts by status", "count"}
+SAME_VALUES = {
+    "workflow journal",
+    "object journal",
+    "counts by status",
+    "count",
+    "filtered count",
+    "counts by service, handler and status",
+    "counts of a column with nulls",
+}
 
 
 def _shape(table: pa.Table) -> Counter[tuple[str, ...]]:

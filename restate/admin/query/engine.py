@@ -140,12 +140,21 @@ def _requested_columns(table: str, columns: list[str] | None) -> list[str] | Non
 
 
 def to_batch(table: str, answers: Iterable[TableRows], registry: Schema) -> pa.RecordBatch:
-    """One record batch of `table` from the partitions' column-major answers (each made an Arrow batch on its
-    own: counted rows are repeated by Arrow, never as Python lists)."""
+    """One record batch of `table` from the partitions' column-major answers, built column by column: a
+    counted column's values are repeated by Arrow (never as Python lists), and a column no partition sent
+    shares one zeroed buffer (`_nulls`), so the batch costs the columns a query reads, not the table's width."""
     schema = SCHEMAS[table]
     answers = list(answers)
-    parts = [_answer_batch(schema, answer) for answer in answers]
-    batch = pa.concat_batches(parts) if parts else from_columns(schema, {}, 0)
+    rows = [_rows(answer) for answer in answers]
+    total = sum(rows)
+    arrays = []
+    for field in schema:
+        if not any(field.name in answer.columns for answer in answers):
+            arrays.append(_absent(field, total))
+            continue
+        parts = [_answered(field, answer, n) for answer, n in zip(answers, rows, strict=True)]
+        arrays.append(parts[0] if len(parts) == 1 else pa.concat_arrays(parts))
+    batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
     enrich = "last_attempt_server" in schema.names
     if enrich and any("last_attempt_deployment_id" in answer.columns for answer in answers):
         servers = {d.id: d.sdk_version for d in registry.deployments.values()}
@@ -156,13 +165,23 @@ def to_batch(table: str, answers: Iterable[TableRows], registry: Schema) -> pa.R
     return batch
 
 
-def _answer_batch(schema: pa.Schema, answer: TableRows) -> pa.RecordBatch:
+def _rows(answer: TableRows) -> int:
+    if answer.repeats is not None:
+        return sum(answer.repeats)
+    return len(answer.values[0]) if answer.values else (answer.count or 0)
+
+
+def _answered(field: pa.Field, answer: TableRows, rows: int) -> pa.Array:
+    """One partition's values of a column it may not have sent, each repeated as often as its row counts."""
+    if field.name not in answer.columns:
+        return _absent(field, rows)
+    distinct = pa.array(answer.values[answer.columns.index(field.name)], type=field.type)
     if answer.repeats is None:
-        rows = len(answer.values[0]) if answer.values else (answer.count or 0)
-        return from_columns(schema, dict(zip(answer.columns, answer.values, strict=True)), rows)
-    distinct = from_columns(schema, dict(zip(answer.columns, answer.values, strict=True)), len(answer.repeats))
-    indices = pa.concat_arrays([pa.repeat(pa.scalar(i, pa.int64()), n) for i, n in enumerate(answer.repeats)] or
-                               [pa.array([], pa.int64())])  # fmt: skip
+        return distinct
+    if len(answer.repeats) == 1:
+        return pa.repeat(distinct[0], answer.repeats[0])
+    indices = pa.concat_arrays([pa.repeat(pa.scalar(i, pa.int32()), n) for i, n in enumerate(answer.repeats)] or
+                               [pa.array([], pa.int32())])  # fmt: skip
     return distinct.take(indices)
 
 
@@ -170,13 +189,46 @@ def from_columns(schema: pa.Schema, values: dict[str, list[Any]], rows: int) -> 
     arrays = []
     for field in schema:
         column = values.get(field.name)
-        if column is not None:
-            arrays.append(pa.array(column, type=field.type))
-        elif field.nullable:
-            arrays.append(pa.nulls(rows, type=field.type))
-        else:
-            arrays.append(pa.repeat(pa.scalar(_placeholder(field.type), type=field.type), rows))
+        arrays.append(pa.array(column, type=field.type) if column is not None else _absent(field, rows))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _absent(field: pa.Field, rows: int) -> pa.Array:
+    """A column that was not read: nulls (or, not nullable, a placeholder nothing refers to)."""
+    if field.nullable:
+        return _nulls(field.type, rows)
+    return pa.repeat(pa.scalar(_placeholder(field.type), type=field.type), rows)
+
+
+_MAX_SHARED = 64 << 20  # the zeroed buffer kept for null columns (enough for 8 million rows)
+_zeros = pa.py_buffer(bytearray(8))
+
+
+def _zeroed(size: int) -> pa.Buffer:
+    """A read-only buffer of at least `size` zero bytes, shared by every null column (Arrow never writes
+    into an array's buffers, so one zeroed allocation serves as validity, offsets and values of them all)."""
+    global _zeros
+    if _zeros.size >= size:
+        return _zeros
+    found = pa.py_buffer(bytearray(max(size, 2 * _zeros.size)))
+    if found.size <= _MAX_SHARED:
+        _zeros = found  # a race only allocates twice: either buffer is all zeros
+    return found
+
+
+def _nulls(ty: pa.DataType, rows: int) -> pa.Array:
+    """`rows` nulls of type `ty` without allocating per column (validity bits and offsets all zero)."""
+    if pa.types.is_large_string(ty) or pa.types.is_large_binary(ty):
+        zeros = _zeroed(8 * (rows + 1))
+        return pa.Array.from_buffers(ty, rows, [zeros, zeros, zeros.slice(0, 0)], null_count=rows)
+    if pa.types.is_list(ty):
+        zeros = _zeroed(4 * (rows + 1))
+        child = pa.array([], type=ty.value_type)
+        return pa.Array.from_buffers(ty, rows, [zeros, zeros], null_count=rows, children=[child])
+    if pa.types.is_primitive(ty):  # bool, integers, timestamps, durations: validity and values
+        zeros = _zeroed(max(8 * rows, 1))
+        return pa.Array.from_buffers(ty, rows, [zeros, zeros], null_count=rows)
+    return pa.nulls(rows, type=ty)
 
 
 def _placeholder(ty: pa.DataType) -> Any:

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from restate.introspection import table_scan
-from restate.introspection.status_counts import StatusCounts
+from restate.introspection.status_counts import CREATED, StatusCounts
 from restate.partition.commands import InvokeCmd
 from restate.wire import ScanFilter, ScanTable, TableRows
 from tests.unit.partition.harness import GREETER, counter_add, request, sink
@@ -136,3 +136,32 @@ def test_newest_first_from_the_kept_creation_order_equals_a_scan(scenario: Scena
     kept = counts.created()
     stored = sorted(inv for inv, _ in s.partition.tables.statuses())
     assert kept is not None and sorted(inv for _, inv in kept) == stored  # the purged one left the order
+
+
+def test_newest_first_reads_pages_of_the_kept_order_without_copying_it(scenario: Scenario) -> None:
+    s = scenario
+    counts = StatusCounts(Clock())
+    s.store.status_watch = counts
+    expected = _top(s, None, 2, True)
+    assert _top(s, counts, 2, True) == expected  # builds the order
+
+    def no_copy() -> Any:
+        raise AssertionError("the whole creation-time order was copied")
+
+    counts.created = no_copy  # type: ignore[method-assign]
+    for k, descending in ((0, True), (1, False), (2, True), (50, True), (50, False)):
+        assert _top(s, counts, k, descending) == _top(s, None, k, descending), (k, descending)
+
+
+def test_pages_of_the_creation_order_stay_right_while_commits_change_it() -> None:
+    counts = StatusCounts(Clock())
+    counts.start(CREATED)
+    counts.finish_created([(t, b"%d" % t) for t in range(0, 100, 10)])
+    first = counts.created_page(None, 3, True)
+    assert first == [(90, b"90"), (80, b"80"), (70, b"70")]
+    counts._created.insert(0, (-1, b"x"))  # type: ignore[union-attr]  # a commit shifts every position
+    counts._created.remove((60, b"60"))  # type: ignore[union-attr]
+    assert counts.created_page(first[-1], 2, True) == [(50, b"50"), (40, b"40")]
+    assert counts.created_page((40, b"40"), 2, False) == [(50, b"50"), (70, b"70")]
+    assert counts.created_page((0, b"0"), 5, True) == [(-1, b"x")]
+    assert counts.created_page(None, 0, True) == [] and StatusCounts(Clock()).created_page(None, 1, True) is None
