@@ -53,6 +53,7 @@ class ClusterConfig(msgspec.Struct, frozen=True, kw_only=True):
     append_linger_us: int = 2000  # a leader's wait for more commands before it appends a batch (0: none)
     replication_factor: int = 2  # replicas per partition (docs/cluster.md, "Placement"); at most len(nodes)
     trim_every: int = 1000  # entries a leader lets accumulate before it trims its log (docs/cluster.md)
+    replace_dead_node_after_s: float = 0.0  # a leader moves a dead node's replica after this long (0: never)
     nodes: dict[str, NodeAddresses]
 
     @property

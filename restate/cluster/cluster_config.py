@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 _KEYS = {
     "cluster-name", "etcd-endpoints", "num-partitions", "lease-ttl", "appends-in-flight", "append-linger",
-    "replication-factor", "trim-every", "nodes",
+    "replication-factor", "trim-every", "replace-dead-node-after", "nodes",
 }  # fmt: skip
 MAX_APPENDS_IN_FLIGHT = 64
 DEFAULT_APPEND_LINGER_US = 2000  # a leader's wait for more commands before an append (docs/cluster.md, Performance)
@@ -92,8 +92,25 @@ def _parse(data: dict[str, object], path: str, node_name: str | None) -> Cluster
         append_linger_us=linger_us,
         replication_factor=factor,
         trim_every=trim_every,
+        replace_dead_node_after_s=_replace_after_s(data, where, ttl_s),
         nodes=nodes,
     )
+
+
+def _replace_after_s(data: dict[str, object], where: str, ttl_s: int) -> float:
+    """`replace-dead-node-after`: 0 (off, the default) or at least a lease TTL (a node is dead only once its
+    membership lease expired)."""
+    value = data.get("replace-dead-node-after", "0s")
+    try:
+        ns = parse_duration_ns(value) if isinstance(value, str) else None
+    except DurationError as exc:
+        raise ConfigError(f"replace-dead-node-after {where}: {exc}") from exc
+    if ns is None or 0 < ns < ttl_s * 1_000_000_000:
+        raise ConfigError(
+            f'replace-dead-node-after {where}: expected "0s" (off) or a duration of at least the lease TTL'
+            f" ({ttl_s}s), got {value!r}"
+        )
+    return ns / 1e9
 
 
 def _nodes(table: object, where: str) -> dict[str, NodeAddresses]:

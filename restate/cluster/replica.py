@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from restate.cluster.cluster_config import ClusterConfig
@@ -52,6 +53,7 @@ class Replica:
         self.next_lsn = 0
         self.applied_lsn = 0
         self._last_append: asyncio.Task[None] | None = None  # the newest append started (see start_append)
+        self._dead_since: dict[str, float] = {}  # replica node -> when the leader first saw it not live
 
     @property
     def leading(self) -> bool:
@@ -208,7 +210,34 @@ class Replica:
                 reported = applied
             if self.leading:
                 trimmed = await self._trim(trimmed)
+                if self.cluster.replace_dead_node_after_s > 0:
+                    await self._replace_dead()
             await asyncio.sleep(PROGRESS_S)
+
+    async def _replace_dead(self) -> None:
+        """The leader moves the replica of a node dead (not live) for `replace-dead-node-after` to a live
+        node without one (docs/cluster.md, "Moving a replica"). Counted from when this leader first saw it
+        dead: a new leader waits the whole time again, so a node that merely restarts keeps its replica."""
+        from restate.cluster.replica_move import replace_dead_replica
+
+        assert self.table is not None and self.etcd is not None
+        live = {node.name for node in await self.table.nodes()}
+        now = time.monotonic()
+        for node in list(self._dead_since):
+            if node in live or node not in self.replicas:
+                del self._dead_since[node]
+        for node in self.replicas:
+            if node not in live:
+                self._dead_since.setdefault(node, now)
+        for node, since in sorted(self._dead_since.items()):
+            if now - since >= self.cluster.replace_dead_node_after_s:
+                moved = await replace_dead_replica(
+                    self.etcd, self.layout, self.partition, self.epoch, self.node_name, node, live
+                )
+                if moved is not None:
+                    self.replicas[:] = moved  # the trim waits for the new replica at once
+                    del self._dead_since[node]
+                return  # one move per round: the next round sees the placement it made
 
     async def _trim(self, trimmed: int) -> int:
         """Deletes the entries every live replica of the partition has applied, `trim-every` entries at a

@@ -9,6 +9,7 @@ from restate.cluster import etcd_records as records
 from restate.cluster.etcd_client import Etcd
 from restate.cluster.layout import Layout
 from restate.cluster.leadership import PartitionTable
+from restate.cluster.placement import read_placement
 from restate.cluster.replicated_log import ReplicatedLog
 from restate.cluster.status import move_leader
 from restate.config import ClusterConfig
@@ -113,3 +114,36 @@ async def move_replica(cluster: ClusterConfig, partition: int, source: str, targ
         raise PlacementConflict(f"partition {partition}: its leadership kept changing; nothing was changed, try again")
     finally:
         await etcd.close()
+
+
+async def replace_dead_replica(
+    etcd: Etcd, layout: Layout, partition: int, epoch: int, leader: str, dead: str, live: set[str]
+) -> list[str] | None:
+    """The leader's automatic move (`replace-dead-node-after`): the replica of `dead` goes to the live node
+    without a replica of `partition` that holds the fewest replicas overall (then by name). One transaction
+    comparing the placement and the leader's epoch (a deposed leader moves nothing); the new replicas, or
+    None when no node can take it or the transaction lost (the next round looks again)."""
+    key, t = layout.placement(partition), etcd.txn
+    found = await etcd.get(key)
+    if found is None:
+        return None
+    replicas = records.decode(records.PlacementRecord, found.value).replicas
+    held = list((await read_placement(etcd, layout)).values())
+    candidates = sorted((n for n in live if n not in replicas), key=lambda n: (sum(n in r for r in held), n))
+    if not candidates or dead not in replicas or dead in live:
+        return None
+    # The leader is caught up (it applied everything it appended): the new replica copies from it.
+    new, _ = plan_move(partition, replicas, dead, candidates[0], live, {leader: 0}, 1)
+    ok, _ = await etcd.transaction(
+        compare=[t.value(key) == bytes(found.value), t.value(layout.epoch(partition)) == records.encode_int(epoch)],
+        success=[
+            t.put(key, records.encode(records.PlacementRecord(replicas=new))),
+            t.delete(layout.applied(partition, dead)),
+            t.delete(layout.applied(partition, candidates[0])),
+        ],
+        failure=[],
+    )
+    if not ok:
+        return None
+    log.warning("partition %d: %s dead too long: its replica moved to %s (%s)", partition, dead, candidates[0], new)
+    return new

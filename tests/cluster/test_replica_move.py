@@ -5,6 +5,7 @@ serves the exact state (issue 15)."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import subprocess
 import time
@@ -24,8 +25,8 @@ CLUSTER = "snap"  # the name Cluster (test_snapshot_nodes) reads
 TRIM_EVERY = 20  # entries: a few dozen calls trim the log, so the new replica needs a snapshot
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+@contextlib.contextmanager
+def _cluster(tmp_path: Path, replace_dead_node_after: str | None) -> Iterator[Cluster]:
     etcd = EtcdCluster(tmp_path / "etcd")
     etcd.start()
     service = ServiceProcess(tmp_path / "logs")
@@ -34,7 +35,10 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         service.start()  # before the nodes' ports are picked: it binds a free port of its own
         # One partition, replicas n1, n2 (the default factor 2): n3 holds none.
         names = ["n1", "n2", "n3"]
-        cluster_file, nodes = write_cluster(tmp_path, etcd.endpoints, names, 1, CLUSTER, trim_every=TRIM_EVERY)
+        cluster_file, nodes = write_cluster(
+            tmp_path, etcd.endpoints, names, 1, CLUSTER, trim_every=TRIM_EVERY,
+            replace_dead_node_after=replace_dead_node_after,
+        )  # fmt: skip
         for node in nodes:
             node.process.start()
         for node in nodes:
@@ -46,6 +50,18 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             node.stop(5)
         service.stop()
         etcd.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    with _cluster(tmp_path, None) as started:
+        yield started
+
+
+@pytest.fixture
+def self_healing_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    with _cluster(tmp_path, "4s") as started:
+        yield started
 
 
 def _cli(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
@@ -115,3 +131,21 @@ def test_a_lost_nodes_replica_moved_to_another_node_takes_over_when_the_last_ori
 
     n2.kill()  # the other original replica is lost too: the moved one takes over
     assert _add(n3, "moved", 1000) == count + 1000
+
+
+def test_a_node_dead_longer_than_replace_dead_node_after_loses_its_replica_to_a_live_node(
+    self_healing_cluster: Cluster,
+) -> None:
+    cluster = self_healing_cluster
+    n1, n2, n3 = cluster.nodes
+    assert cluster.replicas() == {0: ["n1", "n2"]}
+    count = _add(n3, "healed", 1)
+    n1.kill()
+    killed = time.monotonic()
+    _wait("n2's leader moved n1's replica to n3", lambda: cluster.replicas() == {0: ["n3", "n2"]}, 60)
+    assert time.monotonic() - killed >= 4  # not before the node was dead for replace-dead-node-after
+    count = _add(n2, "healed", 1)
+    end = cluster.log_state("n3")[0][1]
+    _wait("n3's new replica applied the log", lambda: cluster.log_state("n3")[0][2] >= end)
+    n2.kill()  # the other original replica is lost too: the new one takes over
+    assert _add(n3, "healed", 1000) == count + 1000

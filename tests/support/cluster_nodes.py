@@ -63,9 +63,11 @@ def write_cluster(
     trim_every: int | None = None,
     replication_factor: int | None = None,
     append_linger: str | None = None,
+    replace_dead_node_after: str | None = None,
 ) -> tuple[Path, list[ClusterNode]]:
     """The cluster file of `names` and a (not started) node for each (`appends_in_flight`, `trim_every`,
-    `replication_factor`, `append_linger`: the file's settings, the defaults when None)."""
+    `replication_factor`, `append_linger`, `replace_dead_node_after`: the file's settings, the defaults
+    when None)."""
     lines = [
         f'cluster-name = "{cluster_name}"',
         "etcd-endpoints = [" + ", ".join(f'"{e}"' for e in etcd_endpoints) + "]",
@@ -80,6 +82,8 @@ def write_cluster(
         lines.append(f"replication-factor = {replication_factor}")
     if append_linger is not None:
         lines.append(f'append-linger = "{append_linger}"')
+    if replace_dead_node_after is not None:
+        lines.append(f'replace-dead-node-after = "{replace_dead_node_after}"')
     ports = []
     for name in names:
         ingress, admin = free_ports(2)

@@ -108,3 +108,19 @@ def test_a_nodes_bus_range_gives_every_process_a_port_the_kafka_process_after_th
     endpoint = bus_directory(load_cluster_config(str(path), "n1")).endpoint
     found = [endpoint("n1", p) for p in ("admin", "ingress", "p0", "p1", "p2", "kafka")]
     assert found == [f"tcp://127.0.0.1:{port}" for port in range(5301, 5307)]
+
+
+def test_replace_dead_node_after_is_off_by_default_and_at_least_a_lease_ttl(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.toml"
+
+    def load(extra: str) -> float:
+        path.write_text(_FILE.format(extra=extra))
+        return load_cluster_config(str(path), "n1").replace_dead_node_after_s
+
+    assert load("") == 0.0
+    assert load('replace-dead-node-after = "0s"') == 0.0
+    assert load('replace-dead-node-after = "10min"') == 600.0
+    assert load('lease-ttl = "5s"\nreplace-dead-node-after = "5s"') == 5.0
+    for wrong in ['"1s"', "30", '"soon"']:
+        with pytest.raises(ConfigError, match=r"^replace-dead-node-after \(in .*\): "):
+            load(f"replace-dead-node-after = {wrong}")
