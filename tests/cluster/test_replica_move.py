@@ -69,6 +69,11 @@ def _cli(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
+def _leader(cluster: Cluster) -> str | None:
+    leader = json.loads(_cli(cluster, "status", "--json").stdout)["partitions"][0]["leader"]
+    return None if leader is None else str(leader)
+
+
 def _alive(cluster: Cluster, node: str) -> bool:
     status = json.loads(_cli(cluster, "status", "--json").stdout)
     return bool(next(n for n in status["nodes"] if n["name"] == node)["alive"])
@@ -94,6 +99,20 @@ def test_a_lost_nodes_replica_moved_to_another_node_takes_over_when_the_last_ori
     assert cluster.replicas() == {0: ["n1", "n2"]}
     assert partition_for(partition_key_for("moved"), 1) == 0
     count = _add(n3, "moved", 1)
+    # A live leader's replica: the leadership moves to the other replica first, then the replica moves; and
+    # back again (n1's kept shard continues from the log).
+    assert _cli(cluster, "move-leader", "0", "--to", "n1").returncode == 0
+    moved = _cli(cluster, "move-replica", "0", "--from", "n1", "--to", "n3")
+    assert moved.returncode == 0 and "replicas n3, n2" in moved.stdout, moved.stderr
+    assert _leader(cluster) == "n2" and cluster.replicas() == {0: ["n3", "n2"]}
+    count = _add(n1, "moved", 1)
+    assert _cli(cluster, "move-replica", "0", "--from", "n3", "--to", "n1").returncode == 0
+    assert cluster.replicas() == {0: ["n1", "n2"]}
+    count = _add(n3, "moved", 1)
+    end = cluster.log_state("n1")[0][1]
+    _wait("n1's replica is back and applied the log", lambda: cluster.log_state("n1")[0][2] >= end)
+    assert count == 3
+
     n1.kill()  # lost for good: its node never comes back
     _wait("n1 is not live (its membership lease expired)", lambda: not _alive(cluster, "n1"), 30)
 
