@@ -53,6 +53,34 @@ class Http2Pool:
         self, base_url: str, method: str, path: str, headers: list[tuple[str, str]], *, end_stream: bool = False
     ) -> Http2Stream:
         """Open a stream; HEADERS go out at once, without waiting for the peer. Write and read concurrently."""
+        stream = self._new_stream(base_url, method, path, headers, end_stream)
+        await self._attach(stream)
+        if stream._error is not None:
+            raise stream._error
+        return stream
+
+    def open_stream_now(
+        self, base_url: str, method: str, path: str, headers: list[tuple[str, str]], *, end_stream: bool = False
+    ) -> Http2Stream | None:
+        """open_stream without awaiting: the stream, its HEADERS queued, when a connection to the address is
+        ready and has room; else None (then open_stream waits for one). Raises TransportError for a bad URL."""
+        if self._closed:
+            return None
+        stream = self._new_stream(base_url, method, path, headers, end_stream)
+        key = (stream._address.host, stream._address.port)
+        for conn in self._conns.get(key, ()):
+            if conn.ready.done() and conn.has_capacity():
+                try:
+                    stream._attach(conn)
+                    return stream
+                except (h2.exceptions.TooManyStreamsError, h2.exceptions.NoAvailableStreamIDError):
+                    conn.retire()
+                    return None
+        return None
+
+    def _new_stream(
+        self, base_url: str, method: str, path: str, headers: list[tuple[str, str]], end_stream: bool
+    ) -> Http2Stream:
         address = parse_base_url(base_url)
         hdrs: Headers = [
             (b":method", method.encode()),
@@ -61,11 +89,7 @@ class Http2Pool:
             (b":path", address.path(path).encode()),
         ]
         hdrs += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-        stream = Http2Stream(self, address, hdrs, end_stream)
-        await self._attach(stream)
-        if stream._error is not None:
-            raise stream._error
-        return stream
+        return Http2Stream(self, address, hdrs, end_stream)
 
     async def request(
         self,

@@ -294,6 +294,7 @@ class Invoker:
         headers = attempt_start.headers(invocation_id, status, version, deployment.additional_headers, trace)
         path = f"/invoke/{status.target.service}/{status.target.handler}"
         request = AttemptRequest(deployment.uri, path, headers, body)
+        attempt.open_now(request)
         attempt.task = asyncio.create_task(self._run(attempt, request))
         attempt.task.add_done_callback(self._task_done)
         self.metrics.started.inc()

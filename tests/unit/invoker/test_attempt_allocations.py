@@ -20,6 +20,9 @@ BOUND = 5.0  # seconds before a wait counts as a hang
 class NeverConnects:
     """An h2 pool whose streams never open: the attempts stay running while the test looks at them."""
 
+    def open_stream_now(self, *args: Any, **kwargs: Any) -> None:
+        return None  # no connection ready: the attempt's task opens it
+
     async def open_stream(self, *args: Any, **kwargs: Any) -> None:
         await asyncio.Event().wait()
 

@@ -90,8 +90,14 @@ class FakeStream:
 
 
 class FakePool:
-    def __init__(self, stream: FakeStream | Exception) -> None:
+    def __init__(self, stream: FakeStream | Exception, ready: bool = False) -> None:
         self.stream = stream
+        self.ready = ready  # a connection with room is ready: open_stream_now opens at once
+
+    def open_stream_now(self, *args: Any, **kwargs: Any) -> FakeStream | None:
+        if isinstance(self.stream, Exception):
+            raise self.stream
+        return self.stream if self.ready else None
 
     async def open_stream(self, *args: Any, **kwargs: Any) -> FakeStream:
         if isinstance(self.stream, Exception):
@@ -350,6 +356,49 @@ def test_a_crash_in_the_shell_is_reported_as_an_internal_error(tmp_path: Path) -
         (failed,) = h.emitted
         assert isinstance(failed, AttemptFailedCmd)
         assert failed.failure.message == "internal error: ValueError('bug')"
+
+    run(scenario)
+
+
+def test_with_a_ready_connection_the_request_is_queued_before_the_task_runs(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        stream = FakeStream()
+        h = Harness(tmp_path, FakePool(stream, ready=True))
+        runner = h.runner()
+        runner.open_now(REQUEST)
+        assert stream.written == [b"<start>"]  # in the caller's step: no task has run yet
+        task = h.start(runner)
+        stream.respond(SET_STATE)
+        stream.respond(END)
+        await until(lambda: len(h.emitted) == 2)
+        stream.respond(b"")
+        await task
+        assert [type(c) for c in h.emitted] == [SdkMessageCmd, EndCmd]
+        assert stream.written == [b"<start>"] and stream.ended.is_set()  # written once, not again by run()
+
+    run(scenario)
+
+
+def test_open_now_leaves_a_bad_address_to_the_task(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        h = Harness(tmp_path, FakePool(TransportError("unsupported scheme"), ready=True))
+        runner = h.runner()
+        runner.open_now(REQUEST)  # does not raise into the partition's step
+        await h.start(runner)
+        (failed,) = h.emitted
+        assert isinstance(failed, AttemptFailedCmd) and "unsupported scheme" in failed.failure.message
+
+    run(scenario)
+
+
+def test_open_now_leaves_any_error_of_the_pool_to_the_task(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        h = Harness(tmp_path, FakePool(ValueError("h2 bug"), ready=True))
+        runner = h.runner()
+        runner.open_now(REQUEST)
+        await h.start(runner)
+        (failed,) = h.emitted
+        assert isinstance(failed, AttemptFailedCmd) and failed.failure.message == "internal error: ValueError('h2 bug')"
 
     run(scenario)
 

@@ -230,6 +230,27 @@ async def until_buffered(stream: Http2Stream, n: int) -> None:
     raise AssertionError("the echo did not arrive")
 
 
+def test_open_stream_now_needs_a_ready_connection(run: Any) -> None:
+    async def main() -> None:
+        async with running_server() as server:
+            pool = Http2Pool()
+            assert pool.open_stream_now(server.url, "POST", "/echo", []) is None  # no connection yet
+            head, _ = await pool.request(server.url, "GET", "/fixed", [])  # one is ready from now on
+            stream = pool.open_stream_now(server.url, "POST", "/echo", [])
+            assert stream is not None
+            stream.write(b"now")
+            stream.end()
+            assert (await stream.response_head()).status == 200
+            assert await read_n(stream, 3) == b"now"
+            assert len(pool._all) == 1
+            with pytest.raises(TransportError):
+                pool.open_stream_now("https://127.0.0.1:1/", "POST", "/x", [])
+            await pool.close()
+            assert pool.open_stream_now(server.url, "POST", "/echo", []) is None
+
+    run(main())
+
+
 def test_wait_end_raises_when_the_stream_fails(run: Any) -> None:
     async def main() -> None:
         async with running_server() as server:
