@@ -17,10 +17,9 @@ from restate.actors.partition_stats import PartitionStats
 from restate.actors.profiling import run_profiled
 from restate.actors.timers import TimerService, now_ms
 from restate.config import Config
-from restate.ids import InvocationId
 from restate.introspection.status_counts import StatusCounts
 from restate.invoker.invoker import Invoker
-from restate.ipc.node import Node, partition_name
+from restate.ipc.node import Node, partition_index, partition_name
 from restate.partition import convert
 from restate.partition.actions import (
     AbortAttempt,
@@ -37,7 +36,15 @@ from restate.partition.actions import (
     TraceEnded,
     TraceStarted,
 )
-from restate.partition.commands import Command, IngestCmd, InvokeCmd, OutboxAckCmd, OutboxCmd, RequestCmd
+from restate.partition.commands import (
+    Command,
+    IngestCmd,
+    InvokeCmd,
+    OutboxAckCmd,
+    OutboxCmd,
+    RequestCmd,
+    describe_invocation,
+)
 from restate.partition.state_machine import CommandFailed, StateMachine
 from restate.schema import Schema
 from restate.storage.partition_store import PartitionStore, Transaction
@@ -301,7 +308,7 @@ class PartitionActor:
             case wire.OutboxEnvelope():
                 self.queue.put_nowait(OutboxCmd(message.source, message.seq, message.message))
             case wire.OutboxAck():
-                source = _partition_index(sender)
+                source = partition_index(sender)
                 if source is not None:
                     self._unacked.pop((source, message.seq), None)
                     self.queue.put_nowait(OutboxAckCmd(source, message.seq))
@@ -490,7 +497,7 @@ class PartitionActor:
                 self._entry = entry  # what a cluster's replicated log gets
                 return txn, self.state_machine.apply_entry(txn, entry, self.schema)
             except CommandFailed as failed:
-                about = _about(failed.command)
+                about = describe_invocation(failed.command)
                 log.exception("%s: dropping command that failed to apply%s: %r", self.name, about, failed.command)
                 entry = entry.without(failed.position)
 
@@ -534,7 +541,7 @@ class PartitionActor:
 
     def _reship_to(self, peer: str) -> None:
         """A partition restarted: what it did not acknowledge may be lost, ship it again now."""
-        destination = _partition_index(peer)
+        destination = partition_index(peer)
         for (to, seq), (message, _) in sorted(self._unacked.items()):
             if to == destination:
                 self._ship(to, seq, message)
@@ -560,17 +567,6 @@ class _Appending(NamedTuple):
     size: int
 
 
-def _about(command: Command) -> str:
-    """` (invocation inv_… trace …)` for a log line about a command of an invocation (else empty)."""
-    request = getattr(command, "request", None) or getattr(command, "message", None)
-    inv = getattr(command, "invocation_id", None) or getattr(request, "invocation_id", None)
-    if not isinstance(inv, bytes) or len(inv) != 24:
-        return ""
-    trace = getattr(request, "trace", None)
-    suffix = "" if trace is None else f" trace {trace.trace_id.hex()}"
-    return f" (invocation {InvocationId.from_bytes(inv)}{suffix})"
-
-
 def _invocation_span(action: TraceStarted | TraceEnded) -> spans.Span:
     """The invocation-start or invocation-end span an action asks for."""
     inv = spans.invocation(action.invocation_id, action.target)
@@ -578,13 +574,6 @@ def _invocation_span(action: TraceStarted | TraceEnded) -> spans.Span:
         return spans.start_span(inv, action.trace, action.created_at_ms, spans.now_ns())
     failure = None if action.failure is None else (action.failure.code, action.failure.message)
     return spans.end_span(inv, action.trace, failure, spans.now_ns())
-
-
-def _partition_index(name: str) -> int | None:
-    name = name.rpartition("/")[2]  # in a cluster, `<node>/p<i>`
-    if name.startswith("p") and name[1:].isdigit():
-        return int(name[1:])
-    return None
 
 
 def run_partition(config: Config, index: int) -> None:

@@ -42,6 +42,14 @@ def partition_name(index: int) -> str:
     return f"p{index}"
 
 
+def partition_index(name: str) -> int | None:
+    """The partition a bus name belongs to (`p<i>`, or `<node>/p<i>` in a cluster); None for other processes."""
+    name = name.rpartition("/")[2]
+    if name.startswith("p") and name[1:].isdigit():
+        return int(name[1:])
+    return None
+
+
 RECONNECT_IVL_MS = 10
 DRAIN_LIMIT = 256  # transport messages read per readiness callback before the loop's other work runs
 

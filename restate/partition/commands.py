@@ -6,6 +6,7 @@ from typing import Literal
 
 import msgspec
 
+from restate.ids import InvocationId
 from restate.wire import (
     Failure,
     IngestRecord,
@@ -127,3 +128,14 @@ class LogEntry(msgspec.Struct, frozen=True):
     def without(self, position: int) -> LogEntry:
         """The same entry without its command at `position` (one that failed to apply)."""
         return msgspec.structs.replace(self, commands=self.commands[:position] + self.commands[position + 1 :])
+
+
+def describe_invocation(command: Command) -> str:
+    """` (invocation inv_… trace …)` for a log line about a command of an invocation (else empty)."""
+    request = getattr(command, "request", None) or getattr(command, "message", None)
+    inv = getattr(command, "invocation_id", None) or getattr(request, "invocation_id", None)
+    if not isinstance(inv, bytes) or len(inv) != 24:
+        return ""
+    trace = getattr(request, "trace", None)
+    suffix = "" if trace is None else f" trace {trace.trace_id.hex()}"
+    return f" (invocation {InvocationId.from_bytes(inv)}{suffix})"
