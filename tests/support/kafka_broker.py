@@ -20,22 +20,46 @@ def tansu_binary() -> Path:
     return path
 
 
+class PortTaken(Exception):
+    """The broker could not bind its port: another process took it after it was chosen."""
+
+
 class TansuBroker:
     """`tansu broker` with memory storage: everything is lost when it stops."""
 
     def __init__(self, log_dir: Path) -> None:
-        self.port = free_port()
+        self.log_dir = log_dir
+        self._use_port(free_port())
+
+    def _use_port(self, port: int) -> None:
+        self.port = port
         self.bootstrap = f"127.0.0.1:{self.port}"
         url = f"tcp://127.0.0.1:{self.port}"
         argv = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
                 "--storage-engine", "memory://tansu/"]  # fmt: skip
-        self.process = ManagedProcess(f"tansu-{self.port}", argv, log_dir / f"tansu-{self.port}.log")
+        self.process = ManagedProcess(f"tansu-{self.port}", argv, self.log_dir / f"tansu-{self.port}.log")
 
-    def start(self, deadline_s: float = 30.0) -> TansuBroker:
-        self.process.start()
+    def start(self, deadline_s: float = 30.0, port_attempts: int = 3) -> TansuBroker:
+        """Starts it and waits until it answers; a port taken between its choice and the broker's bind (by
+        another process of the machine) is replaced by a new free one, `port_attempts` times at most."""
+        for attempt in range(port_attempts):
+            self.process.start()
+            try:
+                return self._wait_ready(deadline_s)
+            except PortTaken:
+                if attempt == port_attempts - 1:
+                    raise
+                self._use_port(free_port())
+        raise AssertionError("unreachable")
+
+    def _wait_ready(self, deadline_s: float) -> TansuBroker:
         deadline = time.monotonic() + deadline_s
         while True:
-            assert self.process.alive(), f"tansu exited:\n{self.process.log_tail()}"
+            if not self.process.alive():
+                tail = self.process.log_tail()
+                if "address already in use" in tail.lower() or "addrinuse" in tail.lower():
+                    raise PortTaken(tail)
+                raise AssertionError(f"tansu exited:\n{tail}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 self._admin().list_topics(timeout=5)
