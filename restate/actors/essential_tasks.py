@@ -11,10 +11,36 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+RECANCEL_S = 0.2  # how often a task that is still running after its cancellation is cancelled again
+CANCEL_PATIENCE_S = 10.0
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], patience_s: float = CANCEL_PATIENCE_S) -> None:
+    """Cancels `tasks` and waits until they ended, cancelling again those that go on: a cancellation can be
+    lost inside a library (Python 3.11's `asyncio.wait_for` swallows it when its inner wait completes at the
+    same moment; aetcd's watch creation uses it), and a stop must not hang on that. Tasks still running
+    after `patience_s` are logged and left to the event loop's teardown."""
+    tasks = list(tasks)
+    pending = {task for task in tasks if not task.done()}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience_s
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=RECANCEL_S)
+        if pending and loop.time() >= deadline:
+            log.error(
+                "tasks still running %.0fs after their cancellation: %s", patience_s, [t.get_name() for t in pending]
+            )
+            return
+    for task in tasks:  # retrieved, so that none is reported as "exception never retrieved"
+        if task.done() and not task.cancelled():
+            task.exception()
 
 
 class EssentialTasks:
@@ -40,10 +66,8 @@ class EssentialTasks:
         self._stop()
 
     async def cancel_all(self) -> None:
-        """Cancels every task (a normal stop) and waits for them to end."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Cancels every task (a normal stop) and waits for them to end (see cancel_and_wait)."""
+        await cancel_and_wait(self._tasks)
 
     def _on_done(self, what: str, may_return: bool, task: asyncio.Task[None]) -> None:
         if task.cancelled():

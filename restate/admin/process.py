@@ -18,6 +18,7 @@ import uvloop
 
 from restate import wire
 from restate.actors import logs
+from restate.actors.essential_tasks import cancel_and_wait
 from restate.actors.on_demand import DemandSender
 from restate.admin import kafka_state, parked_records
 from restate.admin.app import AdminApp, AdminHooks
@@ -246,9 +247,7 @@ async def _main(config: Config, sockets: list[socket.socket] | None, demand: Dem
             tasks.append(asyncio.create_task(link.adopt_kafka(lambda: app.kafka, _adopt_kafka(app, store, kafka))))
         await _serve_http(app, config, sockets)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)  # the etcd followers' tasks in a cluster: a lost cancellation must not hang
         if rpc is not None:
             rpc.fail_pending("admin is shutting down")
         if node is not None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from restate import wire
+from restate.actors.essential_tasks import cancel_and_wait
 from restate.config import ClusterConfig
 from restate.ipc.node import Node
 from restate.ipc.partition_rpc import OutputAnswer, PartitionRpc
@@ -92,9 +93,7 @@ class PartitionClient:
         if self._closed:
             return
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         self.fail_pending()
         self._node.close()

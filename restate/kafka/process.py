@@ -15,6 +15,7 @@ import uvloop
 
 from restate import wire
 from restate.actors import logs
+from restate.actors.essential_tasks import cancel_and_wait
 from restate.config import Config
 from restate.ipc.node import Node
 from restate.ipc.partition_rpc import PartitionRpc
@@ -88,9 +89,7 @@ class KafkaIngress:
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*consuming, return_exceptions=True)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks)
             self.rpc.fail_pending("the kafka process is shutting down")
             self.node.close()
             if self.tracer is not None:
