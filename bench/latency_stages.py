@@ -29,6 +29,7 @@ from tests.support.net import free_port
 
 CLIENT_SEND, CLIENT_RECEIVE = "client: request sent", "client: response read"
 INGRESS_ANSWERED = "ingress: response written"  # restate/ingress/app.py's mark
+INGRESS_IN = "ingress: request in"
 REGISTER_DEADLINE_S = 60.0
 
 
@@ -50,17 +51,20 @@ def split_calls(events: Iterable[tuple[int, str]]) -> list[list[tuple[int, str]]
     frames go by (off the call's path, in varying order): they are left out."""
     calls: list[list[tuple[int, str]]] = []
     current: list[tuple[int, str]] | None = None
-    answered = False
+    answered = arrived = False
     for ns, stage in events:
         if stage == CLIENT_SEND:
-            current, answered = [(ns, stage)], False
+            current, answered, arrived = [(ns, stage)], False, False
         elif current is not None:
             if stage == CLIENT_RECEIVE:
                 current.append((ns, stage))
                 calls.append(current)
                 current = None
+            elif stage == INGRESS_ANSWERED and not arrived:
+                continue  # the previous call's: its mark follows the write, which the client may beat
             elif not answered:
                 current.append((ns, stage))
+                arrived = arrived or stage == INGRESS_IN
                 answered = stage == INGRESS_ANSWERED
     return calls
 

@@ -63,3 +63,13 @@ def test_the_typical_path_s_intervals_ignoring_what_follows_the_answer() -> None
     assert (
         "2 of 3 calls took this path" in table and "| ingress: request in | partition: committed | 50 | 50 |" in table
     )
+
+
+def test_a_late_mark_of_the_previous_answer_does_not_cut_the_next_call_short() -> None:
+    # Under load the ingress marks "response written" after its write returns: the client may have read the
+    # answer and sent the next request by then, so that mark lands inside the next call.
+    first = _call(0, [(50, ls.INGRESS_IN), (100, ls.INGRESS_ANSWERED), (30, ls.CLIENT_RECEIVE)])
+    second = _call(1_000, [(40, ls.INGRESS_IN), (90, ls.INGRESS_ANSWERED), (20, ls.CLIENT_RECEIVE)])
+    stray = (1_010, ls.INGRESS_ANSWERED)
+    [_, parsed] = ls.split_calls(sorted([*first, *second, stray]))
+    assert [stage for _, stage in parsed] == [ls.CLIENT_SEND, ls.INGRESS_IN, ls.INGRESS_ANSWERED, ls.CLIENT_RECEIVE]
