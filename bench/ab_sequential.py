@@ -11,13 +11,13 @@ from pathlib import Path
 
 import httpx
 
+from bench.latency_stages import register_when_ready
 from bench.plan import HANDLERS
 from bench.runner import BODY, JSON
 from tests.sdk_matrix.ts_service import TsService
 from tests.support import OurRestateServer
 
 WARMUP = 20
-REGISTER_DEADLINE_S = 60.0
 
 
 def cpu_seconds(server: OurRestateServer, pattern: str) -> float:
@@ -38,16 +38,8 @@ def start(root: Path, name: str, binary: str) -> tuple[OurRestateServer, TsServi
     server.process.argv[0] = binary  # the build under test: its own `restate` entry point
     service = TsService(logs, "h2c", app="bench").start()
     server.process.start()
-    server.wait_ready(REGISTER_DEADLINE_S)
-    deadline = time.monotonic() + REGISTER_DEADLINE_S
-    while True:
-        try:
-            server.register(service.url)
-            return server, service
-        except (AssertionError, httpx.HTTPError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    register_when_ready(server, service.url)
+    return server, service
 
 
 def main(argv: list[str] | None = None) -> int:

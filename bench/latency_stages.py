@@ -103,6 +103,21 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
+def register_when_ready(server: OurRestateServer, service_url: str, deadline_s: float = REGISTER_DEADLINE_S) -> None:
+    """Waits for the server's health, then registers the service, trying again until `deadline_s` (the
+    service may still be binding its port)."""
+    server.wait_ready(deadline_s)
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            server.register(service_url)
+            return
+        except (AssertionError, httpx.HTTPError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def run(service_kind: str, handlers: list[str], calls: int, warmup: int, root: Path) -> str:
     """Starts the stack in `root`, measures each handler, stops everything; the markdown tables."""
     logs, traces = root / "logs", root / "stages"
@@ -115,16 +130,7 @@ def run(service_kind: str, handlers: list[str], calls: int, warmup: int, root: P
     try:
         service.start()
         server.process.start()
-        server.wait_ready(REGISTER_DEADLINE_S)
-        deadline = time.monotonic() + REGISTER_DEADLINE_S
-        while True:
-            try:
-                server.register(service.url)
-                break
-            except (AssertionError, httpx.HTTPError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        register_when_ready(server, service.url)
         with httpx.Client(timeout=30.0, limits=httpx.Limits(max_connections=1)) as client:
             for name in handlers:
                 for old in traces.glob("stages.*"):
